@@ -1,0 +1,236 @@
+//! `redgreen hosts create | destroy | list | ssh`.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use futures::StreamExt;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{Cli, Failure, HostsCommand};
+use crate::config::inventory::DriverKind;
+use crate::config::{Diag, Overrides, Project, test_host_name};
+use crate::driver::docker::Docker;
+use crate::driver::{State, TestHostSpec};
+use crate::exit;
+
+/// A spinner on stderr (hidden when stderr is not a terminal).
+pub fn spinner(prefix: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} ({elapsed})")
+            .expect("valid template"),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// The driver for the project's test hosts.
+pub(crate) fn driver(project: &Project) -> Result<Docker, Failure> {
+    let kind = project
+        .inventory
+        .test_hosts
+        .as_ref()
+        .and_then(|t| t.driver.as_ref())
+        .map_or(DriverKind::Docker, |d| d.value);
+    let engine = match kind {
+        DriverKind::Docker => "docker",
+        DriverKind::Podman => "podman",
+        DriverKind::Qemu => {
+            return Err(Failure::Other(
+                exit::BAD_INPUT,
+                "the qemu driver is not available in this version of redgreen; use docker".into(),
+            ));
+        }
+    };
+    let mirror = std::env::var("REDGREEN_MIRROR").ok();
+    Ok(Docker::new(engine, State::of(&project.root), mirror))
+}
+
+/// Every declared test host, or the ones named (full name or host name).
+pub(crate) fn specs(project: &Project, names: &[String]) -> Result<Vec<TestHostSpec>, Failure> {
+    let Some(test_hosts) = &project.inventory.test_hosts else {
+        return Err(Failure::Other(
+            exit::BAD_INPUT,
+            "redgreen.yml has no test_hosts: section".into(),
+        ));
+    };
+    let mut specs = Vec::new();
+    for (host, _) in test_hosts.hosts.iter() {
+        for platform in &test_hosts.platforms {
+            let name = test_host_name(&host.value, &platform.value.name.value);
+            if names.is_empty() || names.iter().any(|n| *n == name || *n == host.value) {
+                specs.push(TestHostSpec {
+                    name,
+                    platform: platform.value.name.value.clone(),
+                    image: platform
+                        .value
+                        .image
+                        .as_ref()
+                        .map(|i| i.value.clone())
+                        .unwrap_or_default(),
+                });
+            }
+        }
+    }
+    for name in names {
+        if !specs.iter().any(|s| s.name == *name) && !test_hosts.hosts.names().any(|h| h == name) {
+            let known = project.test_host_names();
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            let (best, list) = crate::config::diagnostic::suggestion(name, &known);
+            let message = match best {
+                Some(best) => format!("unknown test host '{name}', did you mean '{best}'?"),
+                None => format!("unknown test host '{name}'"),
+            };
+            return Err(Diag::plain(message).help(list).into());
+        }
+    }
+    Ok(specs)
+}
+
+pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failure> {
+    let project = Project::load(&cli.dir)?;
+    match command {
+        HostsCommand::Create { names } => {
+            project.validate(&Overrides::default()).into_result()?;
+            let docker = driver(&project)?;
+            let specs = specs(&project, names)?;
+            create(&docker, &specs).await
+        }
+        HostsCommand::Destroy { names } => {
+            let docker = driver(&project)?;
+            destroy(&docker, names).await
+        }
+        HostsCommand::List => {
+            let docker = driver(&project)?;
+            let state = docker.state();
+            let running = docker.containers().await.unwrap_or_default();
+            println!(
+                "{:<32} {:<12} {:<16} IMAGE",
+                "TEST HOST", "STATE", "ADDRESS"
+            );
+            for name in project.test_host_names() {
+                let record = state.record(&name);
+                let status = match &record {
+                    Some(r) => running
+                        .iter()
+                        .find(|(c, _)| *c == r.container)
+                        .map_or("gone".to_string(), |(_, s)| s.clone()),
+                    None => "not created".to_string(),
+                };
+                println!(
+                    "{:<32} {:<12} {:<16} {}",
+                    name,
+                    status,
+                    record.as_ref().map_or("-", |r| r.address.as_str()),
+                    record.as_ref().map_or("-", |r| r.image.as_str()),
+                );
+            }
+            Ok(exit::OK)
+        }
+        HostsCommand::Ssh { name, command } => {
+            let docker = driver(&project)?;
+            let Some(record) = docker.state().record(name) else {
+                return Err(Failure::Other(
+                    exit::BAD_INPUT,
+                    format!("test host {name} is not created; run `redgreen hosts create {name}`"),
+                ));
+            };
+            let mut argv = docker.state().ssh_command(&record);
+            if !command.is_empty() {
+                argv.push("--".into());
+                argv.extend(command.iter().cloned());
+            }
+            let status = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .status()
+                .map_err(|e| Failure::Other(exit::FAILED, format!("cannot run ssh: {e}")))?;
+            Ok(match status.code() {
+                Some(255) => exit::UNREACHABLE,
+                Some(code) => code,
+                None => exit::FAILED,
+            })
+        }
+    }
+}
+
+/// Create test hosts in parallel, with a progress line each.
+pub(crate) async fn create(docker: &Docker, specs: &[TestHostSpec]) -> Result<i32, Failure> {
+    let bars = MultiProgress::new();
+    if !std::io::stderr().is_terminal() {
+        bars.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let results: Vec<_> = futures::stream::iter(specs)
+        .map(|spec| {
+            let bar = bars.add(spinner(&spec.name));
+            async move {
+                let progress = |step: &str| bar.set_message(step.to_string());
+                let result = docker.create(spec, &progress).await;
+                bar.finish_and_clear();
+                (spec, result)
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let mut code = exit::OK;
+    for (spec, result) in results {
+        match result {
+            Ok(record) => println!(
+                "created {} ({}{}) in {:.1}s",
+                record.name,
+                record.address,
+                if record.systemd { ", systemd" } else { "" },
+                record.boot_seconds
+            ),
+            Err(err) => {
+                eprintln!("error: cannot create {}: {err}", spec.name);
+                code = exit::FAILED;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// Destroy the named test hosts (all when none is named), and any container of
+/// the project left without a record.
+pub(crate) async fn destroy(docker: &Docker, names: &[String]) -> Result<i32, Failure> {
+    let state = docker.state();
+    let records: Vec<_> = state
+        .records()
+        .into_iter()
+        .filter(|r| {
+            names.is_empty()
+                || names
+                    .iter()
+                    .any(|n| *n == r.name || r.name.starts_with(&format!("{n}-")))
+        })
+        .collect();
+    let mut code = exit::OK;
+    let results: Vec<_> = futures::stream::iter(&records)
+        .map(|record| async move { (record, docker.destroy(record).await) })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for (record, result) in results {
+        match result {
+            Ok(()) => println!("destroyed {}", record.name),
+            Err(err) => {
+                eprintln!("error: cannot destroy {}: {err}", record.name);
+                code = exit::FAILED;
+            }
+        }
+    }
+    if names.is_empty() {
+        for (container, _) in docker.containers().await.unwrap_or_default() {
+            if docker.remove_container(&container).await.is_ok() {
+                println!("removed leftover container {container}");
+            }
+        }
+    }
+    docker.cleanup().await;
+    Ok(code)
+}

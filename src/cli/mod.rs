@@ -1,0 +1,368 @@
+//! The command line: clap definitions and a thin call into the library for
+//! each command.
+
+mod hosts;
+mod targets;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Diag, Diags, Overrides, Project};
+use crate::driver::{self, image};
+use crate::engine::{self, Mode, Observer};
+use crate::exit;
+use crate::report::{self, Format};
+
+/// Test-driven infrastructure provisioning: Gherkin features first, YAML
+/// recipes, converge over SSH, red then green.
+#[derive(Debug, Parser)]
+#[command(name = "redgreen", version, about, long_about = None)]
+pub struct Cli {
+    /// The project directory (holding redgreen.yml).
+    #[arg(short = 'C', long = "dir", global = true, default_value = ".")]
+    pub dir: PathBuf,
+    /// More output (-v lists every resource, -vv logs commands).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check everything; touches no host.
+    Validate(VarArgs),
+    /// Show what converge would change, per host, with diffs; changes nothing.
+    Plan(RunArgs),
+    /// Apply the recipes.
+    Converge(ConvergeArgs),
+    /// Manage test hosts by hand.
+    #[command(subcommand)]
+    Hosts(HostsCommand),
+    /// Manage base images for test hosts.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+/// `--var`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VarArgs {
+    /// Set a variable (wins over recipe, group and host vars).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+}
+
+/// Which hosts, and how.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// A host, test host or group name (default: every host).
+    pub target: Option<String>,
+    /// These hosts, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// The hosts of this group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// The created test hosts instead of the hosts under `hosts:`.
+    #[arg(long)]
+    pub test_hosts: bool,
+    /// Hosts worked on at once (default: `concurrency` in redgreen.yml, else 50).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Only resources with one of these tags.
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "pretty")]
+    pub format: Format,
+    /// Write the output to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// ssh (default) or local: run on this machine instead.
+    #[arg(long, value_enum, default_value = "ssh")]
+    pub connection: ConnectionKind,
+    /// Accept and record the key of a host seen for the first time.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// Variables.
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+/// `converge` flags.
+#[derive(Debug, Args, Clone)]
+pub struct ConvergeArgs {
+    /// Which hosts.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Show the diff of every changed file.
+    #[arg(long)]
+    pub diff: bool,
+}
+
+/// How to reach hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConnectionKind {
+    /// Over SSH.
+    Ssh,
+    /// On this machine.
+    Local,
+}
+
+/// `hosts` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HostsCommand {
+    /// Create test hosts (all of test_hosts, or the ones named).
+    Create {
+        /// Test host names (HOST-PLATFORM, or HOST for every platform).
+        names: Vec<String>,
+    },
+    /// Destroy test hosts (all, or the ones named).
+    Destroy {
+        /// Test host names.
+        names: Vec<String>,
+    },
+    /// List test hosts and their state.
+    List,
+    /// Log in to a test host, or run a command on it.
+    Ssh {
+        /// The test host.
+        name: String,
+        /// A command to run instead of a login shell.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+}
+
+/// `image` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build a Debian or Ubuntu base image with sshd and systemd from Debian's
+    /// packages (mmdebstrap or debootstrap) and import it under IMAGE.
+    Bootstrap {
+        /// The image name, e.g. debian:bookworm.
+        image: String,
+        /// The package mirror (default: mmdebstrap's or debootstrap's own).
+        #[arg(long, env = "REDGREEN_MIRROR")]
+        mirror: Option<String>,
+        /// docker or podman.
+        #[arg(long, default_value = "docker")]
+        engine: String,
+        /// Rebuild even if the image exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Run the command line; returns the exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(run(cli))
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 | 1 => "warn",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REDGREEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("redgreen={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+async fn run(cli: Cli) -> i32 {
+    let result = match &cli.command {
+        Command::Validate(args) => validate(&cli, args).await,
+        Command::Plan(args) => converge(&cli, args, Mode::Plan, true).await,
+        Command::Converge(args) => converge(&cli, &args.run, Mode::Converge, args.diff).await,
+        Command::Hosts(command) => hosts::run(&cli, command).await,
+        Command::Image(command) => image_command(command).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure::BadInput(diags)) => {
+            print_diags(&diags);
+            exit::BAD_INPUT
+        }
+        Err(Failure::Other(code, message)) => {
+            eprintln!("error: {message}");
+            code
+        }
+    }
+}
+
+/// Why a command stopped.
+pub(crate) enum Failure {
+    /// Bad input: exit 2, nothing was touched.
+    BadInput(Diags),
+    /// Anything else, with its exit code.
+    Other(i32, String),
+}
+
+impl From<Diags> for Failure {
+    fn from(diags: Diags) -> Self {
+        Failure::BadInput(diags)
+    }
+}
+
+impl From<Diag> for Failure {
+    fn from(diag: Diag) -> Self {
+        Failure::BadInput(diag.into())
+    }
+}
+
+/// Print problems as miette reports, then a summary line.
+pub fn print_diags(diags: &Diags) {
+    let theme = if std::io::stderr().is_terminal() {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
+    for diag in &diags.0 {
+        let mut text = String::new();
+        if handler.render_report(&mut text, diag).is_err() {
+            text = diag.one_line();
+        }
+        eprintln!("{text}");
+    }
+    let n = diags.0.len();
+    eprintln!(
+        "error: {n} problem{} found; nothing was touched",
+        if n == 1 { "" } else { "s" }
+    );
+}
+
+fn load(cli: &Cli) -> Result<Project, Failure> {
+    Ok(Project::load(&cli.dir)?)
+}
+
+async fn validate(cli: &Cli, args: &VarArgs) -> Result<i32, Failure> {
+    let project = load(cli)?;
+    let overrides = Overrides::from_pairs(&args.vars)?;
+    project.validate(&overrides).into_result()?;
+    let hosts = project.inventory.hosts.0.len();
+    let test_hosts = project.test_host_names().len();
+    println!(
+        "ok: redgreen.yml, {} recipe(s), {} template(s); {hosts} host(s), {test_hosts} test host(s)",
+        project.recipes.len(),
+        project.templates.names().len(),
+    );
+    Ok(exit::OK)
+}
+
+async fn converge(cli: &Cli, args: &RunArgs, mode: Mode, want_diff: bool) -> Result<i32, Failure> {
+    let project = load(cli)?;
+    let overrides = Overrides::from_pairs(&args.vars.vars)?;
+    project.validate(&overrides).into_result()?;
+    let defaults = &project.inventory.defaults;
+    let timeout = Duration::from_secs(defaults.command_timeout.as_ref().map_or(600, |t| t.value));
+    let targets = targets::resolve(&project, args)?;
+    let mut jobs = Vec::new();
+    let mut diags = Diags::default();
+    for target in targets {
+        let host_value = crate::template::host_value(&target.name, &target.address, &target.groups);
+        match crate::config::expand_host(
+            &project,
+            &target.groups,
+            &target.vars,
+            &host_value,
+            &overrides,
+        ) {
+            Ok(resources) => jobs.push(engine::Job { target, resources }),
+            Err(found) => diags.0.extend(found.0),
+        }
+    }
+    diags.into_result()?;
+    let options = engine::Options {
+        mode,
+        concurrency: args
+            .concurrency
+            .or(defaults.concurrency.as_ref().map(|c| c.value))
+            .unwrap_or(50),
+        want_diff,
+        command_timeout: timeout,
+        tags: args.tags.clone(),
+    };
+    let pretty = args.format == Format::Pretty && args.out.is_none();
+    let observer: Arc<dyn Observer> = if pretty {
+        Arc::new(report::Pretty::new(mode == Mode::Plan, cli.verbose > 0))
+    } else {
+        Arc::new(engine::Quiet)
+    };
+    let result = engine::run(&project, jobs, &options, observer).await;
+    let text = match args.format {
+        Format::Pretty => {
+            let mut text = String::new();
+            if !pretty {
+                for host in &result.hosts {
+                    text.push_str(&if mode == Mode::Plan {
+                        report::plan_text(host)
+                    } else {
+                        report::converge_text(host, cli.verbose > 0)
+                    });
+                }
+            }
+            text.push_str(&report::recap(&result));
+            text
+        }
+        Format::Json => report::json(&result) + "\n",
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, text).map_err(|e| {
+            Failure::Other(
+                exit::FAILED,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?,
+        None => print!("{text}"),
+    }
+    Ok(result.exit_code())
+}
+
+async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {
+    match command {
+        ImageCommand::Bootstrap {
+            image,
+            mirror,
+            engine,
+            force,
+        } => {
+            let other = |e: driver::DriverError| Failure::Other(exit::FAILED, e.to_string());
+            if !force
+                && image::inspect(engine, image)
+                    .await
+                    .map_err(other)?
+                    .is_some()
+            {
+                println!("{image} already exists (use --force to rebuild it)");
+                return Ok(exit::OK);
+            }
+            let bar = hosts::spinner(image);
+            let started = std::time::Instant::now();
+            let progress = |step: &str| bar.set_message(step.to_string());
+            image::bootstrap(engine, image, mirror.as_deref(), &progress)
+                .await
+                .map_err(other)?;
+            bar.finish_and_clear();
+            println!("built {image} in {:.0}s", started.elapsed().as_secs_f64());
+            Ok(exit::OK)
+        }
+    }
+}

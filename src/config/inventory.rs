@@ -1,0 +1,227 @@
+//! The model of `redgreen.yml`: defaults, hosts, groups and test hosts.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::recipe::{Spanned, Text};
+
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// `redgreen.yml` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    /// Settings every host starts from.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub defaults: Defaults,
+    /// Existing servers.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub hosts: NamedMap<HostEntry>,
+    /// Groups: the recipes and vars their hosts get.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub groups: NamedMap<GroupEntry>,
+    /// Throw-away hosts that `redgreen test` and `redgreen hosts create` make.
+    pub test_hosts: Option<TestHosts>,
+}
+
+/// `defaults:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// SSH user (default: root).
+    pub user: Option<Text>,
+    /// SSH private key (default: whatever ssh uses).
+    pub identity: Option<Text>,
+    /// SSH port (default: 22 or ~/.ssh/config).
+    pub port: Option<Spanned<u16>>,
+    /// How many hosts are worked on at once (default 50).
+    pub concurrency: Option<Spanned<usize>>,
+    /// How root is reached on a non-root login (default: sudo).
+    #[serde(rename = "become")]
+    pub become_: Option<Spanned<Become>>,
+    /// Seconds a single remote command may take (default 600).
+    pub command_timeout: Option<Spanned<u64>>,
+    /// Seconds to wait for an SSH connection (default 10).
+    pub connect_timeout: Option<Spanned<u64>>,
+}
+
+/// How commands that need root run on a non-root login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Become {
+    /// `sudo -n`, once per batch of commands.
+    Sudo,
+    /// Never: run everything as the login user.
+    None,
+}
+
+/// One entry under `hosts:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostEntry {
+    /// Address or name to connect to.
+    pub address: Text,
+    /// SSH port.
+    pub port: Option<Spanned<u16>>,
+    /// SSH user.
+    pub user: Option<Text>,
+    /// SSH private key.
+    pub identity: Option<Text>,
+    /// How root is reached.
+    #[serde(rename = "become")]
+    pub become_: Option<Spanned<Become>>,
+    /// Groups, in order (later groups' vars win).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub groups: Vec<Text>,
+    /// Host vars (win over group and recipe vars).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub vars: Map<String, Value>,
+}
+
+/// One entry under `groups:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupEntry {
+    /// Recipes, in order.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub recipes: Vec<Text>,
+    /// Group vars.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub vars: Map<String, Value>,
+}
+
+/// `test_hosts:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestHosts {
+    /// docker (default), podman or qemu.
+    #[serde(default)]
+    pub driver: Option<Spanned<DriverKind>>,
+    /// The platforms every test host is made on.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub platforms: Vec<Spanned<Platform>>,
+    /// The test hosts: one per (host, platform), named `HOST-PLATFORM`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub hosts: NamedMap<TestHostEntry>,
+}
+
+/// Which driver makes test hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriverKind {
+    /// Docker containers with sshd (and systemd where the image has it).
+    #[default]
+    Docker,
+    /// Podman containers, like docker.
+    Podman,
+    /// QEMU virtual machines.
+    Qemu,
+}
+
+impl DriverKind {
+    /// The name as written in redgreen.yml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriverKind::Docker => "docker",
+            DriverKind::Podman => "podman",
+            DriverKind::Qemu => "qemu",
+        }
+    }
+}
+
+/// One platform of the test matrix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Platform {
+    /// Short name, part of every test host's name.
+    pub name: Text,
+    /// The image to start from (`debian:bookworm`).
+    pub image: Option<Text>,
+}
+
+/// One entry under `test_hosts.hosts`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestHostEntry {
+    /// Groups, in order.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub groups: Vec<Text>,
+    /// Host vars.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub vars: Map<String, Value>,
+}
+
+/// A YAML mapping from names to entries that keeps the order and the place of
+/// every name.
+#[derive(Debug, Clone)]
+pub struct NamedMap<V>(pub Vec<(Text, V)>);
+
+impl<V> Default for NamedMap<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<V> NamedMap<V> {
+    /// The entry named `name`.
+    pub fn get(&self, name: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k.value == name).map(|(_, v)| v)
+    }
+
+    /// The entry named `name`, with its key.
+    pub fn entry(&self, name: &str) -> Option<(&Text, &V)> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.value == name)
+            .map(|(k, v)| (k, v))
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.value.as_str())
+    }
+
+    /// Entries, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Text, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// True when there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for NamedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V2<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for V2<V> {
+            type Value = NamedMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of names to entries")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<NamedMap<V>, M::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Text>()? {
+                    let value = map.next_value::<V>()?;
+                    entries.push((key, value));
+                }
+                Ok(NamedMap(entries))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<NamedMap<V>, E> {
+                Ok(NamedMap(Vec::new()))
+            }
+        }
+        deserializer.deserialize_map(V2(PhantomData))
+    }
+}

@@ -1,0 +1,194 @@
+//! Loading and checking a user's infrastructure repository.
+//!
+//! [`Project::load`] reads `redgreen.yml`, every recipe under `recipes/` and
+//! every template under `templates/` into typed models, collecting every
+//! problem as a [`Diag`] that points at its file, line and column.
+//! [`Project::validate`] then checks what spans files: references, include
+//! cycles, duplicate resources per host, templates rendered per host.
+//! Nothing here touches a host.
+
+pub mod diagnostic;
+mod expand;
+pub mod inventory;
+mod validate;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::{Diag, Diags, Place, Source};
+pub use expand::{HostResources, Overrides, PlannedResource, expand_host};
+pub use inventory::Inventory;
+
+use crate::recipe::Recipe;
+use crate::template::Templates;
+
+/// The name of the project file.
+pub const PROJECT_FILE: &str = "redgreen.yml";
+
+/// A recipe file and its parsed model.
+#[derive(Debug, Clone)]
+pub struct LoadedRecipe {
+    /// The recipe's name: its path under recipes/ without the extension.
+    pub name: String,
+    /// The file's text, for error messages.
+    pub source: Source,
+    /// The parsed recipe.
+    pub recipe: Recipe,
+}
+
+/// A user's infrastructure repository, loaded and parsed.
+#[derive(Debug)]
+pub struct Project {
+    /// The directory holding redgreen.yml.
+    pub root: PathBuf,
+    /// redgreen.yml's text, for error messages.
+    pub inventory_source: Source,
+    /// redgreen.yml, parsed.
+    pub inventory: Inventory,
+    /// Every recipe under recipes/, by name.
+    pub recipes: BTreeMap<String, LoadedRecipe>,
+    /// Every template under templates/, compiled.
+    pub templates: Templates,
+}
+
+impl Project {
+    /// Load the project at `root`: parse every file, collecting all problems.
+    pub fn load(root: &Path) -> Result<Project, Diags> {
+        let mut diags = Diags::default();
+        let project_file = root.join(PROJECT_FILE);
+        if !project_file.is_file() {
+            return Err(Diag::plain(format!(
+                "no {PROJECT_FILE} in {}",
+                root.display()
+            ))
+            .help("run redgreen in a project directory, pass -C DIR, or create one with `redgreen init`")
+            .into());
+        }
+        let inventory_source = yaml::read_source(&project_file, PROJECT_FILE)?;
+        let inventory = match yaml::parse::<Inventory>(&inventory_source) {
+            Ok(inventory) => Some(inventory),
+            Err(diag) => {
+                diags.push(diag);
+                None
+            }
+        };
+
+        let mut recipes = BTreeMap::new();
+        for (name, path, shown) in files_under(&root.join("recipes"), "recipes", &["yml", "yaml"]) {
+            let loaded = yaml::read_source(&path, &shown)
+                .and_then(|source| Ok((yaml::parse::<Recipe>(&source)?, source)));
+            match loaded {
+                Ok((recipe, source)) => {
+                    recipes.insert(
+                        name.clone(),
+                        LoadedRecipe {
+                            name,
+                            source,
+                            recipe,
+                        },
+                    );
+                }
+                Err(diag) => diags.push(diag),
+            }
+        }
+
+        let (templates, template_diags) = Templates::load(&root.join("templates"));
+        diags.0.extend(template_diags.0);
+
+        match (inventory, diags.is_empty()) {
+            (Some(inventory), true) => Ok(Project {
+                root: root.to_path_buf(),
+                inventory_source,
+                inventory,
+                recipes,
+                templates,
+            }),
+            _ => Err(diags),
+        }
+    }
+
+    /// The directory of plain files that `file` resources copy with `source:`.
+    pub fn files_dir(&self) -> PathBuf {
+        self.root.join("files")
+    }
+
+    /// A place in redgreen.yml.
+    pub fn inventory_place(&self, loc: crate::recipe::Location) -> Place {
+        yaml::place_of(&self.inventory_source, loc)
+    }
+
+    /// The names of every declared test host (`HOST-PLATFORM`), in order.
+    pub fn test_host_names(&self) -> Vec<String> {
+        let Some(test_hosts) = &self.inventory.test_hosts else {
+            return Vec::new();
+        };
+        let mut names = Vec::new();
+        for (host, _) in test_hosts.hosts.iter() {
+            for platform in &test_hosts.platforms {
+                names.push(test_host_name(&host.value, &platform.value.name.value));
+            }
+        }
+        names
+    }
+
+    /// Check everything that spans files. Returns every problem found.
+    pub fn validate(&self, overrides: &Overrides) -> Diags {
+        validate::validate(self, overrides)
+    }
+}
+
+/// The name of the test host for `host` on `platform`.
+pub fn test_host_name(host: &str, platform: &str) -> String {
+    format!("{host}-{platform}")
+}
+
+/// Every file under `dir` with one of `extensions`, sorted, as
+/// (name without extension relative to dir, path, name shown in messages).
+fn files_under(
+    dir: &Path,
+    shown_prefix: &str,
+    extensions: &[&str],
+) -> Vec<(String, PathBuf, String)> {
+    let mut out = Vec::new();
+    walk(dir, &mut |path| {
+        let Ok(relative) = path.strip_prefix(dir) else {
+            return;
+        };
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !extensions.contains(&ext) {
+            return;
+        }
+        let rel = relative.to_string_lossy().into_owned();
+        let name = rel
+            .strip_suffix(&format!(".{ext}"))
+            .unwrap_or(&rel)
+            .to_string();
+        out.push((name, path.to_path_buf(), format!("{shown_prefix}/{rel}")));
+    });
+    out.sort();
+    out
+}
+
+/// Call `f` for every regular file below `dir`, skipping hidden entries.
+pub(crate) fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for path in paths {
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, f);
+        } else if path.is_file() {
+            f(&path);
+        }
+    }
+}

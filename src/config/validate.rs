@@ -1,0 +1,680 @@
+//! Checks that span files: references between redgreen.yml and recipes,
+//! include cycles, required fields, and per host, duplicate resources and
+//! templates that do not render. Every problem is collected; none stops the
+//! others from being found.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use regex::Regex;
+use serde_json::{Value, json};
+
+use super::diagnostic::suggestion;
+use super::{Diag, Diags, LoadedRecipe, Overrides, Project, expand_host, test_host_name, yaml};
+use crate::recipe::{Kind, Location, Name, Presence, Resource, Spanned, Spec, Text};
+use crate::template::{self, Templates};
+
+/// Variable names that the template context uses for itself.
+const RESERVED_VARS: &[&str] = &["host", "facts"];
+
+pub(super) fn validate(project: &Project, overrides: &Overrides) -> Diags {
+    let mut diags = Diags::default();
+    check_inventory(project, &mut diags);
+    let handler_names = handler_names(project);
+    for recipe in project.recipes.values() {
+        check_recipe(project, recipe, &handler_names, &mut diags);
+    }
+    check_include_cycles(project, &mut diags);
+    if diags.is_empty() {
+        check_hosts(project, overrides, &mut diags);
+    }
+    diags
+}
+
+fn inv(project: &Project, loc: Location) -> super::Place {
+    project.inventory_place(loc)
+}
+
+fn unknown_name(place: super::Place, what: &str, name: &str, known: &[&str], fix: &str) -> Diag {
+    let (best, list) = suggestion(name, known);
+    let message = match best {
+        Some(best) => format!("unknown {what} '{name}', did you mean '{best}'?"),
+        None => format!("unknown {what} '{name}'"),
+    };
+    let help = if known.is_empty() {
+        fix.to_string()
+    } else {
+        format!("{fix}; {list}")
+    };
+    Diag::at(place, message)
+        .label(format!("unknown {what}"))
+        .help(help)
+}
+
+fn check_inventory(project: &Project, diags: &mut Diags) {
+    let inventory = &project.inventory;
+    let group_names: Vec<&str> = inventory.groups.names().collect();
+    let recipe_names: Vec<&str> = project.recipes.keys().map(String::as_str).collect();
+
+    let check_groups = |groups: &[Text], diags: &mut Diags| {
+        for group in groups {
+            if inventory.groups.get(&group.value).is_none() {
+                diags.push(unknown_name(
+                    inv(project, group.referenced),
+                    "group",
+                    &group.value,
+                    &group_names,
+                    "declare it under `groups:`",
+                ));
+            }
+        }
+    };
+
+    let mut seen_hosts: BTreeMap<String, Location> = BTreeMap::new();
+    let mut check_host_name = |name: &str, loc: Location, diags: &mut Diags| {
+        if let Some(first) = seen_hosts.get(name) {
+            diags.push(
+                Diag::at(
+                    inv(project, loc),
+                    format!("host name '{name}' is used twice"),
+                )
+                .label("used again here")
+                .help("every host and test host needs its own name")
+                .related(
+                    Diag::at(inv(project, *first), "first used here").label("first used here"),
+                ),
+            );
+        } else {
+            seen_hosts.insert(name.to_string(), loc);
+        }
+    };
+
+    for (name, host) in inventory.hosts.iter() {
+        check_host_name(&name.value, name.referenced, diags);
+        check_groups(&host.groups, diags);
+        check_reserved_vars(project, &host.vars, name.referenced, diags);
+        if host.address.value.trim().is_empty() {
+            diags.push(
+                Diag::at(
+                    inv(project, host.address.referenced),
+                    "the address is empty",
+                )
+                .label("empty")
+                .help("give the host's DNS name or IP address"),
+            );
+        }
+    }
+    for (name, group) in inventory.groups.iter() {
+        check_reserved_vars(project, &group.vars, name.referenced, diags);
+        for recipe in &group.recipes {
+            if !project.recipes.contains_key(&recipe.value) {
+                diags.push(unknown_name(
+                    inv(project, recipe.referenced),
+                    "recipe",
+                    &recipe.value,
+                    &recipe_names,
+                    &format!("create recipes/{}.yml", recipe.value),
+                ));
+            }
+        }
+    }
+    if let Some(concurrency) = &inventory.defaults.concurrency
+        && concurrency.value == 0
+    {
+        diags.push(
+            Diag::at(
+                inv(project, concurrency.referenced),
+                "concurrency must be at least 1",
+            )
+            .label("zero"),
+        );
+    }
+    if let Some(test_hosts) = &inventory.test_hosts {
+        if !test_hosts.hosts.is_empty() && test_hosts.platforms.is_empty() {
+            diags.push(Diag::plain("test_hosts has hosts but no platforms").help(
+                "add `platforms: [{ name: debian-12, image: debian:bookworm }]` under test_hosts",
+            ));
+        }
+        let mut platform_names = BTreeSet::new();
+        for platform in &test_hosts.platforms {
+            let name = &platform.value.name;
+            if !platform_names.insert(name.value.clone()) {
+                diags.push(
+                    Diag::at(
+                        inv(project, name.referenced),
+                        format!("platform '{}' is listed twice", name.value),
+                    )
+                    .label("listed again here"),
+                );
+            }
+            if !valid_host_name(&name.value) {
+                diags.push(
+                    Diag::at(
+                        inv(project, name.referenced),
+                        format!("invalid platform name '{}'", name.value),
+                    )
+                    .label("invalid")
+                    .help(
+                        "use letters, digits and dashes: it becomes part of every test host's name",
+                    ),
+                );
+            }
+            if platform.value.image.is_none() {
+                diags.push(
+                    Diag::at(
+                        inv(project, platform.referenced),
+                        format!("platform '{}' has no image", name.value),
+                    )
+                    .label("add `image:` here")
+                    .help("for example image: debian:bookworm"),
+                );
+            }
+        }
+        for (name, host) in test_hosts.hosts.iter() {
+            check_groups(&host.groups, diags);
+            check_reserved_vars(project, &host.vars, name.referenced, diags);
+            if !valid_host_name(&name.value) {
+                diags.push(
+                    Diag::at(
+                        inv(project, name.referenced),
+                        format!("invalid test host name '{}'", name.value),
+                    )
+                    .label("invalid")
+                    .help("use letters, digits and dashes"),
+                );
+            }
+            for platform in &test_hosts.platforms {
+                let full = test_host_name(&name.value, &platform.value.name.value);
+                check_host_name(&full, name.referenced, diags);
+            }
+        }
+    }
+}
+
+fn valid_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 48
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !name.starts_with(['-', '.'])
+}
+
+fn check_reserved_vars(
+    project: &Project,
+    vars: &serde_json::Map<String, Value>,
+    loc: Location,
+    diags: &mut Diags,
+) {
+    for key in vars.keys() {
+        if RESERVED_VARS.contains(&key.as_str()) {
+            diags.push(
+                Diag::at(inv(project, loc), format!("the variable name '{key}' is reserved"))
+                    .label("its vars are here")
+                    .help("templates see `host` and `facts` as objects redgreen fills in; rename the variable"),
+            );
+        }
+    }
+}
+
+fn handler_names(project: &Project) -> BTreeSet<String> {
+    project
+        .recipes
+        .values()
+        .flat_map(|r| r.recipe.handlers.iter())
+        .filter_map(|h| match &h.value.name.value {
+            Name::One(name) => Some(name.clone()),
+            Name::List(_) => None,
+        })
+        .collect()
+}
+
+fn check_recipe(
+    project: &Project,
+    recipe: &LoadedRecipe,
+    handlers: &BTreeSet<String>,
+    diags: &mut Diags,
+) {
+    let at = |loc: Location| yaml::place_of(&recipe.source, loc);
+    let recipe_names: Vec<&str> = project.recipes.keys().map(String::as_str).collect();
+    for include in &recipe.recipe.include {
+        if !project.recipes.contains_key(&include.value) {
+            diags.push(unknown_name(
+                at(include.referenced),
+                "recipe",
+                &include.value,
+                &recipe_names,
+                &format!("create recipes/{}.yml", include.value),
+            ));
+        }
+    }
+    for key in recipe.recipe.vars.keys() {
+        if RESERVED_VARS.contains(&key.as_str()) {
+            diags.push(
+                Diag::at(at(Location::UNKNOWN), format!("the variable name '{key}' is reserved"))
+                    .help("templates see `host` and `facts` as objects redgreen fills in; rename the variable"),
+            );
+        }
+    }
+    for resource in &recipe.recipe.resources {
+        check_resource(project, recipe, resource, handlers, diags);
+    }
+    for handler in &recipe.recipe.handlers {
+        let res = &handler.value;
+        if res.kind().is_some_and(|k| k != Kind::Command) {
+            diags.push(
+                Diag::at(at(res.kind.referenced), format!("a handler must be a command, not a {}", res.kind.value))
+                    .label("not a command")
+                    .help("handlers are `command` resources that run when notified; to restart a service, notify `service NAME restart`"),
+            );
+            continue;
+        }
+        check_resource(project, recipe, handler, handlers, diags);
+    }
+}
+
+fn check_resource(
+    project: &Project,
+    recipe: &LoadedRecipe,
+    resource: &Spanned<Resource>,
+    handlers: &BTreeSet<String>,
+    diags: &mut Diags,
+) {
+    let at = |loc: Location| yaml::place_of(&recipe.source, loc);
+    let res = &resource.value;
+    let Some(kind) = res.kind() else {
+        let (best, list) = suggestion(&res.kind.value, &Kind::names());
+        let message = match best {
+            Some(best) => format!(
+                "unknown resource type '{}', did you mean '{best}'?",
+                res.kind.value
+            ),
+            None => format!("unknown resource type '{}'", res.kind.value),
+        };
+        diags.push(
+            Diag::at(at(res.kind.referenced), message)
+                .label("unknown resource type")
+                .help(format!("a resource's first key is its type; {list}")),
+        );
+        return;
+    };
+
+    if let Name::List(_) = res.name.value
+        && kind != Kind::Package
+    {
+        diags.push(
+            Diag::at(
+                at(res.name.referenced),
+                format!("a {kind} takes one name, not a list"),
+            )
+            .label("a list")
+            .help("only `package` has a list form; write one resource per item"),
+        );
+    }
+    for name in res.name.value.items() {
+        if let Err(diag) = Templates::check_inline(name, &at(res.name.referenced)) {
+            diags.push(diag);
+        }
+    }
+
+    // Every notify must name a handler, or be `service NAME restart|reload`.
+    for notify in &res.common.notify {
+        if !handlers.contains(&notify.value) && parse_service_notify(&notify.value).is_none() {
+            let known: Vec<&str> = handlers.iter().map(String::as_str).collect();
+            diags.push(unknown_name(
+                at(notify.referenced),
+                "handler",
+                &notify.value,
+                &known,
+                "notify a command under `handlers:` by its name, or write `service NAME restart` (or reload)",
+            ));
+        }
+    }
+    if let Some(when) = &res.common.when
+        && let crate::recipe::When::Expr(expr) = &when.value
+        && let Err(diag) = Templates::check_inline(expr, &at(when.referenced))
+    {
+        diags.push(diag);
+    }
+
+    let required = |field: &Option<Text>, name: &str, example: &str, diags: &mut Diags| {
+        if field.is_none() {
+            diags.push(
+                Diag::at(at(res.kind.referenced), format!("a {kind} needs `{name}`"))
+                    .label(format!("add `{name}:` to this {kind}"))
+                    .help(format!("for example {name}: {example}")),
+            );
+        }
+    };
+    let absolute = |name: &str, loc: Location, diags: &mut Diags| {
+        if !name.starts_with('/') && !name.starts_with("{{") {
+            diags.push(
+                Diag::at(at(loc), format!("'{name}' is not an absolute path"))
+                    .label("relative path")
+                    .help("paths on the host start with /"),
+            );
+        }
+    };
+    let presence =
+        |state: &Option<Spanned<Presence>>| state.as_ref().map(|s| s.value).unwrap_or_default();
+    let name = res
+        .name
+        .value
+        .items()
+        .first()
+        .copied()
+        .unwrap_or("")
+        .to_string();
+    match &res.spec {
+        Spec::File(file) => {
+            absolute(&name, res.name.referenced, diags);
+            if let (Some(content), Some(_)) = (&file.content, &file.source) {
+                diags.push(
+                    Diag::at(
+                        at(content.referenced),
+                        "a file takes `content` or `source`, not both",
+                    )
+                    .label("content here")
+                    .help("use `content` for inline text, `source` for a file under files/"),
+                );
+            }
+            if let Some(source) = &file.source {
+                check_file_source(project, recipe, source, diags);
+            }
+            if let Some(content) = &file.content
+                && let Err(diag) = Templates::check_inline(&content.value, &at(content.referenced))
+            {
+                diags.push(diag);
+            }
+        }
+        Spec::Template(template) => {
+            absolute(&name, res.name.referenced, diags);
+            required(&template.source, "source", "site.conf.hbs", diags);
+            if let Some(source) = &template.source
+                && !project.templates.contains(&source.value)
+            {
+                diags.push(unknown_name(
+                    at(source.referenced),
+                    "template",
+                    &source.value,
+                    &project.templates.names(),
+                    &format!("create templates/{}", source.value),
+                ));
+            }
+        }
+        Spec::Directory(_) => absolute(&name, res.name.referenced, diags),
+        Spec::Link(link) => {
+            absolute(&name, res.name.referenced, diags);
+            if presence(&link.state) == Presence::Present {
+                required(&link.to, "to", "/srv/app/releases/v1", diags);
+            }
+        }
+        Spec::Line(line) => {
+            required(&line.path, "path", "/etc/ssh/sshd_config", diags);
+            if let Some(path) = &line.path {
+                absolute(&path.value, path.referenced, diags);
+            }
+            if name.contains('\n') {
+                diags.push(
+                    Diag::at(at(res.name.referenced), "a line resource manages one line, but this has several")
+                        .label("several lines")
+                        .help("write one `line` resource per line, or manage the whole file with `file` or `template`"),
+                );
+            }
+            if let Some(pattern) = &line.match_
+                && let Err(err) = Regex::new(&pattern.value)
+            {
+                diags.push(
+                    Diag::at(at(pattern.referenced), format!("invalid regular expression: {}", first_line(&err.to_string())))
+                        .label("invalid")
+                        .help("`match` is a regular expression of the line to replace, like ^PermitRootLogin"),
+                );
+            }
+        }
+        Spec::Package(package) => {
+            if let (Some(version), Name::List(_)) = (&package.version, &res.name.value) {
+                diags.push(
+                    Diag::at(
+                        at(version.referenced),
+                        "`version` pins one package, but this is a list",
+                    )
+                    .label("version of a list")
+                    .help("write the pinned package as a resource of its own"),
+                );
+            }
+        }
+        Spec::Cron(cron) => {
+            let state = presence(&cron.state);
+            if state == Presence::Present {
+                required(&cron.schedule, "schedule", "\"*/5 * * * *\"", diags);
+                required(&cron.run, "run", "/usr/local/bin/backup.sh", diags);
+            }
+            if let Some(schedule) = &cron.schedule {
+                let fields = schedule.value.split_whitespace().count();
+                if fields != 5 && !schedule.value.starts_with('@') {
+                    diags.push(
+                        Diag::at(at(schedule.referenced), format!("a cron schedule has 5 fields, this has {fields}"))
+                            .label("not 5 fields")
+                            .help("minute hour day-of-month month day-of-week, like \"*/5 * * * *\", or @daily"),
+                    );
+                }
+            }
+        }
+        Spec::Sysctl(sysctl) => required(&sysctl.value, "value", "\"1\"", diags),
+        Spec::AptRepository(repo) => {
+            if presence(&repo.state) == Presence::Present {
+                required(&repo.uri, "uri", "https://example.org/debian", diags);
+            }
+        }
+        Spec::Download(download) => {
+            absolute(&name, res.name.referenced, diags);
+            required(
+                &download.url,
+                "url",
+                "https://example.org/tool.tar.gz",
+                diags,
+            );
+            required(
+                &download.sha256,
+                "sha256",
+                "the file's sha256 in hex",
+                diags,
+            );
+            if let Some(sha) = &download.sha256
+                && (sha.value.len() != 64 || !sha.value.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                diags.push(
+                    Diag::at(at(sha.referenced), "`sha256` must be 64 hexadecimal digits")
+                        .label("not a sha256")
+                        .help("compute it with `sha256sum FILE`"),
+                );
+            }
+        }
+        Spec::User(_) | Spec::Group(_) | Spec::Service(_) | Spec::Command(_) => {}
+        Spec::Unknown => {}
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().last().unwrap_or(text).trim().to_string()
+}
+
+fn check_file_source(project: &Project, recipe: &LoadedRecipe, source: &Text, diags: &mut Diags) {
+    let path = project.files_dir().join(&source.value);
+    let escapes = std::path::Path::new(&source.value).components().any(|c| {
+        matches!(
+            c,
+            std::path::Component::ParentDir | std::path::Component::RootDir
+        )
+    });
+    if escapes {
+        diags.push(
+            Diag::at(
+                yaml::place_of(&recipe.source, source.referenced),
+                "`source` must be a path inside files/",
+            )
+            .label("outside files/")
+            .help("put the file under files/ and name it relative to files/"),
+        );
+    } else if !path.is_file() {
+        let mut known = Vec::new();
+        crate::config::walk(&project.files_dir(), &mut |p| {
+            if let Ok(rel) = p.strip_prefix(project.files_dir()) {
+                known.push(rel.to_string_lossy().into_owned());
+            }
+        });
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        diags.push(unknown_name(
+            yaml::place_of(&recipe.source, source.referenced),
+            "file",
+            &source.value,
+            &known,
+            &format!("create files/{}", source.value),
+        ));
+    }
+}
+
+/// `service NAME restart` or `service NAME reload` → (NAME, action).
+pub fn parse_service_notify(text: &str) -> Option<(&str, &str)> {
+    let mut words = text.split_whitespace();
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some("service"), Some(name), Some(action @ ("restart" | "reload")), None) => {
+            Some((name, action))
+        }
+        _ => None,
+    }
+}
+
+fn check_include_cycles(project: &Project, diags: &mut Diags) {
+    let mut reported = BTreeSet::new();
+    for start in project.recipes.keys() {
+        let mut stack: Vec<(String, Option<&Text>)> = vec![(start.clone(), None)];
+        find_cycle(project, &mut stack, &mut reported, diags);
+    }
+}
+
+fn find_cycle<'p>(
+    project: &'p Project,
+    stack: &mut Vec<(String, Option<&'p Text>)>,
+    reported: &mut BTreeSet<Vec<String>>,
+    diags: &mut Diags,
+) {
+    let (current, _) = stack.last().expect("non-empty stack").clone();
+    let Some(recipe) = project.recipes.get(&current) else {
+        return;
+    };
+    for include in &recipe.recipe.include {
+        if let Some(pos) = stack.iter().position(|(name, _)| *name == include.value) {
+            let mut chain: Vec<String> = stack[pos..].iter().map(|(n, _)| n.clone()).collect();
+            let mut key = chain.clone();
+            key.sort();
+            if reported.insert(key) {
+                chain.push(include.value.clone());
+                diags.push(
+                    Diag::at(
+                        yaml::place_of(&recipe.source, include.referenced),
+                        format!("include cycle: {}", chain.join(" → ")),
+                    )
+                    .label("this include closes the cycle")
+                    .help("a recipe cannot include itself, directly or through others; remove one of these includes"),
+                );
+            }
+            continue;
+        }
+        if stack.len() > 64 {
+            return;
+        }
+        stack.push((include.value.clone(), Some(include)));
+        find_cycle(project, stack, reported, diags);
+        stack.pop();
+    }
+}
+
+/// Placeholder facts for rendering templates before any host is reached.
+fn placeholder_facts(host: &str) -> Value {
+    json!({
+        "os_family": "debian", "os_id": "debian", "os_version": "12", "arch": "x86_64",
+        "hostname": host, "init": "systemd", "package_manager": "apt", "cpus": 1, "memory_mb": 1024,
+    })
+}
+
+/// (name, address, groups, vars) of a host whose resources are checked.
+type HostToCheck = (String, String, Vec<String>, serde_json::Map<String, Value>);
+
+fn check_hosts(project: &Project, overrides: &Overrides, diags: &mut Diags) {
+    let inventory = &project.inventory;
+    let mut hosts: Vec<HostToCheck> = inventory
+        .hosts
+        .iter()
+        .map(|(name, h)| {
+            (
+                name.value.clone(),
+                h.address.value.clone(),
+                h.groups.iter().map(|g| g.value.clone()).collect(),
+                h.vars.clone(),
+            )
+        })
+        .collect();
+    if let Some(test_hosts) = &inventory.test_hosts {
+        for (name, h) in test_hosts.hosts.iter() {
+            for platform in &test_hosts.platforms {
+                hosts.push((
+                    test_host_name(&name.value, &platform.value.name.value),
+                    String::new(),
+                    h.groups.iter().map(|g| g.value.clone()).collect(),
+                    h.vars.clone(),
+                ));
+            }
+        }
+    }
+    // The same problem shows once, however many hosts share the recipe.
+    let mut seen = BTreeSet::new();
+    for (name, address, groups, vars) in hosts {
+        let host_value = template::host_value(&name, &address, &groups);
+        let expanded = match expand_host(project, &groups, &vars, &host_value, overrides) {
+            Ok(expanded) => expanded,
+            Err(found) => {
+                for diag in found.0 {
+                    if seen.insert(diag.one_line()) {
+                        diags.push(diag.also(format!("found while expanding host '{name}'")));
+                    }
+                }
+                continue;
+            }
+        };
+        let facts = placeholder_facts(&name);
+        let context = template::context(&expanded.vars, &host_value, Some(&facts));
+        for planned in &expanded.resources {
+            let res = &planned.resource.value;
+            if res.common.when.is_some() {
+                continue; // may not apply to this host; rendered at converge
+            }
+            let rendered = match &res.spec {
+                Spec::Template(t) => t.source.as_ref().map(|source| {
+                    let mut ctx = context.clone();
+                    if let Value::Object(map) = &mut ctx {
+                        for (k, v) in &t.vars {
+                            map.insert(k.clone(), v.clone());
+                        }
+                    }
+                    project
+                        .templates
+                        .render_file(&source.value, &ctx)
+                        .map(|_| ())
+                }),
+                Spec::File(f) => f.content.as_ref().map(|content| {
+                    let place = yaml::place_of(&planned.recipe.source, content.referenced);
+                    project
+                        .templates
+                        .render_inline(&content.value, &context, &place)
+                        .map(|_| ())
+                }),
+                _ => None,
+            };
+            if let Some(Err(diag)) = rendered
+                && seen.insert(diag.one_line())
+            {
+                diags.push(diag.also(format!("found while rendering for host '{name}'")));
+            }
+        }
+    }
+}

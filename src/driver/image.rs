@@ -1,0 +1,296 @@
+//! Base images for container test hosts, built from Debian's packages where no
+//! image can be pulled: mmdebstrap (or debootstrap) into a tarball, then
+//! `docker import` under the image's own name, with sshd and systemd inside.
+
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use super::DriverError;
+
+/// Packages every bootstrapped image has: systemd as init, sshd to reach it,
+/// sudo for non-root logins, and the usual small tools.
+pub const PACKAGES: &[&str] = &[
+    "systemd-sysv",
+    "openssh-server",
+    "sudo",
+    "ca-certificates",
+    "iproute2",
+    "procps",
+];
+
+/// What redgreen needs to know about an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// It runs systemd as PID 1 (`/sbin/init`).
+    pub systemd: bool,
+}
+
+/// A Debian-family image redgreen can build: (distribution, suite).
+pub fn bootstrappable(image: &str) -> Option<(&'static str, String)> {
+    let (name, tag) = image.split_once(':').unwrap_or((image, "latest"));
+    let name = name
+        .trim_start_matches("docker.io/")
+        .trim_start_matches("library/");
+    match name {
+        "debian" => {
+            let suite = match tag {
+                "12" | "bookworm" | "latest" | "stable" => "bookworm",
+                "11" | "bullseye" => "bullseye",
+                "13" | "trixie" => "trixie",
+                "sid" | "unstable" => "sid",
+                _ => return None,
+            };
+            Some(("debian", suite.to_string()))
+        }
+        "ubuntu" => {
+            let suite = match tag {
+                "22.04" | "jammy" => "jammy",
+                "24.04" | "noble" | "latest" => "noble",
+                "20.04" | "focal" => "focal",
+                _ => return None,
+            };
+            Some(("ubuntu", suite.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// Look an image up locally.
+pub async fn inspect(engine: &str, image: &str) -> Result<Option<ImageInfo>, DriverError> {
+    let output = Command::new(engine)
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.Labels}}",
+            image,
+        ])
+        .output()
+        .await
+        .map_err(|e| DriverError::new(format!("cannot run {engine}: {e}")))?;
+    if !output.status.success() {
+        return Ok(None);
+    }
+    let labels: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    Ok(Some(ImageInfo {
+        systemd: labels.get("redgreen.init").and_then(|v| v.as_str()) == Some("systemd"),
+    }))
+}
+
+/// Make sure `image` exists locally: as it is, else bootstrapped from Debian's
+/// packages (Debian and Ubuntu images), else pulled.
+pub async fn ensure(
+    engine: &str,
+    image: &str,
+    mirror: Option<&str>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<ImageInfo, DriverError> {
+    if let Some(info) = inspect(engine, image).await? {
+        return Ok(info);
+    }
+    // One bootstrap per image at a time, across processes.
+    let lock = lock(image).await?;
+    let result = async {
+        if let Some(info) = inspect(engine, image).await? {
+            return Ok(info);
+        }
+        if bootstrappable(image).is_some() {
+            bootstrap(engine, image, mirror, progress).await?;
+        } else {
+            progress(&format!("pulling {image}"));
+            let output = Command::new(engine)
+                .args(["pull", image])
+                .output()
+                .await
+                .map_err(|e| DriverError::new(format!("cannot run {engine}: {e}")))?;
+            if !output.status.success() {
+                return Err(DriverError::new(format!(
+                    "image {image} is not here and cannot be pulled: {}\nredgreen builds Debian and Ubuntu images by itself (`redgreen image bootstrap debian:bookworm`); for other images, build or load one with sshd inside",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                )));
+            }
+        }
+        inspect(engine, image)
+            .await?
+            .ok_or_else(|| DriverError::new(format!("image {image} is still missing after building it")))
+    }
+    .await;
+    drop(lock);
+    result
+}
+
+async fn lock(image: &str) -> Result<std::fs::File, DriverError> {
+    let safe: String = image
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let path = std::env::temp_dir().join(format!("redgreen-image-{safe}.lock"));
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| DriverError::new(format!("cannot open {}: {e}", path.display())))?;
+        file.lock()
+            .map_err(|e| DriverError::new(format!("cannot lock {}: {e}", path.display())))?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| DriverError::new(e.to_string()))?
+}
+
+/// Build `image` from Debian's packages and import it.
+pub async fn bootstrap(
+    engine: &str,
+    image: &str,
+    mirror: Option<&str>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(), DriverError> {
+    let Some((distribution, suite)) = bootstrappable(image) else {
+        return Err(DriverError::new(format!(
+            "redgreen can bootstrap Debian and Ubuntu images (debian:bookworm, debian:12, ubuntu:noble, ...), not {image}"
+        )));
+    };
+    let have = |tool: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    progress(&format!(
+        "building {image} from {distribution} {suite} packages"
+    ));
+    let includes = PACKAGES.join(",");
+    let hooks = [
+        // Every test host gets its own host key at creation.
+        r#"rm -f "$1"/etc/ssh/ssh_host_*"#,
+        r#"mkdir -p -m 0700 "$1"/root/.ssh"#,
+        r#": > "$1"/etc/machine-id"#,
+        r#"rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/archives/*.deb"#,
+    ];
+    let mut producer = if have("mmdebstrap") {
+        let mut command = Command::new("mmdebstrap");
+        command
+            .arg("--variant=minbase")
+            .arg(format!("--include={includes}"));
+        for hook in hooks {
+            command.arg(format!("--customize-hook={hook}"));
+        }
+        command.arg(&suite).arg("-");
+        if let Some(mirror) = mirror {
+            command.arg(mirror);
+        }
+        command
+    } else if have("debootstrap") {
+        let mut script = format!(
+            "set -e; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; debootstrap --variant=minbase --include={includes} {suite} \"$d\" {} >&2; set -- \"$d\";",
+            mirror.map(crate::shell::quote).unwrap_or_default()
+        );
+        for hook in hooks {
+            script.push_str(hook);
+            script.push_str("; ");
+        }
+        script.push_str("tar -C \"$d\" -c .");
+        let mut command = Command::new("sh");
+        command.args(["-c", &script]);
+        command
+    } else {
+        return Err(DriverError::new(
+            "neither mmdebstrap nor debootstrap is installed; install one (apt-get install mmdebstrap)",
+        ));
+    };
+    let mut producer = producer
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| DriverError::new(format!("cannot start the bootstrap: {e}")))?;
+    let tarball: Stdio = producer
+        .stdout
+        .take()
+        .expect("piped stdout")
+        .try_into()
+        .map_err(|e| DriverError::new(format!("cannot pipe the bootstrap: {e}")))?;
+    let importer = Command::new(engine)
+        .args([
+            "import",
+            "--change",
+            "LABEL redgreen.init=systemd",
+            "--change",
+            &format!("LABEL redgreen.bootstrapped={distribution}-{suite}"),
+            "--change",
+            "CMD [\"/sbin/init\"]",
+            "-",
+            image,
+        ])
+        .stdin(tarball)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| DriverError::new(format!("cannot run {engine} import: {e}")))?;
+
+    let mut log = Vec::new();
+    if let Some(stderr) = producer.stderr.take() {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(step) = line.strip_prefix("I: ") {
+                progress(step);
+            }
+            log.push(line);
+            if log.len() > 40 {
+                log.remove(0);
+            }
+        }
+    }
+    let produced = producer
+        .wait()
+        .await
+        .map_err(|e| DriverError::new(e.to_string()))?;
+    let imported = importer
+        .wait_with_output()
+        .await
+        .map_err(|e| DriverError::new(e.to_string()))?;
+    if !produced.success() {
+        return Err(DriverError::new(format!(
+            "bootstrapping {image} failed:\n{}",
+            log.join("\n")
+        )));
+    }
+    if !imported.status.success() {
+        return Err(DriverError::new(format!(
+            "{engine} import of {image} failed: {}",
+            String::from_utf8_lossy(&imported.stderr).trim()
+        )));
+    }
+    progress(&format!("imported {image}"));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debian_names_map_to_suites() {
+        assert_eq!(
+            bootstrappable("debian:bookworm"),
+            Some(("debian", "bookworm".into()))
+        );
+        assert_eq!(
+            bootstrappable("debian:12"),
+            Some(("debian", "bookworm".into()))
+        );
+        assert_eq!(
+            bootstrappable("ubuntu:24.04"),
+            Some(("ubuntu", "noble".into()))
+        );
+        assert_eq!(bootstrappable("alpine:3.20"), None);
+        assert_eq!(bootstrappable("debian:potato"), None);
+    }
+}

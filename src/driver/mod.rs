@@ -1,0 +1,308 @@
+//! Throw-away test hosts: created from `test_hosts:` in redgreen.yml, reached
+//! over SSH with a key pair of the project's own, destroyed after.
+//!
+//! A project keeps its test-host state in `.redgreen/` beside redgreen.yml:
+//! the key pair, a known_hosts file with each test host's key (recorded at
+//! creation, so checking stays strict), an ssh_config for test hosts, and one
+//! record per created host.
+
+pub mod docker;
+pub mod image;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::transport::{Become, Connection};
+
+/// Why a test host could not be made, found or removed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct DriverError(pub String);
+
+impl DriverError {
+    /// An error from a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// A test host to create: one (host, platform) of the test matrix.
+#[derive(Debug, Clone)]
+pub struct TestHostSpec {
+    /// `HOST-PLATFORM`.
+    pub name: String,
+    /// The platform's name.
+    pub platform: String,
+    /// The image to start from.
+    pub image: String,
+}
+
+/// A created test host, as recorded in `.redgreen/hosts/NAME.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TestHostRecord {
+    /// `HOST-PLATFORM`.
+    pub name: String,
+    /// docker or podman.
+    pub driver: String,
+    /// The container's name.
+    pub container: String,
+    /// Address to SSH to.
+    pub address: String,
+    /// SSH port.
+    pub port: u16,
+    /// The platform.
+    pub platform: String,
+    /// The image it was made from.
+    pub image: String,
+    /// Whether systemd runs as PID 1.
+    pub systemd: bool,
+    /// Seconds from create to SSH being ready.
+    pub boot_seconds: f64,
+}
+
+/// The `.redgreen/` folder of a project.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// `.redgreen/` itself.
+    pub dir: PathBuf,
+    /// A short id of the project (from its absolute path), in container names.
+    pub id: String,
+}
+
+impl State {
+    /// The state of the project at `root` (created on first use).
+    pub fn of(root: &Path) -> State {
+        let absolute = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        let digest = Sha256::digest(absolute.to_string_lossy().as_bytes());
+        let id: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        State {
+            dir: absolute.join(".redgreen"),
+            id,
+        }
+    }
+
+    /// The project's private key for test hosts.
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("id_ed25519")
+    }
+
+    /// Test hosts' keys.
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.join("known_hosts")
+    }
+
+    /// The ssh_config used for test hosts.
+    pub fn ssh_config(&self) -> PathBuf {
+        self.dir.join("ssh_config")
+    }
+
+    fn records_dir(&self) -> PathBuf {
+        self.dir.join("hosts")
+    }
+
+    /// The label every container and network of this project carries.
+    pub fn label(&self) -> String {
+        format!("redgreen.project={}", self.id)
+    }
+
+    /// The prefix of this project's container and network names.
+    pub fn prefix(&self) -> String {
+        format!("rg-{}", self.id)
+    }
+
+    /// Create `.redgreen/` with a key pair and ssh_config if missing.
+    pub fn prepare(&self) -> Result<(), DriverError> {
+        std::fs::create_dir_all(self.records_dir())
+            .map_err(|e| DriverError::new(format!("cannot create {}: {e}", self.dir.display())))?;
+        let ignore = self.dir.join(".gitignore");
+        if !ignore.exists() {
+            let _ = std::fs::write(&ignore, "*\n");
+        }
+        if !self.key().exists() {
+            let status = std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C"])
+                .arg(format!("redgreen test hosts {}", self.id))
+                .arg("-f")
+                .arg(self.key())
+                .status()
+                .map_err(|e| {
+                    DriverError::new(format!(
+                        "cannot run ssh-keygen (install openssh-client): {e}"
+                    ))
+                })?;
+            if !status.success() {
+                return Err(DriverError::new(
+                    "ssh-keygen failed to make the project's key",
+                ));
+            }
+        }
+        if !self.known_hosts().exists() {
+            std::fs::write(self.known_hosts(), "")
+                .map_err(|e| DriverError::new(format!("cannot write known_hosts: {e}")))?;
+        }
+        // Test hosts are throw-away and local: curve25519 key exchange (as
+        // paramiko-based tools use) connects several times faster than the
+        // post-quantum default on small machines. Real hosts keep the user's
+        // ssh_config and OpenSSH's defaults.
+        let config = format!(
+            "# Written by redgreen for this project's test hosts.\n\
+             Host *\n\
+             \x20 User root\n\
+             \x20 IdentityFile \"{key}\"\n\
+             \x20 IdentitiesOnly yes\n\
+             \x20 UserKnownHostsFile \"{known}\"\n\
+             \x20 GlobalKnownHostsFile /dev/null\n\
+             \x20 StrictHostKeyChecking yes\n\
+             \x20 PasswordAuthentication no\n\
+             \x20 KbdInteractiveAuthentication no\n\
+             \x20 KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org\n\
+             \x20 LogLevel ERROR\n",
+            key = self.key().display(),
+            known = self.known_hosts().display(),
+        );
+        std::fs::write(self.ssh_config(), config)
+            .map_err(|e| DriverError::new(format!("cannot write ssh_config: {e}")))?;
+        Ok(())
+    }
+
+    /// Every recorded test host.
+    pub fn records(&self) -> Vec<TestHostRecord> {
+        let mut records = Vec::new();
+        let Ok(entries) = std::fs::read_dir(self.records_dir()) else {
+            return records;
+        };
+        for entry in entries.flatten() {
+            if let Ok(text) = std::fs::read_to_string(entry.path())
+                && let Ok(record) = serde_json::from_str::<TestHostRecord>(&text)
+            {
+                records.push(record);
+            }
+        }
+        records.sort_by(|a, b| a.name.cmp(&b.name));
+        records
+    }
+
+    /// The record of one test host.
+    pub fn record(&self, name: &str) -> Option<TestHostRecord> {
+        self.records().into_iter().find(|r| r.name == name)
+    }
+
+    /// Save a record.
+    pub fn save(&self, record: &TestHostRecord) -> Result<(), DriverError> {
+        let text = serde_json::to_string_pretty(record).expect("records serialize");
+        std::fs::write(
+            self.records_dir().join(format!("{}.json", record.name)),
+            text,
+        )
+        .map_err(|e| DriverError::new(format!("cannot save the record of {}: {e}", record.name)))
+    }
+
+    /// Forget a record and its host key.
+    pub fn forget(&self, record: &TestHostRecord) {
+        let _ = std::fs::remove_file(self.records_dir().join(format!("{}.json", record.name)));
+        let _ = self.remove_known_host(&record.address, record.port);
+    }
+
+    /// Record `public_key` (`ssh-ed25519 AAAA...`) as the key of address:port,
+    /// replacing what was there (container addresses are reused).
+    pub fn add_known_host(
+        &self,
+        address: &str,
+        port: u16,
+        public_key: &str,
+    ) -> Result<(), DriverError> {
+        self.remove_known_host(address, port)?;
+        let host = known_hosts_name(address, port);
+        let key: Vec<&str> = public_key.split_whitespace().take(2).collect();
+        let mut text = std::fs::read_to_string(self.known_hosts()).unwrap_or_default();
+        text.push_str(&format!("{host} {}\n", key.join(" ")));
+        std::fs::write(self.known_hosts(), text)
+            .map_err(|e| DriverError::new(format!("cannot write known_hosts: {e}")))
+    }
+
+    fn remove_known_host(&self, address: &str, port: u16) -> Result<(), DriverError> {
+        let host = known_hosts_name(address, port);
+        let text = std::fs::read_to_string(self.known_hosts()).unwrap_or_default();
+        let kept: String = text
+            .lines()
+            .filter(|l| l.split_whitespace().next() != Some(host.as_str()))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(self.known_hosts(), kept)
+            .map_err(|e| DriverError::new(format!("cannot write known_hosts: {e}")))
+    }
+
+    /// How to reach a created test host.
+    pub fn connection(&self, record: &TestHostRecord, connect_timeout: Duration) -> Connection {
+        Connection {
+            name: record.name.clone(),
+            address: record.address.clone(),
+            port: Some(record.port),
+            user: Some("root".into()),
+            identity: Some(self.key()),
+            ssh_config: Some(self.ssh_config()),
+            known_hosts: Some(self.known_hosts()),
+            become_: Become::Sudo,
+            connect_timeout,
+            accept_new_host_key: false,
+        }
+    }
+
+    /// The `ssh` command line that logs in to a test host.
+    pub fn ssh_command(&self, record: &TestHostRecord) -> Vec<String> {
+        vec![
+            "ssh".into(),
+            "-F".into(),
+            self.ssh_config().display().to_string(),
+            "-p".into(),
+            record.port.to_string(),
+            format!("root@{}", record.address),
+        ]
+    }
+}
+
+fn known_hosts_name(address: &str, port: u16) -> String {
+    if port == 22 {
+        address.to_string()
+    } else {
+        format!("[{address}]:{port}")
+    }
+}
+
+/// Wait until `address:port` answers with an SSH banner (sshd is really up,
+/// not just the port open), or give up after `timeout`.
+pub async fn wait_for_ssh(address: &str, port: u16, timeout: Duration) -> Result<(), DriverError> {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last_error = String::from("no answer");
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect((address, port)),
+        )
+        .await
+        {
+            Ok(Ok(mut stream)) => {
+                let mut banner = [0u8; 4];
+                match tokio::time::timeout(Duration::from_secs(3), stream.read_exact(&mut banner))
+                    .await
+                {
+                    Ok(Ok(_)) if &banner == b"SSH-" => return Ok(()),
+                    Ok(Ok(_)) => last_error = "the port answered without an SSH banner".into(),
+                    Ok(Err(e)) => last_error = e.to_string(),
+                    Err(_) => last_error = "no SSH banner".into(),
+                }
+            }
+            Ok(Err(e)) => last_error = e.to_string(),
+            Err(_) => last_error = "connect timed out".into(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(DriverError::new(format!(
+        "sshd on {address}:{port} did not answer within {}s ({last_error})",
+        timeout.as_secs()
+    )))
+}

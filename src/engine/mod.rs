@@ -1,0 +1,525 @@
+//! Plan and apply across hosts.
+//!
+//! Per host: one script probes the state of every resource and gathers the
+//! facts (round trip 1); every resource is planned locally against that
+//! answer; one more script applies every change (round trip 2), each snippet
+//! re-checking its own condition on the host first. A host with nothing to
+//! change costs one round trip. Hosts run in parallel, at most `concurrency`
+//! at once; a failing or unreachable host does not stop the others.
+
+mod script;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::config::{Diag, HostResources, PlannedResource, Project};
+use crate::recipe::When;
+use crate::resource::{self, Change, Decision, Facts, PlanInput};
+use crate::template;
+use crate::transport::local::LocalTransport;
+use crate::transport::ssh::SshTransport;
+use crate::transport::{Connection, Counted, Script, Transport, TransportError};
+
+/// Plan only, or plan and apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Show what would change; change nothing.
+    Plan,
+    /// Apply the changes.
+    Converge,
+}
+
+/// How a run goes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Plan or converge.
+    pub mode: Mode,
+    /// Hosts worked on at once.
+    pub concurrency: usize,
+    /// Bring file contents back to show diffs.
+    pub want_diff: bool,
+    /// How long one script may take.
+    pub command_timeout: Duration,
+    /// Only resources with one of these tags (empty: all).
+    pub tags: Vec<String>,
+}
+
+/// A host to work on.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Its name.
+    pub name: String,
+    /// Its groups, in order.
+    pub groups: Vec<String>,
+    /// Its own vars.
+    pub vars: Map<String, Value>,
+    /// How to reach it; None runs on this machine.
+    pub connection: Option<Connection>,
+    /// Address shown to templates as `host.address`.
+    pub address: String,
+}
+
+/// What happened to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Already as it should be.
+    Ok,
+    /// Would change (plan).
+    WouldChange,
+    /// Changed.
+    Changed,
+    /// Failed.
+    Failed,
+    /// Not applied (`when` did not hold, a tag filter, or an earlier failure).
+    Skipped,
+}
+
+impl Status {
+    /// The word shown in output.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::WouldChange => "change",
+            Status::Changed => "changed",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// One resource's result on one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceReport {
+    /// Its type.
+    pub kind: String,
+    /// How it is shown (`file /etc/motd`, or its label).
+    pub title: String,
+    /// Where it is declared: `recipes/web.yml:12:5`.
+    pub declared: String,
+    /// What happened.
+    pub status: Status,
+    /// What changes (planned) or changed.
+    pub changes: Vec<Change>,
+    /// Why it failed or was skipped.
+    pub message: Option<String>,
+}
+
+/// How a host ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "reason", rename_all = "snake_case")]
+pub enum HostOutcome {
+    /// Everything applied (or planned).
+    Ok,
+    /// Something failed on the host.
+    Failed(String),
+    /// The host could not be reached.
+    Unreachable(String),
+}
+
+/// One host's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostReport {
+    /// The host's name.
+    pub host: String,
+    /// How it ended.
+    #[serde(flatten)]
+    pub outcome: HostOutcome,
+    /// Every resource, in order.
+    pub resources: Vec<ResourceReport>,
+    /// Scripts run on the host (round trips after connecting).
+    pub round_trips: usize,
+    /// Wall time, in seconds.
+    pub seconds: f64,
+    /// Facts, once probed.
+    pub facts: Option<Facts>,
+}
+
+impl HostReport {
+    /// How many resources ended with `status`.
+    pub fn count(&self, status: Status) -> usize {
+        self.resources.iter().filter(|r| r.status == status).count()
+    }
+}
+
+/// Every host's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Plan or converge.
+    pub mode: &'static str,
+    /// Hosts, in the order they were given.
+    pub hosts: Vec<HostReport>,
+}
+
+impl RunReport {
+    /// The exit code the spec gives: 3 if a host was unreachable, else 1 if
+    /// anything failed, else 0.
+    pub fn exit_code(&self) -> i32 {
+        let mut code = crate::exit::OK;
+        for host in &self.hosts {
+            let c = match host.outcome {
+                HostOutcome::Ok => crate::exit::OK,
+                HostOutcome::Failed(_) => crate::exit::FAILED,
+                HostOutcome::Unreachable(_) => crate::exit::UNREACHABLE,
+            };
+            code = code.max(c);
+        }
+        code
+    }
+}
+
+/// Live progress, for the terminal.
+pub trait Observer: Send + Sync {
+    /// The host entered a phase ("connecting", "probing", "applying 3 changes").
+    fn phase(&self, host: &str, phase: &str);
+    /// A host is done.
+    fn host_done(&self, report: &HostReport);
+}
+
+/// An observer that shows nothing.
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn phase(&self, _: &str, _: &str) {}
+    fn host_done(&self, _: &HostReport) {}
+}
+
+/// One host with what it gets, ready to run.
+pub struct Job<'p> {
+    /// The host.
+    pub target: Target,
+    /// Its resources.
+    pub resources: HostResources<'p>,
+}
+
+/// Run plan or converge on every job, at most `concurrency` at once.
+pub async fn run(
+    project: &Project,
+    jobs: Vec<Job<'_>>,
+    options: &Options,
+    observer: Arc<dyn Observer>,
+) -> RunReport {
+    let order: Vec<String> = jobs.iter().map(|j| j.target.name.clone()).collect();
+    let mut reports: Vec<HostReport> = futures::stream::iter(jobs)
+        .map(|job| {
+            let observer = observer.clone();
+            async move {
+                let report = run_host(project, job, options, observer.as_ref()).await;
+                observer.host_done(&report);
+                report
+            }
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .collect()
+        .await;
+    reports.sort_by_key(|r| order.iter().position(|n| *n == r.host));
+    RunReport {
+        mode: match options.mode {
+            Mode::Plan => "plan",
+            Mode::Converge => "converge",
+        },
+        hosts: reports,
+    }
+}
+
+/// Open a transport to a target.
+pub async fn connect(target: &Target) -> Result<Box<dyn Transport>, TransportError> {
+    match &target.connection {
+        Some(connection) => Ok(Box::new(SshTransport::connect(connection).await?)),
+        None => Ok(Box::new(LocalTransport::new())),
+    }
+}
+
+/// A resource being worked on.
+struct Item {
+    report: ResourceReport,
+    snippet: Option<String>,
+}
+
+async fn run_host(
+    project: &Project,
+    job: Job<'_>,
+    options: &Options,
+    observer: &dyn Observer,
+) -> HostReport {
+    let started = Instant::now();
+    let name = job.target.name.clone();
+    let mut report = HostReport {
+        host: name.clone(),
+        outcome: HostOutcome::Ok,
+        resources: Vec::new(),
+        round_trips: 0,
+        seconds: 0.0,
+        facts: None,
+    };
+    observer.phase(&name, "connecting");
+    let transport = match connect(&job.target).await {
+        Ok(transport) => Counted::new(transport),
+        Err(err) => {
+            report.outcome = HostOutcome::Unreachable(err.to_string());
+            report.seconds = started.elapsed().as_secs_f64();
+            return report;
+        }
+    };
+    let result = work(project, &job, options, observer, &transport, &mut report).await;
+    transport.close().await;
+    if let Err(err) = result {
+        report.outcome = if err.is_unreachable() {
+            HostOutcome::Unreachable(err.to_string())
+        } else {
+            HostOutcome::Failed(err.to_string())
+        };
+    }
+    report.round_trips = transport.round_trips();
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+async fn work(
+    project: &Project,
+    job: &Job<'_>,
+    options: &Options,
+    observer: &dyn Observer,
+    transport: &dyn Transport,
+    report: &mut HostReport,
+) -> Result<(), TransportError> {
+    let name = &job.target.name;
+    let selected: Vec<&PlannedResource<'_>> = job
+        .resources
+        .resources
+        .iter()
+        .filter(|r| tagged(r, &options.tags))
+        .collect();
+    let queries = resource::dedup_queries(
+        selected
+            .iter()
+            .flat_map(|r| resource::queries(r, options.want_diff))
+            .collect(),
+    );
+
+    observer.phase(name, "probing");
+    let probe =
+        Script::root(resource::probe_script(&queries)).with_timeout(options.command_timeout);
+    let output = transport.run(&probe).await?;
+    let lines = crate::shell::parse_lines(&output.stdout_text());
+    if !lines.complete {
+        report.outcome = HostOutcome::Failed(format!(
+            "the probe did not finish (exit {}): {}",
+            output.status,
+            output.stderr_text().trim()
+        ));
+        return Ok(());
+    }
+    let mut world = resource::read_answers(&queries, &lines);
+    report.facts = Some(world.facts.clone());
+
+    let host_value = template::host_value(name, &job.target.address, &job.target.groups);
+    let facts_value = world.facts.to_value();
+    let context = template::context(&job.resources.vars, &host_value, Some(&facts_value));
+    let files_dir = project.files_dir();
+
+    let mut items: Vec<Item> = Vec::new();
+    let mut plan_failed = false;
+    for planned in &job.resources.resources {
+        let mut item = Item {
+            report: ResourceReport {
+                kind: planned.kind().to_string(),
+                title: planned.title(),
+                declared: planned.place().position(),
+                status: Status::Ok,
+                changes: Vec::new(),
+                message: None,
+            },
+            snippet: None,
+        };
+        if !tagged(planned, &options.tags) {
+            item.report.status = Status::Skipped;
+            item.report.message = Some("not selected by --tags".into());
+            items.push(item);
+            continue;
+        }
+        let input = PlanInput {
+            planned,
+            context: &context,
+            templates: &project.templates,
+            files_dir: &files_dir,
+            want_diff: options.want_diff,
+        };
+        let decision = match when_holds(&input, &facts_value, &job.resources.vars) {
+            Ok(true) => resource::plan(&input, &mut world),
+            Ok(false) => Ok(Decision::Skip("`when` does not hold".into())),
+            Err(diag) => Err(diag),
+        };
+        match decision {
+            Ok(Decision::Ok) => {}
+            Ok(Decision::Skip(why)) => {
+                item.report.status = Status::Skipped;
+                item.report.message = Some(why);
+            }
+            Ok(Decision::Apply { changes, snippet }) => {
+                item.report.status = Status::WouldChange;
+                item.report.changes = changes;
+                item.snippet = Some(snippet);
+            }
+            Err(diag) => {
+                plan_failed = true;
+                item.report.status = Status::Failed;
+                item.report.message = Some(diag.one_line());
+            }
+        }
+        items.push(item);
+    }
+
+    if plan_failed {
+        // Nothing is applied on a host whose plan has an error.
+        for item in &mut items {
+            if item.report.status == Status::WouldChange {
+                item.report.status = Status::Skipped;
+                item.report.message =
+                    Some("not applied: another resource of this host failed to plan".into());
+            }
+        }
+        report.outcome =
+            HostOutcome::Failed("a resource could not be planned; nothing was changed".into());
+        report.resources = items.into_iter().map(|i| i.report).collect();
+        return Ok(());
+    }
+
+    let to_apply: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.snippet.is_some())
+        .map(|(n, _)| n)
+        .collect();
+    if options.mode == Mode::Plan || to_apply.is_empty() {
+        report.resources = items.into_iter().map(|i| i.report).collect();
+        return Ok(());
+    }
+
+    observer.phase(name, &format!("applying {} change(s)", to_apply.len()));
+    let apply = script::apply_script(
+        to_apply
+            .iter()
+            .map(|&n| (format!("r{n}"), items[n].snippet.as_deref().unwrap_or(""))),
+    );
+    let output = transport
+        .run(&Script::root(apply).with_timeout(options.command_timeout))
+        .await;
+    let output = match output {
+        Ok(output) => output,
+        Err(err) => {
+            for &n in &to_apply {
+                items[n].report.status = Status::Failed;
+                items[n].report.message = Some(format!("unknown: {err}"));
+            }
+            report.resources = items.into_iter().map(|i| i.report).collect();
+            return Err(err);
+        }
+    };
+    let lines = crate::shell::parse_lines(&output.stdout_text());
+    let mut failed = None;
+    for &n in &to_apply {
+        let tag = format!("r{n}");
+        let item = &mut items[n];
+        if let Some(error) = lines.get(&tag, "failed") {
+            let text = crate::shell::decode(error)
+                .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+                .unwrap_or_default();
+            item.report.status = Status::Failed;
+            item.report.message = Some(if text.is_empty() {
+                "failed".into()
+            } else {
+                text
+            });
+            failed.get_or_insert_with(|| item.report.title.clone());
+        } else if lines.get(&tag, "done").is_some() {
+            let did = lines.all(&tag, "changed");
+            item.report.status = if did.is_empty() {
+                Status::Ok
+            } else {
+                Status::Changed
+            };
+            if did.is_empty() {
+                // The host changed between probe and apply and is already right.
+                item.report.changes.clear();
+            }
+        } else {
+            item.report.status = Status::Skipped;
+            item.report.message = Some(match &failed {
+                Some(title) => format!("not applied: {title} failed before it"),
+                None => "not applied: the apply script stopped early".into(),
+            });
+        }
+    }
+    if let Some(title) = failed {
+        report.outcome = HostOutcome::Failed(format!("{title} failed"));
+    } else if !lines.complete {
+        report.outcome = HostOutcome::Failed(format!(
+            "the apply script stopped early (exit {}): {}",
+            output.status,
+            output.stderr_text().trim()
+        ));
+    }
+    report.resources = items.into_iter().map(|i| i.report).collect();
+    Ok(())
+}
+
+fn tagged(planned: &PlannedResource<'_>, tags: &[String]) -> bool {
+    tags.is_empty()
+        || planned
+            .resource
+            .value
+            .common
+            .tags
+            .iter()
+            .any(|t| tags.contains(&t.value))
+}
+
+/// Whether a resource's `when` holds on this host.
+fn when_holds(
+    input: &PlanInput<'_>,
+    facts: &Value,
+    vars: &Map<String, Value>,
+) -> Result<bool, Diag> {
+    let Some(when) = &input.planned.resource.value.common.when else {
+        return Ok(true);
+    };
+    match &when.value {
+        When::Match(conditions) => {
+            for (key, wanted) in conditions {
+                let actual = facts.get(key).or_else(|| vars.get(key));
+                let Some(actual) = actual else {
+                    return Err(Diag::at(
+                        input.planned.place(),
+                        format!("`when` tests '{key}', which is neither a fact nor a variable"),
+                    )
+                    .help("facts: os_family, os_id, os_version, arch, hostname, init, package_manager, cpus, memory_mb; or define the variable"));
+                };
+                if loose(actual) != loose(wanted) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        When::Expr(expr) => {
+            let text = crate::recipe::Text {
+                value: expr.clone(),
+                referenced: when.referenced,
+                defined: when.defined,
+            };
+            Ok(input.render(&text)?.trim() == "true")
+        }
+    }
+}
+
+/// Values compared as text, so that `os_version: 12` matches "12".
+fn loose(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,41 @@
+//! redgreen: test-driven infrastructure provisioning.
+//!
+//! Users write Gherkin features that say how a server must look, declarative
+//! YAML recipes that make it so, and let redgreen converge the servers over
+//! SSH until the features pass. This crate is both the `redgreen` binary and
+//! the library behind it; the layout follows the architecture:
+//!
+//! * [`config`] loads and validates `redgreen.yml`, recipes and templates,
+//! * [`recipe`] is the typed model of recipes and resources (pure data),
+//! * [`resource`] turns each resource into probe and apply shell snippets,
+//! * [`template`] renders handlebars,
+//! * [`engine`] plans and applies across hosts,
+//! * [`transport`] runs commands (SSH or local),
+//! * [`driver`] creates and destroys throw-away test hosts,
+//! * [`report`] prints results,
+//! * [`cli`] is the command line, a thin layer over the above.
+
+pub mod cli;
+pub mod config;
+pub mod driver;
+pub mod engine;
+pub mod recipe;
+pub mod report;
+pub mod resource;
+pub mod shell;
+pub mod template;
+pub mod transport;
+
+/// Process exit codes, as promised in the specification.
+pub mod exit {
+    /// Everything converged, passed and stayed idempotent.
+    pub const OK: i32 = 0;
+    /// A resource failed, a scenario failed or an idempotence check failed.
+    pub const FAILED: i32 = 1;
+    /// Bad input or configuration; nothing was touched.
+    pub const BAD_INPUT: i32 = 2;
+    /// A host could not be reached.
+    pub const UNREACHABLE: i32 = 3;
+    /// Interrupted (Ctrl-C).
+    pub const INTERRUPTED: i32 = 130;
+}

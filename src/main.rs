@@ -1,0 +1,5 @@
+//! The `redgreen` command.
+
+fn main() {
+    std::process::exit(redgreen::cli::main());
+}

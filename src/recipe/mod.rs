@@ -1,0 +1,117 @@
+//! The typed model of recipes and resources: pure data, as the user wrote it.
+//!
+//! A recipe is a YAML file with optional `vars`, `include`, `resources` and
+//! `handlers`. A resource is a mapping whose first key is its type and whose
+//! value is its name (the thing it manages):
+//!
+//! ```yaml
+//! - file: /etc/motd
+//!   content: "Welcome to {{host.name}}\n"
+//!   mode: "0644"
+//! ```
+//!
+//! Every value keeps its place in the file ([`Spanned`]) so that later checks
+//! can point at it.
+
+mod de;
+pub mod spec;
+
+pub use serde_saphyr::{Location, Spanned};
+pub use spec::*;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// A string with its place in the file.
+pub type Text = Spanned<String>;
+
+/// A recipe file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// Default values for variables, overridden by group, host and command-line vars.
+    #[serde(default, deserialize_with = "de::null_as_default")]
+    pub vars: Map<String, Value>,
+    /// Other recipes whose resources come first.
+    #[serde(default, deserialize_with = "de::null_as_default")]
+    pub include: Vec<Text>,
+    /// What the host must have, in order.
+    #[serde(default, deserialize_with = "de::null_as_default")]
+    pub resources: Vec<Spanned<Resource>>,
+    /// `command` resources that run only when notified, once, at the end.
+    #[serde(default, deserialize_with = "de::null_as_default")]
+    pub handlers: Vec<Spanned<Resource>>,
+}
+
+/// One resource: its type, its name, the fields common to every type, and the
+/// fields of its type.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// The type key as written (`file`, `package`, ...), with its place.
+    pub kind: Text,
+    /// The resource's name: the thing it manages.
+    pub name: Spanned<Name>,
+    /// `when`, `notify`, `tags`, `name`.
+    pub common: Common,
+    /// The type-specific fields; `Unknown` when the type key is not a known type.
+    pub spec: Spec,
+}
+
+impl Resource {
+    /// The resource's type, if it is a known one.
+    pub fn kind(&self) -> Option<Kind> {
+        self.spec.kind()
+    }
+}
+
+/// The value of the type key: one name, or a list (the list form of `package`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Name {
+    /// `file: /etc/motd`
+    One(String),
+    /// `package: [curl, git]`
+    List(Vec<String>),
+}
+
+impl Name {
+    /// The names, one or many.
+    pub fn items(&self) -> Vec<&str> {
+        match self {
+            Name::One(name) => vec![name.as_str()],
+            Name::List(names) => names.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// The name as shown in output.
+    pub fn display(&self) -> String {
+        match self {
+            Name::One(name) => name.clone(),
+            Name::List(names) => names.join(", "),
+        }
+    }
+}
+
+/// Fields allowed on every resource.
+#[derive(Debug, Clone, Default)]
+pub struct Common {
+    /// Apply only when this holds.
+    pub when: Option<Spanned<When>>,
+    /// Handlers to run, once, at the end, if this resource changed.
+    pub notify: Vec<Text>,
+    /// Labels for `--tags`.
+    pub tags: Vec<Text>,
+    /// A label for output.
+    pub label: Option<Text>,
+}
+
+/// The names of the common fields, as the user writes them.
+pub const COMMON_FIELDS: &[&str] = &["when", "notify", "tags", "name"];
+
+/// A condition on a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub enum When {
+    /// Every key (a fact or variable) must equal its value: `when: { os_family: debian }`.
+    Match(Map<String, Value>),
+    /// A handlebars expression that must render to `true`: `when: "{{#if tls}}true{{/if}}"`.
+    Expr(String),
+}

@@ -1,0 +1,269 @@
+//! Results → output: live progress and per-resource lines on the terminal, a
+//! recap table, unified diffs for plans, and JSON for machines.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use owo_colors::{OwoColorize, Stream};
+
+use crate::engine::{HostOutcome, HostReport, Observer, RunReport, Status};
+
+/// Output formats of plan and converge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people: live progress, a line per resource, a recap.
+    Pretty,
+    /// One JSON document at the end.
+    Json,
+}
+
+/// Live terminal output: a spinner per host while it works, its resources
+/// when it is done.
+pub struct Pretty {
+    bars: MultiProgress,
+    spinners: Mutex<HashMap<String, ProgressBar>>,
+    plan: bool,
+    verbose: bool,
+}
+
+impl Pretty {
+    /// Output for a plan (`plan: true`) or a converge. `verbose` also lists
+    /// resources that are ok.
+    pub fn new(plan: bool, verbose: bool) -> Pretty {
+        let target = if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        Pretty {
+            bars: MultiProgress::with_draw_target(target),
+            spinners: Mutex::new(HashMap::new()),
+            plan,
+            verbose,
+        }
+    }
+
+    fn print(&self, text: &str) {
+        // Printing through the bars keeps them below the text.
+        self.bars.suspend(|| {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        });
+    }
+}
+
+impl Observer for Pretty {
+    fn phase(&self, host: &str, phase: &str) {
+        let mut spinners = self.spinners.lock().expect("spinners lock");
+        let bar = spinners.entry(host.to_string()).or_insert_with(|| {
+            let bar = self.bars.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} ({elapsed})")
+                    .expect("valid template"),
+            );
+            bar.set_prefix(host.to_string());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        bar.set_message(phase.to_string());
+    }
+
+    fn host_done(&self, report: &HostReport) {
+        if let Some(bar) = self
+            .spinners
+            .lock()
+            .expect("spinners lock")
+            .remove(&report.host)
+        {
+            bar.finish_and_clear();
+            self.bars.remove(&bar);
+        }
+        let text = if self.plan {
+            plan_text(report)
+        } else {
+            converge_text(report, self.verbose)
+        };
+        self.print(&text);
+    }
+}
+
+fn status_word(status: Status) -> String {
+    let word = format!("{:<8}", status.word());
+    match status {
+        Status::Ok => word
+            .if_supports_color(Stream::Stdout, |w| w.green())
+            .to_string(),
+        Status::Changed | Status::WouldChange => word
+            .if_supports_color(Stream::Stdout, |w| w.yellow())
+            .to_string(),
+        Status::Failed => word
+            .if_supports_color(Stream::Stdout, |w| w.red())
+            .to_string(),
+        Status::Skipped => word
+            .if_supports_color(Stream::Stdout, |w| w.dimmed())
+            .to_string(),
+    }
+}
+
+/// The lines a converge prints for one host.
+pub fn converge_text(report: &HostReport, verbose: bool) -> String {
+    let mut out = String::new();
+    let host = report.host.as_str();
+    for resource in &report.resources {
+        // Skipped resources are counted in the recap; -v lists them.
+        let show = verbose || resource.status != Status::Skipped;
+        if !show {
+            continue;
+        }
+        let detail = match resource.status {
+            Status::Failed | Status::Skipped => resource.message.clone().unwrap_or_default(),
+            _ => resource
+                .changes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        out.push_str(&format!(
+            "{host}  {}  {}{}\n",
+            status_word(resource.status),
+            resource.title,
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!("  ({detail})")
+            }
+        ));
+    }
+    match &report.outcome {
+        HostOutcome::Ok => {}
+        HostOutcome::Failed(reason) => out.push_str(&format!(
+            "{host}  {}  {reason}\n",
+            status_word(Status::Failed)
+        )),
+        HostOutcome::Unreachable(reason) => out.push_str(&format!(
+            "{host}  {}  {reason}\n",
+            "unreachable".if_supports_color(Stream::Stdout, |w| w.red())
+        )),
+    }
+    out
+}
+
+/// The plan of one host: every change with its diff.
+pub fn plan_text(report: &HostReport) -> String {
+    let mut out = String::new();
+    let host = report.host.as_str();
+    match &report.outcome {
+        HostOutcome::Unreachable(reason) => {
+            return format!("{host}: unreachable: {reason}\n\n");
+        }
+        HostOutcome::Failed(reason) => out.push_str(&format!("{host}: failed: {reason}\n")),
+        HostOutcome::Ok => {}
+    }
+    let changing: Vec<_> = report
+        .resources
+        .iter()
+        .filter(|r| matches!(r.status, Status::WouldChange | Status::Failed))
+        .collect();
+    if changing.is_empty() && report.outcome == HostOutcome::Ok {
+        out.push_str(&format!("{host}: no changes\n\n"));
+        return out;
+    }
+    if report.outcome == HostOutcome::Ok {
+        out.push_str(&format!("{host}: {} to change\n", changing.len()));
+    }
+    for resource in changing {
+        let mark = if resource.status == Status::Failed {
+            "!"
+        } else {
+            "~"
+        };
+        out.push_str(&format!(
+            "  {mark} {}  ({})\n",
+            resource
+                .title
+                .if_supports_color(Stream::Stdout, |t| t.bold()),
+            resource.declared
+        ));
+        if let Some(message) = &resource.message {
+            out.push_str(&format!("      {message}\n"));
+        }
+        for change in &resource.changes {
+            out.push_str(&format!("      {change}\n"));
+            if let crate::resource::Change::Content {
+                diff: Some(diff), ..
+            } = change
+            {
+                for line in diff.lines() {
+                    let colored = if line.starts_with('+') && !line.starts_with("+++") {
+                        line.if_supports_color(Stream::Stdout, |l| l.green())
+                            .to_string()
+                    } else if line.starts_with('-') && !line.starts_with("---") {
+                        line.if_supports_color(Stream::Stdout, |l| l.red())
+                            .to_string()
+                    } else {
+                        line.to_string()
+                    };
+                    out.push_str(&format!("        {colored}\n"));
+                }
+            }
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// The recap table at the end of a run.
+pub fn recap(report: &RunReport) -> String {
+    let width = report
+        .hosts
+        .iter()
+        .map(|h| h.host.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let plan = report.mode == "plan";
+    let mut out = String::from("\nRecap\n");
+    let changed_heading = if plan { "CHANGE" } else { "CHANGED" };
+    out.push_str(&format!(
+        "  {:<width$}  {:>4}  {:>7}  {:>6}  {:>7}  {:>7}  {:>11}\n",
+        "HOST", "OK", changed_heading, "FAILED", "SKIPPED", "TIME", "ROUND TRIPS"
+    ));
+    for host in &report.hosts {
+        let changed = host.count(Status::Changed) + host.count(Status::WouldChange);
+        let line = format!(
+            "  {:<width$}  {:>4}  {:>7}  {:>6}  {:>7}  {:>6.2}s  {:>11}",
+            host.host,
+            host.count(Status::Ok),
+            changed,
+            host.count(Status::Failed),
+            host.count(Status::Skipped),
+            host.seconds,
+            host.round_trips,
+        );
+        match &host.outcome {
+            HostOutcome::Ok => out.push_str(&line),
+            HostOutcome::Failed(_) => out.push_str(
+                &line
+                    .if_supports_color(Stream::Stdout, |l| l.red())
+                    .to_string(),
+            ),
+            HostOutcome::Unreachable(reason) => out.push_str(
+                &format!("  {:<width$}  unreachable: {reason}", host.host)
+                    .if_supports_color(Stream::Stdout, |l| l.red())
+                    .to_string(),
+            ),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The whole report as JSON.
+pub fn json(report: &RunReport) -> String {
+    serde_json::to_string_pretty(report).expect("reports serialize")
+}

@@ -1,0 +1,197 @@
+//! `line`: one line in a file. The probe brings the file back; the new content
+//! is computed here (so `match` is a Rust regular expression everywhere) and
+//! written like a `file`, only if the file has not changed since the probe.
+//!
+//! * present, with `match`: the last line that matches is replaced by the
+//!   line; if none matches and the line is not there, it is appended.
+//! * present, without `match`: the line is appended unless it is there.
+//! * absent: every line equal to the line (or matching `match`) is removed.
+
+use regex::bytes::Regex;
+
+use super::file::{DesiredFile, plan_present};
+use super::{Decision, PathKind, PlanInput, World};
+use crate::config::Diag;
+use crate::recipe::{LineSpec, Presence};
+
+pub(super) fn plan(
+    input: &PlanInput<'_>,
+    spec: &LineSpec,
+    world: &mut World,
+) -> Result<Decision, Diag> {
+    let line = input.name().to_string();
+    let path = input.planned.path.clone().unwrap_or_default();
+    let state = world.path(&path);
+    let present = spec.state.as_ref().map(|s| s.value) != Some(Presence::Absent);
+    let create = spec.create.as_ref().is_none_or(|c| c.value);
+    let pattern = match &spec.match_ {
+        Some(text) => Some(
+            Regex::new(&input.render(text)?)
+                .map_err(|e| Diag::at(input.planned.place(), format!("invalid `match`: {e}")))?,
+        ),
+        None => None,
+    };
+
+    let current: Option<Vec<u8>> = match state.kind {
+        PathKind::Absent => None,
+        PathKind::File => Some(state.content.clone().ok_or_else(|| {
+            Diag::at(
+                input.planned.place(),
+                format!(
+                    "{path} is larger than {} MiB; a line resource edits smaller files",
+                    super::LINE_LIMIT / 1024 / 1024
+                ),
+            )
+        })?),
+        other => {
+            return Err(Diag::at(
+                input.planned.place(),
+                format!(
+                    "{path} is {} on the host, not a regular file",
+                    other.describe()
+                ),
+            ));
+        }
+    };
+    let Some(current) = current else {
+        if !present {
+            return Ok(Decision::Ok);
+        }
+        if !create {
+            return Err(Diag::at(
+                input.planned.place(),
+                format!("{path} does not exist and `create` is false"),
+            )
+            .help("create the file first, or drop `create: false`"));
+        }
+        return plan_present(
+            input,
+            desired(&path, format!("{line}\n").into_bytes(), None),
+            world,
+        );
+    };
+    let new = if present {
+        ensure_line(&current, line.as_bytes(), pattern.as_ref())
+    } else {
+        remove_line(&current, line.as_bytes(), pattern.as_ref())
+    };
+    if new == current {
+        return Ok(Decision::Ok);
+    }
+    plan_present(input, desired(&path, new, state.sha256.clone()), world)
+}
+
+fn desired(path: &str, content: Vec<u8>, before: Option<String>) -> DesiredFile {
+    DesiredFile {
+        path: path.to_string(),
+        content: Some(content),
+        attrs: Default::default(),
+        guard: Some(before),
+    }
+}
+
+fn split_lines(content: &[u8]) -> Vec<&[u8]> {
+    let mut lines: Vec<&[u8]> = content.split(|b| *b == b'\n').collect();
+    if content.ends_with(b"\n") {
+        lines.pop();
+    }
+    if content.is_empty() {
+        lines.clear();
+    }
+    lines
+}
+
+fn join_lines(lines: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in lines {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The content with `line` present (replacing the last match of `pattern`).
+pub fn ensure_line(content: &[u8], line: &[u8], pattern: Option<&Regex>) -> Vec<u8> {
+    let mut lines = split_lines(content);
+    if let Some(pattern) = pattern
+        && let Some(last) = lines.iter().rposition(|l| pattern.is_match(l))
+    {
+        if lines[last] == line {
+            return content.to_vec();
+        }
+        lines[last] = line;
+        return join_lines(&lines);
+    }
+    if lines.contains(&line) {
+        return content.to_vec();
+    }
+    let mut out = content.to_vec();
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    out.extend_from_slice(line);
+    out.push(b'\n');
+    out
+}
+
+/// The content without `line` (or without every line matching `pattern`).
+pub fn remove_line(content: &[u8], line: &[u8], pattern: Option<&Regex>) -> Vec<u8> {
+    let lines = split_lines(content);
+    let kept: Vec<&[u8]> = lines
+        .iter()
+        .copied()
+        .filter(|l| match pattern {
+            Some(pattern) => !pattern.is_match(l),
+            None => *l != line,
+        })
+        .collect();
+    if kept.len() == lines.len() {
+        return content.to_vec();
+    }
+    join_lines(&kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn re(p: &str) -> Regex {
+        Regex::new(p).unwrap()
+    }
+
+    #[test]
+    fn appends_a_missing_line() {
+        assert_eq!(ensure_line(b"a\nb\n", b"c", None), b"a\nb\nc\n");
+        assert_eq!(ensure_line(b"a\nb", b"c", None), b"a\nb\nc\n");
+        assert_eq!(ensure_line(b"", b"c", None), b"c\n");
+    }
+
+    #[test]
+    fn keeps_a_present_line() {
+        assert_eq!(ensure_line(b"a\nc\nb", b"c", None), b"a\nc\nb");
+    }
+
+    #[test]
+    fn replaces_the_last_match() {
+        let out = ensure_line(
+            b"#PermitRootLogin yes\nPermitRootLogin yes\nX 1\n",
+            b"PermitRootLogin no",
+            Some(&re("^#?PermitRootLogin")),
+        );
+        assert_eq!(out, b"#PermitRootLogin yes\nPermitRootLogin no\nX 1\n");
+    }
+
+    #[test]
+    fn a_replaced_line_stays_put() {
+        let once = ensure_line(b"a\nport 1\nb\n", b"port 2", Some(&re("^port ")));
+        let twice = ensure_line(&once, b"port 2", Some(&re("^port ")));
+        assert_eq!(once, twice);
+    }
+
+    #[test]
+    fn removes_lines() {
+        assert_eq!(remove_line(b"a\nb\na\n", b"a", None), b"b\n");
+        assert_eq!(remove_line(b"x=1\ny=2\n", b"", Some(&re("^x="))), b"y=2\n");
+        assert_eq!(remove_line(b"keep", b"gone", None), b"keep");
+    }
+}

@@ -1,0 +1,234 @@
+//! Handlebars rendering: strict mode (a missing variable is an error) and no
+//! HTML escaping (these are config files, not web pages).
+//!
+//! The context of every render is the host's variables at the top level, plus
+//! `host` (`name`, `address`, `groups`) and `facts` (gathered on the host).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use handlebars::{Handlebars, RenderError, TemplateError};
+use serde_json::{Map, Value, json};
+
+use crate::config::diagnostic::{Diag, Diags, Place, Source};
+use crate::config::yaml;
+
+/// Every template under templates/, compiled, plus a registry for inline strings.
+#[derive(Debug)]
+pub struct Templates {
+    registry: Handlebars<'static>,
+    sources: BTreeMap<String, Source>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self {
+            registry: new_registry(),
+            sources: BTreeMap::new(),
+        }
+    }
+}
+
+fn new_registry() -> Handlebars<'static> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    registry.register_escape_fn(handlebars::no_escape);
+    registry
+}
+
+impl Templates {
+    /// Compile every file under `dir` (the project's templates/). Each template
+    /// is registered under its path relative to `dir` (`site.conf.hbs`), and
+    /// also as a partial under the same name.
+    pub fn load(dir: &Path) -> (Templates, Diags) {
+        let mut templates = Templates::default();
+        let mut diags = Diags::default();
+        crate::config::walk(dir, &mut |path| {
+            let Ok(relative) = path.strip_prefix(dir) else {
+                return;
+            };
+            let name = relative.to_string_lossy().into_owned();
+            let shown = format!("templates/{name}");
+            match yaml::read_source(path, &shown) {
+                Ok(source) => {
+                    if let Err(err) = templates
+                        .registry
+                        .register_template_string(&name, &*source.text)
+                    {
+                        diags.push(template_error(&source, &err));
+                    } else {
+                        // Also usable as a partial: {{> header.hbs}}
+                        let _ = templates.registry.register_partial(&name, &*source.text);
+                    }
+                    templates.sources.insert(name, source);
+                }
+                Err(diag) => diags.push(diag),
+            }
+        });
+        (templates, diags)
+    }
+
+    /// True when templates/ has a template of that name.
+    pub fn contains(&self, name: &str) -> bool {
+        self.sources.contains_key(name)
+    }
+
+    /// The names of every template, for suggestions.
+    pub fn names(&self) -> Vec<&str> {
+        self.sources.keys().map(String::as_str).collect()
+    }
+
+    /// Render a template from templates/.
+    pub fn render_file(&self, name: &str, context: &Value) -> Result<String, Diag> {
+        self.registry.render(name, context).map_err(|err| {
+            let source = self.sources.get(name);
+            render_error_in_file(source, name, &err)
+        })
+    }
+
+    /// Render an inline string from a recipe (content, names, paths). `place`
+    /// is where the string is written, for errors. Strings without `{{` are
+    /// returned as they are.
+    pub fn render_inline(
+        &self,
+        text: &str,
+        context: &Value,
+        place: &Place,
+    ) -> Result<String, Diag> {
+        if !text.contains("{{") {
+            return Ok(text.to_string());
+        }
+        self.registry
+            .render_template(text, context)
+            .map_err(|err| inline_error(place, &err))
+    }
+
+    /// Check that an inline string compiles, without rendering it.
+    pub fn check_inline(text: &str, place: &Place) -> Result<(), Diag> {
+        if !text.contains("{{") {
+            return Ok(());
+        }
+        handlebars::Template::compile(text)
+            .map(|_| ())
+            .map_err(|err| {
+                Diag::at(
+                    place.clone(),
+                    format!("template syntax error: {}", err.reason()),
+                )
+                .label("in this string")
+            })
+    }
+}
+
+/// The context of a render: vars at the top level, plus `host` and `facts`.
+pub fn context(vars: &Map<String, Value>, host: &Value, facts: Option<&Value>) -> Value {
+    let mut context = vars.clone();
+    context.insert("host".into(), host.clone());
+    if let Some(facts) = facts {
+        context.insert("facts".into(), facts.clone());
+    }
+    Value::Object(context)
+}
+
+/// The `host` object of the render context.
+pub fn host_value(name: &str, address: &str, groups: &[String]) -> Value {
+    json!({ "name": name, "address": address, "groups": groups })
+}
+
+fn template_error(source: &Source, err: &TemplateError) -> Diag {
+    let (line, column) = err.pos().unwrap_or((1, 1));
+    let offset = source.offset_of(line, column);
+    Diag::at(
+        Place::new(source, offset, 1),
+        format!("template syntax error in {}: {}", source.name, err.reason()),
+    )
+    .label("here")
+}
+
+fn render_error_in_file(source: Option<&Source>, name: &str, err: &RenderError) -> Diag {
+    let reason = render_reason(err);
+    match (source, err.line_no, err.column_no) {
+        (Some(source), Some(line), Some(column)) => {
+            let offset = source.offset_of(line, column);
+            Diag::at(
+                Place::new(source, offset, 1),
+                format!("cannot render templates/{name}: {reason}"),
+            )
+            .label("here")
+            .help(render_help(err))
+        }
+        _ => {
+            Diag::plain(format!("cannot render templates/{name}: {reason}")).help(render_help(err))
+        }
+    }
+}
+
+fn inline_error(place: &Place, err: &RenderError) -> Diag {
+    let reason = render_reason(err);
+    let within = match (err.line_no, err.column_no) {
+        (Some(line), Some(column)) => format!(" (line {line}, column {column} of the string)"),
+        _ => String::new(),
+    };
+    Diag::at(
+        place.clone(),
+        format!("cannot render this string{within}: {reason}"),
+    )
+    .label("in this string")
+    .help(render_help(err))
+}
+
+fn render_reason(err: &RenderError) -> String {
+    use handlebars::RenderErrorReason as R;
+    match err.reason() {
+        R::MissingVariable(Some(path)) => format!("variable '{path}' is not defined"),
+        other => other.to_string(),
+    }
+}
+
+fn render_help(err: &RenderError) -> String {
+    use handlebars::RenderErrorReason as R;
+    match err.reason() {
+        R::MissingVariable(Some(path)) if path.starts_with("facts") => {
+            "facts are gathered on the host; the known facts are os_family, os_id, os_version, arch, hostname, init, package_manager, cpus, memory_mb".into()
+        }
+        R::MissingVariable(_) => {
+            "define it under `vars:` of the recipe, a group or the host, or pass --var NAME=VALUE".into()
+        }
+        _ => "see the handlebars syntax: {{name}}, {{#if x}}...{{/if}}, {{#each list}}...{{/each}}".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place() -> Place {
+        Place::new(&Source::new("r.yml", "content: x"), 9, 1)
+    }
+
+    #[test]
+    fn renders_vars_without_escaping() {
+        let templates = Templates::default();
+        let mut vars = Map::new();
+        vars.insert("name".into(), json!("<b>&'\""));
+        let ctx = context(&vars, &host_value("h", "a", &[]), None);
+        let out = templates
+            .render_inline("x={{name}}", &ctx, &place())
+            .unwrap();
+        assert_eq!(out, "x=<b>&'\"");
+    }
+
+    #[test]
+    fn missing_variable_is_an_error() {
+        let templates = Templates::default();
+        let ctx = context(&Map::new(), &host_value("h", "a", &[]), None);
+        let err = templates
+            .render_inline("{{nope}}", &ctx, &place())
+            .unwrap_err();
+        assert!(
+            err.message.contains("variable 'nope' is not defined"),
+            "{}",
+            err.message
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! Running scripts on hosts: the only place where commands run.
+//!
+//! A [`Transport`] runs one shell script per call (`sh -s`, the script on
+//! stdin), as root when asked (`sudo -n` on a non-root login, once per
+//! script). Each call is one round trip; [`Counted`] counts them so that the
+//! engine can report, and tests can check, the round-trip budget.
+
+pub mod local;
+pub mod ssh;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use crate::config::inventory::Become;
+
+/// A script to run on a host.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// The script's text, sent on stdin to `sh -s`.
+    pub text: String,
+    /// Run it as root (through sudo on a non-root login).
+    pub as_root: bool,
+    /// How long it may take.
+    pub timeout: Duration,
+}
+
+impl Script {
+    /// A script that runs as root with the default timeout.
+    pub fn root(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            as_root: true,
+            timeout: Duration::from_secs(600),
+        }
+    }
+
+    /// The same script with another timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// What a script did.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    /// Exit status (128 + signal when killed by a signal, -1 when unknown).
+    pub status: i32,
+    /// Everything printed on stdout.
+    pub stdout: Vec<u8>,
+    /// Everything printed on stderr.
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    /// stdout as text (lossy).
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// stderr as text (lossy).
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Why a script could not run.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    /// The host could not be reached or logged in to.
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// The connection broke while a script ran.
+    #[error("connection lost: {0}")]
+    Lost(String),
+    /// The script took longer than its timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// sudo wanted a password (redgreen needs passwordless sudo).
+    #[error(
+        "sudo on this host asks for a password; give {0} passwordless sudo (NOPASSWD) or log in as root"
+    )]
+    SudoPassword(String),
+}
+
+impl TransportError {
+    /// True when this means the host is unreachable (exit code 3), not that
+    /// something failed on it.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, TransportError::Connect(_) | TransportError::Lost(_))
+    }
+}
+
+/// A way to run scripts on one host.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Run a script and wait for it: one round trip.
+    async fn run(&self, script: &Script) -> Result<Output, TransportError>;
+
+    /// Close the connection. Further runs fail.
+    async fn close(&self);
+}
+
+/// How to reach a host over SSH.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The host's name in redgreen.yml (for messages).
+    pub name: String,
+    /// Address or DNS name.
+    pub address: String,
+    /// Port, when not the default.
+    pub port: Option<u16>,
+    /// Login user, when not from ssh_config.
+    pub user: Option<String>,
+    /// Private key.
+    pub identity: Option<PathBuf>,
+    /// An ssh_config file to use instead of ~/.ssh/config (test hosts).
+    pub ssh_config: Option<PathBuf>,
+    /// A known_hosts file to use instead of ~/.ssh/known_hosts (test hosts).
+    pub known_hosts: Option<PathBuf>,
+    /// How root is reached on a non-root login.
+    pub become_: Become,
+    /// How long to wait for the connection.
+    pub connect_timeout: Duration,
+    /// Accept and record the key of a host seen for the first time.
+    pub accept_new_host_key: bool,
+}
+
+impl Connection {
+    /// The login user as shown in messages.
+    pub fn user_shown(&self) -> &str {
+        self.user.as_deref().unwrap_or("root")
+    }
+
+    /// True when scripts that need root must go through sudo.
+    pub fn needs_sudo(&self) -> bool {
+        self.become_ == Become::Sudo && self.user.as_deref().is_some_and(|u| u != "root")
+    }
+}
+
+/// A transport that counts its round trips.
+pub struct Counted<T> {
+    inner: T,
+    calls: AtomicUsize,
+}
+
+impl<T> Counted<T> {
+    /// Count the runs of `inner`.
+    pub fn new(inner: T) -> Self {
+        Self {
+            inner,
+            calls: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many scripts were run so far.
+    pub fn round_trips(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl<T: Transport> Transport for Counted<T> {
+    async fn run(&self, script: &Script) -> Result<Output, TransportError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.run(script).await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+}
+
+#[async_trait]
+impl Transport for Box<dyn Transport> {
+    async fn run(&self, script: &Script) -> Result<Output, TransportError> {
+        (**self).run(script).await
+    }
+
+    async fn close(&self) {
+        (**self).close().await;
+    }
+}
+
+/// The command that runs a script on stdin, as root when needed.
+pub(crate) fn shell_argv(script: &Script, sudo: bool) -> Vec<&'static str> {
+    if script.as_root && sudo {
+        vec!["sudo", "-n", "--", "sh", "-s"]
+    } else {
+        vec!["sh", "-s"]
+    }
+}
+
+/// Map sudo's complaint about a password to a clear error.
+pub(crate) fn check_sudo(output: &Output, user: &str) -> Result<(), TransportError> {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status != 0
+        && (stderr.contains("a password is required") || stderr.contains("a terminal is required"))
+    {
+        return Err(TransportError::SudoPassword(user.to_string()));
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! SSH through the system OpenSSH client (so ~/.ssh/config, agents, ProxyJump
+//! and certificates work), with one master connection per host and every
+//! script a channel on it (native multiplexing).
+
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+
+use super::{Connection, Output, Script, Transport, TransportError, check_sudo, shell_argv};
+
+/// sshd's default MaxSessions is 10: stay below it on one connection.
+const MAX_CHANNELS: usize = 8;
+
+/// A transport over one multiplexed SSH connection.
+pub struct SshTransport {
+    session: Mutex<Option<std::sync::Arc<Session>>>,
+    channels: Semaphore,
+    sudo: bool,
+    user: String,
+}
+
+impl SshTransport {
+    /// Open the master connection.
+    pub async fn connect(conn: &Connection) -> Result<SshTransport, TransportError> {
+        let mut builder = SessionBuilder::default();
+        builder
+            .known_hosts_check(if conn.accept_new_host_key {
+                KnownHosts::Add
+            } else {
+                KnownHosts::Strict
+            })
+            .connect_timeout(conn.connect_timeout)
+            .server_alive_interval(Duration::from_secs(15))
+            .control_directory(std::env::temp_dir())
+            // The master exits by itself if redgreen dies without closing it.
+            .control_persist(ControlPersist::IdleFor(
+                NonZeroUsize::new(60).expect("non-zero"),
+            ));
+        if let Some(user) = &conn.user {
+            builder.user(user.clone());
+        }
+        if let Some(port) = conn.port {
+            builder.port(port);
+        }
+        if let Some(identity) = &conn.identity {
+            builder.keyfile(identity);
+        }
+        if let Some(config) = &conn.ssh_config {
+            builder.config_file(config);
+        }
+        if let Some(known_hosts) = &conn.known_hosts {
+            builder.user_known_hosts_file(known_hosts);
+        }
+        let session = builder
+            .connect_mux(&conn.address)
+            .await
+            .map_err(|e| TransportError::Connect(describe(&e)))?;
+        Ok(SshTransport {
+            session: Mutex::new(Some(std::sync::Arc::new(session))),
+            channels: Semaphore::new(MAX_CHANNELS),
+            sudo: conn.needs_sudo(),
+            user: conn.user_shown().to_string(),
+        })
+    }
+
+    fn session(&self) -> Result<std::sync::Arc<Session>, TransportError> {
+        self.session
+            .lock()
+            .expect("session lock")
+            .clone()
+            .ok_or_else(|| TransportError::Lost("the connection was closed".into()))
+    }
+}
+
+/// The whole chain of an openssh error, with ssh's own words where it has them.
+fn describe(err: &openssh::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !cause_text.is_empty() && !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(cause_text.trim());
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[async_trait]
+impl Transport for SshTransport {
+    async fn run(&self, script: &Script) -> Result<Output, TransportError> {
+        let session = self.session()?;
+        let _channel = self.channels.acquire().await.expect("semaphore open");
+        let argv = shell_argv(script, self.sudo);
+        let work = async {
+            let mut command = session.command(argv[0]);
+            command
+                .args(&argv[1..])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = command
+                .spawn()
+                .await
+                .map_err(|e| TransportError::Lost(describe(&e)))?;
+            if let Some(mut stdin) = child.stdin().take() {
+                stdin
+                    .write_all(script.text.as_bytes())
+                    .await
+                    .map_err(|e| TransportError::Lost(format!("sending the script: {e}")))?;
+                stdin
+                    .shutdown()
+                    .await
+                    .map_err(|e| TransportError::Lost(format!("sending the script: {e}")))?;
+            }
+            let output = child
+                .wait_with_output()
+                .await
+                .map_err(|e| TransportError::Lost(describe(&e)))?;
+            Ok::<_, TransportError>(Output {
+                status: exit_code(&output.status),
+                stdout: output.stdout,
+                stderr: output.stderr,
+            })
+        };
+        let output = tokio::time::timeout(script.timeout, work)
+            .await
+            .map_err(|_| TransportError::Timeout(script.timeout))??;
+        if self.sudo && script.as_root {
+            check_sudo(&output, &self.user)?;
+        }
+        Ok(output)
+    }
+
+    async fn close(&self) {
+        let session = self.session.lock().expect("session lock").take();
+        if let Some(session) = session {
+            match std::sync::Arc::try_unwrap(session) {
+                Ok(session) => {
+                    let _ = session.close().await;
+                }
+                // A script still holds the session (it is being cancelled):
+                // dropping the last reference closes the master.
+                Err(shared) => drop(shared),
+            }
+        }
+    }
+}
+
+pub(crate) fn exit_code(status: &std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}
