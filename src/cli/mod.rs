@@ -302,7 +302,7 @@ async fn converge(cli: &Cli, args: &RunArgs, mode: Mode, want_diff: bool) -> Res
     };
     let pretty = args.format == Format::Pretty && args.out.is_none();
     let observer: Arc<dyn Observer> = if pretty {
-        Arc::new(report::Pretty::new(mode == Mode::Plan, cli.verbose > 0))
+        Arc::new(report::Pretty::new(mode == Mode::Plan))
     } else {
         Arc::new(engine::Quiet)
     };
@@ -315,7 +315,7 @@ async fn converge(cli: &Cli, args: &RunArgs, mode: Mode, want_diff: bool) -> Res
                     text.push_str(&if mode == Mode::Plan {
                         report::plan_text(host)
                     } else {
-                        report::converge_text(host, cli.verbose > 0)
+                        report::converge_text(host)
                     });
                 }
             }

@@ -161,7 +161,11 @@ pub fn resolve(project: &Project, args: &RunArgs) -> Result<Vec<Target>, Failure
                         .as_ref()
                         .or(defaults.identity.as_ref())
                         .map(|i| expand_home(&i.value)),
-                    ssh_config: None,
+                    ssh_config: entry
+                        .ssh_config
+                        .as_ref()
+                        .or(defaults.ssh_config.as_ref())
+                        .map(|c| project.root.join(expand_home(&c.value))),
                     known_hosts: None,
                     become_: entry
                         .become_

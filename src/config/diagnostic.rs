@@ -243,15 +243,21 @@ impl From<Diag> for Diags {
     }
 }
 
-/// The closest of `candidates` to `word`, if any is close enough to be a likely typo.
+/// The closest of `candidates` to `word`, if any is close enough to be a likely
+/// typo: few edits away (transpositions count as one), or alike by Jaro-Winkler.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let word_lower = word.to_lowercase();
+    let word = word.to_lowercase();
+    let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(&word_lower, &c.to_lowercase()), c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+        .map(|c| {
+            let lower = c.to_lowercase();
+            let edits = strsim::damerau_levenshtein(&word, &lower);
+            (edits, strsim::jaro_winkler(&word, &lower), c)
+        })
+        .filter(|(edits, similarity, _)| *edits <= limit || *similarity >= 0.8)
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, c)| c)
 }
 
 /// "did you mean 'x'?" or the list of valid names, for help texts.
@@ -276,6 +282,8 @@ mod tests {
         assert_eq!(closest("grup", fields), Some("group"));
         assert_eq!(closest("contnet", fields), Some("content"));
         assert_eq!(closest("zzzz", fields), None);
+        assert_eq!(closest("wbe", ["web"]), Some("web"));
+        assert_eq!(closest("wbe1", ["web", "web1"]), Some("web1"));
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct Defaults {
     pub user: Option<Text>,
     /// SSH private key (default: whatever ssh uses).
     pub identity: Option<Text>,
+    /// An ssh_config file to use instead of ~/.ssh/config (relative to the project).
+    pub ssh_config: Option<Text>,
     /// SSH port (default: 22 or ~/.ssh/config).
     pub port: Option<Spanned<u16>>,
     /// How many hosts are worked on at once (default 50).
@@ -77,6 +79,8 @@ pub struct HostEntry {
     pub user: Option<Text>,
     /// SSH private key.
     pub identity: Option<Text>,
+    /// An ssh_config file to use instead of ~/.ssh/config (relative to the project).
+    pub ssh_config: Option<Text>,
     /// How root is reached.
     #[serde(rename = "become")]
     pub become_: Option<Spanned<Become>>,

@@ -67,11 +67,25 @@ impl Docker {
 
     async fn ensure_network(&self) -> Result<(), DriverError> {
         let network = self.network();
-        if self.cli(&["network", "inspect", &network]).await.is_ok() {
-            return Ok(());
-        }
-        match self
-            .cli(&[
+        // Docker accepts two networks of one name: creates of several hosts at
+        // once (here or in another redgreen) take turns.
+        let lock_path = self.state.dir.join("network.lock");
+        let lock = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)?;
+            file.lock()?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+        .map_err(|e| DriverError::new(e.to_string()))?
+        .map_err(|e| DriverError::new(format!("cannot lock the network: {e}")))?;
+        let result = if self.cli(&["network", "inspect", &network]).await.is_ok() {
+            Ok(())
+        } else {
+            self.cli(&[
                 "network",
                 "create",
                 "--label",
@@ -79,12 +93,10 @@ impl Docker {
                 &network,
             ])
             .await
-        {
-            Ok(_) => Ok(()),
-            // Another create made it at the same time.
-            Err(e) if e.0.contains("already exists") => Ok(()),
-            Err(e) => Err(e),
-        }
+            .map(|_| ())
+        };
+        drop(lock);
+        result
     }
 
     /// Create a test host (or return it if it is already up).

@@ -75,7 +75,7 @@ pub enum Status {
     Changed,
     /// Failed.
     Failed,
-    /// Not applied (`when` did not hold, a tag filter, or an earlier failure).
+    /// Not applied (`when` did not hold, or an earlier resource failed).
     Skipped,
 }
 
@@ -337,10 +337,7 @@ async fn work(
             snippet: None,
         };
         if !tagged(planned, &options.tags) {
-            item.report.status = Status::Skipped;
-            item.report.message = Some("not selected by --tags".into());
-            items.push(item);
-            continue;
+            continue; // not part of this run
         }
         let input = PlanInput {
             planned,

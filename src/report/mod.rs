@@ -26,13 +26,11 @@ pub struct Pretty {
     bars: MultiProgress,
     spinners: Mutex<HashMap<String, ProgressBar>>,
     plan: bool,
-    verbose: bool,
 }
 
 impl Pretty {
-    /// Output for a plan (`plan: true`) or a converge. `verbose` also lists
-    /// resources that are ok.
-    pub fn new(plan: bool, verbose: bool) -> Pretty {
+    /// Output for a plan (`plan: true`) or a converge.
+    pub fn new(plan: bool) -> Pretty {
         let target = if std::io::stderr().is_terminal() {
             ProgressDrawTarget::stderr()
         } else {
@@ -42,7 +40,6 @@ impl Pretty {
             bars: MultiProgress::with_draw_target(target),
             spinners: Mutex::new(HashMap::new()),
             plan,
-            verbose,
         }
     }
 
@@ -85,7 +82,7 @@ impl Observer for Pretty {
         let text = if self.plan {
             plan_text(report)
         } else {
-            converge_text(report, self.verbose)
+            converge_text(report)
         };
         self.print(&text);
     }
@@ -110,15 +107,10 @@ fn status_word(status: Status) -> String {
 }
 
 /// The lines a converge prints for one host.
-pub fn converge_text(report: &HostReport, verbose: bool) -> String {
+pub fn converge_text(report: &HostReport) -> String {
     let mut out = String::new();
     let host = report.host.as_str();
     for resource in &report.resources {
-        // Skipped resources are counted in the recap; -v lists them.
-        let show = verbose || resource.status != Status::Skipped;
-        if !show {
-            continue;
-        }
         let detail = match resource.status {
             Status::Failed | Status::Skipped => resource.message.clone().unwrap_or_default(),
             _ => resource

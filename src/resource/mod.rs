@@ -132,7 +132,8 @@ pub enum Change {
 
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let from = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+        // A value that is set where there was none reads "mode 0644".
+        let from = |v: &Option<String>| v.as_ref().map(|v| format!("{v} → ")).unwrap_or_default();
         match self {
             Change::Create { what } => write!(f, "create {what}"),
             Change::Remove { what } => write!(f, "remove {what}"),
@@ -143,10 +144,10 @@ impl std::fmt::Display for Change {
                 }
                 None => write!(f, "content"),
             },
-            Change::Mode { from: a, to } => write!(f, "mode {} → {to}", from(a)),
-            Change::Owner { from: a, to } => write!(f, "owner {} → {to}", from(a)),
-            Change::Group { from: a, to } => write!(f, "group {} → {to}", from(a)),
-            Change::Target { from: a, to } => write!(f, "target {} → {to}", from(a)),
+            Change::Mode { from: a, to } => write!(f, "mode {}{to}", from(a)),
+            Change::Owner { from: a, to } => write!(f, "owner {}{to}", from(a)),
+            Change::Group { from: a, to } => write!(f, "group {}{to}", from(a)),
+            Change::Target { from: a, to } => write!(f, "target {}{to}", from(a)),
             Change::Note { text } => f.write_str(text),
         }
     }

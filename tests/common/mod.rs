@@ -1,0 +1,213 @@
+//! Helpers for integration tests: projects in temporary directories, the real
+//! `redgreen` binary, and test hosts made by the project's own driver that are
+//! destroyed when the test ends, also when it fails.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Mutex, OnceLock};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// The image every test host is made from (bootstrapped on first use).
+pub const IMAGE: &str = "debian:bookworm";
+
+/// A redgreen project in a temporary directory.
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+/// What a run of redgreen did.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// stdout.
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Panic with the whole output unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}, got {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// stdout parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+impl Project {
+    /// An empty project.
+    pub fn new() -> Project {
+        let dir = tempfile::Builder::new()
+            .prefix("rgtest-")
+            .tempdir_in("/tmp")
+            .expect("temporary directory");
+        Project { dir }
+    }
+
+    /// A project with these files (path, content).
+    pub fn with(files: &[(&str, &str)]) -> Project {
+        let project = Project::new();
+        for (path, content) in files {
+            project.write(path, content);
+        }
+        project
+    }
+
+    /// The project's directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write a file of the project.
+    pub fn write(&self, path: &str, content: &str) {
+        let full = self.dir.path().join(path);
+        std::fs::create_dir_all(full.parent().expect("has a parent")).expect("mkdir");
+        std::fs::write(full, content).expect("write");
+    }
+
+    /// Run redgreen in the project.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = std::process::Command::cargo_bin("redgreen")
+            .expect("redgreen binary")
+            .arg("-C")
+            .arg(self.dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("redgreen runs");
+        Run::from(output)
+    }
+
+    /// Run a shell command on a test host over SSH (through `redgreen hosts ssh`).
+    #[track_caller]
+    pub fn ssh(&self, host: &str, command: &str) -> String {
+        let run = self.run(&["hosts", "ssh", host, "--", command]);
+        assert_eq!(
+            run.code, 0,
+            "ssh {host} `{command}` failed: {}{}",
+            run.stdout, run.stderr
+        );
+        run.stdout
+    }
+
+    /// The recorded address of a created test host.
+    pub fn address(&self, host: &str) -> String {
+        let record =
+            std::fs::read_to_string(self.path().join(format!(".redgreen/hosts/{host}.json")))
+                .expect("test host record");
+        let record: serde_json::Value = serde_json::from_str(&record).expect("record is JSON");
+        record["address"].as_str().expect("address").to_string()
+    }
+
+    /// Create the project's test hosts, and destroy them when the guard drops.
+    #[track_caller]
+    pub fn create_hosts(&self) -> HostsGuard<'_> {
+        let guard = HostsGuard { project: self };
+        self.run(&["hosts", "create"]).expect(0);
+        guard
+    }
+}
+
+/// Destroys a project's test hosts when dropped (a failing test unwinds through it).
+pub struct HostsGuard<'a> {
+    project: &'a Project,
+}
+
+impl Drop for HostsGuard<'_> {
+    fn drop(&mut self) {
+        let run = self.project.run(&["hosts", "destroy"]);
+        if run.code != 0 {
+            eprintln!("destroying test hosts failed: {}{}", run.stdout, run.stderr);
+        }
+    }
+}
+
+/// A test host shared by the tests of one test binary (they use paths of
+/// their own, so they cannot interfere), destroyed when the binary exits.
+pub struct Shared {
+    /// Its project (redgreen.yml with one test host `box-debian-12`).
+    pub project: Project,
+    /// The test host's name.
+    pub host: String,
+}
+
+static SHARED: OnceLock<Shared> = OnceLock::new();
+static SHARED_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+extern "C" fn destroy_shared() {
+    if let Some(dir) = SHARED_DIR.lock().ok().and_then(|d| d.clone()) {
+        let _ = std::process::Command::cargo_bin("redgreen")
+            .map(|mut c| c.arg("-C").arg(&dir).args(["hosts", "destroy"]).output());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+unsafe extern "C" {
+    fn atexit(callback: extern "C" fn()) -> i32;
+}
+
+/// The shared test host of this test binary, created on first use.
+pub fn shared() -> &'static Shared {
+    SHARED.get_or_init(|| {
+        let project = Project::with(&[(
+            "redgreen.yml",
+            "test_hosts:\n  platforms:\n    - { name: debian-12, image: \"debian:bookworm\" }\n  hosts:\n    box: {}\n",
+        )]);
+        *SHARED_DIR.lock().expect("lock") = Some(project.path().to_path_buf());
+        // SAFETY: registering a plain function to run at process exit.
+        unsafe {
+            atexit(destroy_shared);
+        }
+        project.run(&["hosts", "create"]).expect(0);
+        Shared {
+            project,
+            host: "box-debian-12".into(),
+        }
+    })
+}
+
+/// A fresh project whose only host is the shared test host, reached as an
+/// entry under `hosts:` with the shared project's key and known_hosts, in
+/// group `test`. `extra` is appended to redgreen.yml.
+pub fn project_on_shared(extra: &str) -> Project {
+    let shared = shared();
+    let state = shared.project.path().join(".redgreen");
+    let project = Project::new();
+    project.write(
+        "ssh_config",
+        &std::fs::read_to_string(state.join("ssh_config")).expect("shared ssh_config"),
+    );
+    project.write(
+        "redgreen.yml",
+        &format!(
+            "defaults:\n  ssh_config: ssh_config\nhosts:\n  box: {{ address: {}, groups: [test] }}\n{extra}",
+            shared.project.address(&shared.host)
+        ),
+    );
+    project
+}

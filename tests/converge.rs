@@ -1,0 +1,333 @@
+//! Plan and converge against a real test host (a Docker container with sshd
+//! and systemd, made by the project's own driver), checking the results over
+//! SSH. The tests share one host and use paths of their own.
+
+mod common;
+
+use common::project_on_shared;
+
+/// A recipe of 24 resources under `root`: directories, files from content
+/// and from files/, templates, links and lines.
+fn site_recipe(root: &str) -> String {
+    format!(
+        r#"vars: {{ root: {root}, greeting: Hello }}
+resources:
+  - directory: "{{{{root}}}}"
+    mode: "0755"
+  - directory: "{{{{root}}}}/etc"
+  - directory: "{{{{root}}}}/www"
+    owner: www-data
+    group: www-data
+    mode: "0750"
+  - directory: "{{{{root}}}}/logs"
+    mode: "0700"
+  - directory: "{{{{root}}}}/releases/v1"
+  - directory: "{{{{root}}}}/releases/v2"
+  - file: "{{{{root}}}}/etc/motd"
+    content: "{{{{greeting}}}} from {{{{host.name}}}} on {{{{facts.os_id}}}}\n"
+    mode: "0644"
+  - file: "{{{{root}}}}/www/index.html"
+    source: index.html
+    owner: www-data
+    mode: "0640"
+  - file: "{{{{root}}}}/etc/empty"
+  - file: "{{{{root}}}}/etc/secret"
+    content: "s3cret\n"
+    mode: "0600"
+  - file: "{{{{root}}}}/etc/quoted it's \"here\""
+    content: "spaces and quotes in the name\n"
+  - file: "{{{{root}}}}/etc/binary"
+    source: binary.bin
+  - file: "{{{{root}}}}/etc/a"
+    content: "a\n"
+  - file: "{{{{root}}}}/etc/b"
+    content: "b\n"
+  - template: "{{{{root}}}}/etc/site.conf"
+    source: site.conf.hbs
+    mode: "0640"
+    group: www-data
+  - template: "{{{{root}}}}/etc/other.conf"
+    source: site.conf.hbs
+    vars: {{ port: 9090 }}
+  - link: "{{{{root}}}}/current"
+    to: "{{{{root}}}}/releases/v1"
+  - link: "{{{{root}}}}/www/logs"
+    to: ../logs
+  - directory: "{{{{root}}}}/releases/v3"
+  - line: "PermitRootLogin no"
+    path: "{{{{root}}}}-sshd_config"
+    match: "^#?PermitRootLogin"
+  - line: "X11Forwarding yes"
+    path: "{{{{root}}}}-sshd_config"
+    state: absent
+  - line: "UseDNS no"
+    path: "{{{{root}}}}-sshd_config"
+  - line: "first line"
+    path: "{{{{root}}}}/etc/created-by-line"
+  - file: "{{{{root}}}}/etc/gone"
+    state: absent
+"#
+    )
+}
+
+fn site_project(root: &str) -> common::Project {
+    let project = project_on_shared("groups:\n  test: { recipes: [site], vars: { port: 8080 } }\n");
+    project.write("recipes/site.yml", &site_recipe(root));
+    project.write(
+        "templates/site.conf.hbs",
+        "server {\n  listen {{port}};\n  root {{root}}/www;\n}\n",
+    );
+    project.write("files/index.html", "<h1>hello</h1>\n");
+    std::fs::write(
+        project.path().join("files/binary.bin"),
+        [0u8, 1, 2, 255, 254, b'\n', 0],
+    )
+    .unwrap();
+    project
+}
+
+fn statuses(report: &serde_json::Value) -> Vec<String> {
+    report["hosts"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn converge_makes_the_files_and_a_second_converge_changes_nothing() {
+    let root = "/srv/converge";
+    let project = site_project(root);
+    let shared = common::shared();
+    let ssh = |cmd: &str| shared.project.ssh(&shared.host, cmd);
+    // An existing config that the line resources edit.
+    ssh(&format!(
+        "rm -rf {root}; printf 'Port 22\\n#PermitRootLogin yes\\nX11Forwarding yes\\n' > {root}-sshd_config"
+    ));
+
+    // Plan shows diffs and changes nothing.
+    let plan = project.run(&["plan"]).expect(0);
+    assert!(plan.stdout.contains("box: 23 to change"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("+Hello from box on debian"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains(&format!("{root}/etc/site.conf (wanted)")),
+        "{}",
+        plan.stdout
+    );
+    assert_eq!(
+        ssh(&format!("test -e {root} && echo there || echo absent")),
+        "absent\n"
+    );
+
+    // The first converge changes everything, in two round trips.
+    let first = project.run(&["converge", "--format", "json"]).expect(0);
+    let report = first.json();
+    assert_eq!(report["hosts"][0]["round_trips"], 2);
+    let first_statuses = statuses(&report);
+    assert_eq!(first_statuses.len(), 24);
+    assert_eq!(
+        first_statuses.iter().filter(|s| *s == "changed").count(),
+        23,
+        "{first_statuses:?}"
+    );
+    assert_eq!(first_statuses[23], "ok", "the file to remove was not there");
+
+    // What is on the host, checked over SSH.
+    let check = |cmd: &str| ssh(&format!("cd {root} && {cmd}"));
+    assert_eq!(check("cat etc/motd"), "Hello from box on debian\n");
+    assert_eq!(
+        check("stat -c '%a %U %G' www www/index.html"),
+        "750 www-data www-data\n640 www-data root\n"
+    );
+    assert_eq!(
+        check("stat -c %a logs etc/secret etc/motd"),
+        "700\n600\n644\n"
+    );
+    assert_eq!(check("cat www/index.html"), "<h1>hello</h1>\n");
+    assert_eq!(
+        check("od -An -tx1 etc/binary | tr -d ' \\n'"),
+        "000102fffe0a00"
+    );
+    assert_eq!(
+        check("cat \"etc/quoted it's \\\"here\\\"\""),
+        "spaces and quotes in the name\n"
+    );
+    assert_eq!(check("wc -c < etc/empty"), "0\n");
+    assert_eq!(
+        check("cat etc/site.conf"),
+        format!("server {{\n  listen 8080;\n  root {root}/www;\n}}\n")
+    );
+    assert_eq!(check("stat -c '%a %G' etc/site.conf"), "640 www-data\n");
+    assert!(check("cat etc/other.conf").contains("listen 9090;"));
+    assert_eq!(check("readlink current"), format!("{root}/releases/v1\n"));
+    assert_eq!(check("readlink www/logs"), "../logs\n");
+    assert_eq!(
+        ssh(&format!("cat {root}-sshd_config")),
+        "Port 22\nPermitRootLogin no\nUseDNS no\n"
+    );
+    assert_eq!(
+        check("cat etc/created-by-line; stat -c %a etc/created-by-line"),
+        "first line\n644\n"
+    );
+    assert_eq!(
+        check("ls -a etc | grep -c '^.rg-' || true"),
+        "0\n",
+        "no temporary files are left"
+    );
+
+    // The second converge changes nothing, in one round trip.
+    let second = project.run(&["converge", "--format", "json"]).expect(0);
+    let report = second.json();
+    assert!(
+        statuses(&report).iter().all(|s| s == "ok"),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(report["hosts"][0]["round_trips"], 1);
+
+    // Drift is found and repaired.
+    check(
+        "chmod 0666 etc/motd; echo tampered > etc/a; ln -sfn releases/v2 current; echo '#PermitRootLogin yes' >> ../converge-sshd_config",
+    );
+    let plan = project.run(&["plan"]).expect(0);
+    assert!(plan.stdout.contains("box: 4 to change"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("-tampered"), "{}", plan.stdout);
+    let third = project.run(&["converge"]).expect(0);
+    assert!(
+        third
+            .stdout
+            .contains("changed   file /srv/converge/etc/motd  (mode 0666 → 0644)"),
+        "{}",
+        third.stdout
+    );
+    assert_eq!(
+        check("stat -c %a etc/motd; cat etc/a; readlink current"),
+        format!("644\na\n{root}/releases/v1\n")
+    );
+}
+
+#[test]
+fn the_round_trip_budget_holds_for_twenty_resources() {
+    let root = "/srv/budget";
+    let project = project_on_shared("groups:\n  test: { recipes: [many] }\n");
+    let mut recipe = String::from("resources:\n");
+    recipe.push_str(&format!("  - directory: {root}\n"));
+    for n in 0..19 {
+        recipe.push_str(&format!(
+            "  - file: {root}/f{n}\n    content: \"{n}\\n\"\n    mode: \"0640\"\n"
+        ));
+    }
+    project.write("recipes/many.yml", &recipe);
+    let shared = common::shared();
+    shared.project.ssh(&shared.host, &format!("rm -rf {root}"));
+
+    let changes = project
+        .run(&["converge", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(
+        changes["hosts"][0]["resources"].as_array().unwrap().len(),
+        20
+    );
+    assert_eq!(
+        changes["hosts"][0]["round_trips"], 2,
+        "a converge with changes is 2 round trips"
+    );
+    let noop = project
+        .run(&["converge", "--format", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(
+        noop["hosts"][0]["round_trips"], 1,
+        "a no-op converge is 1 round trip"
+    );
+    let plan = project.run(&["plan", "--format", "json"]).expect(0).json();
+    assert_eq!(plan["hosts"][0]["round_trips"], 1, "a plan is 1 round trip");
+}
+
+#[test]
+fn an_unreachable_host_does_not_stop_the_others_and_exits_3() {
+    let root = "/srv/unreachable";
+    let project = project_on_shared(
+        "  down: { address: 127.0.0.1, port: 1, groups: [test] }\ngroups:\n  test: { recipes: [one] }\n",
+    );
+    project.write(
+        "recipes/one.yml",
+        &format!("resources:\n  - file: {root}\n    content: \"up\\n\"\n"),
+    );
+    let shared = common::shared();
+    shared.project.ssh(&shared.host, &format!("rm -f {root}"));
+    let run = project.run(&["converge", "--format", "json"]).expect(3);
+    let report = run.json();
+    assert_eq!(report["hosts"][0]["host"], "box");
+    assert_eq!(report["hosts"][0]["outcome"], "ok");
+    assert_eq!(report["hosts"][1]["host"], "down");
+    assert_eq!(report["hosts"][1]["outcome"], "unreachable");
+    assert_eq!(
+        shared.project.ssh(&shared.host, &format!("cat {root}")),
+        "up\n"
+    );
+}
+
+#[test]
+fn a_failing_resource_fails_its_host_with_exit_1_and_stops_what_follows() {
+    let root = "/srv/failing";
+    let project = project_on_shared("groups:\n  test: { recipes: [broken] }\n");
+    project.write(
+        "recipes/broken.yml",
+        &format!(
+            "resources:\n  - file: {root}-before\n    content: \"1\\n\"\n  - file: {root}/missing-dir/file\n    content: x\n  - file: {root}-after\n    content: \"2\\n\"\n"
+        ),
+    );
+    let shared = common::shared();
+    shared.project.ssh(
+        &shared.host,
+        &format!("rm -rf {root} {root}-before {root}-after"),
+    );
+    let run = project.run(&["converge"]).expect(1);
+    assert!(run.stdout.contains("failed"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("the directory {root}/missing-dir does not exist")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "not applied: file {root}/missing-dir/file failed before it"
+        )),
+        "{}",
+        run.stdout
+    );
+    let present = shared.project.ssh(
+        &shared.host,
+        &format!("for f in {root}-before {root}-after; do test -e $f && echo $f; done; true"),
+    );
+    assert_eq!(present, format!("{root}-before\n"));
+}
+
+#[test]
+fn tags_select_resources() {
+    let root = "/srv/tags";
+    let project = project_on_shared("groups:\n  test: { recipes: [tagged] }\n");
+    project.write(
+        "recipes/tagged.yml",
+        &format!("resources:\n  - file: {root}-a\n    content: a\n    tags: [one]\n  - file: {root}-b\n    content: b\n    tags: two\n"),
+    );
+    let shared = common::shared();
+    shared
+        .project
+        .ssh(&shared.host, &format!("rm -f {root}-a {root}-b"));
+    project.run(&["converge", "--tags", "two"]).expect(0);
+    let present = shared.project.ssh(
+        &shared.host,
+        &format!("ls {root}-a {root}-b 2>/dev/null; true"),
+    );
+    assert_eq!(present, format!("{root}-b\n"));
+}
