@@ -151,11 +151,14 @@ pub fn resolve(project: &Project, args: &RunArgs) -> Result<Vec<Target>, Failure
                         .as_ref()
                         .or(defaults.port.as_ref())
                         .map(|p| p.value),
-                    user: entry
-                        .user
-                        .as_ref()
-                        .or(defaults.user.as_ref())
-                        .map(|u| u.value.clone()),
+                    // root unless said otherwise (non-root logins use sudo).
+                    user: Some(
+                        entry
+                            .user
+                            .as_ref()
+                            .or(defaults.user.as_ref())
+                            .map_or_else(|| "root".to_string(), |u| u.value.clone()),
+                    ),
                     identity: entry
                         .identity
                         .as_ref()

@@ -130,6 +130,15 @@ pub fn converge_text(report: &HostReport) -> String {
                 format!("  ({detail})")
             }
         ));
+        // Diffs are there with --diff.
+        for change in &resource.changes {
+            if let crate::resource::Change::Content {
+                diff: Some(diff), ..
+            } = change
+            {
+                out.push_str(&colored_diff(diff, "    "));
+            }
+        }
     }
     match &report.outcome {
         HostOutcome::Ok => {}
@@ -190,22 +199,29 @@ pub fn plan_text(report: &HostReport) -> String {
                 diff: Some(diff), ..
             } = change
             {
-                for line in diff.lines() {
-                    let colored = if line.starts_with('+') && !line.starts_with("+++") {
-                        line.if_supports_color(Stream::Stdout, |l| l.green())
-                            .to_string()
-                    } else if line.starts_with('-') && !line.starts_with("---") {
-                        line.if_supports_color(Stream::Stdout, |l| l.red())
-                            .to_string()
-                    } else {
-                        line.to_string()
-                    };
-                    out.push_str(&format!("        {colored}\n"));
-                }
+                out.push_str(&colored_diff(diff, "        "));
             }
         }
     }
     out.push('\n');
+    out
+}
+
+/// A unified diff, indented, with added lines green and removed lines red.
+fn colored_diff(diff: &str, indent: &str) -> String {
+    let mut out = String::new();
+    for line in diff.lines() {
+        let colored = if line.starts_with('+') && !line.starts_with("+++") {
+            line.if_supports_color(Stream::Stdout, |l| l.green())
+                .to_string()
+        } else if line.starts_with('-') && !line.starts_with("---") {
+            line.if_supports_color(Stream::Stdout, |l| l.red())
+                .to_string()
+        } else {
+            line.to_string()
+        };
+        out.push_str(&format!("{indent}{colored}\n"));
+    }
     out
 }
 
