@@ -331,3 +331,83 @@ fn tags_select_resources() {
     );
     assert_eq!(present, format!("{root}-b\n"));
 }
+
+/// A project on the shared host whose known_hosts file is its own.
+fn project_with_known_hosts(known_hosts: &str) -> common::Project {
+    let project = project_on_shared("groups:\n  test: { recipes: [one] }\n");
+    project.write("recipes/one.yml", "resources:\n  - directory: /srv\n");
+    project.write("known_hosts", known_hosts);
+    let config = std::fs::read_to_string(project.path().join("ssh_config")).unwrap();
+    let config: String = config
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("UserKnownHostsFile") {
+                format!(
+                    "  UserKnownHostsFile \"{}\"\n",
+                    project.path().join("known_hosts").display()
+                )
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    project.write("ssh_config", &config);
+    project
+}
+
+#[test]
+fn a_changed_host_key_is_refused_with_how_to_fix_it() {
+    let shared = common::shared();
+    let address = shared.project.address(&shared.host);
+    let port = shared.project.port(&shared.host);
+    let project = project_with_known_hosts(&format!(
+        "[{address}]:{port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJVe0P0Q3Hc8c3gkOK1c0E0D8kTjX3rE9T+0k9r3ZzXX\n"
+    ));
+    let run = project.run(&["converge"]).expect(3);
+    assert!(
+        run.stdout
+            .contains(&format!("the host key of {address} has changed")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "ssh-keygen -f {} -R",
+            project.path().join("known_hosts").display()
+        )),
+        "{}",
+        run.stdout
+    );
+    // Even --accept-new-host-keys does not accept a changed key.
+    project
+        .run(&["converge", "--accept-new-host-keys"])
+        .expect(3);
+}
+
+#[test]
+fn an_unknown_host_key_is_refused_unless_accepted_for_first_contact() {
+    let shared = common::shared();
+    let address = shared.project.address(&shared.host);
+    let project = project_with_known_hosts("");
+    let run = project.run(&["converge"]).expect(3);
+    assert!(
+        run.stdout
+            .contains(&format!("no host key is known for {address}")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("--accept-new-host-keys"),
+        "{}",
+        run.stdout
+    );
+    project
+        .run(&["converge", "--accept-new-host-keys"])
+        .expect(0);
+    let recorded = std::fs::read_to_string(project.path().join("known_hosts")).unwrap();
+    assert!(
+        recorded.contains(&address),
+        "the key was recorded: {recorded}"
+    );
+    project.run(&["converge"]).expect(0);
+}

@@ -25,6 +25,8 @@ fn create_list_ssh_destroy() {
     let record: serde_json::Value = serde_json::from_str(&state).unwrap();
     let container = record["container"].as_str().unwrap().to_string();
     let address = record["address"].as_str().unwrap().to_string();
+    let port = record["port"].as_u64().unwrap();
+    assert_eq!(address, "127.0.0.1", "SSH goes through loopback");
 
     // Names are prefixed and labelled so nothing else on the machine is touched.
     assert!(
@@ -51,7 +53,7 @@ fn create_list_ssh_destroy() {
     assert!(
         list.stdout.lines().any(|l| l.starts_with("web-debian-12")
             && l.contains("running")
-            && l.contains(&address)),
+            && l.contains(&format!("{address}:{port}"))),
         "{}",
         list.stdout
     );
@@ -69,7 +71,7 @@ fn create_list_ssh_destroy() {
     assert!(
         known_hosts
             .lines()
-            .any(|l| l.starts_with(&format!("{address} ssh-ed25519 "))),
+            .any(|l| l.starts_with(&format!("[{address}]:{port} ssh-ed25519 "))),
         "{known_hosts}"
     );
     assert_eq!(project.ssh("web-debian-12", "hostname"), "web-debian-12\n");

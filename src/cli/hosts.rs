@@ -108,10 +108,7 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
             let docker = driver(&project)?;
             let state = docker.state();
             let running = docker.containers().await.unwrap_or_default();
-            println!(
-                "{:<32} {:<12} {:<16} IMAGE",
-                "TEST HOST", "STATE", "ADDRESS"
-            );
+            println!("{:<32} {:<12} {:<16} IMAGE", "TEST HOST", "STATE", "SSH");
             for name in project.test_host_names() {
                 let record = state.record(&name);
                 let status = match &record {
@@ -125,7 +122,9 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
                     "{:<32} {:<12} {:<16} {}",
                     name,
                     status,
-                    record.as_ref().map_or("-", |r| r.address.as_str()),
+                    record
+                        .as_ref()
+                        .map_or("-".to_string(), |r| format!("{}:{}", r.address, r.port)),
                     record.as_ref().map_or("-", |r| r.image.as_str()),
                 );
             }

@@ -135,6 +135,10 @@ impl Docker {
             self.state.label(),
             "--label".into(),
             format!("redgreen.host={}", spec.name),
+            // SSH goes through loopback: a port of 127.0.0.1 forwarded to the
+            // container's sshd, whatever address Docker gives the container.
+            "--publish".into(),
+            "127.0.0.1::22".into(),
         ];
         args.extend(run_flags(&info).into_iter().map(String::from));
         args.push(spec.image.clone());
@@ -147,32 +151,26 @@ impl Docker {
             self.cli(&["cp", &root, &format!("{container}:/")]).await?;
             progress("starting");
             self.cli(&["start", &container]).await?;
-            let address = self
-                .cli(&[
-                    "inspect",
-                    "--format",
-                    &format!(
-                        "{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}",
-                        self.network()
-                    ),
-                    &container,
-                ])
-                .await?;
-            if address.is_empty() {
-                return Err(DriverError::new(format!(
-                    "{container} has no address on {}",
-                    self.network()
-                )));
-            }
+            let published = self.cli(&["port", &container, "22/tcp"]).await?;
+            let port = published
+                .lines()
+                .find_map(|l| l.strip_prefix("127.0.0.1:"))
+                .and_then(|p| p.trim().parse::<u16>().ok())
+                .ok_or_else(|| {
+                    DriverError::new(format!(
+                        "{container} has no SSH port on 127.0.0.1 (docker port says {published:?})"
+                    ))
+                })?;
+            let address = "127.0.0.1".to_string();
             progress("waiting for sshd");
-            wait_for_ssh(&address, 22, SSH_READY_TIMEOUT).await?;
-            self.state.add_known_host(&address, 22, &host_key)?;
+            wait_for_ssh(&address, port, SSH_READY_TIMEOUT).await?;
+            self.state.add_known_host(&address, port, &host_key)?;
             let record = TestHostRecord {
                 name: spec.name.clone(),
                 driver: self.engine.clone(),
                 container: container.clone(),
                 address,
-                port: 22,
+                port,
                 platform: spec.platform.clone(),
                 image: spec.image.clone(),
                 systemd: info.systemd,

@@ -261,9 +261,13 @@ pub fn recap(report: &RunReport) -> String {
                     .to_string(),
             ),
             HostOutcome::Unreachable(reason) => out.push_str(
-                &format!("  {:<width$}  unreachable: {reason}", host.host)
-                    .if_supports_color(Stream::Stdout, |l| l.red())
-                    .to_string(),
+                &format!(
+                    "  {:<width$}  unreachable: {}",
+                    host.host,
+                    reason.lines().next().unwrap_or("")
+                )
+                .if_supports_color(Stream::Stdout, |l| l.red())
+                .to_string(),
             ),
         }
         out.push('\n');

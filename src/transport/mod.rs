@@ -73,6 +73,9 @@ pub enum TransportError {
     /// The host could not be reached or logged in to.
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// The host's key is unknown or has changed (strict checking refuses it).
+    #[error("{0}")]
+    HostKey(String),
     /// The connection broke while a script ran.
     #[error("connection lost: {0}")]
     Lost(String),
@@ -90,7 +93,10 @@ impl TransportError {
     /// True when this means the host is unreachable (exit code 3), not that
     /// something failed on it.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, TransportError::Connect(_) | TransportError::Lost(_))
+        matches!(
+            self,
+            TransportError::Connect(_) | TransportError::Lost(_) | TransportError::HostKey(_)
+        )
     }
 }
 

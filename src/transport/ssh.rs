@@ -59,7 +59,7 @@ impl SshTransport {
         let session = builder
             .connect_mux(&conn.address)
             .await
-            .map_err(|e| TransportError::Connect(describe(&e)))?;
+            .map_err(|e| connect_error(&describe(&e), conn))?;
         Ok(SshTransport {
             session: Mutex::new(Some(std::sync::Arc::new(session))),
             channels: Semaphore::new(MAX_CHANNELS),
@@ -75,6 +75,52 @@ impl SshTransport {
             .clone()
             .ok_or_else(|| TransportError::Lost("the connection was closed".into()))
     }
+}
+
+/// A connection error in words that say what to do, for the usual causes.
+fn connect_error(ssh_says: &str, conn: &Connection) -> TransportError {
+    let address = &conn.address;
+    let known_as = match conn.port {
+        Some(port) if port != 22 => format!("'[{address}]:{port}'"),
+        _ => address.clone(),
+    };
+    // ssh names the file that holds the old key; else it is ours, or the user's.
+    let offending = ssh_says
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Offending "))
+        .and_then(|rest| rest.split(" key in ").nth(1))
+        .and_then(|place| place.rsplit_once(':').map(|(file, _)| file.to_string()));
+    let known_hosts = offending.unwrap_or_else(|| {
+        conn.known_hosts.as_ref().map_or_else(
+            || "your known_hosts".to_string(),
+            |p| p.display().to_string(),
+        )
+    });
+    if ssh_says.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        || ssh_says.contains("has changed and you have requested strict checking")
+    {
+        let fix = if conn.ssh_config.is_some() && conn.known_hosts.is_some() {
+            format!(
+                "if the test host was recreated outside redgreen, recreate it with `redgreen hosts destroy {0} && redgreen hosts create {0}`",
+                conn.name
+            )
+        } else {
+            format!(
+                "if the host was reinstalled, check its new key's fingerprint, remove the old key with `ssh-keygen -f {known_hosts} -R {known_as}` and connect again with --accept-new-host-keys"
+            )
+        };
+        return TransportError::HostKey(format!(
+            "the host key of {address} has changed: it is not the key recorded in {known_hosts}; redgreen refuses to connect (someone may be in the middle); {fix}"
+        ));
+    }
+    if ssh_says.contains("host key is known for")
+        || ssh_says.contains("Host key verification failed")
+    {
+        return TransportError::HostKey(format!(
+            "no host key is known for {address} in {known_hosts}; check the host's fingerprint, then run again with --accept-new-host-keys to record it"
+        ));
+    }
+    TransportError::Connect(ssh_says.trim().to_string())
 }
 
 /// The whole chain of an openssh error, with ssh's own words where it has them.

@@ -115,13 +115,25 @@ impl Project {
         run.stdout
     }
 
-    /// The recorded address of a created test host.
-    pub fn address(&self, host: &str) -> String {
+    /// The record of a created test host.
+    pub fn record(&self, host: &str) -> serde_json::Value {
         let record =
             std::fs::read_to_string(self.path().join(format!(".redgreen/hosts/{host}.json")))
                 .expect("test host record");
-        let record: serde_json::Value = serde_json::from_str(&record).expect("record is JSON");
-        record["address"].as_str().expect("address").to_string()
+        serde_json::from_str(&record).expect("record is JSON")
+    }
+
+    /// The recorded address of a created test host.
+    pub fn address(&self, host: &str) -> String {
+        self.record(host)["address"]
+            .as_str()
+            .expect("address")
+            .to_string()
+    }
+
+    /// The recorded SSH port of a created test host.
+    pub fn port(&self, host: &str) -> u16 {
+        self.record(host)["port"].as_u64().expect("port") as u16
     }
 
     /// Create the project's test hosts, and destroy them when the guard drops.
@@ -205,8 +217,9 @@ pub fn project_on_shared(extra: &str) -> Project {
     project.write(
         "redgreen.yml",
         &format!(
-            "defaults:\n  ssh_config: ssh_config\nhosts:\n  box: {{ address: {}, groups: [test] }}\n{extra}",
-            shared.project.address(&shared.host)
+            "defaults:\n  ssh_config: ssh_config\nhosts:\n  box: {{ address: {}, port: {}, groups: [test] }}\n{extra}",
+            shared.project.address(&shared.host),
+            shared.project.port(&shared.host)
         ),
     );
     project
