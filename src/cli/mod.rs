@@ -299,6 +299,7 @@ async fn converge(cli: &Cli, args: &RunArgs, mode: Mode, want_diff: bool) -> Res
         want_diff,
         command_timeout: timeout,
         tags: args.tags.clone(),
+        interrupt: interrupt_on_ctrl_c(),
     };
     let pretty = args.format == Format::Pretty && args.out.is_none();
     let observer: Arc<dyn Observer> = if pretty {
@@ -333,7 +334,29 @@ async fn converge(cli: &Cli, args: &RunArgs, mode: Mode, want_diff: bool) -> Res
         })?,
         None => print!("{text}"),
     }
+    if options.interrupt.is_set() {
+        return Ok(exit::INTERRUPTED);
+    }
     Ok(result.exit_code())
+}
+
+/// An interrupt flag that the first Ctrl-C sets (the run stops starting new
+/// work and reports what was done); a second Ctrl-C exits at once.
+fn interrupt_on_ctrl_c() -> Arc<engine::Interrupt> {
+    let interrupt = Arc::new(engine::Interrupt::default());
+    let flag = interrupt.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.trigger();
+            eprintln!(
+                "\ninterrupted: finishing the scripts that are running; Ctrl-C again to quit at once"
+            );
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(exit::INTERRUPTED);
+            }
+        }
+    });
+    interrupt
 }
 
 async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {

@@ -10,6 +10,7 @@
 mod script;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -46,6 +47,29 @@ pub struct Options {
     pub command_timeout: Duration,
     /// Only resources with one of these tags (empty: all).
     pub tags: Vec<String>,
+    /// Set by Ctrl-C: no new host starts, no apply begins.
+    pub interrupt: Arc<Interrupt>,
+}
+
+/// Ctrl-C, as the engine sees it: a flag checked before each host starts and
+/// before each apply. Scripts already running are left to finish (or time
+/// out), so no host is left half-way through a snippet and every SSH master
+/// is closed by its host's own task.
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    flag: AtomicBool,
+}
+
+impl Interrupt {
+    /// Ask the run to stop starting new work.
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    /// True once interrupted.
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
 }
 
 /// A host to work on.
@@ -119,6 +143,9 @@ pub enum HostOutcome {
     Failed(String),
     /// The host could not be reached.
     Unreachable(String),
+    /// Ctrl-C came before the host's work started or before its changes
+    /// were applied.
+    Interrupted(String),
 }
 
 /// One host's result.
@@ -165,6 +192,7 @@ impl RunReport {
                 HostOutcome::Ok => crate::exit::OK,
                 HostOutcome::Failed(_) => crate::exit::FAILED,
                 HostOutcome::Unreachable(_) => crate::exit::UNREACHABLE,
+                HostOutcome::Interrupted(_) => crate::exit::INTERRUPTED,
             };
             code = code.max(c);
         }
@@ -208,7 +236,18 @@ pub async fn run(
         .map(|job| {
             let observer = observer.clone();
             async move {
-                let report = run_host(project, job, options, observer.as_ref()).await;
+                let report = if options.interrupt.is_set() {
+                    HostReport {
+                        host: job.target.name.clone(),
+                        outcome: HostOutcome::Interrupted("not started".into()),
+                        resources: Vec::new(),
+                        round_trips: 0,
+                        seconds: 0.0,
+                        facts: None,
+                    }
+                } else {
+                    run_host(project, job, options, observer.as_ref()).await
+                };
                 observer.host_done(&report);
                 report
             }
@@ -393,6 +432,16 @@ async fn work(
         .map(|(n, _)| n)
         .collect();
     if options.mode == Mode::Plan || to_apply.is_empty() {
+        report.resources = items.into_iter().map(|i| i.report).collect();
+        return Ok(());
+    }
+    if options.interrupt.is_set() {
+        for &n in &to_apply {
+            items[n].report.status = Status::Skipped;
+            items[n].report.message = Some("not applied: interrupted".into());
+        }
+        report.outcome =
+            HostOutcome::Interrupted("interrupted before its changes were applied".into());
         report.resources = items.into_iter().map(|i| i.report).collect();
         return Ok(());
     }

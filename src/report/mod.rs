@@ -131,7 +131,12 @@ pub fn converge_text(report: &HostReport) -> String {
             }
         ));
         // Diffs are there with --diff.
-        for change in &resource.changes {
+        let changes: &[crate::resource::Change] = if resource.status == Status::Changed {
+            &resource.changes
+        } else {
+            &[]
+        };
+        for change in changes {
             if let crate::resource::Change::Content {
                 diff: Some(diff), ..
             } = change
@@ -150,6 +155,10 @@ pub fn converge_text(report: &HostReport) -> String {
             "{host}  {}  {reason}\n",
             "unreachable".if_supports_color(Stream::Stdout, |w| w.red())
         )),
+        HostOutcome::Interrupted(reason) => out.push_str(&format!(
+            "{host}  {}  {reason}\n",
+            "interrupted".if_supports_color(Stream::Stdout, |w| w.yellow())
+        )),
     }
     out
 }
@@ -163,6 +172,9 @@ pub fn plan_text(report: &HostReport) -> String {
             return format!("{host}: unreachable: {reason}\n\n");
         }
         HostOutcome::Failed(reason) => out.push_str(&format!("{host}: failed: {reason}\n")),
+        HostOutcome::Interrupted(reason) => {
+            return format!("{host}: interrupted: {reason}\n\n");
+        }
         HostOutcome::Ok => {}
     }
     let changing: Vec<_> = report
@@ -258,6 +270,16 @@ pub fn recap(report: &RunReport) -> String {
             HostOutcome::Failed(_) => out.push_str(
                 &line
                     .if_supports_color(Stream::Stdout, |l| l.red())
+                    .to_string(),
+            ),
+            HostOutcome::Interrupted(reason) if host.resources.is_empty() => out.push_str(
+                &format!("  {:<width$}  interrupted: {reason}", host.host)
+                    .if_supports_color(Stream::Stdout, |l| l.yellow())
+                    .to_string(),
+            ),
+            HostOutcome::Interrupted(_) => out.push_str(
+                &line
+                    .if_supports_color(Stream::Stdout, |l| l.yellow())
                     .to_string(),
             ),
             HostOutcome::Unreachable(reason) => out.push_str(
