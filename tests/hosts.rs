@@ -100,6 +100,15 @@ fn create_list_ssh_destroy() {
         state
     );
 
+    // A stopped test host is started again by create, with its port and key.
+    docker(&["stop", &container]);
+    project.run(&["hosts", "create", "web-debian-12"]).expect(0);
+    assert_eq!(
+        std::fs::read_to_string(project.path().join(".redgreen/hosts/web-debian-12.json")).unwrap(),
+        state
+    );
+    assert_eq!(project.ssh("web-debian-12", "hostname"), "web-debian-12\n");
+
     // Destroy one, then all.
     project.run(&["hosts", "destroy", "db-debian-12"]).expect(0);
     assert!(

@@ -99,7 +99,8 @@ impl Docker {
         result
     }
 
-    /// Create a test host (or return it if it is already up).
+    /// Create a test host, or return it if it exists (starting it again if
+    /// it was stopped: it keeps its host key and SSH port).
     pub async fn create(
         &self,
         spec: &TestHostSpec,
@@ -111,56 +112,78 @@ impl Docker {
             if self.is_running(&record.container).await {
                 return Ok(record);
             }
+            if self.start(&record.container).await.is_ok()
+                && wait_for_ssh(&record.address, record.port, SSH_READY_TIMEOUT)
+                    .await
+                    .is_ok()
+            {
+                return Ok(record);
+            }
             self.destroy(&record).await?;
         }
         let info =
             image::ensure(&self.engine, &spec.image, self.mirror.as_deref(), progress).await?;
         self.ensure_network().await?;
         let container = self.container(&spec.name);
-        // A leftover container of the same name (a crash before its record was saved).
-        let _ = self.cli(&["rm", "-f", "-v", &container]).await;
-
-        progress("creating the container");
         let staging = tempfile::tempdir().map_err(|e| DriverError::new(e.to_string()))?;
         let host_key = stage_files(staging.path(), &self.state, &spec.name)?;
-        let mut args: Vec<String> = vec![
-            "create".into(),
-            "--name".into(),
-            container.clone(),
-            "--hostname".into(),
-            spec.name.clone(),
-            "--network".into(),
-            self.network(),
-            "--label".into(),
-            self.state.label(),
-            "--label".into(),
-            format!("redgreen.host={}", spec.name),
-            // SSH goes through loopback: a port of 127.0.0.1 forwarded to the
-            // container's sshd, whatever address Docker gives the container.
-            "--publish".into(),
-            "127.0.0.1::22".into(),
-        ];
-        args.extend(run_flags(&info).into_iter().map(String::from));
-        args.push(spec.image.clone());
-        args.extend(command(&info).into_iter().map(String::from));
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.cli(&argv).await?;
+
+        // SSH goes through loopback: a fixed port of 127.0.0.1 forwarded to the
+        // container's sshd, whatever address Docker gives the container, and
+        // kept when the container restarts. Another program may take the free
+        // port first: then try another.
+        let mut attempt = 0;
+        let port = loop {
+            attempt += 1;
+            // A leftover container of the same name (a crash before its record was saved).
+            let _ = self.cli(&["rm", "-f", "-v", &container]).await;
+            let port = free_port()?;
+            progress("creating the container");
+            let mut args: Vec<String> = vec![
+                "create".into(),
+                "--name".into(),
+                container.clone(),
+                "--hostname".into(),
+                spec.name.clone(),
+                "--network".into(),
+                self.network(),
+                "--label".into(),
+                self.state.label(),
+                "--label".into(),
+                format!("redgreen.host={}", spec.name),
+                "--publish".into(),
+                format!("127.0.0.1:{port}:22"),
+            ];
+            args.extend(run_flags(&info).into_iter().map(String::from));
+            args.push(spec.image.clone());
+            args.extend(command(&info).into_iter().map(String::from));
+            let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+            self.cli(&argv).await?;
+            let root = format!("{}/.", staging.path().join("root").display());
+            let started = match self.cli(&["cp", &root, &format!("{container}:/")]).await {
+                Ok(_) => {
+                    progress("starting");
+                    self.start(&container).await
+                }
+                Err(e) => Err(e),
+            };
+            match started {
+                Ok(()) => break port,
+                Err(e)
+                    if attempt < 5
+                        && (e.0.contains("already allocated")
+                            || e.0.contains("already in use")) =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    let _ = self.cli(&["rm", "-f", "-v", &container]).await;
+                    return Err(e);
+                }
+            }
+        };
 
         let result = async {
-            let root = format!("{}/.", staging.path().join("root").display());
-            self.cli(&["cp", &root, &format!("{container}:/")]).await?;
-            progress("starting");
-            self.cli(&["start", &container]).await?;
-            let published = self.cli(&["port", &container, "22/tcp"]).await?;
-            let port = published
-                .lines()
-                .find_map(|l| l.strip_prefix("127.0.0.1:"))
-                .and_then(|p| p.trim().parse::<u16>().ok())
-                .ok_or_else(|| {
-                    DriverError::new(format!(
-                        "{container} has no SSH port on 127.0.0.1 (docker port says {published:?})"
-                    ))
-                })?;
             let address = "127.0.0.1".to_string();
             progress("waiting for sshd");
             wait_for_ssh(&address, port, SSH_READY_TIMEOUT).await?;
@@ -184,6 +207,10 @@ impl Docker {
             let _ = self.cli(&["rm", "-f", "-v", &container]).await;
         }
         result
+    }
+
+    async fn start(&self, container: &str) -> Result<(), DriverError> {
+        self.cli(&["start", container]).await.map(|_| ())
     }
 
     async fn is_running(&self, container: &str) -> bool {
@@ -239,6 +266,14 @@ impl Docker {
     pub async fn remove_container(&self, container: &str) -> Result<(), DriverError> {
         self.cli(&["rm", "-f", "-v", container]).await.map(|_| ())
     }
+}
+
+/// A port of 127.0.0.1 that nothing listens on right now.
+fn free_port() -> Result<u16, DriverError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| DriverError::new(format!("cannot find a free port on 127.0.0.1: {e}")))
 }
 
 /// Flags for a container test host.
