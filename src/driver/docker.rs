@@ -186,7 +186,21 @@ impl Docker {
         let result = async {
             let address = "127.0.0.1".to_string();
             progress("waiting for sshd");
-            wait_for_ssh(&address, port, SSH_READY_TIMEOUT).await?;
+            if let Err(err) = wait_for_ssh(&address, port, SSH_READY_TIMEOUT).await {
+                let log = self
+                    .cli(&["logs", "--tail", "15", &container])
+                    .await
+                    .unwrap_or_default();
+                return Err(DriverError::new(format!(
+                    "{err}{}{}",
+                    inotify_hint(info.systemd),
+                    if log.trim().is_empty() {
+                        String::new()
+                    } else {
+                        format!("; the container's last output:\n{log}")
+                    }
+                )));
+            }
             self.state.add_known_host(&address, port, &host_key)?;
             let record = TestHostRecord {
                 name: spec.name.clone(),
@@ -265,6 +279,21 @@ impl Docker {
     /// Remove a container of this project that has no record.
     pub async fn remove_container(&self, container: &str) -> Result<(), DriverError> {
         self.cli(&["rm", "-f", "-v", container]).await.map(|_| ())
+    }
+}
+
+/// systemd needs inotify instances, and every container shares the host's
+/// per-user limit: with many systemd test hosts a low limit keeps some from
+/// booting. Returns advice when the limit is low.
+fn inotify_hint(systemd: bool) -> String {
+    let limit = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok());
+    match limit {
+        Some(limit) if systemd && limit < 1024 => format!(
+            "; systemd in each test host needs inotify instances and this machine allows {limit} in all: raise the limit with `sysctl -w fs.inotify.max_user_instances=8192`"
+        ),
+        _ => String::new(),
     }
 }
 

@@ -56,10 +56,23 @@ impl SshTransport {
         if let Some(known_hosts) = &conn.known_hosts {
             builder.user_known_hosts_file(known_hosts);
         }
-        let session = builder
-            .connect_mux(&conn.address)
-            .await
-            .map_err(|e| connect_error(&describe(&e), conn))?;
+        // sshd's MaxStartups drops connections beyond its limit of
+        // unauthenticated ones (many hosts behind one bastion, or one sshd for
+        // many names): such a refusal is retried with a growing, jittered wait.
+        let mut attempt = 0u32;
+        let session = loop {
+            match builder.connect_mux(&conn.address).await {
+                Ok(session) => break session,
+                Err(e) => {
+                    let said = describe(&e);
+                    attempt += 1;
+                    if attempt >= CONNECT_ATTEMPTS || !is_refused_at_startup(&said) {
+                        return Err(connect_error(&said, conn));
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        };
         Ok(SshTransport {
             session: Mutex::new(Some(std::sync::Arc::new(session))),
             channels: Semaphore::new(MAX_CHANNELS),
@@ -75,6 +88,26 @@ impl SshTransport {
             .clone()
             .ok_or_else(|| TransportError::Lost("the connection was closed".into()))
     }
+}
+
+/// How many times a connection refused at startup is tried.
+const CONNECT_ATTEMPTS: u32 = 7;
+
+/// True when sshd closed the connection before the key exchange: what it
+/// does to connections beyond MaxStartups.
+fn is_refused_at_startup(ssh_says: &str) -> bool {
+    ssh_says.contains("kex_exchange_identification")
+        || ssh_says.contains("Connection reset by peer")
+        || ssh_says.contains("Connection closed by remote host")
+}
+
+/// 0.1 s, 0.2 s, 0.4 s, ... with up to 50% jitter so retries spread out.
+fn backoff(attempt: u32) -> Duration {
+    let base = 100u64 << attempt.min(6);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    Duration::from_millis(base + nanos % (base / 2 + 1))
 }
 
 /// A connection error in words that say what to do, for the usual causes.
