@@ -9,8 +9,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::{Cli, Failure, HostsCommand};
 use crate::config::inventory::DriverKind;
 use crate::config::{Diag, Overrides, Project, test_host_name};
-use crate::driver::docker::Docker;
-use crate::driver::{State, TestHostSpec};
+use crate::driver::{self, Driver, TestHostSpec};
 use crate::exit;
 
 /// A spinner on stderr (hidden when stderr is not a terminal).
@@ -29,25 +28,15 @@ pub fn spinner(prefix: &str) -> ProgressBar {
 }
 
 /// The driver for the project's test hosts.
-pub(crate) fn driver(project: &Project) -> Result<Docker, Failure> {
+pub(crate) fn driver(project: &Project) -> Result<Box<dyn Driver>, Failure> {
     let kind = project
         .inventory
         .test_hosts
         .as_ref()
         .and_then(|t| t.driver.as_ref())
         .map_or(DriverKind::Docker, |d| d.value);
-    let engine = match kind {
-        DriverKind::Docker => "docker",
-        DriverKind::Podman => "podman",
-        DriverKind::Qemu => {
-            return Err(Failure::Other(
-                exit::BAD_INPUT,
-                "the qemu driver is not available in this version of redgreen; use docker".into(),
-            ));
-        }
-    };
-    let mirror = std::env::var("REDGREEN_MIRROR").ok();
-    Ok(Docker::new(engine, State::of(&project.root), mirror))
+    driver::for_project(kind, &project.root)
+        .map_err(|e| Failure::Other(exit::BAD_INPUT, e.to_string()))
 }
 
 /// Every declared test host, or the ones named (full name or host name).
@@ -98,24 +87,24 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
             project.validate(&Overrides::default()).into_result()?;
             let docker = driver(&project)?;
             let specs = specs(&project, names)?;
-            create(&docker, &specs).await
+            create(docker.as_ref(), &specs).await
         }
         HostsCommand::Destroy { names } => {
             let docker = driver(&project)?;
-            destroy(&docker, names).await
+            destroy(docker.as_ref(), names).await
         }
         HostsCommand::List => {
             let docker = driver(&project)?;
             let state = docker.state();
-            let running = docker.containers().await.unwrap_or_default();
+            let running = docker.instances().await.unwrap_or_default();
             println!("{:<32} {:<12} {:<16} IMAGE", "TEST HOST", "STATE", "SSH");
             for name in project.test_host_names() {
                 let record = state.record(&name);
                 let status = match &record {
                     Some(r) => running
                         .iter()
-                        .find(|(c, _)| *c == r.container)
-                        .map_or("gone".to_string(), |(_, s)| s.clone()),
+                        .find(|i| i.id == r.container)
+                        .map_or("gone".to_string(), |i| i.state.clone()),
                     None => "not created".to_string(),
                 };
                 println!(
@@ -157,7 +146,7 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
 }
 
 /// Create test hosts in parallel, with a progress line each.
-pub(crate) async fn create(docker: &Docker, specs: &[TestHostSpec]) -> Result<i32, Failure> {
+pub(crate) async fn create(docker: &dyn Driver, specs: &[TestHostSpec]) -> Result<i32, Failure> {
     let bars = MultiProgress::new();
     if !std::io::stderr().is_terminal() {
         bars.set_draw_target(ProgressDrawTarget::hidden());
@@ -196,7 +185,7 @@ pub(crate) async fn create(docker: &Docker, specs: &[TestHostSpec]) -> Result<i3
 
 /// Destroy the named test hosts (all when none is named), and any container of
 /// the project left without a record.
-pub(crate) async fn destroy(docker: &Docker, names: &[String]) -> Result<i32, Failure> {
+pub(crate) async fn destroy(docker: &dyn Driver, names: &[String]) -> Result<i32, Failure> {
     let state = docker.state();
     let records: Vec<_> = state
         .records()
@@ -224,9 +213,9 @@ pub(crate) async fn destroy(docker: &Docker, names: &[String]) -> Result<i32, Fa
         }
     }
     if names.is_empty() {
-        for (container, _) in docker.containers().await.unwrap_or_default() {
-            if docker.remove_container(&container).await.is_ok() {
-                println!("removed leftover container {container}");
+        for instance in docker.instances().await.unwrap_or_default() {
+            if docker.remove_instance(&instance.id).await.is_ok() {
+                println!("removed leftover test host {}", instance.id);
             }
         }
     }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::process::Command;
 
 use super::image::{self, ImageInfo};
-use super::{DriverError, State, TestHostRecord, TestHostSpec, wait_for_ssh};
+use async_trait::async_trait;
+
+use super::{Driver, DriverError, Instance, State, TestHostRecord, TestHostSpec, wait_for_ssh};
 
 /// How long sshd may take to come up in a new container.
 const SSH_READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -32,11 +34,6 @@ impl Docker {
             state,
             mirror,
         }
-    }
-
-    /// The project's state.
-    pub fn state(&self) -> &State {
-        &self.state
     }
 
     async fn cli(&self, args: &[&str]) -> Result<String, DriverError> {
@@ -99,12 +96,29 @@ impl Docker {
         result
     }
 
+    async fn start(&self, container: &str) -> Result<(), DriverError> {
+        self.cli(&["start", container]).await.map(|_| ())
+    }
+
+    async fn is_running(&self, container: &str) -> bool {
+        self.cli(&["inspect", "--format", "{{.State.Running}}", container])
+            .await
+            .is_ok_and(|s| s == "true")
+    }
+}
+
+#[async_trait]
+impl Driver for Docker {
+    fn state(&self) -> &State {
+        &self.state
+    }
+
     /// Create a test host, or return it if it exists (starting it again if
     /// it was stopped: it keeps its host key and SSH port).
-    pub async fn create(
+    async fn create(
         &self,
         spec: &TestHostSpec,
-        progress: &(dyn Fn(&str) + Sync),
+        progress: &(dyn for<'s> Fn(&'s str) + Sync),
     ) -> Result<TestHostRecord, DriverError> {
         let started = Instant::now();
         self.state.prepare()?;
@@ -223,18 +237,8 @@ impl Docker {
         result
     }
 
-    async fn start(&self, container: &str) -> Result<(), DriverError> {
-        self.cli(&["start", container]).await.map(|_| ())
-    }
-
-    async fn is_running(&self, container: &str) -> bool {
-        self.cli(&["inspect", "--format", "{{.State.Running}}", container])
-            .await
-            .is_ok_and(|s| s == "true")
-    }
-
     /// Destroy a test host: its container, record and host key.
-    pub async fn destroy(&self, record: &TestHostRecord) -> Result<(), DriverError> {
+    async fn destroy(&self, record: &TestHostRecord) -> Result<(), DriverError> {
         match self.cli(&["rm", "-f", "-v", &record.container]).await {
             Ok(_) => {}
             Err(e) if e.0.contains("No such container") || e.0.contains("no such container") => {}
@@ -245,9 +249,9 @@ impl Docker {
     }
 
     /// Remove the project's network once no test host uses it.
-    pub async fn cleanup(&self) {
+    async fn cleanup(&self) {
         if self
-            .containers()
+            .instances()
             .await
             .map(|c| c.is_empty())
             .unwrap_or(false)
@@ -256,8 +260,7 @@ impl Docker {
         }
     }
 
-    /// Names and states of every container of this project.
-    pub async fn containers(&self) -> Result<Vec<(String, String)>, DriverError> {
+    async fn instances(&self) -> Result<Vec<Instance>, DriverError> {
         let filter = format!("label={}", self.state.label());
         let out = self
             .cli(&[
@@ -272,13 +275,15 @@ impl Docker {
         Ok(out
             .lines()
             .filter_map(|l| l.split_once('\t'))
-            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .map(|(id, state)| Instance {
+                id: id.to_string(),
+                state: state.to_string(),
+            })
             .collect())
     }
 
-    /// Remove a container of this project that has no record.
-    pub async fn remove_container(&self, container: &str) -> Result<(), DriverError> {
-        self.cli(&["rm", "-f", "-v", container]).await.map(|_| ())
+    async fn remove_instance(&self, id: &str) -> Result<(), DriverError> {
+        self.cli(&["rm", "-f", "-v", id]).await.map(|_| ())
     }
 }
 

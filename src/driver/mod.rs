@@ -12,6 +12,7 @@ pub mod image;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -26,6 +27,59 @@ impl DriverError {
     /// An error from a message.
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
+    }
+}
+
+/// Makes and removes test hosts of one kind (containers, VMs).
+#[async_trait]
+pub trait Driver: Send + Sync {
+    /// The project's test-host state.
+    fn state(&self) -> &State;
+
+    /// Create a test host, or return it if it exists (starting it again if
+    /// it was stopped); record it and its host key.
+    async fn create(
+        &self,
+        spec: &TestHostSpec,
+        progress: &(dyn for<'s> Fn(&'s str) + Sync),
+    ) -> Result<TestHostRecord, DriverError>;
+
+    /// Destroy a test host and forget its record and host key.
+    async fn destroy(&self, record: &TestHostRecord) -> Result<(), DriverError>;
+
+    /// Everything of this project the driver runs, recorded or not.
+    async fn instances(&self) -> Result<Vec<Instance>, DriverError>;
+
+    /// Remove an instance that has no record (left by a crash).
+    async fn remove_instance(&self, id: &str) -> Result<(), DriverError>;
+
+    /// Remove what the project's test hosts shared (a network) once none is left.
+    async fn cleanup(&self);
+}
+
+/// A container or VM of the project, as the driver sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// The container name or VM id (the record's `container`).
+    pub id: String,
+    /// running, exited, ...
+    pub state: String,
+}
+
+/// The driver `test_hosts.driver` names for the project at `root`.
+pub fn for_project(
+    kind: crate::config::inventory::DriverKind,
+    root: &Path,
+) -> Result<Box<dyn Driver>, DriverError> {
+    use crate::config::inventory::DriverKind;
+    let mirror = std::env::var("REDGREEN_MIRROR").ok();
+    let state = State::of(root);
+    match kind {
+        DriverKind::Docker => Ok(Box::new(docker::Docker::new("docker", state, mirror))),
+        DriverKind::Podman => Ok(Box::new(docker::Docker::new("podman", state, mirror))),
+        DriverKind::Qemu => Err(DriverError::new(
+            "the qemu driver is not available in this version of redgreen; use docker",
+        )),
     }
 }
 
