@@ -22,6 +22,7 @@ pub mod engine;
 pub mod recipe;
 pub mod report;
 pub mod resource;
+pub mod secrets;
 pub mod shell;
 pub mod template;
 pub mod transport;

@@ -84,7 +84,11 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
     let project = Project::load(&cli.dir)?;
     match command {
         HostsCommand::Create { names } => {
-            project.validate(&Overrides::default()).into_result()?;
+            let overrides = Overrides {
+                secrets_optional: true,
+                ..Overrides::default()
+            };
+            project.validate(&overrides).into_result()?;
             let docker = driver(&project)?;
             let specs = specs(&project, names)?;
             create(docker.as_ref(), &specs).await

@@ -201,7 +201,7 @@ async fn run(cli: Cli) -> i32 {
             exit::BAD_INPUT
         }
         Err(Failure::Other(code, message)) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", crate::secrets::redact(&message));
             code
         }
     }
@@ -236,11 +236,13 @@ pub fn print_diags(diags: &Diags) {
     };
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
     for diag in &diags.0 {
+        // Masked before rendering: miette may wrap a long message mid-secret.
+        let diag = &crate::secrets::redact_diag(diag);
         let mut text = String::new();
         if handler.render_report(&mut text, diag).is_err() {
             text = diag.one_line();
         }
-        eprintln!("{text}");
+        eprintln!("{}", crate::secrets::redact(&text));
     }
     let n = diags.0.len();
     eprintln!(
@@ -255,7 +257,8 @@ fn load(cli: &Cli) -> Result<Project, Failure> {
 
 async fn validate(cli: &Cli, args: &VarArgs) -> Result<i32, Failure> {
     let project = load(cli)?;
-    let overrides = Overrides::from_pairs(&args.vars)?;
+    let mut overrides = Overrides::from_pairs(&args.vars)?;
+    overrides.secrets_optional = true;
     project.validate(&overrides).into_result()?;
     let hosts = project.inventory.hosts.0.len();
     let test_hosts = project.test_host_names().len();
@@ -325,6 +328,7 @@ async fn converge(cli: &Cli, args: &RunArgs, mode: Mode, want_diff: bool) -> Res
         }
         Format::Json => report::json(&result) + "\n",
     };
+    let text = crate::secrets::redact(&text).into_owned();
     match &args.out {
         Some(path) => std::fs::write(path, text).map_err(|e| {
             Failure::Other(

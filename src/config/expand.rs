@@ -14,6 +14,9 @@ use crate::template;
 pub struct Overrides {
     /// `--var key=value`.
     pub vars: Map<String, Value>,
+    /// Let a secret whose environment variable is not set stand as a
+    /// placeholder (`validate` checks without the secrets at hand).
+    pub secrets_optional: bool,
 }
 
 impl Overrides {
@@ -35,7 +38,10 @@ impl Overrides {
                 .unwrap_or_else(|| Value::String(value.to_string()));
             vars.insert(key.to_string(), parsed);
         }
-        Ok(Overrides { vars })
+        Ok(Overrides {
+            vars,
+            secrets_optional: false,
+        })
     }
 }
 
@@ -140,8 +146,23 @@ pub fn expand_host<'p>(
     merge(&mut vars, host_vars);
     merge(&mut vars, &overrides.vars);
 
-    let context = template::context(&vars, host_value, None);
     let mut diags = Diags::default();
+    for problem in crate::secrets::resolve(&mut vars) {
+        if overrides.secrets_optional && problem.contains("is not set") {
+            continue;
+        }
+        diags.push(Diag::plain(problem).help(
+            "set the environment variable before running redgreen; secrets are never written in redgreen's files",
+        ));
+    }
+    // Secrets left unresolved (validate only) render as the mask.
+    for value in vars.values_mut() {
+        if crate::secrets::declared(value).is_some() {
+            *value = Value::String(crate::secrets::MASK.into());
+        }
+    }
+
+    let context = template::context(&vars, host_value, None);
     let mut resources = Vec::new();
     let mut handlers = Vec::new();
     for name in &order {

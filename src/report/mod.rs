@@ -47,7 +47,7 @@ impl Pretty {
         // Printing through the bars keeps them below the text.
         self.bars.suspend(|| {
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes());
+            let _ = out.write_all(crate::secrets::redact(text).as_bytes());
             let _ = out.flush();
         });
     }
@@ -299,5 +299,7 @@ pub fn recap(report: &RunReport) -> String {
 
 /// The whole report as JSON.
 pub fn json(report: &RunReport) -> String {
-    serde_json::to_string_pretty(report).expect("reports serialize")
+    let mut value = serde_json::to_value(report).expect("reports serialize");
+    crate::secrets::redact_json(&mut value);
+    serde_json::to_string_pretty(&value).expect("reports serialize")
 }
