@@ -1,10 +1,9 @@
 //! `redgreen hosts create | destroy | list | ssh`.
 
 use std::io::IsTerminal;
-use std::time::Duration;
 
 use futures::StreamExt;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressDrawTarget};
 
 use super::{Cli, Failure, HostsCommand};
 use crate::config::inventory::DriverKind;
@@ -12,20 +11,7 @@ use crate::config::{Diag, Overrides, Project, test_host_name};
 use crate::driver::{self, Driver, TestHostSpec};
 use crate::exit;
 
-/// A spinner on stderr (hidden when stderr is not a terminal).
-pub fn spinner(prefix: &str) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} ({elapsed})")
-            .expect("valid template"),
-    );
-    bar.set_prefix(prefix.to_string());
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
-}
+pub use crate::report::spinner;
 
 /// The driver for the project's test hosts.
 pub(crate) fn driver(project: &Project) -> Result<Box<dyn Driver>, Failure> {

@@ -20,6 +20,22 @@ pub enum Format {
     Json,
 }
 
+/// A spinner with a bold prefix, a message and the elapsed time, drawn on
+/// stderr when it is a terminal.
+pub fn spinner(prefix: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} ({elapsed})")
+            .expect("valid template"),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
 /// Live terminal output: a spinner per host while it works, its resources
 /// when it is done.
 pub struct Pretty {
@@ -56,16 +72,9 @@ impl Pretty {
 impl Observer for Pretty {
     fn phase(&self, host: &str, phase: &str) {
         let mut spinners = self.spinners.lock().expect("spinners lock");
-        let bar = spinners.entry(host.to_string()).or_insert_with(|| {
-            let bar = self.bars.add(ProgressBar::new_spinner());
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} ({elapsed})")
-                    .expect("valid template"),
-            );
-            bar.set_prefix(host.to_string());
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
+        let bar = spinners
+            .entry(host.to_string())
+            .or_insert_with(|| self.bars.add(spinner(host)));
         bar.set_message(phase.to_string());
     }
 

@@ -51,7 +51,7 @@ pub(super) fn plan(
         input,
         spec.owner.as_ref(),
         spec.group.as_ref(),
-        spec.mode.as_ref().map(|m| m.value.0),
+        spec.mode.as_ref(),
     )?;
     let mut changes = Vec::new();
     let mut snippet = String::new();

@@ -62,7 +62,7 @@ pub(super) fn plan(
         input,
         spec.owner.as_ref(),
         spec.group.as_ref(),
-        spec.mode.as_ref().map(|m| m.value.0),
+        spec.mode.as_ref(),
     )?;
     plan_present(
         input,
@@ -81,12 +81,12 @@ pub(super) fn attrs_of(
     input: &PlanInput<'_>,
     owner: Option<&crate::recipe::Text>,
     group: Option<&crate::recipe::Text>,
-    mode: Option<u32>,
+    mode: Option<&crate::recipe::Spanned<crate::recipe::Mode>>,
 ) -> Result<Attrs, Diag> {
     Ok(Attrs {
         owner: owner.map(|o| input.render(o)).transpose()?,
         group: group.map(|g| input.render(g)).transpose()?,
-        mode,
+        mode: mode.map(|m| m.value.0),
     })
 }
 

@@ -159,6 +159,16 @@ impl Drop for HostsGuard<'_> {
     }
 }
 
+/// The round trips of every host of a JSON report, in order.
+pub fn round_trips(report: &serde_json::Value) -> Vec<u64> {
+    report["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| h["round_trips"].as_u64().expect("round_trips"))
+        .collect()
+}
+
 /// A test host shared by the tests of one test binary (they use paths of
 /// their own, so they cannot interfere), destroyed when the binary exits.
 pub struct Shared {
