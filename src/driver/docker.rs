@@ -147,6 +147,14 @@ impl Docker {
             self.cli(&["cp", &root, &format!("{container}:/")]).await?;
             progress("starting");
             self.cli(&["start", &container]).await?;
+            if info.systemd {
+                // Docker mounts /proc/sys read-only; with SYS_ADMIN the
+                // container may re-mount what is its own. Only namespaced
+                // parameters become writable, so a test host can never change
+                // the machine's vm.* or kernel.* (see resource::sysctl).
+                self.cli(&["exec", &container, "sh", "-c", WRITABLE_SYSCTLS])
+                    .await?;
+            }
             let address = self
                 .cli(&[
                     "inspect",
@@ -242,6 +250,18 @@ impl Docker {
         self.cli(&["rm", "-f", "-v", container]).await.map(|_| ())
     }
 }
+
+/// Shell run in a new systemd test host: bind-mount the network and IPC
+/// parts of /proc/sys read-write over themselves (per mount, not per
+/// superblock), leaving the rest of /proc/sys read-only.
+const WRITABLE_SYSCTLS: &str = "set -e
+for p in /proc/sys/net /proc/sys/fs/mqueue /proc/sys/kernel/msgmax /proc/sys/kernel/msgmnb \
+  /proc/sys/kernel/msgmni /proc/sys/kernel/sem /proc/sys/kernel/shmall /proc/sys/kernel/shmmax \
+  /proc/sys/kernel/shmmni /proc/sys/kernel/shm_rmid_forced; do
+  [ -e \"$p\" ] || continue
+  mount --bind \"$p\" \"$p\"
+  mount -o remount,bind,rw \"$p\"
+done";
 
 /// Flags for a container test host.
 fn run_flags(info: &ImageInfo) -> Vec<&'static str> {
