@@ -381,6 +381,12 @@ async fn work(
                 item.report.changes = changes;
                 item.snippet = Some(snippet);
                 world.changed_earlier = true;
+                if resource::managed_paths(planned)
+                    .iter()
+                    .any(|p| resource::UNIT_DIRS.iter().any(|d| p.starts_with(d)))
+                {
+                    world.unit_files_changed = true;
+                }
                 if let crate::recipe::Spec::Command(spec) = &planned.resource.value.spec
                     && resource::command::unguarded(spec)
                 {

@@ -86,7 +86,7 @@ pub(super) fn plan(
             key_path(&name, true),
             key_path(&name, false),
         ] {
-            parts.push(plan_absent(input, &path, world)?);
+            parts.push(super::naming(plan_absent(input, &path, world)?, &path));
         }
         return Ok(finish(parts, world));
     }
@@ -150,7 +150,10 @@ pub(super) fn plan(
             content.push(b'\n');
         }
         let dir = quote(KEYRINGS_DIR);
-        match plan_present(input, root_file(&path, content), world)? {
+        match super::naming(
+            plan_present(input, root_file(&path, content), world)?,
+            &path,
+        ) {
             Decision::Apply { changes, snippet } => parts.push(Decision::Apply {
                 changes,
                 snippet: format!("if [ ! -d {dir} ]; then mkdir -m 0755 -p {dir}; fi\n{snippet}"),
@@ -158,7 +161,8 @@ pub(super) fn plan(
             other => parts.push(other),
         }
         // A key of the other kind from before is removed.
-        parts.push(plan_absent(input, &key_path(&name, !armoured), world)?);
+        let other = key_path(&name, !armoured);
+        parts.push(super::naming(plan_absent(input, &other, world)?, &other));
     }
     line.push_str(&format!("{uri} {suite}"));
     for component in &components {
@@ -167,7 +171,11 @@ pub(super) fn plan(
     }
     let content = format!("# Managed by redgreen.\n{line}\n").into_bytes();
     let dir = quote(SOURCES_DIR);
-    match plan_present(input, root_file(&list_path(&name), content), world)? {
+    let list = list_path(&name);
+    match super::naming(
+        plan_present(input, root_file(&list, content), world)?,
+        &list,
+    ) {
         Decision::Apply { changes, snippet } => parts.push(Decision::Apply {
             changes,
             snippet: format!("if [ ! -d {dir} ]; then mkdir -m 0755 -p {dir}; fi\n{snippet}"),
@@ -228,5 +236,39 @@ mod tests {
             "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF...\n"
         ));
         assert!(!is_inline_key("nodesource.asc"));
+    }
+
+    use crate::resource::testing;
+
+    #[test]
+    fn a_repository_is_a_source_list_and_a_keyring() {
+        let out = testing::plan(
+            "resources:\n  - apt_repository: example\n    uri: https://example.org/debian\n    components: [main, contrib]\n    key: example.asc\n",
+            &[("example.asc", b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZ\n-----END PGP PUBLIC KEY BLOCK-----\n")],
+            &mut testing::debian(),
+        );
+        let Ok(Decision::Apply { snippet, .. }) = &out[0] else {
+            panic!("{:?}", testing::changes(&out[0]))
+        };
+        insta::assert_snapshot!(snippet);
+    }
+
+    #[test]
+    fn a_flat_repository_has_no_components() {
+        let out = testing::plan(
+            "resources:\n  - apt_repository: local\n    uri: file:/srv/repo\n    suite: ./\n",
+            &[],
+            &mut testing::debian(),
+        );
+        let Ok(Decision::Apply { changes, .. }) = &out[0] else {
+            panic!("{:?}", testing::changes(&out[0]))
+        };
+        let Change::Content {
+            diff: Some(diff), ..
+        } = &changes[1]
+        else {
+            panic!("{changes:?}")
+        };
+        assert!(diff.contains("+deb file:/srv/repo ./\n"), "{diff}");
     }
 }

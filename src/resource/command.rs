@@ -326,4 +326,51 @@ mod tests {
         assert!(!valid_env_name("A-B"));
         assert!(!valid_env_name(""));
     }
+
+    use crate::resource::testing;
+
+    #[test]
+    fn a_command_without_a_guard_always_runs_and_says_so() {
+        let out = testing::plan(
+            "resources:\n  - command: date\n",
+            &[],
+            &mut testing::debian(),
+        );
+        assert_eq!(
+            testing::changes(&out[0]),
+            ["run (no creates, unless or only_if guard: it runs on every converge)"]
+        );
+    }
+
+    #[test]
+    fn guards_answered_by_the_probe_skip_the_command() {
+        let recipe =
+            "resources:\n  - command: make install\n    unless: test -x /usr/local/bin/tool\n";
+        let mut world = testing::debian();
+        world
+            .guards
+            .insert(Invocation::default().wrap("test -x /usr/local/bin/tool"), 0);
+        assert_eq!(
+            testing::changes(&testing::plan(recipe, &[], &mut world.clone())[0]),
+            ["ok"]
+        );
+        // After an earlier change the guard is re-checked on the host.
+        let recipe_after = format!(
+            "resources:\n  - file: /etc/motd\n    content: hi\n{}",
+            &recipe[11..]
+        );
+        assert_eq!(
+            testing::changes(&testing::plan(&recipe_after, &[], &mut world.clone())[1]),
+            [
+                "re-check on the host (`unless` succeeds now, but earlier resources change the host), run if needed"
+            ]
+        );
+        world
+            .guards
+            .insert(Invocation::default().wrap("test -x /usr/local/bin/tool"), 1);
+        assert_eq!(
+            testing::changes(&testing::plan(recipe, &[], &mut world)[0]),
+            ["run"]
+        );
+    }
 }

@@ -132,7 +132,36 @@ pub struct World {
     /// probe saw may no longer hold (a package brings a service, a file makes a
     /// guard pass), so uncertain answers are re-checked on the host at apply.
     pub changed_earlier: bool,
+    /// True once a resource planned before this one writes under a systemd
+    /// unit directory: services re-check on the host (daemon-reload).
+    pub unit_files_changed: bool,
 }
+
+/// The same decision, with `Create` and `Remove` naming `path` (for resources
+/// that manage several files, like `apt_repository` and `sysctl`).
+pub fn naming(decision: Decision, path: &str) -> Decision {
+    match decision {
+        Decision::Apply { changes, snippet } => Decision::Apply {
+            changes: changes
+                .into_iter()
+                .map(|change| match change {
+                    Change::Create { what } => Change::Create {
+                        what: format!("{what} {path}"),
+                    },
+                    Change::Remove { what } => Change::Remove {
+                        what: format!("{what} {path}"),
+                    },
+                    other => other,
+                })
+                .collect(),
+            snippet,
+        },
+        other => other,
+    }
+}
+
+/// Directories whose files are systemd units.
+pub const UNIT_DIRS: &[&str] = &["/etc/systemd/", "/lib/systemd/", "/usr/lib/systemd/"];
 
 impl World {
     /// The expected state of `path` (absent if the probe did not ask).
@@ -550,4 +579,88 @@ pub fn dedup_queries(queries: Vec<Query>) -> Vec<Query> {
     out.extend(trees.into_iter().map(|path| Query::Tree { path }));
     out.extend(others);
     out
+}
+
+/// Plan a recipe's resources against a made-up world, without a host.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Decision, PlanInput, World};
+    use crate::config::{Overrides, Project, expand_host};
+
+    /// What planning each resource of `recipe` (in order) decided; `files`
+    /// are put under files/. Errors are one-line diagnostics.
+    pub fn plan(
+        recipe: &str,
+        files: &[(&str, &[u8])],
+        world: &mut World,
+    ) -> Vec<Result<Decision, String>> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(
+            dir.path().join("redgreen.yml"),
+            "hosts:\n  h: { address: 127.0.0.1, groups: [g] }\ngroups:\n  g: { recipes: [r] }\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("recipes")).unwrap();
+        std::fs::create_dir_all(dir.path().join("files")).unwrap();
+        std::fs::write(dir.path().join("recipes/r.yml"), recipe).unwrap();
+        for (name, content) in files {
+            std::fs::write(dir.path().join("files").join(name), content).unwrap();
+        }
+        let project = Project::load(dir.path())
+            .map_err(|d| format!("{d:?}"))
+            .unwrap();
+        let host = crate::template::host_value("h", "127.0.0.1", &["g".into()]);
+        let expanded = expand_host(
+            &project,
+            &["g".into()],
+            &Default::default(),
+            &host,
+            &Overrides::default(),
+        )
+        .map_err(|d| format!("{d:?}"))
+        .unwrap();
+        let facts = world.facts.to_value();
+        let context = crate::template::context(&expanded.vars, &host, Some(&facts));
+        expanded
+            .resources
+            .iter()
+            .map(|planned| {
+                let input = PlanInput {
+                    planned,
+                    context: &context,
+                    templates: &project.templates,
+                    files_dir: &project.files_dir(),
+                    want_diff: true,
+                };
+                let decision = super::plan(&input, world).map_err(|d| d.message.clone());
+                if matches!(decision, Ok(Decision::Apply { .. })) {
+                    world.changed_earlier = true;
+                }
+                decision
+            })
+            .collect()
+    }
+
+    /// A Debian 12 host with systemd and apt, as the probe would describe it.
+    pub fn debian() -> World {
+        let mut world = World::default();
+        world.facts.os_family = "debian".into();
+        world.facts.os_id = "debian".into();
+        world.facts.os_codename = "bookworm".into();
+        world.facts.init = "systemd".into();
+        world.facts.package_manager = "apt".into();
+        world
+    }
+
+    /// The changes of a decision, as shown to people.
+    pub fn changes(decision: &Result<Decision, String>) -> Vec<String> {
+        match decision {
+            Ok(Decision::Apply { changes, .. }) => {
+                changes.iter().map(ToString::to_string).collect()
+            }
+            Ok(Decision::Ok) => vec!["ok".into()],
+            Ok(Decision::Skip(why)) => vec![format!("skip: {why}")],
+            Err(e) => vec![format!("error: {e}")],
+        }
+    }
 }

@@ -503,4 +503,83 @@ mod tests {
         );
         assert!(lines.get("q1", "cache").is_some(), "{lines:?}");
     }
+
+    use crate::resource::testing;
+
+    #[test]
+    fn other_managers_are_refused_by_name() {
+        let mut world = testing::debian();
+        world.facts.package_manager = "dnf".into();
+        let out = testing::plan("resources:\n  - package: nginx\n", &[], &mut world);
+        assert_eq!(
+            testing::changes(&out[0]),
+            [
+                "error: this host's package manager is dnf; this version of redgreen installs packages with apt only"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_list_installs_only_what_is_missing() {
+        let mut world = testing::debian();
+        world.package_cache = CacheState::Age(60);
+        world.packages.insert(
+            "curl".into(),
+            PackageState {
+                installed: Some("7.88".into()),
+                candidate: None,
+            },
+        );
+        let out = testing::plan(
+            "resources:\n  - package: [nginx-light, curl]\n  - package: [telnet, curl-dev]\n    state: absent\n",
+            &[],
+            &mut world,
+        );
+        assert_eq!(testing::changes(&out[0]), ["install nginx-light"]);
+        assert_eq!(testing::changes(&out[1]), ["ok"], "neither is installed");
+    }
+
+    #[test]
+    fn a_changed_source_refreshes_the_cache_before_installing() {
+        let mut world = testing::debian();
+        world.package_cache = CacheState::Age(60);
+        let out = testing::plan(
+            "resources:\n  - apt_repository: example\n    uri: https://example.org/debian\n  - package: example-tool\n",
+            &[],
+            &mut world,
+        );
+        assert_eq!(
+            testing::changes(&out[1]),
+            [
+                "refresh the package cache first (a package source changed since the last update)",
+                "install example-tool"
+            ]
+        );
+    }
+
+    #[test]
+    fn latest_upgrades_to_the_candidate_and_refreshes_a_stale_cache() {
+        let mut world = testing::debian();
+        world.package_cache = CacheState::Age(60);
+        world.packages.insert(
+            "curl".into(),
+            PackageState {
+                installed: Some("1.0".into()),
+                candidate: Some("1.0".into()),
+            },
+        );
+        let recipe = "resources:\n  - package: curl\n    state: latest\n";
+        assert_eq!(
+            testing::changes(&testing::plan(recipe, &[], &mut world.clone())[0]),
+            ["ok"]
+        );
+        world.package_cache = CacheState::Age(2 * 86_400);
+        assert_eq!(
+            testing::changes(&testing::plan(recipe, &[], &mut world)[0]),
+            [
+                "refresh the package cache first (the package cache is 2 days old)",
+                "upgrade curl if the refreshed cache has newer versions"
+            ]
+        );
+    }
 }

@@ -9,6 +9,9 @@
 //! * A unit the host does not know is an error, unless an earlier resource of
 //!   the same converge changes the host (a package may bring the unit): then
 //!   the apply snippet finds out.
+//! * A unit file that changed on disk (systemd's NeedDaemonReload), or one
+//!   that a resource earlier in the same converge writes under a systemd
+//!   directory, gets `systemctl daemon-reload` before anything else.
 //! * Hosts whose init is not systemd (sysvinit, openrc) are refused with an
 //!   error that names their init.
 //! * Handlers: `restart` is `systemctl restart` (which also starts a stopped
@@ -30,6 +33,8 @@ pub struct ServiceState {
     pub active: String,
     /// is-enabled: enabled, disabled, static, masked, ...
     pub enabled: String,
+    /// The unit file changed on disk since systemd read it.
+    pub needs_daemon_reload: bool,
 }
 
 impl ServiceState {
@@ -40,6 +45,7 @@ impl ServiceState {
             load: get("load"),
             active: get("active"),
             enabled: get("enabled"),
+            needs_daemon_reload: get("reload") == "yes",
         }
     }
 
@@ -61,6 +67,7 @@ pub const PROBE_FUNCTIONS: &str = r#"rg_service() {
   rg_emit "$1" load "$(systemctl show -p LoadState --value -- "$2" 2>/dev/null)"
   rg_emit "$1" active "$(systemctl is-active -- "$2" 2>/dev/null)"
   rg_emit "$1" enabled "$(systemctl is-enabled -- "$2" 2>/dev/null)"
+  rg_emit "$1" reload "$(systemctl show -p NeedDaemonReload --value -- "$2" 2>/dev/null)"
 }
 "#;
 
@@ -137,6 +144,7 @@ pub(super) fn plan(
                     "disabled"
                 }
                 .into(),
+                needs_daemon_reload: false,
             };
             world.services.insert(name.clone(), after);
             if changes.is_empty() {
@@ -158,6 +166,12 @@ pub(super) fn plan(
     }
     let mut changes = Vec::new();
     let mut after = state.clone();
+    if state.needs_daemon_reload {
+        changes.push(Change::Note {
+            text: "daemon-reload (the unit file changed on disk)".into(),
+        });
+        after.needs_daemon_reload = false;
+    }
     match running {
         Some(true) if !state.is_active() => {
             changes.push(Change::Note {
@@ -189,6 +203,13 @@ pub(super) fn plan(
         _ => {}
     }
     world.services.insert(name.clone(), after);
+    if changes.is_empty() && world.unit_files_changed {
+        // An earlier resource writes unit files: whether this unit needs a
+        // daemon-reload (or more) is known on the host only.
+        changes.push(Change::Note {
+            text: "re-check on the host: earlier resources change unit files".into(),
+        });
+    }
     if changes.is_empty() {
         return Ok(Decision::Ok);
     }
@@ -196,6 +217,14 @@ pub(super) fn plan(
         changes,
         snippet: snippet(&name, running, enabled),
     })
+}
+
+/// Shell that reloads systemd's view of a unit when it is not loaded or its
+/// file changed on disk.
+fn daemon_reload_snippet(u: &str) -> String {
+    format!(
+        "if [ \"$(systemctl show -p LoadState --value -- {u})\" != loaded ] || [ \"$(systemctl show -p NeedDaemonReload --value -- {u})\" = yes ]; then systemctl daemon-reload; rg_emit \"$rg_tag\" changed daemon-reload; fi\n"
+    )
 }
 
 fn or_unknown(text: &str) -> &str {
@@ -206,9 +235,10 @@ fn or_unknown(text: &str) -> &str {
 /// disables it as needed.
 fn snippet(name: &str, running: Option<bool>, enabled: Option<bool>) -> String {
     let u = quote(name);
-    let mut out = format!(
+    let mut out = daemon_reload_snippet(&u);
+    out.push_str(&format!(
         "if [ \"$(systemctl show -p LoadState --value -- {u})\" != loaded ]; then echo \"there is no unit \"{u}\" on this host\" >&2; exit 1; fi\n"
-    );
+    ));
     match enabled {
         Some(true) => out.push_str(&format!(
             "case \"$(systemctl is-enabled -- {u} 2>/dev/null || true)\" in {ENABLED}) ;; *) systemctl enable -q -- {u}; rg_emit \"$rg_tag\" changed enabled ;; esac\n"
@@ -305,5 +335,68 @@ mod tests {
     fn handler_snippets() {
         insta::assert_snapshot!("reload", handler_snippet("nginx", Action::Reload));
         insta::assert_snapshot!("restart", handler_snippet("nginx", Action::Restart));
+    }
+
+    use crate::resource::testing;
+
+    #[test]
+    fn other_inits_are_refused_by_name() {
+        let mut world = testing::debian();
+        world.facts.init = "sysvinit".into();
+        let out = testing::plan(
+            "resources:\n  - service: nginx\n    running: true\n",
+            &[],
+            &mut world,
+        );
+        assert_eq!(
+            testing::changes(&out[0]),
+            ["error: this host's init is sysvinit; redgreen manages services with systemd only"]
+        );
+    }
+
+    #[test]
+    fn a_unit_that_a_package_brings_is_decided_on_the_host() {
+        let recipe = "resources:\n  - package: nginx-light\n  - service: nginx\n    running: true\n    enabled: true\n";
+        let mut world = testing::debian();
+        world.package_cache = crate::resource::package::CacheState::Age(60);
+        let out = testing::plan(recipe, &[], &mut world);
+        assert_eq!(
+            testing::changes(&out[1]),
+            ["start (the unit is not on the host yet)", "enable"]
+        );
+        // Without an earlier change, a missing unit is an error.
+        let out = testing::plan(
+            "resources:\n  - service: nginx\n    running: true\n",
+            &[],
+            &mut testing::debian(),
+        );
+        assert_eq!(
+            testing::changes(&out[0]),
+            ["error: there is no unit nginx on this host"]
+        );
+    }
+
+    #[test]
+    fn a_unit_file_written_earlier_makes_the_service_recheck() {
+        let mut world = testing::debian();
+        world.services.insert(
+            "app".into(),
+            ServiceState {
+                load: "loaded".into(),
+                active: "active".into(),
+                enabled: "enabled".into(),
+                needs_daemon_reload: false,
+            },
+        );
+        world.unit_files_changed = true;
+        let out = testing::plan(
+            "resources:\n  - service: app\n    running: true\n",
+            &[],
+            &mut world,
+        );
+        assert_eq!(
+            testing::changes(&out[0]),
+            ["re-check on the host: earlier resources change unit files"]
+        );
     }
 }

@@ -166,6 +166,7 @@ pub(super) fn plan(
         );
     }
     let persist = spec.persist.as_ref().is_none_or(|p| p.value);
+    let conf = conf_path(&key);
     let file = if persist {
         plan_present(
             input,
@@ -180,6 +181,7 @@ pub(super) fn plan(
     } else {
         plan_absent(input, &conf_path(&key), world)?
     };
+    let file = super::naming(file, &conf);
     if let Decision::Apply {
         changes: file_changes,
         snippet: file_snippet,
@@ -262,5 +264,58 @@ mod tests {
             "net.ipv4.ip_local_port_range",
             "32768 60999"
         ));
+    }
+
+    use crate::resource::testing;
+
+    fn world(container: &str) -> World {
+        let mut world = testing::debian();
+        world.facts.container = container.into();
+        for key in ["vm.swappiness", "net.ipv4.ip_forward"] {
+            world.sysctls.insert(
+                key.into(),
+                SysctlState {
+                    value: Some("0".into()),
+                },
+            );
+        }
+        world
+    }
+
+    #[test]
+    fn parameters_that_are_not_namespaced_are_refused_on_containers() {
+        let recipe = "resources:\n  - sysctl: vm.swappiness\n    value: \"10\"\n  - sysctl: net.ipv4.ip_forward\n    value: 1\n";
+        let out = testing::plan(recipe, &[], &mut world("docker"));
+        assert_eq!(
+            testing::changes(&out[0]),
+            [
+                "error: vm.swappiness is not namespaced: on this docker container it would change the machine the container runs on"
+            ]
+        );
+        assert_eq!(testing::changes(&out[1])[0], "value 0 → 1");
+        let out = testing::plan(recipe, &[], &mut world(""));
+        assert_eq!(testing::changes(&out[0])[0], "value 0 → 10");
+    }
+
+    #[test]
+    fn a_value_already_set_and_persisted_is_ok() {
+        let mut world = world("");
+        world.paths.insert(
+            conf_path("vm.swappiness"),
+            crate::resource::PathState {
+                kind: crate::resource::PathKind::File,
+                sha256: Some(crate::resource::file::sha256_hex(
+                    b"# Managed by redgreen.\nvm.swappiness = 0\n",
+                )),
+                mode: Some(0o644),
+                ..Default::default()
+            },
+        );
+        let out = testing::plan(
+            "resources:\n  - sysctl: vm.swappiness\n    value: \"0\"\n",
+            &[],
+            &mut world,
+        );
+        assert_eq!(testing::changes(&out[0]), ["ok"]);
     }
 }
