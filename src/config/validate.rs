@@ -591,7 +591,8 @@ fn check_resource(
                 diags,
             );
             if let Some(sha) = &download.sha256
-                && (sha.value.len() != 64 || !sha.value.chars().all(|c| c.is_ascii_hexdigit()))
+                && literal(&sha.value)
+                && !resource::download::valid_sha256(&sha.value)
             {
                 diags.push(
                     Diag::at(at(sha.referenced), "`sha256` must be 64 hexadecimal digits")

@@ -16,6 +16,11 @@ use crate::config::Diag;
 use crate::recipe::DownloadSpec;
 use crate::shell::quote;
 
+/// True for a sha256 in hex.
+pub fn valid_sha256(sha: &str) -> bool {
+    sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit())
+}
+
 /// True for a URL the host's curl or wget can fetch.
 pub fn valid_url(url: &str) -> bool {
     let scheme_ok = ["http://", "https://", "ftp://"]
@@ -43,7 +48,14 @@ pub(super) fn plan(
                 .help("an http://, https:// or ftp:// URL"),
         );
     }
-    let sha = input.render(sha)?.to_ascii_lowercase();
+    let sha = input.render(sha)?.trim().to_ascii_lowercase();
+    if !valid_sha256(&sha) {
+        return Err(Diag::at(
+            input.planned.place(),
+            format!("`sha256` must be 64 hexadecimal digits, not '{sha}'"),
+        )
+        .help("compute it with `sha256sum FILE`"));
+    }
     let attrs = attrs_of(
         input,
         spec.owner.as_ref(),
