@@ -184,7 +184,11 @@ resources:
     uri: "file:/srv/repo"
     suite: ./
     key: repo/redgreen-test.asc
-  - package: [nginx-light, curl, cron, rg-hello]
+  - package: [nginx-light, cron]
+  - package: curl
+    state: latest
+  - package: rg-hello
+    version: "1.0"
   - group: app
     gid: 1500
   - user: deploy
@@ -208,6 +212,11 @@ resources:
     value: "600"
   - command: date > /srv/migrated
     creates: /srv/migrated
+  - command: printf '%s %s %s\n' "$(id -un)" "$PWD" "$GREETING" > /tmp/as-deploy
+    user: deploy
+    cwd: /home/deploy
+    env: { GREETING: "{{greeting}}" }
+    creates: /tmp/as-deploy
   - command: echo guarded >> /srv/guarded.log
     unless: grep -q guarded /srv/guarded.log
     only_if: test -d /srv
@@ -326,6 +335,10 @@ fn a_web_server_from_packages_to_handlers_and_a_second_converge_changes_nothing(
     assert_eq!(
         on_host("test -s /srv/migrated && cat /srv/guarded.log"),
         "guarded\n"
+    );
+    assert_eq!(
+        on_host("cat /tmp/as-deploy; stat -c %U /tmp/as-deploy"),
+        "deploy /home/deploy hello\ndeploy\n"
     );
     assert_eq!(
         on_host("stat -c %a /srv/downloaded.html; cat /srv/downloaded.html"),

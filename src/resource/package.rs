@@ -367,13 +367,19 @@ fn install_snippet(wants: &[Want], latest: bool) -> String {
             quote(&want.arg())
         ));
     }
-    out.push_str(
+    // A pin may be older than what is installed.
+    let downgrades = if wants.iter().any(|w| w.pin.is_some()) {
+        " --allow-downgrades"
+    } else {
+        ""
+    };
+    out.push_str(&format!(
         "if [ -n \"$rg_want\" ]; then\n\
          \x20 rg_apt_refresh\n\
-         \x20 rg_apt_get install $rg_want >&2\n\
+         \x20 rg_apt_get install{downgrades} $rg_want >&2\n\
          \x20 rg_emit \"$rg_tag\" changed \"installed$rg_want\"\n\
-         fi\n",
-    );
+         fi\n"
+    ));
     out
 }
 
