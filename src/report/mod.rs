@@ -165,14 +165,19 @@ pub fn plan_text(report: &HostReport) -> String {
         out.push_str(&format!("{host}: no changes\n\n"));
         return out;
     }
-    if report.outcome == HostOutcome::Ok {
-        out.push_str(&format!("{host}: {} to change\n", changing.len()));
-    }
     let handlers: Vec<_> = report
         .handlers
         .iter()
         .filter(|h| matches!(h.status, Status::WouldChange | Status::Failed))
         .collect();
+    if report.outcome == HostOutcome::Ok {
+        let then = match handlers.len() {
+            0 => String::new(),
+            1 => ", then 1 handler".to_string(),
+            n => format!(", then {n} handlers"),
+        };
+        out.push_str(&format!("{host}: {} to change{then}\n", changing.len()));
+    }
     for resource in changing.into_iter().chain(handlers) {
         let mark = if resource.status == Status::Failed {
             "!"
