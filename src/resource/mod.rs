@@ -664,3 +664,101 @@ pub(crate) mod testing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_kind_of_query() -> Vec<Query> {
+        vec![
+            Query::Path {
+                path: "/etc/motd".into(),
+                content_limit: DIFF_LIMIT,
+            },
+            Query::Tree {
+                path: "/srv/www".into(),
+            },
+            Query::Package {
+                name: "nginx-light".into(),
+                candidate: true,
+            },
+            Query::PackageCache,
+            Query::User {
+                name: "deploy".into(),
+            },
+            Query::Group { name: "app".into() },
+            Query::Service {
+                name: "nginx".into(),
+            },
+            Query::Guard {
+                check: command::Invocation::default().wrap("test -f /srv/app/.migrated"),
+            },
+            Query::Crontab {
+                user: "deploy".into(),
+            },
+            Query::Sysctl {
+                key: "net.ipv4.ip_forward".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn the_probe_asks_every_question_in_one_script() {
+        insta::assert_snapshot!(probe_script(&every_kind_of_query()));
+    }
+
+    /// The whole probe runs under the machine's sh and finishes, whatever
+    /// this machine lacks (no such user, unit or package here).
+    #[test]
+    fn the_probe_runs_to_its_end() {
+        let queries = every_kind_of_query();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(probe_script(&queries))
+            .output()
+            .unwrap();
+        let lines = crate::shell::parse_lines(&String::from_utf8_lossy(&out.stdout));
+        assert!(lines.complete, "{}", String::from_utf8_lossy(&out.stderr));
+        let world = read_answers(&queries, &lines);
+        assert!(!world.facts.arch.is_empty());
+        assert!(
+            world
+                .guards
+                .contains_key(&command::Invocation::default().wrap("test -f /srv/app/.migrated"))
+        );
+    }
+
+    #[test]
+    fn duplicate_questions_are_asked_once() {
+        let queries = dedup_queries(vec![
+            Query::Package {
+                name: "curl".into(),
+                candidate: false,
+            },
+            Query::PackageCache,
+            Query::Package {
+                name: "curl".into(),
+                candidate: true,
+            },
+            Query::PackageCache,
+            Query::Path {
+                path: "/a".into(),
+                content_limit: 0,
+            },
+        ]);
+        assert_eq!(
+            queries,
+            [
+                Query::Path {
+                    path: "/a".into(),
+                    content_limit: 0
+                },
+                Query::Package {
+                    name: "curl".into(),
+                    candidate: true
+                },
+                Query::PackageCache,
+            ]
+        );
+    }
+}
