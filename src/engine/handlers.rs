@@ -165,20 +165,20 @@ pub(super) fn plan(input: &Input<'_>, resources: &[Notifier<'_, '_>]) -> Vec<Pla
             notified_by: handler.notified_by,
         });
     }
-    // Command handlers in declaration order.
+    // Command handlers in declaration order; of two handlers with one name,
+    // the first declared is the one that runs.
+    let mut seen: Vec<&str> = Vec::new();
     for planned in &input.job.resources.handlers {
         let Name::One(name) = &planned.resource.value.name.value else {
             continue;
         };
+        if seen.contains(&name.as_str()) {
+            continue;
+        }
+        seen.push(name);
         let Some((_, by)) = commands.iter().find(|(c, _)| c == name) else {
             continue;
         };
-        if out
-            .iter()
-            .any(|h| h.report.declared == planned.place().position())
-        {
-            continue; // the same handler declared in a recipe included twice
-        }
         let Spec::Command(spec) = &planned.resource.value.spec else {
             continue;
         };
@@ -237,4 +237,114 @@ fn render(
         .templates
         .render_inline(&text.value, input.context, &place)
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Overrides, expand_host};
+    use crate::engine::Target;
+
+    /// The handler titles that `recipe` runs when the resources at
+    /// `changed` (indices) change.
+    fn handlers_of(recipe: &str, changed: &[usize]) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("redgreen.yml"),
+            "hosts:\n  h: { address: 127.0.0.1, groups: [g] }\ngroups:\n  g: { recipes: [r] }\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("recipes")).unwrap();
+        std::fs::write(dir.path().join("recipes/r.yml"), recipe).unwrap();
+        let project = Project::load(dir.path()).unwrap();
+        let host = crate::template::host_value("h", "127.0.0.1", &["g".into()]);
+        let resources = expand_host(
+            &project,
+            &["g".into()],
+            &Default::default(),
+            &host,
+            &Overrides::default(),
+        )
+        .unwrap();
+        let job = Job {
+            target: Target {
+                name: "h".into(),
+                groups: vec!["g".into()],
+                vars: Default::default(),
+                connection: None,
+                address: "127.0.0.1".into(),
+            },
+            resources,
+        };
+        let world = crate::resource::testing::debian();
+        let facts = world.facts.to_value();
+        let context = crate::template::context(&job.resources.vars, &host, Some(&facts));
+        let files_dir = project.files_dir();
+        let input = Input {
+            project: &project,
+            job: &job,
+            context: &context,
+            facts: &facts,
+            files_dir: &files_dir,
+            want_diff: false,
+            world: &world,
+        };
+        let notifiers: Vec<Notifier<'_, '_>> = job
+            .resources
+            .resources
+            .iter()
+            .enumerate()
+            .map(|(n, planned)| Notifier {
+                planned,
+                changes: changed.contains(&n),
+                applies: true,
+            })
+            .collect();
+        plan(&input, &notifiers)
+            .into_iter()
+            .map(|h| h.report.title)
+            .collect()
+    }
+
+    const RECIPE: &str = "resources:
+  - file: /etc/a
+    content: a
+    notify: [second, service web reload]
+  - file: /etc/b
+    content: b
+    notify: [first, service web restart]
+  - file: /etc/app.conf
+    content: c
+  - service: app
+    restart_on: [/etc/app.conf]
+handlers:
+  - command: first
+    run: 'true'
+  - command: second
+    run: 'true'
+  - command: unused
+    run: 'true'
+";
+
+    #[test]
+    fn services_first_then_commands_in_declaration_order_each_once() {
+        assert_eq!(
+            handlers_of(RECIPE, &[0, 1, 2]),
+            [
+                "handler: service web restart",
+                "handler: service app restart",
+                "handler: command first",
+                "handler: command second",
+            ]
+        );
+    }
+
+    #[test]
+    fn only_what_changes_notifies() {
+        assert_eq!(
+            handlers_of(RECIPE, &[0]),
+            ["handler: service web reload", "handler: command second"]
+        );
+        assert!(handlers_of(RECIPE, &[3]).is_empty());
+    }
 }
