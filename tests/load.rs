@@ -6,6 +6,10 @@ mod common;
 
 use std::process::Command;
 
+/// The tests here count SSH processes and control directories machine-wide:
+/// they take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Processes whose command line names the project (its ssh_config path).
 fn ssh_processes_of(project: &std::path::Path) -> usize {
     let out = Command::new("ps").args(["-eo", "args"]).output().unwrap();
@@ -27,6 +31,7 @@ fn control_dirs() -> Vec<String> {
 
 #[test]
 fn forty_hosts_behind_one_sshd_queue_instead_of_failing() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let shared = common::shared();
     let address = shared.project.address(&shared.host);
     let port = shared.project.port(&shared.host);
@@ -82,6 +87,7 @@ fn forty_hosts_behind_one_sshd_queue_instead_of_failing() {
 
 #[test]
 fn thirty_test_hosts_at_once() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut config = String::from(
         "groups:\n  all: { recipes: [one] }\ntest_hosts:\n  platforms:\n    - { name: d12, image: \"debian:bookworm\" }\n  hosts:\n",
     );

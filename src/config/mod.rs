@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 pub use diagnostic::{Diag, Diags, Place, Source};
 pub use expand::{HostResources, Overrides, PlannedResource, expand_host};
 pub use inventory::Inventory;
+pub use validate::parse_service_notify;
 
 use crate::recipe::Recipe;
 use crate::template::Templates;

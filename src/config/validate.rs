@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::diagnostic::suggestion;
 use super::{Diag, Diags, LoadedRecipe, Overrides, Project, expand_host, test_host_name, yaml};
 use crate::recipe::{Kind, Location, Name, Presence, Resource, Spanned, Spec, Text};
+use crate::resource;
 use crate::template::{self, Templates};
 
 /// Variable names that the template context uses for itself.
@@ -318,6 +319,19 @@ fn check_resource(
 
     // Every notify must name a handler, or be `service NAME restart|reload`.
     for notify in &res.common.notify {
+        if let Some((service, _)) = parse_service_notify(&notify.value)
+            && !resource::service::valid_name(service)
+        {
+            diags.push(
+                Diag::at(
+                    at(notify.referenced),
+                    format!("invalid service name '{service}'"),
+                )
+                .label("not a unit name"),
+            );
+        }
+    }
+    for notify in &res.common.notify {
         if !handlers.contains(&notify.value) && parse_service_notify(&notify.value).is_none() {
             let known: Vec<&str> = handlers.iter().map(String::as_str).collect();
             diags.push(unknown_name(
@@ -364,6 +378,32 @@ fn check_resource(
         .copied()
         .unwrap_or("")
         .to_string();
+    // A value without {{ }} is checked now; a templated one when it is rendered.
+    let literal = |text: &str| !text.contains("{{");
+    let one_line = |text: &str, loc: Location, what: &str, diags: &mut Diags| {
+        if text.contains('\n') {
+            diags.push(
+                Diag::at(at(loc), format!("{what} must be one line"))
+                    .label("several lines")
+                    .help("remove the line breaks (in YAML, a `|` block keeps them; use a plain or quoted string)"),
+            );
+        }
+    };
+    let user_name = |text: &Text, diags: &mut Diags| {
+        if literal(&text.value)
+            && !resource::user::valid_name(&text.value)
+            && text.value.parse::<u32>().is_err()
+        {
+            diags.push(
+                Diag::at(
+                    at(text.referenced),
+                    format!("invalid user or group name '{}'", text.value),
+                )
+                .label("not a name")
+                .help("names are lowercase letters, digits, _ and -, starting with a letter or _"),
+            );
+        }
+    };
     match &res.spec {
         Spec::File(file) => {
             absolute(&name, res.name.referenced, diags);
@@ -441,6 +481,28 @@ fn check_resource(
                     .help("write the pinned package as a resource of its own"),
                 );
             }
+            for item in res.name.value.items() {
+                if literal(item) && !resource::package::valid_name(item) {
+                    diags.push(
+                        Diag::at(at(res.name.referenced), format!("invalid package name '{item}'"))
+                            .label("not a package name")
+                            .help("package names are lowercase letters, digits, and + - . (like nginx-light or libc6:amd64)"),
+                    );
+                }
+            }
+            if let Some(version) = &package.version
+                && literal(&version.value)
+                && !resource::package::valid_version(&version.value)
+            {
+                diags.push(
+                    Diag::at(
+                        at(version.referenced),
+                        format!("invalid package version '{}'", version.value),
+                    )
+                    .label("not a version")
+                    .help("a Debian version, like 1.22.1-9 or 1:2.3-1+deb12u1"),
+                );
+            }
         }
         Spec::Cron(cron) => {
             let state = presence(&cron.state);
@@ -458,11 +520,60 @@ fn check_resource(
                     );
                 }
             }
+            one_line(&name, res.name.referenced, "a cron entry's name", diags);
+            if let Some(run) = &cron.run {
+                one_line(&run.value, run.referenced, "`run` of a cron entry", diags);
+            }
+            if let Some(user) = &cron.user {
+                user_name(user, diags);
+            }
         }
-        Spec::Sysctl(sysctl) => required(&sysctl.value, "value", "\"1\"", diags),
+        Spec::Sysctl(sysctl) => {
+            required(&sysctl.value, "value", "\"1\"", diags);
+            if literal(&name) && !resource::sysctl::valid_key(&name) {
+                diags.push(
+                    Diag::at(
+                        at(res.name.referenced),
+                        format!("invalid kernel parameter '{name}'"),
+                    )
+                    .label("not a sysctl key")
+                    .help("a dotted key, like net.ipv4.ip_forward"),
+                );
+            }
+            if let Some(value) = &sysctl.value {
+                one_line(
+                    &value.value,
+                    value.referenced,
+                    "a kernel parameter's value",
+                    diags,
+                );
+            }
+        }
         Spec::AptRepository(repo) => {
             if presence(&repo.state) == Presence::Present {
                 required(&repo.uri, "uri", "https://example.org/debian", diags);
+            }
+            if literal(&name) && !resource::apt_repository::valid_name(&name) {
+                diags.push(
+                    Diag::at(at(res.name.referenced), format!("invalid repository name '{name}'"))
+                        .label("not a file name")
+                        .help("the name becomes /etc/apt/sources.list.d/NAME.list: letters, digits, . _ -"),
+                );
+            }
+            if let Some(uri) = &repo.uri
+                && literal(&uri.value)
+                && !uri.value.contains(':')
+            {
+                diags.push(
+                    Diag::at(at(uri.referenced), format!("'{}' is not a URI", uri.value))
+                        .label("no scheme")
+                        .help("for example https://example.org/debian"),
+                );
+            }
+            if let Some(key) = &repo.key
+                && !resource::apt_repository::is_inline_key(&key.value)
+            {
+                check_file_source(project, recipe, key, diags);
             }
         }
         Spec::Download(download) => {
@@ -480,7 +591,8 @@ fn check_resource(
                 diags,
             );
             if let Some(sha) = &download.sha256
-                && (sha.value.len() != 64 || !sha.value.chars().all(|c| c.is_ascii_hexdigit()))
+                && literal(&sha.value)
+                && !resource::download::valid_sha256(&sha.value)
             {
                 diags.push(
                     Diag::at(at(sha.referenced), "`sha256` must be 64 hexadecimal digits")
@@ -488,8 +600,79 @@ fn check_resource(
                         .help("compute it with `sha256sum FILE`"),
                 );
             }
+            if let Some(url) = &download.url
+                && literal(&url.value)
+                && !resource::download::valid_url(&url.value)
+            {
+                diags.push(
+                    Diag::at(at(url.referenced), format!("'{}' is not a URL the host can fetch", url.value))
+                        .label("not an http, https or ftp URL")
+                        .help("for example https://example.org/tool.tar.gz; the host fetches it with curl or wget"),
+                );
+            }
         }
-        Spec::User(_) | Spec::Group(_) | Spec::Service(_) | Spec::Command(_) => {}
+        Spec::User(user) => {
+            if literal(&name) && !resource::user::valid_name(&name) {
+                diags.push(
+                    Diag::at(at(res.name.referenced), format!("invalid user name '{name}'"))
+                        .label("not a user name")
+                        .help("user names are lowercase letters, digits, _ and -, starting with a letter or _"),
+                );
+            }
+            for group in user.group.iter().chain(&user.groups) {
+                user_name(group, diags);
+            }
+            for path in [&user.home, &user.shell].into_iter().flatten() {
+                absolute(&path.value, path.referenced, diags);
+            }
+            for key in &user.authorized_keys {
+                one_line(key.value.trim(), key.referenced, "an authorized key", diags);
+            }
+        }
+        Spec::Group(_) => {
+            if literal(&name) && !resource::user::valid_name(&name) {
+                diags.push(
+                    Diag::at(at(res.name.referenced), format!("invalid group name '{name}'"))
+                        .label("not a group name")
+                        .help("group names are lowercase letters, digits, _ and -, starting with a letter or _"),
+                );
+            }
+        }
+        Spec::Service(service) => {
+            if literal(&name) && !resource::service::valid_name(&name) {
+                diags.push(
+                    Diag::at(
+                        at(res.name.referenced),
+                        format!("invalid service name '{name}'"),
+                    )
+                    .label("not a unit name")
+                    .help("a systemd unit, like nginx or getty@tty1.service"),
+                );
+            }
+            for path in &service.restart_on {
+                absolute(&path.value, path.referenced, diags);
+            }
+        }
+        Spec::Command(command) => {
+            for path in [&command.creates, &command.cwd].into_iter().flatten() {
+                absolute(&path.value, path.referenced, diags);
+            }
+            if let Some(user) = &command.user {
+                user_name(user, diags);
+            }
+            for key in command.env.keys() {
+                if !resource::command::valid_env_name(key) {
+                    diags.push(
+                        Diag::at(
+                            at(res.kind.referenced),
+                            format!("invalid environment variable name '{key}' in `env`"),
+                        )
+                        .label("in this command's env")
+                        .help("names are letters, digits and _, not starting with a digit"),
+                    );
+                }
+            }
+        }
         Spec::Unknown => {}
     }
 }

@@ -127,6 +127,11 @@ impl Driver for Docker {
                 return Ok(record);
             }
             if self.start(&record.container).await.is_ok()
+                && (!record.systemd
+                    || self
+                        .cli(&["exec", &record.container, "sh", "-c", WRITABLE_SYSCTLS])
+                        .await
+                        .is_ok())
                 && wait_for_ssh(&record.address, record.port, SSH_READY_TIMEOUT)
                     .await
                     .is_ok()
@@ -198,6 +203,14 @@ impl Driver for Docker {
         };
 
         let result = async {
+            if info.systemd {
+                // Docker mounts /proc/sys read-only; with SYS_ADMIN the
+                // container may re-mount what is its own. Only namespaced
+                // parameters become writable, so a test host can never change
+                // the machine's vm.* or kernel.* (see resource::sysctl).
+                self.cli(&["exec", &container, "sh", "-c", WRITABLE_SYSCTLS])
+                    .await?;
+            }
             let address = "127.0.0.1".to_string();
             progress("waiting for sshd");
             if let Err(err) = wait_for_ssh(&address, port, SSH_READY_TIMEOUT).await {
@@ -309,6 +322,18 @@ fn free_port() -> Result<u16, DriverError> {
         .map(|a| a.port())
         .map_err(|e| DriverError::new(format!("cannot find a free port on 127.0.0.1: {e}")))
 }
+
+/// Shell run in a new systemd test host: bind-mount the network and IPC
+/// parts of /proc/sys read-write over themselves (per mount, not per
+/// superblock), leaving the rest of /proc/sys read-only.
+const WRITABLE_SYSCTLS: &str = "set -e
+for p in /proc/sys/net /proc/sys/fs/mqueue /proc/sys/kernel/msgmax /proc/sys/kernel/msgmnb \
+  /proc/sys/kernel/msgmni /proc/sys/kernel/sem /proc/sys/kernel/shmall /proc/sys/kernel/shmmax \
+  /proc/sys/kernel/shmmni /proc/sys/kernel/shm_rmid_forced; do
+  [ -e \"$p\" ] || continue
+  mount --bind \"$p\" \"$p\"
+  mount -o remount,bind,rw \"$p\"
+done";
 
 /// Flags for a container test host.
 fn run_flags(info: &ImageInfo) -> Vec<&'static str> {

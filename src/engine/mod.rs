@@ -7,6 +7,7 @@
 //! change costs one round trip. Hosts run in parallel, at most `concurrency`
 //! at once; a failing or unreachable host does not stop the others.
 
+mod handlers;
 mod script;
 
 use std::sync::Arc;
@@ -158,6 +159,10 @@ pub struct HostReport {
     pub outcome: HostOutcome,
     /// Every resource, in order.
     pub resources: Vec<ResourceReport>,
+    /// The handlers that were notified, in the order they run.
+    pub handlers: Vec<ResourceReport>,
+    /// Things worth knowing about this run (commands without a guard, ...).
+    pub notes: Vec<String>,
     /// Scripts run on the host (round trips after connecting).
     pub round_trips: usize,
     /// Wall time, in seconds.
@@ -167,9 +172,13 @@ pub struct HostReport {
 }
 
 impl HostReport {
-    /// How many resources ended with `status`.
+    /// How many resources and handlers ended with `status`.
     pub fn count(&self, status: Status) -> usize {
-        self.resources.iter().filter(|r| r.status == status).count()
+        self.resources
+            .iter()
+            .chain(&self.handlers)
+            .filter(|r| r.status == status)
+            .count()
     }
 }
 
@@ -241,6 +250,8 @@ pub async fn run(
                         host: job.target.name.clone(),
                         outcome: HostOutcome::Interrupted("not started".into()),
                         resources: Vec::new(),
+                        handlers: Vec::new(),
+                        notes: Vec::new(),
                         round_trips: 0,
                         seconds: 0.0,
                         facts: None,
@@ -274,7 +285,8 @@ pub async fn connect(target: &Target) -> Result<Box<dyn Transport>, TransportErr
 }
 
 /// A resource being worked on.
-struct Item {
+struct Item<'r, 'p> {
+    planned: &'r PlannedResource<'p>,
     report: ResourceReport,
     snippet: Option<String>,
 }
@@ -291,6 +303,8 @@ async fn run_host(
         host: name.clone(),
         outcome: HostOutcome::Ok,
         resources: Vec::new(),
+        handlers: Vec::new(),
+        notes: Vec::new(),
         round_trips: 0,
         seconds: 0.0,
         facts: None,
@@ -333,10 +347,20 @@ async fn work(
         .iter()
         .filter(|r| tagged(r, &options.tags))
         .collect();
+    let host_value = template::host_value(name, &job.target.address, &job.target.groups);
+    // Fields the probe needs are rendered before facts are known.
+    let query_context = template::context(&job.resources.vars, &host_value, None);
     let queries = resource::dedup_queries(
         selected
             .iter()
-            .flat_map(|r| resource::queries(r, options.want_diff))
+            .flat_map(|planned| {
+                resource::queries(&resource::QueryInput {
+                    planned,
+                    context: &query_context,
+                    templates: &project.templates,
+                    want_diff: options.want_diff,
+                })
+            })
             .collect(),
     );
 
@@ -356,15 +380,15 @@ async fn work(
     let mut world = resource::read_answers(&queries, &lines);
     report.facts = Some(world.facts.clone());
 
-    let host_value = template::host_value(name, &job.target.address, &job.target.groups);
     let facts_value = world.facts.to_value();
     let context = template::context(&job.resources.vars, &host_value, Some(&facts_value));
     let files_dir = project.files_dir();
 
-    let mut items: Vec<Item> = Vec::new();
+    let mut items: Vec<Item<'_, '_>> = Vec::new();
     let mut plan_failed = false;
-    for planned in &job.resources.resources {
+    for planned in selected {
         let mut item = Item {
+            planned,
             report: ResourceReport {
                 kind: planned.kind().to_string(),
                 title: planned.title(),
@@ -375,9 +399,6 @@ async fn work(
             },
             snippet: None,
         };
-        if !tagged(planned, &options.tags) {
-            continue; // not part of this run
-        }
         let input = PlanInput {
             planned,
             context: &context,
@@ -400,6 +421,21 @@ async fn work(
                 item.report.status = Status::WouldChange;
                 item.report.changes = changes;
                 item.snippet = Some(snippet);
+                world.changed_earlier = true;
+                if resource::managed_paths(planned)
+                    .iter()
+                    .any(|p| resource::UNIT_DIRS.iter().any(|d| p.starts_with(d)))
+                {
+                    world.unit_files_changed = true;
+                }
+                if let crate::recipe::Spec::Command(spec) = &planned.resource.value.spec
+                    && resource::command::unguarded(spec)
+                {
+                    report.notes.push(format!(
+                        "{} has no guard (creates, unless, only_if): it runs on every converge",
+                        item.report.title
+                    ));
+                }
             }
             Err(diag) => {
                 plan_failed = true;
@@ -408,6 +444,32 @@ async fn work(
             }
         }
         items.push(item);
+    }
+
+    // Handlers notified by what will change, and their snippets.
+    let notifiers: Vec<handlers::Notifier<'_, '_>> = items
+        .iter()
+        .map(|i| handlers::Notifier {
+            planned: i.planned,
+            changes: i.snippet.is_some(),
+            applies: !matches!(i.report.status, Status::Skipped | Status::Failed),
+        })
+        .collect();
+    let handler_input = handlers::Input {
+        project,
+        job,
+        context: &context,
+        facts: &facts_value,
+        files_dir: &files_dir,
+        want_diff: options.want_diff,
+        world: &world,
+    };
+    let mut planned_handlers = handlers::plan(&handler_input, &notifiers);
+    if planned_handlers
+        .iter()
+        .any(|h| h.report.status == Status::Failed)
+    {
+        plan_failed = true;
     }
 
     if plan_failed {
@@ -419,9 +481,17 @@ async fn work(
                     Some("not applied: another resource of this host failed to plan".into());
             }
         }
+        for handler in &mut planned_handlers {
+            if handler.report.status == Status::WouldChange {
+                handler.report.status = Status::Skipped;
+                handler.report.message =
+                    Some("not run: a resource of this host failed to plan".into());
+            }
+        }
         report.outcome =
             HostOutcome::Failed("a resource could not be planned; nothing was changed".into());
         report.resources = items.into_iter().map(|i| i.report).collect();
+        report.handlers = planned_handlers.into_iter().map(|h| h.report).collect();
         return Ok(());
     }
 
@@ -433,6 +503,7 @@ async fn work(
         .collect();
     if options.mode == Mode::Plan || to_apply.is_empty() {
         report.resources = items.into_iter().map(|i| i.report).collect();
+        report.handlers = planned_handlers.into_iter().map(|h| h.report).collect();
         return Ok(());
     }
     if options.interrupt.is_set() {
@@ -447,11 +518,25 @@ async fn work(
     }
 
     observer.phase(name, &format!("applying {} change(s)", to_apply.len()));
-    let apply = script::apply_script(
-        to_apply
-            .iter()
-            .map(|&n| (format!("r{n}"), items[n].snippet.as_deref().unwrap_or(""))),
-    );
+    let steps: Vec<script::Step<'_>> = to_apply
+        .iter()
+        .map(|&n| script::Step {
+            tag: format!("r{n}"),
+            snippet: items[n].snippet.as_deref().unwrap_or(""),
+            notifies: planned_handlers
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.notified_by.contains(&n))
+                .map(|(index, _)| index)
+                .collect(),
+        })
+        .collect();
+    let handler_snippets: Vec<(String, &str)> = planned_handlers
+        .iter()
+        .enumerate()
+        .map(|(index, h)| (format!("h{index}"), h.snippet.as_str()))
+        .collect();
+    let apply = script::apply_script(&steps, &handler_snippets);
     let output = transport
         .run(&Script::root(apply).with_timeout(options.command_timeout))
         .await;
@@ -469,36 +554,17 @@ async fn work(
     let lines = crate::shell::parse_lines(&output.stdout_text());
     let mut failed = None;
     for &n in &to_apply {
-        let tag = format!("r{n}");
-        let item = &mut items[n];
-        if let Some(error) = lines.get(&tag, "failed") {
-            let text = crate::shell::decode(error)
-                .map(|b| String::from_utf8_lossy(&b).trim().to_string())
-                .unwrap_or_default();
-            item.report.status = Status::Failed;
-            item.report.message = Some(if text.is_empty() {
-                "failed".into()
-            } else {
-                text
-            });
-            failed.get_or_insert_with(|| item.report.title.clone());
-        } else if lines.get(&tag, "done").is_some() {
-            let did = lines.all(&tag, "changed");
-            item.report.status = if did.is_empty() {
-                Status::Ok
-            } else {
-                Status::Changed
-            };
-            if did.is_empty() {
-                // The host changed between probe and apply and is already right.
-                item.report.changes.clear();
-            }
+        read_result(&lines, &format!("r{n}"), &mut items[n].report, &mut failed);
+    }
+    for (index, handler) in planned_handlers.iter_mut().enumerate() {
+        let tag = format!("h{index}");
+        if lines.tag(&tag).is_some() || failed.is_some() || !lines.complete {
+            read_result(&lines, &tag, &mut handler.report, &mut failed);
         } else {
-            item.report.status = Status::Skipped;
-            item.report.message = Some(match &failed {
-                Some(title) => format!("not applied: {title} failed before it"),
-                None => "not applied: the apply script stopped early".into(),
-            });
+            handler.report.status = Status::Skipped;
+            handler.report.changes.clear();
+            handler.report.message =
+                Some("not notified: what notifies it changed nothing on the host".into());
         }
     }
     if let Some(title) = failed {
@@ -511,7 +577,60 @@ async fn work(
         ));
     }
     report.resources = items.into_iter().map(|i| i.report).collect();
+    report.handlers = planned_handlers.into_iter().map(|h| h.report).collect();
     Ok(())
+}
+
+/// Read what the apply script said about `tag` into its report; `failed`
+/// keeps the title of the first failure.
+fn read_result(
+    lines: &crate::shell::Lines,
+    tag: &str,
+    report: &mut ResourceReport,
+    failed: &mut Option<String>,
+) {
+    if let Some(error) = lines.get(tag, "failed") {
+        let text = crate::shell::decode(error)
+            .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+            .unwrap_or_default();
+        report.status = Status::Failed;
+        report.message = Some(if text.is_empty() {
+            "failed".into()
+        } else {
+            text
+        });
+        failed.get_or_insert_with(|| report.title.clone());
+    } else if lines.get(tag, "done").is_some() {
+        let did = lines.all(tag, "changed");
+        report.status = if did.is_empty() {
+            Status::Ok
+        } else {
+            Status::Changed
+        };
+        if did.is_empty() {
+            // The host changed between probe and apply and is already right.
+            report.changes.clear();
+        }
+    } else {
+        report.status = Status::Skipped;
+        report.message = Some(match failed {
+            Some(title) => format!("not applied: {title} failed before it"),
+            None => "not applied: the apply script stopped early".into(),
+        });
+    }
+}
+
+/// The apply script of one snippet (tag `r0`), for unit tests of snippets.
+#[cfg(test)]
+pub(crate) fn script_for_tests(snippet: &str) -> String {
+    script::apply_script(
+        &[script::Step {
+            tag: "r0".into(),
+            snippet,
+            notifies: Vec::new(),
+        }],
+        &[],
+    )
 }
 
 fn tagged(planned: &PlannedResource<'_>, tags: &[String]) -> bool {
@@ -543,7 +662,7 @@ fn when_holds(
                         input.planned.place(),
                         format!("`when` tests '{key}', which is neither a fact nor a variable"),
                     )
-                    .help("facts: os_family, os_id, os_version, arch, hostname, init, package_manager, cpus, memory_mb; or define the variable"));
+                    .help("facts: os_family, os_id, os_version, os_codename, arch, hostname, init, package_manager, cpus, memory_mb, user, container; or define the variable"));
                 };
                 if loose(actual) != loose(wanted) {
                     return Ok(false);

@@ -2,32 +2,68 @@
 //! subshell of its own with `set -e`, its stdin closed (the script itself
 //! arrives on stdin), its output collected, and its failure stopping the
 //! rest (later resources may depend on it).
+//!
+//! Handlers come last, in the same script: a step that notifies handlers
+//! raises their flags when it printed `changed`, and each handler runs once,
+//! at the end, only if its flag is up.
 
 use crate::shell::PRELUDE;
 
-/// Shell that runs `snippets` (tag, code) in order and reports each as
-/// `@TAG done` or `@TAG failed BASE64-STDERR`, then `@end`.
-pub fn apply_script<'a>(snippets: impl IntoIterator<Item = (String, &'a str)>) -> String {
+/// One resource's snippet in the apply script.
+pub struct Step<'a> {
+    /// Its tag (`r3`).
+    pub tag: String,
+    /// Its shell code.
+    pub snippet: &'a str,
+    /// The handlers (indices into the handler list) it notifies when it changes something.
+    pub notifies: Vec<usize>,
+}
+
+/// Shell that runs `steps` in order and reports each as `@TAG done` or
+/// `@TAG failed BASE64-STDERR`, then runs the `handlers` (tag, code) whose
+/// flags the steps raised, then prints `@end`.
+pub fn apply_script(steps: &[Step<'_>], handlers: &[(String, &str)]) -> String {
     let mut script = String::from(PRELUDE);
     script.push_str(
         "rg_err=$(mktemp) && rg_out=$(mktemp) || exit 1\n\
          trap 'rm -f \"$rg_err\" \"$rg_out\"' EXIT\n\
          rg_finish() {\n\
          \x20 cat \"$rg_out\"\n\
-         \x20 if [ \"$1\" -ne 0 ]; then printf '@%s failed %s\\n' \"$rg_tag\" \"$(rg_b64 < \"$rg_err\")\"; echo @end; exit 0; fi\n\
+         \x20 if [ \"$1\" -ne 0 ]; then printf '@%s failed %s\\n' \"$rg_tag\" \"$(tail -c 4000 \"$rg_err\" | rg_b64)\"; echo @end; exit 0; fi\n\
          \x20 rg_emit \"$rg_tag\" done\n\
          }\n",
     );
-    for (tag, snippet) in snippets {
-        script.push_str(&format!("rg_tag={tag}\n( set -e\n"));
-        script.push_str(snippet);
-        if !snippet.ends_with('\n') {
-            script.push('\n');
+    for step in steps {
+        push_snippet(&mut script, &step.tag, step.snippet);
+        if !step.notifies.is_empty() {
+            let flags: Vec<String> = step
+                .notifies
+                .iter()
+                .map(|h| format!("rg_notify_{h}=1"))
+                .collect();
+            script.push_str(&format!(
+                "if grep -q '^@{} changed' \"$rg_out\"; then {}; fi\n",
+                step.tag,
+                flags.join("; ")
+            ));
         }
-        script.push_str(") </dev/null >\"$rg_out\" 2>\"$rg_err\"\nrg_finish $?\n");
+    }
+    for (index, (tag, snippet)) in handlers.iter().enumerate() {
+        script.push_str(&format!("if [ -n \"${{rg_notify_{index}:-}}\" ]; then\n"));
+        push_snippet(&mut script, tag, snippet);
+        script.push_str("fi\n");
     }
     script.push_str("echo @end\n");
     script
+}
+
+fn push_snippet(script: &mut String, tag: &str, snippet: &str) {
+    script.push_str(&format!("rg_tag={tag}\n( set -e\n"));
+    script.push_str(snippet);
+    if !snippet.ends_with('\n') {
+        script.push('\n');
+    }
+    script.push_str(") </dev/null >\"$rg_out\" 2>\"$rg_err\"\nrg_finish $?\n");
 }
 
 #[cfg(test)]
@@ -44,16 +80,24 @@ mod tests {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    fn step<'a>(tag: &str, snippet: &'a str, notifies: &[usize]) -> Step<'a> {
+        Step {
+            tag: tag.to_string(),
+            snippet,
+            notifies: notifies.to_vec(),
+        }
+    }
+
     #[test]
     fn a_failure_stops_the_rest_and_says_why() {
-        let script = apply_script([
-            ("r0".to_string(), "rg_emit \"$rg_tag\" changed one\n"),
-            (
-                "r1".to_string(),
-                "false\nrg_emit \"$rg_tag\" changed never\n",
-            ),
-            ("r2".to_string(), "rg_emit \"$rg_tag\" changed two\n"),
-        ]);
+        let script = apply_script(
+            &[
+                step("r0", "rg_emit \"$rg_tag\" changed one\n", &[]),
+                step("r1", "false\nrg_emit \"$rg_tag\" changed never\n", &[]),
+                step("r2", "rg_emit \"$rg_tag\" changed two\n", &[]),
+            ],
+            &[],
+        );
         let lines = parse_lines(&run(&script));
         assert!(lines.complete);
         assert_eq!(lines.get("r0", "changed"), Some("one"));
@@ -65,17 +109,66 @@ mod tests {
 
     #[test]
     fn stderr_of_a_failure_comes_back() {
-        let script = apply_script([("r0".to_string(), "echo 'no such user: bob' >&2; exit 4\n")]);
+        let script = apply_script(
+            &[step("r0", "echo 'no such user: bob' >&2; exit 4\n", &[])],
+            &[],
+        );
         let lines = parse_lines(&run(&script));
         let err = crate::shell::decode(lines.get("r0", "failed").unwrap()).unwrap();
         assert_eq!(String::from_utf8(err).unwrap(), "no such user: bob\n");
     }
 
     #[test]
+    fn handlers_run_once_at_the_end_only_when_notified() {
+        let script = apply_script(
+            &[
+                step("r0", "rg_emit \"$rg_tag\" changed one\n", &[0]),
+                step("r1", "true\n", &[1]),
+                step("r2", "rg_emit \"$rg_tag\" changed two\n", &[0]),
+            ],
+            &[
+                (
+                    "h0".into(),
+                    "echo h0-ran >&2; rg_emit \"$rg_tag\" changed reloaded\n",
+                ),
+                ("h1".into(), "rg_emit \"$rg_tag\" changed never\n"),
+            ],
+        );
+        let out = run(&script);
+        let lines = parse_lines(&out);
+        assert!(lines.complete);
+        assert_eq!(lines.all("h0", "changed"), ["reloaded"], "ran once");
+        assert!(
+            lines.tag("h1").is_none(),
+            "not notified: r1 changed nothing"
+        );
+        let order: Vec<&str> = out
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| l.ends_with(" done"))
+            .collect();
+        assert_eq!(order, ["@r0 done", "@r1 done", "@r2 done", "@h0 done"]);
+    }
+
+    #[test]
+    fn a_failure_keeps_the_handlers_from_running() {
+        let script = apply_script(
+            &[
+                step("r0", "rg_emit \"$rg_tag\" changed one\n", &[0]),
+                step("r1", "exit 1\n", &[]),
+            ],
+            &[("h0".into(), "rg_emit \"$rg_tag\" changed reloaded\n")],
+        );
+        let lines = parse_lines(&run(&script));
+        assert!(lines.get("r1", "failed").is_some());
+        assert!(lines.tag("h0").is_none());
+    }
+
+    #[test]
     fn the_script_shape_is_stable() {
-        insta::assert_snapshot!(apply_script([(
-            "r0".to_string(),
-            "rg_emit \"$rg_tag\" changed x\n"
-        )]));
+        insta::assert_snapshot!(apply_script(
+            &[step("r0", "rg_emit \"$rg_tag\" changed x\n", &[0])],
+            &[("h0".into(), "rg_emit \"$rg_tag\" changed reloaded\n")],
+        ));
     }
 }

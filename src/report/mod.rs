@@ -119,7 +119,7 @@ fn status_word(status: Status) -> String {
 pub fn converge_text(report: &HostReport) -> String {
     let mut out = String::new();
     let host = report.host.as_str();
-    for resource in &report.resources {
+    for resource in report.resources.iter().chain(&report.handlers) {
         let detail = match resource.status {
             Status::Failed | Status::Skipped => resource.message.clone().unwrap_or_default(),
             _ => resource
@@ -195,10 +195,20 @@ pub fn plan_text(report: &HostReport) -> String {
         out.push_str(&format!("{host}: no changes\n\n"));
         return out;
     }
+    let handlers: Vec<_> = report
+        .handlers
+        .iter()
+        .filter(|h| matches!(h.status, Status::WouldChange | Status::Failed))
+        .collect();
     if report.outcome == HostOutcome::Ok {
-        out.push_str(&format!("{host}: {} to change\n", changing.len()));
+        let then = match handlers.len() {
+            0 => String::new(),
+            1 => ", then 1 handler".to_string(),
+            n => format!(", then {n} handlers"),
+        };
+        out.push_str(&format!("{host}: {} to change{then}\n", changing.len()));
     }
-    for resource in changing {
+    for resource in changing.into_iter().chain(handlers) {
         let mark = if resource.status == Status::Failed {
             "!"
         } else {
@@ -302,6 +312,11 @@ pub fn recap(report: &RunReport) -> String {
             ),
         }
         out.push('\n');
+    }
+    for host in &report.hosts {
+        for note in &host.notes {
+            out.push_str(&format!("  note: {}: {note}\n", host.host));
+        }
     }
     out
 }

@@ -30,17 +30,26 @@ pub struct Facts {
     pub memory_mb: u64,
     /// The user scripts run as (root after sudo).
     pub user: String,
+    /// The container technology the host runs in (docker, podman, lxc, ...),
+    /// empty on a VM or bare metal.
+    pub container: String,
 }
 
-/// The part of the probe that gathers facts.
+/// The part of the probe that gathers facts. It leaves `$rg_init` and `$rg_pm`
+/// (init system, package manager) set for the probes that follow.
 pub const PROBE: &str = r#"( [ -r /etc/os-release ] && . /etc/os-release
   rg_emit facts os_id "${ID:-unknown}"; rg_emit facts os_like "${ID_LIKE:-}"
   rg_emit facts os_version "${VERSION_ID:-}"; rg_emit facts os_codename "${VERSION_CODENAME:-}" )
 rg_emit facts arch "$(uname -m)"
 rg_emit facts hostname "$(uname -n)"
-if [ -d /run/systemd/system ]; then rg_emit facts init systemd; elif command -v openrc >/dev/null 2>&1; then rg_emit facts init openrc; else rg_emit facts init sysvinit; fi
+if [ -d /run/systemd/system ]; then rg_init=systemd; elif command -v openrc >/dev/null 2>&1; then rg_init=openrc; else rg_init=sysvinit; fi
+rg_emit facts init $rg_init
 rg_pm=none; for p in apt-get dnf yum apk zypper pacman; do if command -v $p >/dev/null 2>&1; then rg_pm=${p%-get}; break; fi; done
 rg_emit facts package_manager $rg_pm
+if [ -s /run/systemd/container ]; then rg_emit facts container "$(head -n1 /run/systemd/container)"
+elif [ -e /.dockerenv ]; then rg_emit facts container docker
+elif [ -e /run/.containerenv ]; then rg_emit facts container podman
+fi
 rg_emit facts cpus "$(nproc 2>/dev/null || echo 1)"
 while read -r k v _; do if [ "$k" = MemTotal: ]; then rg_emit facts memory_mb $((v / 1024)); fi; done < /proc/meminfo
 rg_emit facts user "$(id -un)"
@@ -64,6 +73,7 @@ impl Facts {
             cpus: get("cpus").parse().unwrap_or(0),
             memory_mb: get("memory_mb").parse().unwrap_or(0),
             user: get("user"),
+            container: get("container"),
         }
     }
 

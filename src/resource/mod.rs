@@ -8,14 +8,23 @@
 //! Each apply snippet re-checks its own condition on the host just before it
 //! acts, and prints `@TAG changed WHAT` for what it did.
 
+pub mod apt_repository;
 mod attrs;
+pub mod command;
+pub mod cron;
 pub mod directory;
+pub mod download;
 pub mod facts;
 pub mod file;
+pub mod group;
 pub mod line;
 pub mod link;
+pub mod package;
 pub mod path;
+pub mod service;
+pub mod sysctl;
 pub mod template;
+pub mod user;
 
 use std::collections::BTreeMap;
 use std::path::Path as FsPath;
@@ -27,7 +36,7 @@ pub use facts::Facts;
 pub use path::{PathKind, PathState};
 
 use crate::config::{Diag, PlannedResource};
-use crate::recipe::{Kind, Spec};
+use crate::recipe::Spec;
 use crate::template::Templates;
 
 /// The largest file whose content the probe brings back for a diff.
@@ -51,6 +60,46 @@ pub enum Query {
         /// Absolute path.
         path: String,
     },
+    /// Whether a package is installed (and at which version), and with
+    /// `candidate`, the version the package cache would install.
+    Package {
+        /// Package name.
+        name: String,
+        /// Also ask for the candidate version.
+        candidate: bool,
+    },
+    /// How old the package cache is, and whether a source changed since.
+    PackageCache,
+    /// A user account, its groups and its authorized keys.
+    User {
+        /// User name.
+        name: String,
+    },
+    /// A group.
+    Group {
+        /// Group name.
+        name: String,
+    },
+    /// A service: loaded, active, enabled.
+    Service {
+        /// Unit name.
+        name: String,
+    },
+    /// The exit status of a side-effect-free check (`unless`, `only_if`).
+    Guard {
+        /// The whole shell command, as built by [`command`].
+        check: String,
+    },
+    /// A user's crontab.
+    Crontab {
+        /// Whose.
+        user: String,
+    },
+    /// A kernel parameter's current value.
+    Sysctl {
+        /// Its key (`net.ipv4.ip_forward`).
+        key: String,
+    },
 }
 
 /// What the probe found, and what the plan expects each path to be after
@@ -63,7 +112,56 @@ pub struct World {
     pub paths: BTreeMap<String, PathState>,
     /// Directory → (distinct `user:group uid:gid` of its tree, distinct modes of its directories).
     pub trees: BTreeMap<String, path::TreeState>,
+    /// Package → installed and candidate versions.
+    pub packages: BTreeMap<String, package::PackageState>,
+    /// The package cache's freshness.
+    pub package_cache: package::CacheState,
+    /// User name → account.
+    pub users: BTreeMap<String, user::UserState>,
+    /// Group name → group.
+    pub groups: BTreeMap<String, group::GroupState>,
+    /// Unit name → service state.
+    pub services: BTreeMap<String, service::ServiceState>,
+    /// Guard command → exit status on the host at probe time.
+    pub guards: BTreeMap<String, i32>,
+    /// User → crontab.
+    pub crontabs: BTreeMap<String, cron::CrontabState>,
+    /// Kernel parameter → value.
+    pub sysctls: BTreeMap<String, sysctl::SysctlState>,
+    /// True once a resource planned before this one changes the host: what the
+    /// probe saw may no longer hold (a package brings a service, a file makes a
+    /// guard pass), so uncertain answers are re-checked on the host at apply.
+    pub changed_earlier: bool,
+    /// True once a resource planned before this one writes under a systemd
+    /// unit directory: services re-check on the host (daemon-reload).
+    pub unit_files_changed: bool,
 }
+
+/// The same decision, with `Create` and `Remove` naming `path` (for resources
+/// that manage several files, like `apt_repository` and `sysctl`).
+pub fn naming(decision: Decision, path: &str) -> Decision {
+    match decision {
+        Decision::Apply { changes, snippet } => Decision::Apply {
+            changes: changes
+                .into_iter()
+                .map(|change| match change {
+                    Change::Create { what } => Change::Create {
+                        what: format!("{what} {path}"),
+                    },
+                    Change::Remove { what } => Change::Remove {
+                        what: format!("{what} {path}"),
+                    },
+                    other => other,
+                })
+                .collect(),
+            snippet,
+        },
+        other => other,
+    }
+}
+
+/// Directories whose files are systemd units.
+pub const UNIT_DIRS: &[&str] = &["/etc/systemd/", "/lib/systemd/", "/usr/lib/systemd/"];
 
 impl World {
     /// The expected state of `path` (absent if the probe did not ask).
@@ -210,10 +308,35 @@ impl PlanInput<'_> {
     }
 }
 
+/// What [`queries`] needs besides the resource: fields used in queries are
+/// rendered before facts are known (the probe is what gathers them).
+pub struct QueryInput<'a> {
+    /// The resource for this host, names rendered.
+    pub planned: &'a PlannedResource<'a>,
+    /// The template context without facts (vars, host).
+    pub context: &'a Value,
+    /// The project's templates.
+    pub templates: &'a Templates,
+    /// Whether the probe brings contents back for diffs.
+    pub want_diff: bool,
+}
+
+impl QueryInput<'_> {
+    /// Render a field for the probe; None when it cannot be rendered without
+    /// facts (the plan then reports it, with the facts at hand).
+    pub fn render(&self, text: &crate::recipe::Text) -> Option<String> {
+        let place = crate::config::yaml::place_of(&self.planned.recipe.source, text.referenced);
+        self.templates
+            .render_inline(&text.value, self.context, &place)
+            .ok()
+    }
+}
+
 /// The questions a resource asks the probe.
-pub fn queries(planned: &PlannedResource<'_>, want_diff: bool) -> Vec<Query> {
+pub fn queries(input: &QueryInput<'_>) -> Vec<Query> {
+    let planned = input.planned;
     let name = || planned.names[0].clone();
-    let content_limit = if want_diff { DIFF_LIMIT } else { 0 };
+    let content_limit = if input.want_diff { DIFF_LIMIT } else { 0 };
     match &planned.resource.value.spec {
         Spec::File(_) | Spec::Template(_) => vec![Query::Path {
             path: name(),
@@ -237,7 +360,19 @@ pub fn queries(planned: &PlannedResource<'_>, want_diff: bool) -> Vec<Query> {
             path: planned.path.clone().unwrap_or_default(),
             content_limit: LINE_LIMIT,
         }],
-        _ => Vec::new(),
+        Spec::Package(spec) => package::queries(planned, spec),
+        Spec::User(_) => vec![Query::User { name: name() }],
+        Spec::Group(_) => vec![Query::Group { name: name() }],
+        Spec::Service(_) => vec![Query::Service { name: name() }],
+        Spec::Command(spec) => command::queries(input, spec),
+        Spec::Cron(spec) => cron::queries(input, spec),
+        Spec::Sysctl(_) => sysctl::queries(&name(), content_limit),
+        Spec::AptRepository(_) => apt_repository::queries(&name(), content_limit),
+        Spec::Download(_) => vec![Query::Path {
+            path: name(),
+            content_limit: 0,
+        }],
+        Spec::Unknown => Vec::new(),
     }
 }
 
@@ -250,30 +385,88 @@ pub fn plan(input: &PlanInput<'_>, world: &mut World) -> Result<Decision, Diag> 
         Spec::Directory(spec) => directory::plan(input, spec, world),
         Spec::Link(spec) => link::plan(input, spec, world),
         Spec::Line(spec) => line::plan(input, spec, world),
-        other => {
-            let kind = other.kind().map_or("unknown", Kind::as_str);
-            Err(Diag::at(
-                input.planned.place(),
-                format!("the {kind} resource is not supported by this version of redgreen yet"),
-            )
-            .label("not supported yet")
-            .help("supported types: file, template, directory, link, line"))
-        }
+        Spec::Package(spec) => package::plan(input, spec, world),
+        Spec::User(spec) => user::plan(input, spec, world),
+        Spec::Group(spec) => group::plan(input, spec, world),
+        Spec::Service(spec) => service::plan(input, spec, world),
+        Spec::Command(spec) => command::plan(input, spec, world),
+        Spec::Cron(spec) => cron::plan(input, spec, world),
+        Spec::Sysctl(spec) => sysctl::plan(input, spec, world),
+        Spec::AptRepository(spec) => apt_repository::plan(input, spec, world),
+        Spec::Download(spec) => download::plan(input, spec, world),
+        Spec::Unknown => Err(Diag::at(
+            input.planned.place(),
+            "unknown resource type (reported by validation)",
+        )),
+    }
+}
+
+/// The paths a resource manages, for `restart_on` (a service restarts when a
+/// resource that manages one of these paths changes).
+pub fn managed_paths(planned: &PlannedResource<'_>) -> Vec<String> {
+    match &planned.resource.value.spec {
+        Spec::File(_)
+        | Spec::Template(_)
+        | Spec::Directory(_)
+        | Spec::Link(_)
+        | Spec::Download(_) => planned.names.clone(),
+        Spec::Line(_) => planned.path.iter().cloned().collect(),
+        _ => Vec::new(),
     }
 }
 
 /// The shell text of the probe: the prelude, the facts, and every query.
 pub fn probe_script(queries: &[Query]) -> String {
     let mut script = String::from(crate::shell::PRELUDE);
+    let has = |f: fn(&Query) -> bool| queries.iter().any(f);
     script.push_str(path::PROBE_FUNCTIONS);
+    if has(|q| matches!(q, Query::Package { .. } | Query::PackageCache)) {
+        script.push_str(package::PROBE_FUNCTIONS);
+    }
+    if has(|q| matches!(q, Query::User { .. })) {
+        script.push_str(user::PROBE_FUNCTIONS);
+    }
+    if has(|q| matches!(q, Query::Group { .. })) {
+        script.push_str(group::PROBE_FUNCTIONS);
+    }
+    if has(|q| matches!(q, Query::Service { .. })) {
+        script.push_str(service::PROBE_FUNCTIONS);
+    }
+    if has(|q| matches!(q, Query::Crontab { .. })) {
+        script.push_str(cron::PROBE_FUNCTIONS);
+    }
+    if has(|q| matches!(q, Query::Sysctl { .. })) {
+        script.push_str(sysctl::PROBE_FUNCTIONS);
+    }
     // The script arrives on stdin: nothing in it may read stdin.
     script.push_str("{\n");
     script.push_str(facts::PROBE);
     for (index, query) in queries.iter().enumerate() {
-        script.push_str(&path::probe(&format!("q{index}"), query));
+        script.push_str(&probe_line(&format!("q{index}"), query));
     }
     script.push_str("} </dev/null\necho @end\n");
     script
+}
+
+/// The probe line that answers one query under `tag`.
+fn probe_line(tag: &str, query: &Query) -> String {
+    use crate::shell::quote;
+    match query {
+        Query::Path { .. } | Query::Tree { .. } => path::probe(tag, query),
+        Query::Package { name, candidate } => {
+            format!("rg_pkg {tag} {} {}\n", quote(name), u8::from(*candidate))
+        }
+        Query::PackageCache => format!("rg_emit {tag} cache \"$(rg_apt_cache)\"\n"),
+        Query::User { name } => format!("rg_user {tag} {}\n", quote(name)),
+        Query::Group { name } => format!("rg_group {tag} {}\n", quote(name)),
+        Query::Service { name } => format!("rg_service {tag} {}\n", quote(name)),
+        // A guard is side-effect free by contract; its output is not wanted.
+        Query::Guard { check } => {
+            format!("( {check} ) </dev/null >/dev/null 2>&1; rg_emit {tag} status $?\n")
+        }
+        Query::Crontab { user } => format!("rg_crontab {tag} {}\n", quote(user)),
+        Query::Sysctl { key } => format!("rg_sysctl {tag} {}\n", quote(key)),
+    }
 }
 
 /// Read the probe's answers into a world.
@@ -295,16 +488,56 @@ pub fn read_answers(queries: &[Query], lines: &crate::shell::Lines) -> World {
                     .trees
                     .insert(path.clone(), path::TreeState::from_lines(lines, &tag));
             }
+            Query::Package { name, .. } => {
+                world
+                    .packages
+                    .insert(name.clone(), package::PackageState::from_lines(lines, &tag));
+            }
+            Query::PackageCache => {
+                world.package_cache = package::CacheState::from_lines(lines, &tag);
+            }
+            Query::User { name } => {
+                world
+                    .users
+                    .insert(name.clone(), user::UserState::from_lines(lines, &tag));
+            }
+            Query::Group { name } => {
+                world
+                    .groups
+                    .insert(name.clone(), group::GroupState::from_lines(lines, &tag));
+            }
+            Query::Service { name } => {
+                world
+                    .services
+                    .insert(name.clone(), service::ServiceState::from_lines(lines, &tag));
+            }
+            Query::Guard { check } => {
+                if let Some(status) = lines.get(&tag, "status").and_then(|s| s.parse().ok()) {
+                    world.guards.insert(check.clone(), status);
+                }
+            }
+            Query::Crontab { user } => {
+                world
+                    .crontabs
+                    .insert(user.clone(), cron::CrontabState::from_lines(lines, &tag));
+            }
+            Query::Sysctl { key } => {
+                world
+                    .sysctls
+                    .insert(key.clone(), sysctl::SysctlState::from_lines(lines, &tag));
+            }
         }
     }
     world
 }
 
 /// Merge duplicate queries (the same path asked by several resources), keeping
-/// the largest content limit.
+/// the largest content limit; paths come first (sorted), then trees, then the
+/// other questions in the order they were first asked.
 pub fn dedup_queries(queries: Vec<Query>) -> Vec<Query> {
     let mut paths: BTreeMap<String, u64> = BTreeMap::new();
     let mut trees: Vec<String> = Vec::new();
+    let mut others: Vec<Query> = Vec::new();
     for query in queries {
         match query {
             Query::Path {
@@ -319,6 +552,21 @@ pub fn dedup_queries(queries: Vec<Query>) -> Vec<Query> {
                     trees.push(path);
                 }
             }
+            Query::Package { name, candidate } => {
+                let existing = others.iter_mut().find_map(|q| match q {
+                    Query::Package { name: n, candidate } if *n == name => Some(candidate),
+                    _ => None,
+                });
+                match existing {
+                    Some(c) => *c |= candidate,
+                    None => others.push(Query::Package { name, candidate }),
+                }
+            }
+            other => {
+                if !others.contains(&other) {
+                    others.push(other);
+                }
+            }
         }
     }
     let mut out: Vec<Query> = paths
@@ -329,5 +577,188 @@ pub fn dedup_queries(queries: Vec<Query>) -> Vec<Query> {
         })
         .collect();
     out.extend(trees.into_iter().map(|path| Query::Tree { path }));
+    out.extend(others);
     out
+}
+
+/// Plan a recipe's resources against a made-up world, without a host.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Decision, PlanInput, World};
+    use crate::config::{Overrides, Project, expand_host};
+
+    /// What planning each resource of `recipe` (in order) decided; `files`
+    /// are put under files/. Errors are one-line diagnostics.
+    pub fn plan(
+        recipe: &str,
+        files: &[(&str, &[u8])],
+        world: &mut World,
+    ) -> Vec<Result<Decision, String>> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(
+            dir.path().join("redgreen.yml"),
+            "hosts:\n  h: { address: 127.0.0.1, groups: [g] }\ngroups:\n  g: { recipes: [r] }\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("recipes")).unwrap();
+        std::fs::create_dir_all(dir.path().join("files")).unwrap();
+        std::fs::write(dir.path().join("recipes/r.yml"), recipe).unwrap();
+        for (name, content) in files {
+            std::fs::write(dir.path().join("files").join(name), content).unwrap();
+        }
+        let project = Project::load(dir.path())
+            .map_err(|d| format!("{d:?}"))
+            .unwrap();
+        let host = crate::template::host_value("h", "127.0.0.1", &["g".into()]);
+        let expanded = expand_host(
+            &project,
+            &["g".into()],
+            &Default::default(),
+            &host,
+            &Overrides::default(),
+        )
+        .map_err(|d| format!("{d:?}"))
+        .unwrap();
+        let facts = world.facts.to_value();
+        let context = crate::template::context(&expanded.vars, &host, Some(&facts));
+        expanded
+            .resources
+            .iter()
+            .map(|planned| {
+                let input = PlanInput {
+                    planned,
+                    context: &context,
+                    templates: &project.templates,
+                    files_dir: &project.files_dir(),
+                    want_diff: true,
+                };
+                let decision = super::plan(&input, world).map_err(|d| d.message.clone());
+                if matches!(decision, Ok(Decision::Apply { .. })) {
+                    world.changed_earlier = true;
+                }
+                decision
+            })
+            .collect()
+    }
+
+    /// A Debian 12 host with systemd and apt, as the probe would describe it.
+    pub fn debian() -> World {
+        let mut world = World::default();
+        world.facts.os_family = "debian".into();
+        world.facts.os_id = "debian".into();
+        world.facts.os_codename = "bookworm".into();
+        world.facts.init = "systemd".into();
+        world.facts.package_manager = "apt".into();
+        world
+    }
+
+    /// The changes of a decision, as shown to people.
+    pub fn changes(decision: &Result<Decision, String>) -> Vec<String> {
+        match decision {
+            Ok(Decision::Apply { changes, .. }) => {
+                changes.iter().map(ToString::to_string).collect()
+            }
+            Ok(Decision::Ok) => vec!["ok".into()],
+            Ok(Decision::Skip(why)) => vec![format!("skip: {why}")],
+            Err(e) => vec![format!("error: {e}")],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_kind_of_query() -> Vec<Query> {
+        vec![
+            Query::Path {
+                path: "/etc/motd".into(),
+                content_limit: DIFF_LIMIT,
+            },
+            Query::Tree {
+                path: "/srv/www".into(),
+            },
+            Query::Package {
+                name: "nginx-light".into(),
+                candidate: true,
+            },
+            Query::PackageCache,
+            Query::User {
+                name: "deploy".into(),
+            },
+            Query::Group { name: "app".into() },
+            Query::Service {
+                name: "nginx".into(),
+            },
+            Query::Guard {
+                check: command::Invocation::default().wrap("test -f /srv/app/.migrated"),
+            },
+            Query::Crontab {
+                user: "deploy".into(),
+            },
+            Query::Sysctl {
+                key: "net.ipv4.ip_forward".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn the_probe_asks_every_question_in_one_script() {
+        insta::assert_snapshot!(probe_script(&every_kind_of_query()));
+    }
+
+    /// The whole probe runs under the machine's sh and finishes, whatever
+    /// this machine lacks (no such user, unit or package here).
+    #[test]
+    fn the_probe_runs_to_its_end() {
+        let queries = every_kind_of_query();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(probe_script(&queries))
+            .output()
+            .unwrap();
+        let lines = crate::shell::parse_lines(&String::from_utf8_lossy(&out.stdout));
+        assert!(lines.complete, "{}", String::from_utf8_lossy(&out.stderr));
+        let world = read_answers(&queries, &lines);
+        assert!(!world.facts.arch.is_empty());
+        assert!(
+            world
+                .guards
+                .contains_key(&command::Invocation::default().wrap("test -f /srv/app/.migrated"))
+        );
+    }
+
+    #[test]
+    fn duplicate_questions_are_asked_once() {
+        let queries = dedup_queries(vec![
+            Query::Package {
+                name: "curl".into(),
+                candidate: false,
+            },
+            Query::PackageCache,
+            Query::Package {
+                name: "curl".into(),
+                candidate: true,
+            },
+            Query::PackageCache,
+            Query::Path {
+                path: "/a".into(),
+                content_limit: 0,
+            },
+        ]);
+        assert_eq!(
+            queries,
+            [
+                Query::Path {
+                    path: "/a".into(),
+                    content_limit: 0
+                },
+                Query::Package {
+                    name: "curl".into(),
+                    candidate: true
+                },
+                Query::PackageCache,
+            ]
+        );
+    }
 }

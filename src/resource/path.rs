@@ -173,5 +173,6 @@ pub fn probe(tag: &str, query: &Query) -> String {
             content_limit,
         } => format!("rg_path {tag} {} {content_limit}\n", quote(path)),
         Query::Tree { path } => format!("rg_tree {tag} {}\n", quote(path)),
+        _ => String::new(),
     }
 }

@@ -1,0 +1,147 @@
+//! `group`: a group (groupadd, groupmod, groupdel).
+//!
+//! A missing group is created with `gid` and `system` when given; an existing
+//! group's gid is changed when it differs (`system` only matters at creation);
+//! `state: absent` removes it.
+
+use super::{Change, Decision, PlanInput, World};
+use crate::config::Diag;
+use crate::recipe::{GroupSpec, Presence};
+use crate::shell::{Lines, quote};
+
+/// What the probe found about a group.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupState {
+    /// The group exists.
+    pub exists: bool,
+    /// Its id.
+    pub gid: Option<u32>,
+}
+
+impl GroupState {
+    /// Read the answer under `tag` (`NAME:x:GID:MEMBERS` from getent).
+    pub fn from_lines(lines: &Lines, tag: &str) -> GroupState {
+        match lines.get(tag, "entry") {
+            Some(entry) => GroupState {
+                exists: true,
+                gid: entry.split(':').nth(2).and_then(|g| g.parse().ok()),
+            },
+            None => GroupState::default(),
+        }
+    }
+}
+
+/// Shell function of the probe that answers group queries.
+pub const PROBE_FUNCTIONS: &str = r#"rg_group() {
+  rg_l=$(getent group "$2") || return 0
+  rg_emit "$1" entry "$rg_l"
+}
+"#;
+
+pub(super) fn plan(
+    input: &PlanInput<'_>,
+    spec: &GroupSpec,
+    world: &mut World,
+) -> Result<Decision, Diag> {
+    let name = input.name().to_string();
+    if !super::user::valid_name(&name) {
+        return Err(Diag::at(
+            input.planned.place(),
+            format!("invalid group name '{name}'"),
+        )
+        .help("group names are lowercase letters, digits, _ and -, starting with a letter or _"));
+    }
+    let state = world.groups.get(&name).cloned().unwrap_or_default();
+    let n = quote(&name);
+    if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
+        if !state.exists {
+            return Ok(Decision::Ok);
+        }
+        world.groups.insert(name, GroupState::default());
+        return Ok(Decision::Apply {
+            changes: vec![Change::Remove {
+                what: "group".into(),
+            }],
+            snippet: format!(
+                "if getent group {n} >/dev/null; then groupdel {n}; rg_emit \"$rg_tag\" changed removed; fi\n"
+            ),
+        });
+    }
+    let gid = spec.gid.as_ref().map(|g| g.value);
+    let system = spec.system.as_ref().is_some_and(|s| s.value);
+    world.groups.insert(
+        name.clone(),
+        GroupState {
+            exists: true,
+            gid: gid.or(state.gid),
+        },
+    );
+    if !state.exists {
+        return Ok(Decision::Apply {
+            changes: vec![Change::Create {
+                what: if system { "system group" } else { "group" }.into(),
+            }],
+            snippet: create_snippet(&name, gid, system),
+        });
+    }
+    match gid {
+        Some(gid) if state.gid != Some(gid) => Ok(Decision::Apply {
+            changes: vec![Change::Note {
+                text: format!(
+                    "gid {} → {gid}",
+                    state.gid.map_or("?".into(), |g| g.to_string())
+                ),
+            }],
+            snippet: gid_snippet(&name, gid),
+        }),
+        _ => Ok(Decision::Ok),
+    }
+}
+
+fn gid_snippet(name: &str, gid: u32) -> String {
+    let n = quote(name);
+    format!(
+        "if [ \"$(getent group {n} | cut -d: -f3)\" != {gid} ]; then groupmod -g {gid} -- {n}; rg_emit \"$rg_tag\" changed gid; fi\n"
+    )
+}
+
+fn create_snippet(name: &str, gid: Option<u32>, system: bool) -> String {
+    let n = quote(name);
+    let mut args = String::new();
+    if system {
+        args.push_str("-r ");
+    }
+    if let Some(gid) = gid {
+        args.push_str(&format!("-g {gid} "));
+    }
+    let mut out = format!(
+        "if ! getent group {n} >/dev/null; then groupadd {args}-- {n}; rg_emit \"$rg_tag\" changed created; fi\n"
+    );
+    if let Some(gid) = gid {
+        out.push_str(&gid_snippet(name, gid));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_answers_parse() {
+        let lines = crate::shell::parse_lines("@q0 entry app:x:1200:deploy,web\n");
+        assert_eq!(
+            GroupState::from_lines(&lines, "q0"),
+            GroupState {
+                exists: true,
+                gid: Some(1200)
+            }
+        );
+        assert!(!GroupState::from_lines(&lines, "q1").exists);
+    }
+
+    #[test]
+    fn create_snippet_rechecks() {
+        insta::assert_snapshot!(create_snippet("app", Some(1200), true));
+    }
+}

@@ -1,0 +1,591 @@
+//! `package`: OS packages, through the package manager the facts name.
+//!
+//! apt (Debian, Ubuntu) is the manager redgreen drives today. The other
+//! managers the facts recognise (dnf, yum, apk, zypper, pacman) are refused
+//! with an error that names them, rather than driven by untested commands.
+//!
+//! * The probe asks dpkg which version of each package is installed, and for
+//!   `state: latest` also the candidate version of the package cache.
+//! * `present` installs what is missing (at `version` when pinned), `latest`
+//!   also upgrades what is older than the candidate, `absent` removes
+//!   (`apt-get remove`, configuration files stay).
+//! * A list `package: [a, b, c]` is one resource and one `apt-get install`.
+//! * `apt-get update` runs only before an install or upgrade, and only when
+//!   the cache was never fetched, is older than [`CACHE_MAX_AGE`], or a source
+//!   (`/etc/apt/sources.list*`, keyrings) is newer than the last update — for
+//!   example written by an `apt_repository` earlier in the same converge.
+
+use super::{Change, Decision, PlanInput, Query, World};
+use crate::config::{Diag, PlannedResource};
+use crate::recipe::{PackageSpec, PackageState as Wanted};
+use crate::shell::{Lines, quote};
+
+/// The package cache is refreshed before an install when it is older than this (seconds).
+pub const CACHE_MAX_AGE: u64 = 3600;
+
+/// What the probe found about one package.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PackageState {
+    /// The installed version; None when not installed.
+    pub installed: Option<String>,
+    /// The version the cache would install (asked for `latest` only).
+    pub candidate: Option<String>,
+}
+
+impl PackageState {
+    /// Read the answer under `tag`.
+    pub fn from_lines(lines: &Lines, tag: &str) -> PackageState {
+        let version = |key: &str| {
+            lines
+                .get(tag, key)
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && *v != "-" && *v != "(none)")
+                .map(str::to_string)
+        };
+        PackageState {
+            installed: version("installed"),
+            candidate: version("candidate"),
+        }
+    }
+}
+
+/// How fresh the package cache is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum CacheState {
+    /// Not asked (no package resource, or not apt).
+    #[default]
+    Unknown,
+    /// Never fetched (no package lists).
+    Missing,
+    /// A source or key is newer than the last update.
+    SourcesChanged,
+    /// Fetched this many seconds ago.
+    Age(u64),
+}
+
+impl CacheState {
+    /// Read the answer under `tag`.
+    pub fn from_lines(lines: &Lines, tag: &str) -> CacheState {
+        match lines.get(tag, "cache").map(str::trim) {
+            Some("missing") => CacheState::Missing,
+            Some("sources") => CacheState::SourcesChanged,
+            Some(age) => age.parse().map_or(CacheState::Unknown, CacheState::Age),
+            None => CacheState::Unknown,
+        }
+    }
+
+    /// Why the cache must be refreshed before installing, if it must.
+    pub fn stale(&self) -> Option<String> {
+        match self {
+            CacheState::Unknown => None,
+            CacheState::Missing => Some("the package cache was never fetched".into()),
+            CacheState::SourcesChanged => {
+                Some("a package source changed since the last update".into())
+            }
+            CacheState::Age(age) if *age > CACHE_MAX_AGE => {
+                Some(format!("the package cache is {} old", human_age(*age)))
+            }
+            CacheState::Age(_) => None,
+        }
+    }
+}
+
+fn human_age(seconds: u64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
+/// Shell functions of the probe (and of apply snippets) about packages.
+pub const PROBE_FUNCTIONS: &str = r#"rg_pkg() {
+  [ "$rg_pm" = apt ] || return 0
+  rg_emit "$1" installed "$(rg_dpkg_version "$2")"
+  if [ "$3" = 1 ]; then rg_emit "$1" candidate "$(rg_apt_candidate "$2")"; fi
+}
+rg_dpkg_version() {
+  dpkg-query -W -f='${db:Status-Abbrev}|${Version}\n' -- "$1" 2>/dev/null | sed -n 's/^.i.|//p' | head -n 1
+}
+rg_apt_candidate() {
+  apt-cache policy -- "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p' | head -n 1
+}
+rg_apt_cache() {
+  set -- /var/lib/apt/lists/*_Packages*
+  if [ ! -e "$1" ]; then echo missing; return 0; fi
+  rg_ref=/var/lib/apt/periodic/update-success-stamp
+  if [ ! -e "$rg_ref" ] || [ /var/lib/apt/lists -nt "$rg_ref" ]; then rg_ref=/var/lib/apt/lists; fi
+  if [ -n "$(find /etc/apt/sources.list /etc/apt/sources.list.d /etc/apt/keyrings /etc/apt/trusted.gpg.d -maxdepth 1 -newer "$rg_ref" 2>/dev/null | head -n 1)" ]; then echo sources; return 0; fi
+  echo $(( $(date +%s) - $(stat -c %Y "$rg_ref") ))
+}
+"#;
+
+/// The apply snippet's own helpers: the probe functions, a cache refresh, and
+/// apt-get with the options that keep it non-interactive.
+fn apply_functions() -> String {
+    format!(
+        "{PROBE_FUNCTIONS}rg_apt_refresh() {{\n\
+         \x20 rg_c=$(rg_apt_cache)\n\
+         \x20 case $rg_c in missing|sources) ;; *) [ \"$rg_c\" -gt {CACHE_MAX_AGE} ] || return 0 ;; esac\n\
+         \x20 rg_apt_get update >&2\n\
+         \x20 mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/update-success-stamp\n\
+         }}\n\
+         rg_apt_get() {{ DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \"$@\"; }}\n"
+    )
+}
+
+/// The queries of a package resource.
+pub(super) fn queries(planned: &PlannedResource<'_>, spec: &PackageSpec) -> Vec<Query> {
+    let latest = spec.state.as_ref().map(|s| s.value) == Some(Wanted::Latest);
+    let mut queries: Vec<Query> = planned
+        .names
+        .iter()
+        .map(|name| Query::Package {
+            name: name.clone(),
+            candidate: latest,
+        })
+        .collect();
+    queries.push(Query::PackageCache);
+    queries
+}
+
+/// True for a valid Debian package name, optionally with an architecture
+/// (`libc6:amd64`).
+pub fn valid_name(name: &str) -> bool {
+    let (base, arch) = match name.split_once(':') {
+        Some((base, arch)) => (base, Some(arch)),
+        None => (name, None),
+    };
+    let base_ok = base.len() >= 2
+        && base.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && base
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+    let arch_ok = arch.is_none_or(|a| {
+        !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    });
+    base_ok && arch_ok
+}
+
+/// True for a valid Debian version (`1:1.22.1-9+deb12u1`).
+pub fn valid_version(version: &str) -> bool {
+    !version.is_empty()
+        && version.starts_with(|c: char| c.is_ascii_digit())
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c))
+}
+
+/// One package as the resource wants it.
+struct Want {
+    name: String,
+    /// A pinned version.
+    pin: Option<String>,
+}
+
+impl Want {
+    /// What apt-get is given: `name` or `name=version`.
+    fn arg(&self) -> String {
+        match &self.pin {
+            Some(pin) => format!("{}={pin}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+pub(super) fn plan(
+    input: &PlanInput<'_>,
+    spec: &PackageSpec,
+    world: &mut World,
+) -> Result<Decision, Diag> {
+    let manager = world.facts.package_manager.as_str();
+    if manager != "apt" {
+        let message = if manager == "none" || manager.is_empty() {
+            "no package manager found on this host (looked for apt-get, dnf, yum, apk, zypper, pacman)".to_string()
+        } else {
+            format!(
+                "this host's package manager is {manager}; this version of redgreen installs packages with apt only"
+            )
+        };
+        return Err(Diag::at(input.planned.place(), message)
+            .label("package")
+            .help("apt (Debian, Ubuntu) is supported; dnf, yum, apk, zypper and pacman are recognised but refused until they can be tested; use a `command` resource meanwhile, with `when: { package_manager: ... }`"));
+    }
+    let state = spec.state.as_ref().map(|s| s.value).unwrap_or_default();
+    let pin = spec.version.as_ref().map(|v| input.render(v)).transpose()?;
+    if let Some(pin) = &pin
+        && !valid_version(pin)
+    {
+        return Err(Diag::at(
+            input.planned.place(),
+            format!("invalid package version '{pin}'"),
+        )
+        .help("a Debian version, like 1.22.1-9 or 1:2.3-1+deb12u1"));
+    }
+    let wants: Vec<Want> = input
+        .planned
+        .names
+        .iter()
+        .map(|name| Want {
+            name: name.clone(),
+            pin: pin.clone(),
+        })
+        .collect();
+    for want in &wants {
+        if !valid_name(&want.name) {
+            return Err(Diag::at(
+                input.planned.place(),
+                format!("invalid package name '{}'", want.name),
+            )
+            .help("package names are lowercase letters, digits, and + - . (like nginx-light or libc6:amd64)"));
+        }
+    }
+
+    let mut changes = Vec::new();
+    let snippet;
+    match state {
+        Wanted::Absent => {
+            let drop: Vec<&Want> = wants
+                .iter()
+                .filter(|w| installed(world, &w.name).is_some())
+                .collect();
+            if drop.is_empty() {
+                return Ok(Decision::Ok);
+            }
+            changes.push(Change::Note {
+                text: format!("remove {}", names(&drop)),
+            });
+            for want in &drop {
+                world
+                    .packages
+                    .entry(want.name.clone())
+                    .or_default()
+                    .installed = None;
+            }
+            snippet = remove_snippet(&wants);
+        }
+        Wanted::Present | Wanted::Latest => {
+            let latest = state == Wanted::Latest;
+            let mut install = Vec::new();
+            for want in &wants {
+                let current = world.packages.get(&want.name).cloned().unwrap_or_default();
+                let text = match (&current.installed, &want.pin) {
+                    (None, Some(pin)) => Some(format!("install {}={pin}", want.name)),
+                    (None, None) => Some(format!("install {}", want.name)),
+                    (Some(have), Some(pin)) if have != pin => {
+                        Some(format!("{} {have} → {pin}", want.name))
+                    }
+                    (Some(have), None) if latest => match &current.candidate {
+                        Some(candidate) if candidate != have => {
+                            Some(format!("upgrade {} {have} → {candidate}", want.name))
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                if let Some(text) = text {
+                    install.push(want);
+                    changes.push(Change::Note { text });
+                }
+            }
+            let stale = world.package_cache.stale();
+            // With a stale cache, `latest` cannot know the newest version
+            // without refreshing it first.
+            let refresh_for_latest = latest && install.is_empty() && stale.is_some();
+            if install.is_empty() && !refresh_for_latest {
+                return Ok(Decision::Ok);
+            }
+            if let Some(why) = stale {
+                changes.insert(
+                    0,
+                    Change::Note {
+                        text: format!("refresh the package cache first ({why})"),
+                    },
+                );
+                world.package_cache = CacheState::Age(0);
+            }
+            if refresh_for_latest {
+                changes.push(Change::Note {
+                    text: format!(
+                        "upgrade {} if the refreshed cache has newer versions",
+                        names(&wants.iter().collect::<Vec<_>>())
+                    ),
+                });
+            }
+            for want in &wants {
+                let entry = world.packages.entry(want.name.clone()).or_default();
+                if let Some(pin) = &want.pin {
+                    entry.installed = Some(pin.clone());
+                } else if entry.installed.is_none() || latest {
+                    entry.installed = entry.candidate.clone().or_else(|| Some("(newest)".into()));
+                }
+            }
+            snippet = install_snippet(&wants, latest);
+        }
+    }
+    Ok(Decision::Apply { changes, snippet })
+}
+
+fn installed<'w>(world: &'w World, name: &str) -> Option<&'w str> {
+    world
+        .packages
+        .get(name)
+        .and_then(|p| p.installed.as_deref())
+}
+
+fn names(wants: &[&Want]) -> String {
+    wants
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Shell that re-checks every package on the host, refreshes the cache if it
+/// must, and installs (or upgrades) what is still needed in one transaction.
+fn install_snippet(wants: &[Want], latest: bool) -> String {
+    let mut out = apply_functions();
+    out.push_str("rg_want=\n");
+    if latest {
+        // The newest version is only known after a refresh.
+        out.push_str("rg_apt_refresh\n");
+    }
+    for want in wants {
+        let n = quote(&want.name);
+        let needed = match (&want.pin, latest) {
+            (Some(pin), _) => format!("[ \"$(rg_dpkg_version {n})\" != {} ]", quote(pin)),
+            (None, false) => format!("[ -z \"$(rg_dpkg_version {n})\" ]"),
+            (None, true) => format!(
+                "[ -z \"$(rg_dpkg_version {n})\" ] || [ \"$(rg_dpkg_version {n})\" != \"$(rg_apt_candidate {n})\" ]"
+            ),
+        };
+        out.push_str(&format!(
+            "if {needed}; then rg_want=\"$rg_want \"{}; fi\n",
+            quote(&want.arg())
+        ));
+    }
+    // A pin may be older than what is installed.
+    let downgrades = if wants.iter().any(|w| w.pin.is_some()) {
+        " --allow-downgrades"
+    } else {
+        ""
+    };
+    out.push_str(&format!(
+        "if [ -n \"$rg_want\" ]; then\n\
+         \x20 rg_apt_refresh\n\
+         \x20 rg_apt_get install{downgrades} $rg_want >&2\n\
+         \x20 rg_emit \"$rg_tag\" changed \"installed$rg_want\"\n\
+         fi\n"
+    ));
+    out
+}
+
+/// Shell that removes the packages still installed.
+fn remove_snippet(wants: &[Want]) -> String {
+    let mut out = apply_functions();
+    out.push_str("rg_drop=\n");
+    for want in wants {
+        let n = quote(&want.name);
+        out.push_str(&format!(
+            "if [ -n \"$(rg_dpkg_version {n})\" ]; then rg_drop=\"$rg_drop \"{n}; fi\n"
+        ));
+    }
+    out.push_str(
+        "if [ -n \"$rg_drop\" ]; then\n\
+         \x20 rg_apt_get remove $rg_drop >&2\n\
+         \x20 rg_emit \"$rg_tag\" changed \"removed$rg_drop\"\n\
+         fi\n",
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wants(names: &[&str], pin: Option<&str>) -> Vec<Want> {
+        names
+            .iter()
+            .map(|n| Want {
+                name: n.to_string(),
+                pin: pin.map(str::to_string),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn names_and_versions_are_checked() {
+        assert!(valid_name("nginx-light"));
+        assert!(valid_name("libc6:amd64"));
+        assert!(valid_name("g++"));
+        assert!(!valid_name("nginx light"));
+        assert!(!valid_name("Nginx"));
+        assert!(!valid_name("-y"));
+        assert!(!valid_name("x"));
+        assert!(valid_version("1:1.22.1-9+deb12u1"));
+        assert!(valid_version("2.0~rc1"));
+        assert!(!valid_version("latest"));
+        assert!(!valid_version("1.0; rm -rf /"));
+    }
+
+    #[test]
+    fn cache_states_say_why_they_are_stale() {
+        assert_eq!(CacheState::Age(10).stale(), None);
+        assert_eq!(
+            CacheState::Age(3 * 86_400).stale().unwrap(),
+            "the package cache is 3 days old"
+        );
+        assert!(CacheState::Missing.stale().is_some());
+        assert!(CacheState::SourcesChanged.stale().is_some());
+        assert_eq!(CacheState::Unknown.stale(), None);
+    }
+
+    #[test]
+    fn probe_answers_parse() {
+        let lines = crate::shell::parse_lines(
+            "@q0 installed 1.22.1-9\n@q0 candidate 1.22.1-10\n@q1 installed \n@q1 candidate (none)\n@q2 cache 42\n@q3 cache sources\n",
+        );
+        assert_eq!(
+            PackageState::from_lines(&lines, "q0"),
+            PackageState {
+                installed: Some("1.22.1-9".into()),
+                candidate: Some("1.22.1-10".into())
+            }
+        );
+        assert_eq!(
+            PackageState::from_lines(&lines, "q1"),
+            PackageState::default()
+        );
+        assert_eq!(CacheState::from_lines(&lines, "q2"), CacheState::Age(42));
+        assert_eq!(
+            CacheState::from_lines(&lines, "q3"),
+            CacheState::SourcesChanged
+        );
+    }
+
+    #[test]
+    fn install_snippet_rechecks_and_installs_in_one_transaction() {
+        insta::assert_snapshot!(install_snippet(
+            &wants(&["nginx-light", "curl"], None),
+            false
+        ));
+    }
+
+    #[test]
+    fn latest_and_pinned_snippets() {
+        insta::assert_snapshot!("latest", install_snippet(&wants(&["curl"], None), true));
+        insta::assert_snapshot!(
+            "pinned",
+            install_snippet(&wants(&["nginx-light"], Some("1.22.1-9")), false)
+        );
+    }
+
+    #[test]
+    fn remove_snippet_rechecks() {
+        insta::assert_snapshot!(remove_snippet(&wants(&["telnet"], None)));
+    }
+
+    /// The probe functions run under dash: on a machine without dpkg they
+    /// report nothing installed and no cache.
+    #[test]
+    fn probe_functions_are_valid_shell() {
+        let script = format!(
+            "{}{}rg_pm=apt\nrg_pkg q0 surely-not-a-package-here 1\nrg_emit q1 cache \"$(rg_apt_cache)\"\n",
+            crate::shell::PRELUDE,
+            apply_functions()
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        let lines = crate::shell::parse_lines(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            PackageState::from_lines(&lines, "q0"),
+            PackageState::default()
+        );
+        assert!(lines.get("q1", "cache").is_some(), "{lines:?}");
+    }
+
+    use crate::resource::testing;
+
+    #[test]
+    fn other_managers_are_refused_by_name() {
+        let mut world = testing::debian();
+        world.facts.package_manager = "dnf".into();
+        let out = testing::plan("resources:\n  - package: nginx\n", &[], &mut world);
+        assert_eq!(
+            testing::changes(&out[0]),
+            [
+                "error: this host's package manager is dnf; this version of redgreen installs packages with apt only"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_list_installs_only_what_is_missing() {
+        let mut world = testing::debian();
+        world.package_cache = CacheState::Age(60);
+        world.packages.insert(
+            "curl".into(),
+            PackageState {
+                installed: Some("7.88".into()),
+                candidate: None,
+            },
+        );
+        let out = testing::plan(
+            "resources:\n  - package: [nginx-light, curl]\n  - package: [telnet, curl-dev]\n    state: absent\n",
+            &[],
+            &mut world,
+        );
+        assert_eq!(testing::changes(&out[0]), ["install nginx-light"]);
+        assert_eq!(testing::changes(&out[1]), ["ok"], "neither is installed");
+    }
+
+    #[test]
+    fn a_changed_source_refreshes_the_cache_before_installing() {
+        let mut world = testing::debian();
+        world.package_cache = CacheState::Age(60);
+        let out = testing::plan(
+            "resources:\n  - apt_repository: example\n    uri: https://example.org/debian\n  - package: example-tool\n",
+            &[],
+            &mut world,
+        );
+        assert_eq!(
+            testing::changes(&out[1]),
+            [
+                "refresh the package cache first (a package source changed since the last update)",
+                "install example-tool"
+            ]
+        );
+    }
+
+    #[test]
+    fn latest_upgrades_to_the_candidate_and_refreshes_a_stale_cache() {
+        let mut world = testing::debian();
+        world.package_cache = CacheState::Age(60);
+        world.packages.insert(
+            "curl".into(),
+            PackageState {
+                installed: Some("1.0".into()),
+                candidate: Some("1.0".into()),
+            },
+        );
+        let recipe = "resources:\n  - package: curl\n    state: latest\n";
+        assert_eq!(
+            testing::changes(&testing::plan(recipe, &[], &mut world.clone())[0]),
+            ["ok"]
+        );
+        world.package_cache = CacheState::Age(2 * 86_400);
+        assert_eq!(
+            testing::changes(&testing::plan(recipe, &[], &mut world)[0]),
+            [
+                "refresh the package cache first (the package cache is 2 days old)",
+                "upgrade curl if the refreshed cache has newer versions"
+            ]
+        );
+    }
+}
