@@ -129,3 +129,69 @@ fn a_host_killed_mid_write_keeps_its_old_file_and_a_rerun_converges() {
         .json();
     assert!(common::round_trips(&again).iter().all(|r| *r == 1));
 }
+
+#[test]
+fn a_hanging_command_times_out_on_the_host_and_the_other_hosts_finish() {
+    let shared = common::shared();
+    let address = shared.project.address(&shared.host);
+    let port = shared.project.port(&shared.host);
+    shared.project.ssh(
+        &shared.host,
+        "rm -f /srv/hang-after /srv/hang-finished /srv/not-hanging",
+    );
+    let project = common::project_on_shared("");
+    project.write(
+        "redgreen.yml",
+        &format!(
+            "defaults:\n  ssh_config: ssh_config\n  command_timeout: 3\nhosts:\n  hangs: {{ address: {address}, port: {port}, groups: [hang] }}\n  fine: {{ address: {address}, port: {port}, groups: [fine] }}\ngroups:\n  hang: {{ recipes: [hang] }}\n  fine: {{ recipes: [fine] }}\n"
+        ),
+    );
+    project.write(
+        "recipes/hang.yml",
+        "resources:\n  - command: \"sleep 300 && touch /srv/hang-finished\"\n  - file: /srv/hang-after\n    content: x\n",
+    );
+    project.write(
+        "recipes/fine.yml",
+        "resources:\n  - file: /srv/not-hanging\n    content: \"fine\\n\"\n",
+    );
+    let started = Instant::now();
+    let run = project.run(&["converge", "--format", "json"]).expect(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the timeout held"
+    );
+    let report = run.json();
+    let hangs = &report["hosts"][0];
+    assert_eq!(hangs["outcome"], "failed", "{hangs}");
+    assert!(
+        hangs["reason"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 3s"),
+        "{hangs}"
+    );
+    assert_eq!(hangs["resources"][1]["status"], "skipped");
+    assert_eq!(report["hosts"][1]["outcome"], "ok");
+    assert_eq!(
+        shared.project.ssh(&shared.host, "cat /srv/not-hanging"),
+        "fine\n"
+    );
+
+    // The host stopped the command: nothing of it is left running.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        shared.project.ssh(
+            &shared.host,
+            "pgrep -x sleep >/dev/null && echo running || echo stopped; test -e /srv/hang-after && echo after || echo no-after"
+        ),
+        "stopped\nno-after\n"
+    );
+
+    // A rerun with the command fixed converges everything.
+    project.write(
+        "recipes/hang.yml",
+        "resources:\n  - command: \"touch /srv/hang-finished\"\n    creates: /srv/hang-finished\n  - file: /srv/hang-after\n    content: x\n",
+    );
+    project.run(&["converge"]).expect(0);
+    assert_eq!(shared.project.ssh(&shared.host, "cat /srv/hang-after"), "x");
+}

@@ -87,3 +87,70 @@ fn ctrl_c_stops_new_work_and_exits_130() {
     );
     assert_eq!(ssh_processes_of(project.path()), Vec::<String>::new());
 }
+
+#[test]
+fn ctrl_c_lets_a_running_command_finish() {
+    let shared = common::shared();
+    let address = shared.project.address(&shared.host);
+    let port = shared.project.port(&shared.host);
+    shared
+        .project
+        .ssh(&shared.host, "rm -f /srv/int-first /srv/int-second");
+    let project = common::project_on_shared("");
+    project.write(
+        "redgreen.yml",
+        &format!(
+            "defaults:\n  ssh_config: ssh_config\nhosts:\n  first: {{ address: {address}, port: {port}, groups: [slow], vars: {{ n: first }} }}\n  second: {{ address: {address}, port: {port}, groups: [slow], vars: {{ n: second }} }}\ngroups:\n  slow: {{ recipes: [slow] }}\n"
+        ),
+    );
+    project.write(
+        "recipes/slow.yml",
+        "resources:\n  - command: \"sleep 3 && touch /srv/int-{{n}}\"\n    creates: \"/srv/int-{{n}}\"\n",
+    );
+    let child = Command::cargo_bin("redgreen")
+        .unwrap()
+        .arg("-C")
+        .arg(project.path())
+        .args(["converge", "--concurrency", "1"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first host's command runs, then interrupt.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while shared.project.ssh(
+        &shared.host,
+        "pgrep -x sleep >/dev/null && echo yes || echo no",
+    ) != "yes\n"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    assert!(
+        stdout.contains("first  changed"),
+        "the running command finished: {stdout}"
+    );
+    assert!(
+        stdout.contains("second  interrupted  not started"),
+        "{stdout}"
+    );
+    assert_eq!(
+        shared.project.ssh(
+            &shared.host,
+            "ls /srv/int-first /srv/int-second 2>/dev/null; true"
+        ),
+        "/srv/int-first\n"
+    );
+    assert_eq!(ssh_processes_of(project.path()), Vec::<String>::new());
+}

@@ -370,11 +370,18 @@ async fn work(
     let output = transport.run(&probe).await?;
     let lines = crate::shell::parse_lines(&output.stdout_text());
     if !lines.complete {
-        report.outcome = HostOutcome::Failed(format!(
-            "the probe did not finish (exit {}): {}",
-            output.status,
-            output.stderr_text().trim()
-        ));
+        report.outcome = HostOutcome::Failed(if output.status == crate::transport::TIMED_OUT {
+            format!(
+                "the probe timed out after {}s (command_timeout in redgreen.yml)",
+                options.command_timeout.as_secs()
+            )
+        } else {
+            format!(
+                "the probe did not finish (exit {}): {}",
+                output.status,
+                output.stderr_text().trim()
+            )
+        });
         return Ok(());
     }
     let mut world = resource::read_answers(&queries, &lines);
@@ -553,8 +560,28 @@ async fn work(
     };
     let lines = crate::shell::parse_lines(&output.stdout_text());
     let mut failed = None;
+    // A script the host stopped at its timeout: the first resource without a
+    // result is the one that was running.
+    let stopped = (!lines.complete && output.status == crate::transport::TIMED_OUT).then(|| {
+        format!(
+            "timed out after {}s (command_timeout in redgreen.yml); it was stopped on the host",
+            options.command_timeout.as_secs()
+        )
+    });
     for &n in &to_apply {
-        read_result(&lines, &format!("r{n}"), &mut items[n].report, &mut failed);
+        let tag = format!("r{n}");
+        if let Some(reason) = &stopped
+            && failed.is_none()
+            && lines
+                .tag(&tag)
+                .is_none_or(|t| !t.contains_key("done") && !t.contains_key("failed"))
+        {
+            items[n].report.status = Status::Failed;
+            items[n].report.message = Some(reason.clone());
+            failed = Some(items[n].report.title.clone());
+            continue;
+        }
+        read_result(&lines, &tag, &mut items[n].report, &mut failed);
     }
     for (index, handler) in planned_handlers.iter_mut().enumerate() {
         let tag = format!("h{index}");
@@ -568,7 +595,10 @@ async fn work(
         }
     }
     if let Some(title) = failed {
-        report.outcome = HostOutcome::Failed(format!("{title} failed"));
+        report.outcome = HostOutcome::Failed(match &stopped {
+            Some(reason) => format!("{title}: {reason}"),
+            None => format!("{title} failed"),
+        });
     } else if !lines.complete {
         report.outcome = HostOutcome::Failed(format!(
             "the apply script stopped early (exit {}): {}",

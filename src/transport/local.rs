@@ -43,7 +43,7 @@ impl Default for LocalTransport {
 impl Transport for LocalTransport {
     async fn run(&self, script: &Script) -> Result<Output, TransportError> {
         let argv = shell_argv(script, self.sudo);
-        let mut child = Command::new(argv[0])
+        let mut child = Command::new(&argv[0])
             .args(&argv[1..])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -58,7 +58,7 @@ impl Transport for LocalTransport {
                 .map_err(|e| TransportError::Lost(format!("sending the script: {e}")))?;
             drop(stdin);
         }
-        let output = tokio::time::timeout(script.timeout, child.wait_with_output())
+        let output = tokio::time::timeout(script.timeout + super::GRACE, child.wait_with_output())
             .await
             .map_err(|_| TransportError::Timeout(script.timeout))?
             .map_err(|e| TransportError::Lost(e.to_string()))?;

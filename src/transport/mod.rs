@@ -191,13 +191,26 @@ impl Transport for Box<dyn Transport> {
     }
 }
 
-/// The command that runs a script on stdin, as root when needed.
-pub(crate) fn shell_argv(script: &Script, sudo: bool) -> Vec<&'static str> {
+/// The exit status of a script that the host stopped when its time was up.
+pub const TIMED_OUT: i32 = 124;
+
+/// How much longer than a script's own timeout the controller waits before
+/// it gives up on the host answering at all.
+pub(crate) const GRACE: Duration = Duration::from_secs(15);
+
+/// The command that runs a script on stdin, as root when needed. The host
+/// stops the script itself when its time is up (coreutils `timeout`: TERM to
+/// the script and everything it started, KILL 5 s later), so nothing it
+/// started lingers after the controller stopped waiting.
+pub(crate) fn shell_argv(script: &Script, sudo: bool) -> Vec<String> {
+    let mut argv: Vec<String> = Vec::new();
     if script.as_root && sudo {
-        vec!["sudo", "-n", "--", "sh", "-s"]
-    } else {
-        vec!["sh", "-s"]
+        argv.extend(["sudo", "-n", "--"].map(String::from));
     }
+    argv.extend(["timeout".into(), "-k".into(), "5".into()]);
+    argv.push(script.timeout.as_secs().max(1).to_string());
+    argv.extend(["sh", "-s"].map(String::from));
+    argv
 }
 
 /// Map sudo's complaint about a password to a clear error.

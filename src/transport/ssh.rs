@@ -178,7 +178,7 @@ impl Transport for SshTransport {
         let _channel = self.channels.acquire().await.expect("semaphore open");
         let argv = shell_argv(script, self.sudo);
         let work = async {
-            let mut command = session.command(argv[0]);
+            let mut command = session.command(argv[0].as_str());
             command
                 .args(&argv[1..])
                 .stdin(Stdio::piped())
@@ -208,7 +208,7 @@ impl Transport for SshTransport {
                 stderr: output.stderr,
             })
         };
-        let output = tokio::time::timeout(script.timeout, work)
+        let output = tokio::time::timeout(script.timeout + super::GRACE, work)
             .await
             .map_err(|_| TransportError::Timeout(script.timeout))??;
         if self.sudo && script.as_root {
