@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod driver;
 pub mod engine;
+pub mod ledger;
 pub mod recipe;
 pub mod report;
 pub mod resource;

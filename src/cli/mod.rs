@@ -2,6 +2,7 @@
 //! each command.
 
 mod hosts;
+mod status;
 mod targets;
 
 use std::io::IsTerminal;
@@ -42,6 +43,9 @@ pub enum Command {
     Plan(RunArgs),
     /// Apply the recipes.
     Converge(ConvergeArgs),
+    /// Per host: the commit last converged, when, the result, and whether its
+    /// features last passed (from each host's ledger).
+    Status(RunArgs),
     /// Manage test hosts by hand.
     #[command(subcommand)]
     Hosts(HostsCommand),
@@ -191,6 +195,7 @@ async fn run(cli: Cli) -> i32 {
         Command::Validate(args) => validate(&cli, args).await,
         Command::Plan(args) => converge(&cli, args, Mode::Plan, true).await,
         Command::Converge(args) => converge(&cli, &args.run, Mode::Converge, args.diff).await,
+        Command::Status(args) => status::run(&cli, args).await,
         Command::Hosts(command) => hosts::run(&cli, command).await,
         Command::Image(command) => image_command(command).await,
     };
@@ -303,6 +308,7 @@ async fn converge(cli: &Cli, args: &RunArgs, mode: Mode, want_diff: bool) -> Res
         command_timeout: timeout,
         tags: args.tags.clone(),
         interrupt: interrupt_on_ctrl_c(),
+        revision: crate::ledger::Revision::of(&project.root),
     };
     let pretty = args.format == Format::Pretty && args.out.is_none();
     let observer: Arc<dyn Observer> = if pretty {

@@ -50,6 +50,8 @@ pub struct Options {
     pub tags: Vec<String>,
     /// Set by Ctrl-C: no new host starts, no apply begins.
     pub interrupt: Arc<Interrupt>,
+    /// The repository's commit, recorded in each converged host's ledger.
+    pub revision: crate::ledger::Revision,
 }
 
 /// Ctrl-C, as the engine sees it: a flag checked before each host starts and
@@ -386,6 +388,17 @@ async fn work(
     }
     let mut world = resource::read_answers(&queries, &lines);
     report.facts = Some(world.facts.clone());
+    let recorded = crate::ledger::read(&lines);
+    let ledger = crate::ledger::Ledger {
+        host: name.clone(),
+        commit: options.revision.commit.clone(),
+        dirty: options.revision.dirty,
+        recipes: job.resources.recipes.clone(),
+        converged_at: crate::ledger::now(),
+        result: "ok".into(),
+        redgreen: env!("CARGO_PKG_VERSION").into(),
+        features: recorded.as_ref().and_then(|l| l.features.clone()),
+    };
 
     let facts_value = world.facts.to_value();
     let context = template::context(&job.resources.vars, &host_value, Some(&facts_value));
@@ -511,6 +524,25 @@ async fn work(
     if options.mode == Mode::Plan || to_apply.is_empty() {
         report.resources = items.into_iter().map(|i| i.report).collect();
         report.handlers = planned_handlers.into_iter().map(|h| h.report).collect();
+        // Nothing to apply, but a new commit (or a failed last run) is recorded.
+        if options.mode == Mode::Converge
+            && !options.interrupt.is_set()
+            && crate::ledger::needs_write(recorded.as_ref(), &ledger)
+        {
+            observer.phase(name, "recording the ledger");
+            let output = transport
+                .run(
+                    &Script::root(crate::ledger::write_script(&ledger))
+                        .with_timeout(options.command_timeout),
+                )
+                .await?;
+            if !crate::shell::parse_lines(&output.stdout_text()).complete {
+                report.notes.push(format!(
+                    "the ledger could not be written: {}",
+                    output.stderr_text().trim()
+                ));
+            }
+        }
         return Ok(());
     }
     if options.interrupt.is_set() {
@@ -543,7 +575,11 @@ async fn work(
         .enumerate()
         .map(|(index, h)| (format!("h{index}"), h.snippet.as_str()))
         .collect();
-    let apply = script::apply_script(&steps, &handler_snippets);
+    let apply = script::apply_script_recording(
+        &steps,
+        &handler_snippets,
+        &crate::ledger::write_function(&ledger),
+    );
     let output = transport
         .run(&Script::root(apply).with_timeout(options.command_timeout))
         .await;

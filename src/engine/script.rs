@@ -22,17 +22,41 @@ pub struct Step<'a> {
 /// Shell that runs `steps` in order and reports each as `@TAG done` or
 /// `@TAG failed BASE64-STDERR`, then runs the `handlers` (tag, code) whose
 /// flags the steps raised, then prints `@end`.
+#[cfg(test)]
 pub fn apply_script(steps: &[Step<'_>], handlers: &[(String, &str)]) -> String {
+    build(steps, handlers, None)
+}
+
+/// [`apply_script`] that also records the ledger at its end: `ledger` is the
+/// shell defining `rg_ledger ok|failed` (see [`crate::ledger`]), called with
+/// `failed` when a snippet fails and `ok` when everything ran.
+pub fn apply_script_recording(
+    steps: &[Step<'_>],
+    handlers: &[(String, &str)],
+    ledger: &str,
+) -> String {
+    build(steps, handlers, Some(ledger))
+}
+
+fn build(steps: &[Step<'_>], handlers: &[(String, &str)], ledger: Option<&str>) -> String {
     let mut script = String::from(PRELUDE);
-    script.push_str(
+    if let Some(ledger) = ledger {
+        script.push_str(ledger);
+    }
+    let record_failure = if ledger.is_some() {
+        "rg_ledger failed; "
+    } else {
+        ""
+    };
+    script.push_str(&format!(
         "rg_err=$(mktemp) && rg_out=$(mktemp) || exit 1\n\
          trap 'rm -f \"$rg_err\" \"$rg_out\"' EXIT\n\
-         rg_finish() {\n\
+         rg_finish() {{\n\
          \x20 cat \"$rg_out\"\n\
-         \x20 if [ \"$1\" -ne 0 ]; then printf '@%s failed %s\\n' \"$rg_tag\" \"$(tail -c 4000 \"$rg_err\" | rg_b64)\"; echo @end; exit 0; fi\n\
+         \x20 if [ \"$1\" -ne 0 ]; then printf '@%s failed %s\\n' \"$rg_tag\" \"$(tail -c 4000 \"$rg_err\" | rg_b64)\"; {record_failure}echo @end; exit 0; fi\n\
          \x20 rg_emit \"$rg_tag\" done\n\
-         }\n",
-    );
+         }}\n",
+    ));
     for step in steps {
         push_snippet(&mut script, &step.tag, step.snippet);
         if !step.notifies.is_empty() {
@@ -52,6 +76,9 @@ pub fn apply_script(steps: &[Step<'_>], handlers: &[(String, &str)]) -> String {
         script.push_str(&format!("if [ -n \"${{rg_notify_{index}:-}}\" ]; then\n"));
         push_snippet(&mut script, tag, snippet);
         script.push_str("fi\n");
+    }
+    if ledger.is_some() {
+        script.push_str("rg_ledger ok\n");
     }
     script.push_str("echo @end\n");
     script

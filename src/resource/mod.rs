@@ -441,6 +441,7 @@ pub fn probe_script(queries: &[Query]) -> String {
     // The script arrives on stdin: nothing in it may read stdin.
     script.push_str("{\n");
     script.push_str(facts::PROBE);
+    script.push_str(crate::ledger::PROBE);
     for (index, query) in queries.iter().enumerate() {
         script.push_str(&probe_line(&format!("q{index}"), query));
     }

@@ -1,0 +1,243 @@
+//! `redgreen status`: per host, what was last converged there (commit, time,
+//! result) and whether its features last passed, read from each host's
+//! ledger in one round trip; per group, which commits are deployed, so that
+//! hosts that drifted from the rest of their group stand out.
+
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::{Cli, Failure, RunArgs, targets};
+use crate::config::Project;
+use crate::engine::{self, Target};
+use crate::exit;
+use crate::ledger::{self, Ledger, Revision};
+use crate::report::Format;
+use crate::transport::Script;
+
+/// One host's line of the status.
+#[derive(Debug, Clone, Serialize)]
+struct HostStatus {
+    host: String,
+    groups: Vec<String>,
+    /// The ledger, when the host has one.
+    ledger: Option<Ledger>,
+    /// Why the host could not be read.
+    unreachable: Option<String>,
+    /// Its commit differs from most of its group's.
+    drifted: bool,
+}
+
+pub(super) async fn run(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
+    let project = Project::load(&cli.dir)?;
+    let targets = targets::resolve(&project, args)?;
+    let revision = Revision::of(&project.root);
+    let concurrency = args.concurrency.unwrap_or(50).max(1);
+    let mut hosts: Vec<HostStatus> = futures::stream::iter(targets)
+        .map(read_ledger)
+        .buffered(concurrency)
+        .collect()
+        .await;
+    mark_drift(&mut hosts);
+
+    let code = if hosts.iter().any(|h| h.unreachable.is_some()) {
+        exit::UNREACHABLE
+    } else {
+        exit::OK
+    };
+    let text = match args.format {
+        Format::Json => {
+            let mut value = serde_json::json!({
+                "repository": { "commit": revision.commit, "dirty": revision.dirty },
+                "hosts": hosts,
+            });
+            crate::secrets::redact_json(&mut value);
+            serde_json::to_string_pretty(&value).expect("status serializes") + "\n"
+        }
+        Format::Pretty => pretty(&revision, &hosts),
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, text).map_err(|e| {
+            Failure::Other(
+                exit::FAILED,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?,
+        None => print!("{text}"),
+    }
+    Ok(code)
+}
+
+async fn read_ledger(target: Target) -> HostStatus {
+    let mut status = HostStatus {
+        host: target.name.clone(),
+        groups: target.groups.clone(),
+        ledger: None,
+        unreachable: None,
+        drifted: false,
+    };
+    let script = format!("{}{}echo @end\n", crate::shell::PRELUDE, ledger::PROBE);
+    match engine::connect(&target).await {
+        Ok(transport) => {
+            match transport.run(&Script::root(script)).await {
+                Ok(output) => {
+                    status.ledger = ledger::read(&crate::shell::parse_lines(&output.stdout_text()));
+                }
+                Err(err) => status.unreachable = Some(err.to_string()),
+            }
+            transport.close().await;
+        }
+        Err(err) => status.unreachable = Some(err.to_string()),
+    }
+    status
+}
+
+/// Mark the hosts whose commit is not the one most hosts of a group share.
+fn mark_drift(hosts: &mut [HostStatus]) {
+    let fleet = group_commits(hosts);
+    for host in hosts.iter_mut() {
+        let Some(ledger) = &host.ledger else {
+            continue;
+        };
+        let mine = ledger::short(ledger.commit.as_deref(), ledger.dirty);
+        host.drifted = host.groups.iter().any(|group| {
+            fleet
+                .get(group)
+                .and_then(|commits| commits.iter().max_by_key(|(_, hosts)| hosts.len()))
+                .is_some_and(|(majority, _)| *majority != mine)
+        });
+    }
+}
+
+/// group → commit → hosts at that commit.
+fn group_commits(hosts: &[HostStatus]) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
+    let mut groups: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for host in hosts {
+        let commit = match &host.ledger {
+            Some(ledger) => ledger::short(ledger.commit.as_deref(), ledger.dirty),
+            None if host.unreachable.is_some() => "unreachable".into(),
+            None => "never converged".into(),
+        };
+        for group in &host.groups {
+            groups
+                .entry(group.clone())
+                .or_default()
+                .entry(commit.clone())
+                .or_default()
+                .push(host.host.clone());
+        }
+    }
+    groups
+}
+
+fn pretty(revision: &Revision, hosts: &[HostStatus]) -> String {
+    let mut out = format!("The repository is at {}.\n\n", revision.short());
+    let width = hosts.iter().map(|h| h.host.len()).max().unwrap_or(4).max(4);
+    out.push_str(&format!(
+        "  {:<width$}  {:<14}  {:<20}  {:<6}  FEATURES\n",
+        "HOST", "COMMIT", "CONVERGED AT", "RESULT"
+    ));
+    for host in hosts {
+        match (&host.ledger, &host.unreachable) {
+            (_, Some(reason)) => out.push_str(&format!(
+                "  {:<width$}  unreachable: {}\n",
+                host.host,
+                reason.lines().next().unwrap_or("")
+            )),
+            (None, None) => out.push_str(&format!("  {:<width$}  never converged\n", host.host)),
+            (Some(ledger), None) => {
+                let commit = ledger::short(ledger.commit.as_deref(), ledger.dirty);
+                let features = match &ledger.features {
+                    Some(f) => format!(
+                        "{} ({}/{}) at {}",
+                        f.result,
+                        f.passed,
+                        f.passed + f.failed,
+                        ledger::short(f.commit.as_deref(), false)
+                    ),
+                    None => "-".into(),
+                };
+                out.push_str(&format!(
+                    "  {:<width$}  {:<14}  {:<20}  {:<6}  {features}{}\n",
+                    host.host,
+                    commit,
+                    ledger.converged_at,
+                    ledger.result,
+                    if host.drifted {
+                        "   ← drifted from its group"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+    }
+    let groups = group_commits(hosts);
+    if !groups.is_empty() {
+        out.push_str("\nGroups\n");
+        for (group, commits) in groups {
+            let total: usize = commits.values().map(Vec::len).sum();
+            let parts: Vec<String> = commits
+                .iter()
+                .map(|(commit, names)| {
+                    if commits.len() == 1 {
+                        format!("all at {commit}")
+                    } else {
+                        format!("{} at {commit} ({})", names.len(), names.join(", "))
+                    }
+                })
+                .collect();
+            out.push_str(&format!(
+                "  {group}: {total} host{}, {}\n",
+                if total == 1 { "" } else { "s" },
+                parts.join("; ")
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(name: &str, commit: &str) -> HostStatus {
+        HostStatus {
+            host: name.into(),
+            groups: vec!["web".into()],
+            ledger: Some(Ledger {
+                host: name.into(),
+                commit: Some(commit.into()),
+                dirty: false,
+                recipes: vec![],
+                converged_at: "2026-11-26T07:00:00Z".into(),
+                result: "ok".into(),
+                redgreen: "0.1.0".into(),
+                features: None,
+            }),
+            unreachable: None,
+            drifted: false,
+        }
+    }
+
+    #[test]
+    fn the_host_off_the_groups_commit_stands_out() {
+        let mut hosts = vec![
+            host("web1", "aaaaaaa1"),
+            host("web2", "aaaaaaa1"),
+            host("web3", "bbbbbbb2"),
+        ];
+        mark_drift(&mut hosts);
+        assert_eq!(
+            hosts.iter().map(|h| h.drifted).collect::<Vec<_>>(),
+            [false, false, true]
+        );
+        let text = pretty(&Revision::default(), &hosts);
+        assert!(
+            text.contains("web: 3 hosts, 2 at aaaaaaa (web1, web2); 1 at bbbbbbb (web3)"),
+            "{text}"
+        );
+        assert!(text.contains("← drifted from its group"), "{text}");
+    }
+}
