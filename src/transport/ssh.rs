@@ -19,6 +19,9 @@ use super::{
 /// sshd's default MaxSessions is 10: stay below it on one connection.
 const MAX_CHANNELS: usize = 8;
 
+/// How often a session that sshd refused is asked for again (about 3 s in all).
+const SESSION_RETRIES: u64 = 16;
+
 /// A transport over one multiplexed SSH connection.
 pub struct SshTransport {
     session: Mutex<Option<std::sync::Arc<Session>>>,
@@ -108,10 +111,24 @@ impl Transport for SshTransport {
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
-            let mut child = command
-                .spawn()
-                .await
-                .map_err(|e| TransportError::Lost(describe(&e)))?;
+            // sshd counts a channel until its close is acknowledged, so a burst
+            // of short commands can briefly exceed MaxSessions although at most
+            // MAX_CHANNELS are open here: sshd refuses the session, and nothing
+            // has run yet, so wait a moment and ask again.
+            let mut attempt = 0u64;
+            let mut child = loop {
+                match command.spawn().await {
+                    Ok(child) => break child,
+                    Err(e) => {
+                        let text = describe(&e);
+                        attempt += 1;
+                        if !text.contains("open refused") || attempt > SESSION_RETRIES {
+                            return Err(TransportError::Lost(text));
+                        }
+                        tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                    }
+                }
+            };
             if let Some(mut stdin) = child.stdin().take() {
                 stdin
                     .write_all(script.text.as_bytes())
