@@ -3,6 +3,7 @@
 
 mod hosts;
 mod targets;
+mod verify;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -42,6 +43,10 @@ pub enum Command {
     Plan(RunArgs),
     /// Apply the recipes.
     Converge(ConvergeArgs),
+    /// Run the features (Gherkin) against the hosts.
+    Verify(verify::VerifyArgs),
+    /// List every step phrase (built-in and features/steps.yml) with an example.
+    Steps,
     /// Manage test hosts by hand.
     #[command(subcommand)]
     Hosts(HostsCommand),
@@ -191,6 +196,8 @@ async fn run(cli: Cli) -> i32 {
         Command::Validate(args) => validate(&cli, args).await,
         Command::Plan(args) => converge(&cli, args, Mode::Plan, true).await,
         Command::Converge(args) => converge(&cli, &args.run, Mode::Converge, args.diff).await,
+        Command::Verify(args) => verify::verify(&cli, args).await,
+        Command::Steps => Ok(verify::steps(&cli)),
         Command::Hosts(command) => hosts::run(&cli, command).await,
         Command::Image(command) => image_command(command).await,
     };
@@ -256,11 +263,13 @@ fn load(cli: &Cli) -> Result<Project, Failure> {
 async fn validate(cli: &Cli, args: &VarArgs) -> Result<i32, Failure> {
     let project = load(cli)?;
     let overrides = Overrides::from_pairs(&args.vars)?;
-    project.validate(&overrides).into_result()?;
+    let mut diags = project.validate(&overrides);
+    let (features, scenarios) = verify::check_features(&project, &mut diags);
+    diags.into_result()?;
     let hosts = project.inventory.hosts.0.len();
     let test_hosts = project.test_host_names().len();
     println!(
-        "ok: redgreen.yml, {} recipe(s), {} template(s); {hosts} host(s), {test_hosts} test host(s)",
+        "ok: redgreen.yml, {} recipe(s), {} template(s), {features} feature(s) with {scenarios} scenario(s); {hosts} host(s), {test_hosts} test host(s)",
         project.recipes.len(),
         project.templates.names().len(),
     );
