@@ -161,7 +161,7 @@ fn files_directories_and_symlinks() {
     // A DocString: the text must be in the file as written.
     project.write(
         "extra/docstring.feature",
-        "Feature: DocString\n  Scenario: config\n    Then the file \"/srv/verify-files/motd\" should contain:\n      \"\"\"\n      worker_processes auto;\n      listen 80;\n      \"\"\"\n",
+        "Feature: DocString\n  Scenario: config\n    Then the file \"/srv/verify-files/motd\" should contain:\n      \"\"\"\n        worker_processes auto;\n      listen 80;\n      \"\"\"\n",
     );
     let (run, _) = verify(&project, &["extra/docstring.feature"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
@@ -209,7 +209,7 @@ fn files_directories_and_symlinks() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(
         run.stdout.contains(
-            "expected /srv/verify-files/motd to contain \"worker_processes auto;\\nlisten 80;\""
+            "expected /srv/verify-files/motd to contain these lines:\n        worker_processes auto;\n        listen 80;\n      it does not, it has:\n        Goodbye"
         ),
         "{}",
         run.stdout

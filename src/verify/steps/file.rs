@@ -276,14 +276,51 @@ pub async fn contains(world: &mut HostWorld, args: &Args) -> Verdict {
     contains_text(world, args, &wanted).await
 }
 
-/// `the file {string} should contain:` with a DocString
+/// The 1-based line where `block`'s lines appear as consecutive lines of
+/// `text`, each compared without its indentation and trailing spaces.
+fn find_lines(text: &str, block: &str) -> Option<usize> {
+    let wanted: Vec<&str> = block.lines().map(str::trim).collect();
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    if wanted.is_empty() {
+        return Some(1);
+    }
+    lines
+        .windows(wanted.len())
+        .position(|window| window == wanted.as_slice())
+        .map(|at| at + 1)
+}
+
+/// `the file {string} should contain:` with a DocString. One line is looked
+/// for as text; several lines must be consecutive lines of the file, whatever
+/// their indentation.
 pub async fn contains_docstring(world: &mut HostWorld, args: &Args) -> Verdict {
     let Some(wanted) = args.docstring.clone() else {
         return Err(Failure::input(
             "this step needs a DocString (\"\"\") below it",
         ));
     };
-    contains_text(world, args, &wanted).await
+    if wanted.lines().count() <= 1 {
+        return contains_text(world, args, wanted.trim()).await;
+    }
+    let path = args.text(0);
+    let text = content(world, path).await?;
+    let found = find_lines(&text, &wanted);
+    let block: String = wanted
+        .lines()
+        .map(|l| format!("\n  {}", l.trim()))
+        .collect();
+    expect(
+        args,
+        found.is_some(),
+        format!(
+            "expected {path} to contain these lines:{block}\nit does not, it has:\n{}",
+            excerpt(&text)
+        ),
+        format!(
+            "expected {path} not to contain these lines:{block}\nit does, from line {}",
+            found.unwrap_or(0)
+        ),
+    )
 }
 
 /// `the file {string} should match {string}`
@@ -374,6 +411,13 @@ mod tests {
         assert!(parse_mode("0x1").is_err());
         assert!(parse_mode("rw-r--r--").is_err());
         assert!(parse_mode("").is_err());
+    }
+
+    #[test]
+    fn docstring_lines_ignore_indentation() {
+        let text = "server {\n    listen 80;\n    server_name a;\n}\n";
+        assert_eq!(find_lines(text, "listen 80;\nserver_name a;"), Some(2));
+        assert_eq!(find_lines(text, "listen 80;\n}"), None);
     }
 
     #[test]
