@@ -1,6 +1,6 @@
 //! `redgreen verify` and `redgreen steps`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -16,7 +16,7 @@ pub struct VerifyArgs {
     /// A host, test host or group name (default: every host); a path to a
     /// .feature file or directory here is taken as the first of FEATURES.
     pub target: Option<String>,
-    /// Feature files or directories (default: features/).
+    /// Feature files or directories, relative to the project (default: features/).
     pub features: Vec<PathBuf>,
     /// These hosts, comma-separated.
     #[arg(long, value_delimiter = ',')]
@@ -73,7 +73,6 @@ fn split_target(project: &Project, args: &VerifyArgs) -> (Option<String>, Vec<Pa
             if !is_host_or_group(project, target)
                 && (target.ends_with(".feature")
                     || target.contains('/')
-                    || Path::new(target).exists()
                     || project.root.join(target).exists()) =>
         {
             features.insert(0, PathBuf::from(target));

@@ -27,7 +27,7 @@ pub struct FeatureFile {
 }
 
 /// The feature files to run: every `*.feature` under `features/`, or under
-/// the given files and directories.
+/// the given files and directories (relative to the project directory).
 pub fn find(root: &Path, selection: &[PathBuf]) -> Result<Vec<(PathBuf, String)>, Diags> {
     let mut diags = Diags::default();
     let mut found = Vec::new();
@@ -37,12 +37,8 @@ pub fn find(root: &Path, selection: &[PathBuf]) -> Result<Vec<(PathBuf, String)>
         selection.to_vec()
     };
     for path in wanted {
-        // A path is taken as given, else relative to the project.
-        let path = if path.exists() || path.is_absolute() {
-            path
-        } else {
-            root.join(&path)
-        };
+        // Relative paths are the project's, wherever redgreen runs (-C).
+        let path = root.join(path);
         if path.is_dir() {
             crate::config::walk(&path, &mut |file| {
                 if file.extension().is_some_and(|e| e == "feature") {
@@ -53,8 +49,9 @@ pub fn find(root: &Path, selection: &[PathBuf]) -> Result<Vec<(PathBuf, String)>
             found.push(path);
         } else if !selection.is_empty() {
             diags.push(
-                Diag::plain(format!("no feature file or directory {}", path.display()))
-                    .help("name .feature files or directories of them; paths are relative to the current directory or the project"),
+                Diag::plain(format!("no feature file or directory {}", path.display())).help(
+                    "name .feature files or directories of them, relative to the project directory",
+                ),
             );
         }
     }
