@@ -11,7 +11,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
 use crate::verify::library::Args;
-use crate::verify::world::{Failure, HostWorld, Verdict, expect};
+use crate::verify::world::{Failure, FailureKind, HostWorld, Verdict, expect};
 
 use super::file::excerpt;
 
@@ -101,7 +101,19 @@ struct Response {
 async fn get(world: &mut HostWorld, text: &str) -> Result<Response, Failure> {
     let url = parse_url(text).map_err(Failure::input)?;
     let host = world.host_name().to_string();
-    let stream = world.connect_tcp(&url.host, url.port).await?;
+    let stream = match world.connect_tcp(&url.host, url.port).await {
+        Ok(stream) => stream,
+        Err(failure) if failure.kind == FailureKind::Check => {
+            let reason = failure
+                .message
+                .trim_start_matches(&format!("on {host}: "))
+                .to_string();
+            return Err(Failure::check(format!(
+                "no HTTP answer from {text} on {host}: {reason}"
+            )));
+        }
+        Err(failure) => return Err(failure),
+    };
     let no_answer = |e: &dyn std::fmt::Display| {
         Failure::check(format!(
             "no HTTP answer from {text} on {host}: {e} (is anything listening on {}:{}?)",
