@@ -26,7 +26,8 @@ pub struct Cli {
     /// The project directory (holding redgreen.yml).
     #[arg(short = 'C', long = "dir", global = true, default_value = ".")]
     pub dir: PathBuf,
-    /// More output (-v lists every resource, -vv logs commands).
+    /// More output (-v lists every resource and shows the command behind a
+    /// failed step, -vv logs commands).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// What to do.
