@@ -828,3 +828,14 @@ fn an_undefined_step_fails_validate_with_its_place_and_touches_no_host() {
         "no report is started"
     );
 }
+
+#[test]
+fn many_short_checks_share_one_connection_without_exceeding_max_sessions() {
+    // sshd refuses sessions beyond MaxSessions (10) and counts a channel until
+    // its close is acknowledged: 60 checks in a burst must still all run.
+    let project = project();
+    let checks: Vec<String> = (0..60)
+        .map(|n| format!("the file \"/etc/passwd\" should not contain \"rg-nothing-{n}\""))
+        .collect();
+    assert_all_pass(&project, &checks);
+}
