@@ -12,6 +12,7 @@
 //! * [`engine`] plans and applies across hosts,
 //! * [`transport`] runs commands (SSH or local),
 //! * [`driver`] creates and destroys throw-away test hosts,
+//! * [`verify`] runs Gherkin features against hosts (cucumber, the step library),
 //! * [`report`] prints results,
 //! * [`cli`] is the command line, a thin layer over the above.
 
@@ -27,6 +28,7 @@ pub mod secrets;
 pub mod shell;
 pub mod template;
 pub mod transport;
+pub mod verify;
 
 /// Process exit codes, as promised in the specification.
 pub mod exit {

@@ -4,8 +4,9 @@
 //! Each case is a small project whose hosts listen on 127.0.0.1 port 1, where
 //! nothing listens: had redgreen tried to connect, the host would be
 //! unreachable and the exit code 3. `expected.txt` holds lines that must all
-//! appear in the error output; `args` the command line (default: both
-//! `validate` and `converge`); `setup` generated files (`huge PATH BYTES`).
+//! appear in the error output; `args` the command lines, one per line
+//! (default: both `validate` and `converge`); `setup` generated files
+//! (`huge PATH BYTES`).
 
 mod common;
 
@@ -55,7 +56,11 @@ fn every_bad_input_exits_2_with_its_place_and_touches_nothing() {
         }
         let expected = std::fs::read_to_string(case.join("expected.txt")).unwrap();
         let commands: Vec<Vec<String>> = match std::fs::read_to_string(case.join("args")) {
-            Ok(args) => vec![args.split_whitespace().map(String::from).collect()],
+            Ok(args) => args
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| l.split_whitespace().map(String::from).collect())
+                .collect(),
             Err(_) => vec![vec!["validate".into()], vec!["converge".into()]],
         };
         for args in commands {

@@ -4,6 +4,7 @@
 mod hosts;
 mod status;
 mod targets;
+mod verify;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -26,7 +27,8 @@ pub struct Cli {
     /// The project directory (holding redgreen.yml).
     #[arg(short = 'C', long = "dir", global = true, default_value = ".")]
     pub dir: PathBuf,
-    /// More output (-v lists every resource, -vv logs commands).
+    /// More output (-v lists every resource and shows the command behind a
+    /// failed step, -vv logs commands).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// What to do.
@@ -46,6 +48,10 @@ pub enum Command {
     /// Per host: the commit last converged, when, the result, and whether its
     /// features last passed (from each host's ledger).
     Status(RunArgs),
+    /// Run the features (Gherkin) against the hosts.
+    Verify(verify::VerifyArgs),
+    /// List every step phrase (built-in and features/steps.yml) with an example.
+    Steps,
     /// Manage test hosts by hand.
     #[command(subcommand)]
     Hosts(HostsCommand),
@@ -196,6 +202,8 @@ async fn run(cli: Cli) -> i32 {
         Command::Plan(args) => converge(&cli, args, Mode::Plan, true).await,
         Command::Converge(args) => converge(&cli, &args.run, Mode::Converge, args.diff).await,
         Command::Status(args) => status::run(&cli, args).await,
+        Command::Verify(args) => verify::verify(&cli, args).await,
+        Command::Steps => Ok(verify::steps(&cli)),
         Command::Hosts(command) => hosts::run(&cli, command).await,
         Command::Image(command) => image_command(command).await,
     };
@@ -264,11 +272,13 @@ async fn validate(cli: &Cli, args: &VarArgs) -> Result<i32, Failure> {
     let project = load(cli)?;
     let mut overrides = Overrides::from_pairs(&args.vars)?;
     overrides.secrets_optional = true;
-    project.validate(&overrides).into_result()?;
+    let mut diags = project.validate(&overrides);
+    let (features, scenarios) = verify::check_features(&project, &mut diags);
+    diags.into_result()?;
     let hosts = project.inventory.hosts.0.len();
     let test_hosts = project.test_host_names().len();
     println!(
-        "ok: redgreen.yml, {} recipe(s), {} template(s); {hosts} host(s), {test_hosts} test host(s)",
+        "ok: redgreen.yml, {} recipe(s), {} template(s), {features} feature(s) with {scenarios} scenario(s); {hosts} host(s), {test_hosts} test host(s)",
         project.recipes.len(),
         project.templates.names().len(),
     );

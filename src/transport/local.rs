@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::{Output, Script, Transport, TransportError, check_sudo, shell_argv};
+use super::{Output, Script, Transport, TransportError, Tunnel, check_sudo, shell_argv};
 
 /// A transport that runs scripts with the local `sh`.
 pub struct LocalTransport {
@@ -71,6 +71,14 @@ impl Transport for LocalTransport {
             check_sudo(&output, &self.user)?;
         }
         Ok(output)
+    }
+
+    async fn connect_tcp(&self, host: &str, port: u16) -> Result<Tunnel, TransportError> {
+        let remote = host.trim_start_matches('[').trim_end_matches(']');
+        let stream = tokio::net::TcpStream::connect((remote, port))
+            .await
+            .map_err(|e| TransportError::Forward(format!("{host}:{port}: {e}")))?;
+        Ok(Box::pin(stream))
     }
 
     async fn close(&self) {}

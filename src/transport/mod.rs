@@ -4,15 +4,21 @@
 //! stdin), as root when asked (`sudo -n` on a non-root login, once per
 //! script). Each call is one round trip; [`Counted`] counts them so that the
 //! engine can report, and tests can check, the round-trip budget.
+//!
+//! [`Transport::connect_tcp`] opens a TCP connection as seen from the host
+//! (an SSH port forward over the master connection), so that HTTP checks run
+//! their client on the controller and the host needs no HTTP client.
 
 pub mod local;
 pub mod ssh;
 
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use crate::config::inventory::Become;
 
@@ -87,6 +93,10 @@ pub enum TransportError {
         "sudo on this host asks for a password; give {0} passwordless sudo (NOPASSWD) or log in as root"
     )]
     SudoPassword(String),
+    /// A TCP connection through the host could not be opened (the host
+    /// itself is reachable).
+    #[error("cannot open a connection to {0}")]
+    Forward(String),
 }
 
 impl TransportError {
@@ -100,11 +110,29 @@ impl TransportError {
     }
 }
 
+/// A byte stream: a TCP connection opened by [`Transport::connect_tcp`].
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
+/// A TCP connection as seen from a host.
+pub type Tunnel = Pin<Box<dyn Stream>>;
+
 /// A way to run scripts on one host.
 #[async_trait]
 pub trait Transport: Send + Sync {
     /// Run a script and wait for it: one round trip.
     async fn run(&self, script: &Script) -> Result<Output, TransportError>;
+
+    /// Open a TCP connection to `host:port` as the host itself would (for
+    /// `localhost`, the host's own loopback). HTTP checks use it so that the
+    /// target needs no HTTP client: the request is made here, through the
+    /// connection. The default refuses.
+    async fn connect_tcp(&self, host: &str, port: u16) -> Result<Tunnel, TransportError> {
+        Err(TransportError::Forward(format!(
+            "{host}:{port}: this transport cannot open connections"
+        )))
+    }
 
     /// Close the connection. Further runs fail.
     async fn close(&self);
@@ -175,6 +203,11 @@ impl<T: Transport> Transport for Counted<T> {
         self.inner.run(script).await
     }
 
+    async fn connect_tcp(&self, host: &str, port: u16) -> Result<Tunnel, TransportError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.connect_tcp(host, port).await
+    }
+
     async fn close(&self) {
         self.inner.close().await;
     }
@@ -184,6 +217,10 @@ impl<T: Transport> Transport for Counted<T> {
 impl Transport for Box<dyn Transport> {
     async fn run(&self, script: &Script) -> Result<Output, TransportError> {
         (**self).run(script).await
+    }
+
+    async fn connect_tcp(&self, host: &str, port: u16) -> Result<Tunnel, TransportError> {
+        (**self).connect_tcp(host, port).await
     }
 
     async fn close(&self) {

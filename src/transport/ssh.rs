@@ -4,17 +4,23 @@
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Socket, Stdio};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
-use super::{Connection, Output, Script, Transport, TransportError, check_sudo, shell_argv};
+use super::{
+    Connection, Output, Script, Transport, TransportError, Tunnel, check_sudo, shell_argv,
+};
 
 /// sshd's default MaxSessions is 10: stay below it on one connection.
 const MAX_CHANNELS: usize = 8;
+
+/// How often a session that sshd refused is asked for again (about 3 s in all).
+const SESSION_RETRIES: u64 = 16;
 
 /// A transport over one multiplexed SSH connection.
 pub struct SshTransport {
@@ -184,10 +190,24 @@ impl Transport for SshTransport {
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
-            let mut child = command
-                .spawn()
-                .await
-                .map_err(|e| TransportError::Lost(describe(&e)))?;
+            // sshd counts a channel until its close is acknowledged, so a burst
+            // of short commands can briefly exceed MaxSessions although at most
+            // MAX_CHANNELS are open here: sshd refuses the session, and nothing
+            // has run yet, so wait a moment and ask again.
+            let mut attempt = 0u64;
+            let mut child = loop {
+                match command.spawn().await {
+                    Ok(child) => break child,
+                    Err(e) => {
+                        let text = describe(&e);
+                        attempt += 1;
+                        if !text.contains("open refused") || attempt > SESSION_RETRIES {
+                            return Err(TransportError::Lost(text));
+                        }
+                        tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                    }
+                }
+            };
             if let Some(mut stdin) = child.stdin().take() {
                 stdin
                     .write_all(script.text.as_bytes())
@@ -215,6 +235,42 @@ impl Transport for SshTransport {
             check_sudo(&output, &self.user)?;
         }
         Ok(output)
+    }
+
+    /// A local forward from a fresh Unix socket to `host:port` on the far
+    /// side, over the master connection: connect to the socket, then cancel
+    /// the forward (the connection made through it stays open).
+    async fn connect_tcp(&self, host: &str, port: u16) -> Result<Tunnel, TransportError> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let session = self.session()?;
+        let _channel = self.channels.acquire().await.expect("semaphore open");
+        let path = std::env::temp_dir().join(format!(
+            "rg-fwd-{}-{}.sock",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_file(&path);
+        // sshd resolves the name; IPv6 literals go without brackets.
+        let remote = host.trim_start_matches('[').trim_end_matches(']');
+        let listen = || Socket::UnixSocket {
+            path: path.as_path().into(),
+        };
+        let connect = || Socket::TcpSocket {
+            host: remote.into(),
+            port,
+        };
+        let what = format!("{host}:{port}");
+        session
+            .request_port_forward(ForwardType::Local, listen(), connect())
+            .await
+            .map_err(|e| TransportError::Forward(format!("{what}: {}", describe(&e))))?;
+        let stream = tokio::net::UnixStream::connect(&path).await;
+        let _ = session
+            .close_port_forward(ForwardType::Local, listen(), connect())
+            .await;
+        let _ = std::fs::remove_file(&path);
+        let stream = stream.map_err(|e| TransportError::Forward(format!("{what}: {e}")))?;
+        Ok(Box::pin(stream))
     }
 
     async fn close(&self) {

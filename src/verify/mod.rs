@@ -1,0 +1,270 @@
+//! Verify: Gherkin features run against hosts, with the cucumber crate.
+//!
+//! * [`library`] holds every step phrase, built-in ([`steps`]) and from
+//!   `features/steps.yml` ([`user_steps`]), and matches steps to them;
+//! * [`features`] loads feature files, checks every step before any host is
+//!   touched, and expands each scenario once per host it selects;
+//! * [`world`] is the cucumber World: one scenario on one host;
+//! * `run` drives cucumber; [`report`] turns its events into results and
+//!   output (pretty, JSON, JUnit XML, Cucumber JSON).
+//!
+//! [`Suite::load`] reads and checks; [`run_features`] runs and returns one
+//! result per (scenario, host). Both are what `redgreen verify` and
+//! `redgreen test` are made of.
+
+pub mod features;
+pub mod library;
+pub mod report;
+mod run;
+pub mod steps;
+pub mod user_steps;
+pub mod world;
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gherkin::tagexpr::TagOperation;
+
+pub use features::FeatureFile;
+pub use library::Library;
+pub use report::{Format, Outcome, Output, Report, Reporters, ScenarioResult, StepFailure};
+
+use crate::config::{Diag, Diags, Project, test_host_name};
+use crate::engine::Target;
+
+/// Features and steps, loaded and checked.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    /// The feature files, in path order.
+    pub features: Vec<FeatureFile>,
+    /// Every phrase: built-in, then the user's.
+    pub library: Arc<Library>,
+    /// Test host name → the entry name `@host:` tags may use for it too.
+    aliases: BTreeMap<String, String>,
+}
+
+impl Suite {
+    /// Load the features (every `*.feature` under `features/`, or the given
+    /// files and directories) and `features/steps.yml`, and check every step,
+    /// every DocString and DataTable a step needs, every argument that can be
+    /// checked without a host, and every `@host:`/`@group:` tag. Touches no
+    /// host.
+    pub fn load(project: &Project, selection: &[PathBuf]) -> Result<Suite, Diags> {
+        let mut library = Library::builtin();
+        let mut diags = user_steps::load(&project.root, &mut library);
+        let files = features::find(&project.root, selection)?;
+        let (features, found) = features::load(&files);
+        diags.0.extend(found.0);
+
+        let inventory = &project.inventory;
+        let mut names = features::Names {
+            hosts: inventory
+                .hosts
+                .iter()
+                .map(|(n, _)| n.value.clone())
+                .collect(),
+            groups: inventory.groups.names().map(str::to_string).collect(),
+        };
+        let mut aliases = BTreeMap::new();
+        if let Some(test_hosts) = &inventory.test_hosts {
+            for (entry, _) in test_hosts.hosts.iter() {
+                names.hosts.push(entry.value.clone());
+                for platform in &test_hosts.platforms {
+                    let full = test_host_name(&entry.value, &platform.value.name.value);
+                    names.hosts.push(full.clone());
+                    aliases.insert(full, entry.value.clone());
+                }
+            }
+        }
+        diags
+            .0
+            .extend(features::validate(&features, &library, &names).0);
+        diags.into_result()?;
+        Ok(Suite {
+            features,
+            library: Arc::new(library),
+            aliases,
+        })
+    }
+
+    /// The names a target answers to in `@host:` tags.
+    fn aliases_of(&self, name: &str) -> Vec<String> {
+        let mut out = vec![name.to_string()];
+        out.extend(self.aliases.get(name).cloned());
+        out
+    }
+
+    /// How many scenarios the features have (before expansion per host).
+    pub fn scenario_count(&self) -> usize {
+        self.features
+            .iter()
+            .map(|f| {
+                f.feature.scenarios.len()
+                    + f.feature
+                        .rules
+                        .iter()
+                        .map(|r| r.scenarios.len())
+                        .sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+/// Parse a tag expression (`@smoke and not @slow`).
+pub fn parse_tags(expression: &str) -> Result<TagOperation, Diag> {
+    expression.parse::<TagOperation>().map_err(|e| {
+        Diag::plain(format!("invalid tag expression '{expression}': {e}"))
+            .help("tag expressions combine @tags with and, or, not and parentheses: \"@smoke and not @slow\"")
+    })
+}
+
+/// How a run goes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Only scenarios whose tags (with `@host:NAME`) match.
+    pub tags: Option<TagOperation>,
+    /// Hosts connecting at once.
+    pub concurrency: usize,
+    /// How long one command may take.
+    pub command_timeout: Duration,
+    /// Show the command that checked a failed step.
+    pub verbose: bool,
+    /// Stop starting scenarios after the first failure.
+    pub fail_fast: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tags: None,
+            concurrency: 50,
+            command_timeout: Duration::from_secs(600),
+            verbose: false,
+            fail_fast: false,
+        }
+    }
+}
+
+/// Run the suite's features against `targets`: every scenario once on every
+/// host it selects, scenarios on different hosts concurrently. Returns one
+/// result per (scenario, host); `reporters` get the live events
+/// ([`Reporters::none`] for results only).
+///
+/// The future is not `Send` (cucumber runs every scenario as a future on the
+/// calling task): await it where you are, or in `spawn_blocking` with
+/// `Handle::block_on`. Run one suite for many hosts rather than many suites
+/// at once: cucumber silences the process's panic hook while it runs.
+pub async fn run_features(
+    suite: &Suite,
+    targets: &[Target],
+    options: &Options,
+    reporters: Reporters,
+) -> Report {
+    run::execute(suite, targets, options, reporters).await
+}
+
+/// `redgreen verify`: run the suite with the given outputs (see
+/// [`report::outputs`]), write redgreen's JSON where asked, and print the
+/// recap after pretty output on stdout.
+pub async fn run(
+    suite: &Suite,
+    targets: &[Target],
+    options: &Options,
+    outputs: &[Output],
+) -> Result<Report, Diags> {
+    let reporters = Reporters::new(outputs)?;
+    let mut json_outputs = Vec::new();
+    for output in outputs.iter().filter(|o| o.format == Format::Json) {
+        json_outputs.push(report::open(output)?);
+    }
+    let report = run_features(suite, targets, options, reporters).await;
+    let text = report::json(&report);
+    for mut out in json_outputs {
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+    let pretty_on_stdout = outputs
+        .iter()
+        .any(|o| o.format == Format::Pretty && o.file.is_none());
+    if pretty_on_stdout {
+        print!("{}", report::recap(&report));
+    }
+    Ok(report)
+}
+
+/// The text of `redgreen steps`: every phrase, built-in and user, with an
+/// example.
+pub fn steps_text(library: &Library) -> String {
+    let mut out = String::from(
+        "Every `should` step also has a `should not` form, and any Then step may end\n\
+         with `within N seconds` (tried again every second until it passes).\n\
+         {string} is a double-quoted value, {int} a whole number, {word} a word.\n",
+    );
+    let mut family = "";
+    for phrase in &library.phrases {
+        if phrase.family != family {
+            family = phrase.family;
+            out.push_str(&format!("\n{family}\n"));
+        }
+        out.push_str(&format!("  {} {}\n", phrase.keyword, phrase.text));
+        let mut example = phrase.example.lines();
+        if let Some(first) = example.next() {
+            out.push_str(&format!("      e.g. {} {first}\n", phrase.keyword));
+        }
+        for line in example {
+            out.push_str(&format!("             {line}\n"));
+        }
+        if let (library::Action::User { run }, Some(defined)) = (&phrase.action, &phrase.defined) {
+            out.push_str(&format!("      runs {run}   ({})\n", defined.position()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_example_matches_only_its_own_phrase() {
+        let library = Library::builtin();
+        for phrase in &library.phrases {
+            let first = phrase.example.lines().next().unwrap();
+            let found = library.find(first);
+            assert_eq!(found.len(), 1, "{first}");
+            assert_eq!(found[0].0.text, phrase.text, "{first}");
+            if let Some(check) = phrase.check_args {
+                assert_eq!(check(&found[0].1.values), Ok(()), "{first}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_should_has_its_should_not() {
+        let library = Library::builtin();
+        for phrase in library
+            .phrases
+            .iter()
+            .filter(|p| p.text.contains(" should "))
+        {
+            let first = phrase.example.lines().next().unwrap();
+            let negated = first.replacen(" should ", " should not ", 1);
+            let found = library.find(&negated);
+            assert_eq!(found.len(), 1, "{negated}");
+            assert!(!found[0].1.should, "{negated}");
+            let within = match first.strip_suffix(':') {
+                Some(body) => format!("{body} within 5 seconds:"),
+                None => format!("{first} within 5 seconds"),
+            };
+            assert_eq!(library.find(&within).len(), 1, "{within}");
+        }
+    }
+
+    #[test]
+    fn the_steps_listing_is_stable() {
+        insta::assert_snapshot!(steps_text(&Library::builtin()));
+    }
+}

@@ -1,0 +1,252 @@
+//! Running features with cucumber: a parser that yields the features
+//! expanded per host, one step function behind every phrase, a `before` hook
+//! that hands each scenario its host's connection, and the reporters.
+//!
+//! Hosts are connected lazily, once each, by the first scenario that needs
+//! them (at most `concurrency` connecting at once); every scenario on a host
+//! shares its connection, whose transport keeps at most 8 channels open.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::LocalBoxFuture;
+use tokio::sync::{OnceCell, Semaphore};
+
+use super::features::{self, HostTags};
+use super::library::Library;
+use super::report::{HostSummary, Outcome, Report, Reporters};
+use super::world::{Failure, FailureKind, HostWorld, dispatch};
+use super::{Options, Suite};
+use crate::engine::{self, Target};
+use crate::transport::{Counted, Transport, TransportError};
+
+/// Scenarios that run at once (cucumber's own default).
+const MAX_SCENARIOS: usize = 64;
+
+type Connected = Arc<Counted<Box<dyn Transport>>>;
+
+/// One host of a run and its connection, opened on first use.
+pub(crate) struct HostSlot {
+    /// The host.
+    pub target: Target,
+    transport: OnceCell<Result<Connected, TransportError>>,
+    lost: Mutex<Option<String>>,
+    connecting: Arc<Semaphore>,
+}
+
+impl HostSlot {
+    async fn connect(&self) -> Result<Connected, TransportError> {
+        self.transport
+            .get_or_init(|| async {
+                let _permit = self.connecting.acquire().await.expect("semaphore open");
+                engine::connect(&self.target)
+                    .await
+                    .map(|t| Arc::new(Counted::new(t)))
+            })
+            .await
+            .clone()
+    }
+
+    /// The connection broke during the run.
+    pub(crate) fn mark_lost(&self, reason: String) {
+        self.lost.lock().expect("lost lock").get_or_insert(reason);
+    }
+
+    /// Why the host was unreachable, if it was.
+    fn unreachable(&self) -> Option<String> {
+        match self.transport.get() {
+            Some(Err(err)) => Some(err.to_string()),
+            _ => self.lost.lock().expect("lost lock").clone(),
+        }
+    }
+
+    fn round_trips(&self) -> usize {
+        match self.transport.get() {
+            Some(Ok(transport)) => transport.round_trips(),
+            _ => 0,
+        }
+    }
+
+    async fn close(&self) {
+        if let Some(Ok(transport)) = self.transport.get() {
+            transport.close().await;
+        }
+    }
+}
+
+/// What every scenario of a run shares.
+pub(crate) struct RunContext {
+    /// Every phrase.
+    pub library: Arc<Library>,
+    /// The hosts, by name.
+    pub hosts: HashMap<String, Arc<HostSlot>>,
+    /// Show the checking command in failures.
+    pub verbose: bool,
+    /// How long one command may take.
+    pub command_timeout: Duration,
+}
+
+/// The features, already expanded per host, as a cucumber parser.
+struct Expanded(Vec<gherkin::Feature>);
+
+impl cucumber::Parser<()> for Expanded {
+    type Cli = cucumber::cli::Empty;
+    type Output =
+        futures::stream::Iter<std::vec::IntoIter<cucumber::parser::Result<gherkin::Feature>>>;
+
+    fn parse(self, _: (), _: Self::Cli) -> Self::Output {
+        futures::stream::iter(self.0.into_iter().map(Ok).collect::<Vec<_>>())
+    }
+}
+
+/// The `before` hook: give the world its host, connecting on first use.
+fn before_hook(
+    context: Arc<RunContext>,
+) -> impl for<'a> Fn(
+    &'a gherkin::Feature,
+    Option<&'a gherkin::Rule>,
+    &'a gherkin::Scenario,
+    &'a mut HostWorld,
+) -> LocalBoxFuture<'a, ()>
++ 'static {
+    move |_, _, scenario, world| {
+        let context = context.clone();
+        Box::pin(async move {
+            let host = features::host_of(scenario).and_then(|h| context.hosts.get(h).cloned());
+            let Some(host) = host else {
+                std::panic::resume_unwind(Box::new(format!(
+                    "no host for the scenario {}",
+                    scenario.name
+                )));
+            };
+            match host.connect().await {
+                Ok(transport) => world.enter(context, host, transport),
+                Err(err) => {
+                    let message = format!("cannot reach {}: {err}", host.target.name);
+                    world.failure = Some(Failure {
+                        message: message.clone(),
+                        command: None,
+                        kind: if err.is_unreachable() {
+                            FailureKind::Unreachable
+                        } else {
+                            FailureKind::Check
+                        },
+                    });
+                    std::panic::resume_unwind(Box::new(message));
+                }
+            }
+        })
+    }
+}
+
+/// Run the suite against `targets`, feeding `reporters`.
+pub(crate) async fn execute(
+    suite: &Suite,
+    targets: &[Target],
+    options: &Options,
+    reporters: Reporters,
+) -> Report {
+    let host_tags: Vec<HostTags> = targets
+        .iter()
+        .map(|t| HostTags {
+            name: t.name.clone(),
+            aliases: suite.aliases_of(&t.name),
+            groups: t.groups.clone(),
+        })
+        .collect();
+    let expanded: Vec<gherkin::Feature> = suite
+        .features
+        .iter()
+        .filter_map(|f| features::expand(&f.feature, &host_tags, options.tags.as_ref()))
+        .collect();
+    let connecting = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let slots: Vec<Arc<HostSlot>> = targets
+        .iter()
+        .map(|target| {
+            Arc::new(HostSlot {
+                target: target.clone(),
+                transport: OnceCell::new(),
+                lost: Mutex::new(None),
+                connecting: connecting.clone(),
+            })
+        })
+        .collect();
+    let context = Arc::new(RunContext {
+        library: suite.library.clone(),
+        hosts: slots
+            .iter()
+            .map(|s| (s.target.name.clone(), s.clone()))
+            .collect(),
+        verbose: options.verbose,
+        command_timeout: options.command_timeout,
+    });
+
+    let mut steps = cucumber::step::Collection::new();
+    for phrase in &suite.library.phrases {
+        let regex = phrase.regex().clone();
+        let step: cucumber::Step<HostWorld> = dispatch;
+        steps = steps
+            .given(None, regex.clone(), step)
+            .when(None, regex.clone(), step)
+            .then(None, regex, step);
+    }
+    let runner = cucumber::runner::Basic::default()
+        .steps(steps)
+        .max_concurrent_scenarios(MAX_SCENARIOS)
+        .before(before_hook(context.clone()));
+    let runner = if options.fail_fast {
+        runner.fail_fast()
+    } else {
+        runner
+    };
+    let cucumber =
+        cucumber::Cucumber::<HostWorld, Expanded, (), _, Reporters, cucumber::cli::Empty>::custom(
+            Expanded(expanded),
+            runner,
+            reporters,
+        )
+        .with_cli(cucumber::cli::Opts::<_, _, _, cucumber::cli::Empty>::default());
+    let reporters = cucumber.run(()).await;
+
+    for slot in &slots {
+        slot.close().await;
+    }
+    let mut scenarios = reporters.collector.results;
+    let order = |host: &str| targets.iter().position(|t| t.name == host);
+    let file_order = |file: &str| suite.features.iter().position(|f| f.source.name == file);
+    scenarios.sort_by(|a, b| {
+        (file_order(&a.file), a.line, order(&a.host)).cmp(&(
+            file_order(&b.file),
+            b.line,
+            order(&b.host),
+        ))
+    });
+    let hosts = slots
+        .iter()
+        .map(|slot| {
+            let name = &slot.target.name;
+            let count = |outcome: Outcome| {
+                scenarios
+                    .iter()
+                    .filter(|s| s.host == *name && s.status == outcome)
+                    .count()
+            };
+            let reason = slot.unreachable();
+            HostSummary {
+                host: name.clone(),
+                outcome: if reason.is_some() {
+                    "unreachable"
+                } else {
+                    "ok"
+                },
+                reason,
+                passed: count(Outcome::Passed),
+                failed: count(Outcome::Failed),
+                skipped: count(Outcome::Skipped),
+                round_trips: slot.round_trips(),
+            }
+        })
+        .collect();
+    Report { scenarios, hosts }
+}

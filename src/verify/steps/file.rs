@@ -1,0 +1,431 @@
+//! Files, directories and symlinks.
+//!
+//! `the file` means a regular file and `the directory` a directory, both
+//! after following symlinks (as `test -f` and `test -d` do). A check of mode,
+//! owner or group fails in both polarities when there is no such thing.
+
+use regex::Regex;
+
+use crate::shell::quote;
+use crate::verify::library::Args;
+use crate::verify::world::{Failure, HostWorld, Verdict, expect};
+
+/// The largest part of a file that content checks read.
+const MAX_CONTENT: usize = 16 * 1024 * 1024;
+
+/// What is at a path (following symlinks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stat {
+    kind: String,
+    mode: u32,
+    owner: String,
+    group: String,
+}
+
+impl Stat {
+    fn is_file(&self) -> bool {
+        self.kind.starts_with("regular")
+    }
+
+    fn is_directory(&self) -> bool {
+        self.kind == "directory"
+    }
+}
+
+/// `a directory`, `a regular file`, `nothing`.
+fn describe(stat: Option<&Stat>) -> String {
+    match stat {
+        None => "nothing".into(),
+        Some(s) if s.is_file() => "a regular file".into(),
+        Some(s) => format!("a {}", s.kind),
+    }
+}
+
+async fn stat(world: &mut HostWorld, path: &str) -> Result<Option<Stat>, Failure> {
+    let output = world
+        .check(format!(
+            "stat -L -c '%F|%a|%U|%G' -- {} 2>/dev/null || echo missing\n",
+            quote(path)
+        ))
+        .await?;
+    Ok(parse_stat(output.stdout_text().trim()))
+}
+
+fn parse_stat(line: &str) -> Option<Stat> {
+    let mut parts = line.split('|');
+    let kind = parts.next()?.to_string();
+    let mode = u32::from_str_radix(parts.next()?, 8).ok()?;
+    Some(Stat {
+        kind,
+        mode,
+        owner: parts.next()?.to_string(),
+        group: parts.next()?.to_string(),
+    })
+}
+
+/// A mode as written ("0644", "644", "4755") → its number.
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.trim();
+    if digits.is_empty() || digits.len() > 5 || !digits.chars().all(|c| ('0'..='7').contains(&c)) {
+        return Err(format!("'{text}' is not an octal mode like \"0644\""));
+    }
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("'{text}' is not an octal mode like \"0644\""))
+}
+
+/// Validate: the second value is an octal mode.
+pub fn second_is_mode(values: &[String]) -> Result<(), String> {
+    parse_mode(values.get(1).map_or("", String::as_str)).map(drop)
+}
+
+/// Validate: the second value is a regex.
+pub fn second_is_regex(values: &[String]) -> Result<(), String> {
+    multiline(values.get(1).map_or("", String::as_str)).map(drop)
+}
+
+/// A regex where `^` and `$` match at every line, as in grep.
+pub fn multiline(pattern: &str) -> Result<Regex, String> {
+    Regex::new(&format!("(?m){pattern}"))
+        .map_err(|e| format!("'{pattern}' is not a valid regex: {e}"))
+}
+
+async fn exists(world: &mut HostWorld, args: &Args, directory: bool) -> Verdict {
+    let path = args.text(0);
+    let found = stat(world, path).await?;
+    let holds = found.as_ref().is_some_and(|s| {
+        if directory {
+            s.is_directory()
+        } else {
+            s.is_file()
+        }
+    });
+    let what = if directory { "a directory" } else { "a file" };
+    expect(
+        args,
+        holds,
+        format!(
+            "expected {what} at {path}, found {}",
+            describe(found.as_ref())
+        ),
+        format!("expected no {} at {path}, found one", &what[2..]),
+    )
+}
+
+/// The thing at the path, which must be a file (or a directory).
+async fn subject(world: &mut HostWorld, path: &str, directory: bool) -> Result<Stat, Failure> {
+    let found = stat(world, path).await?;
+    match found {
+        Some(s) if (directory && s.is_directory()) || (!directory && s.is_file()) => Ok(s),
+        other => Err(Failure::check(format!(
+            "expected {} at {path}, found {}",
+            if directory { "a directory" } else { "a file" },
+            describe(other.as_ref())
+        ))),
+    }
+}
+
+async fn mode(world: &mut HostWorld, args: &Args, directory: bool) -> Verdict {
+    let wanted = parse_mode(args.text(1)).map_err(Failure::input)?;
+    let found = subject(world, args.text(0), directory).await?;
+    expect(
+        args,
+        found.mode == wanted,
+        format!("expected mode {wanted:04o}, found {:04o}", found.mode),
+        format!(
+            "expected a mode other than {wanted:04o}, found {:04o}",
+            found.mode
+        ),
+    )
+}
+
+async fn owner(world: &mut HostWorld, args: &Args, directory: bool) -> Verdict {
+    let wanted = args.text(1);
+    let found = subject(world, args.text(0), directory).await?;
+    expect(
+        args,
+        found.owner == wanted,
+        format!("expected owner {wanted}, found {}", found.owner),
+        format!(
+            "expected an owner other than {wanted}, found {}",
+            found.owner
+        ),
+    )
+}
+
+async fn group(world: &mut HostWorld, args: &Args, directory: bool) -> Verdict {
+    let wanted = args.text(1);
+    let found = subject(world, args.text(0), directory).await?;
+    expect(
+        args,
+        found.group == wanted,
+        format!("expected group {wanted}, found {}", found.group),
+        format!(
+            "expected a group other than {wanted}, found {}",
+            found.group
+        ),
+    )
+}
+
+/// `the file {string} should exist`
+pub async fn file_exists(world: &mut HostWorld, args: &Args) -> Verdict {
+    exists(world, args, false).await
+}
+
+/// `the directory {string} should exist`
+pub async fn directory_exists(world: &mut HostWorld, args: &Args) -> Verdict {
+    exists(world, args, true).await
+}
+
+/// `the file {string} should have mode {string}`
+pub async fn file_mode(world: &mut HostWorld, args: &Args) -> Verdict {
+    mode(world, args, false).await
+}
+
+/// `the directory {string} should have mode {string}`
+pub async fn directory_mode(world: &mut HostWorld, args: &Args) -> Verdict {
+    mode(world, args, true).await
+}
+
+/// `the file {string} should be owned by {string}`
+pub async fn file_owner(world: &mut HostWorld, args: &Args) -> Verdict {
+    owner(world, args, false).await
+}
+
+/// `the directory {string} should be owned by {string}`
+pub async fn directory_owner(world: &mut HostWorld, args: &Args) -> Verdict {
+    owner(world, args, true).await
+}
+
+/// `the file {string} should be in group {string}`
+pub async fn file_group(world: &mut HostWorld, args: &Args) -> Verdict {
+    group(world, args, false).await
+}
+
+/// `the directory {string} should be in group {string}`
+pub async fn directory_group(world: &mut HostWorld, args: &Args) -> Verdict {
+    group(world, args, true).await
+}
+
+/// The content of the file at `path` (at most [`MAX_CONTENT`] bytes).
+async fn content(world: &mut HostWorld, path: &str) -> Result<String, Failure> {
+    let output = world
+        .check(format!(
+            "p={}\n\
+             if [ -d \"$p\" ]; then exit 3; elif [ ! -e \"$p\" ]; then exit 2; fi\n\
+             head -c {MAX_CONTENT} -- \"$p\"\n",
+            quote(path)
+        ))
+        .await?;
+    match output.status {
+        0 => Ok(String::from_utf8_lossy(&output.stdout).into_owned()),
+        2 => Err(Failure::check(format!(
+            "expected a file at {path}, found nothing"
+        ))),
+        3 => Err(Failure::check(format!(
+            "expected a file at {path}, found a directory"
+        ))),
+        status => Err(Failure::check(format!(
+            "cannot read {path} (exit {status}): {}",
+            output.stderr_text().trim()
+        ))),
+    }
+}
+
+/// The first lines of a text, indented, for failure messages.
+pub fn excerpt(text: &str) -> String {
+    const LINES: usize = 8;
+    if text.trim().is_empty() {
+        return "  (empty)".into();
+    }
+    let mut out: Vec<String> = text.lines().take(LINES).map(|l| format!("  {l}")).collect();
+    let total = text.lines().count();
+    if total > LINES {
+        out.push(format!("  … ({} more lines)", total - LINES));
+    }
+    out.join("\n")
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset].matches('\n').count() + 1
+}
+
+async fn contains_text(world: &mut HostWorld, args: &Args, wanted: &str) -> Verdict {
+    let path = args.text(0);
+    let text = content(world, path).await?;
+    let found = text.find(wanted);
+    expect(
+        args,
+        found.is_some(),
+        format!(
+            "expected {path} to contain {wanted:?}; it does not, it has:\n{}",
+            excerpt(&text)
+        ),
+        format!(
+            "expected {path} not to contain {wanted:?}; it does, at line {}",
+            found.map_or(0, |at| line_of(&text, at))
+        ),
+    )
+}
+
+/// `the file {string} should contain {string}`
+pub async fn contains(world: &mut HostWorld, args: &Args) -> Verdict {
+    let wanted = args.text(1).to_string();
+    contains_text(world, args, &wanted).await
+}
+
+/// The 1-based line where `block`'s lines appear as consecutive lines of
+/// `text`, each compared without its indentation and trailing spaces.
+fn find_lines(text: &str, block: &str) -> Option<usize> {
+    let wanted: Vec<&str> = block.lines().map(str::trim).collect();
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    if wanted.is_empty() {
+        return Some(1);
+    }
+    lines
+        .windows(wanted.len())
+        .position(|window| window == wanted.as_slice())
+        .map(|at| at + 1)
+}
+
+/// `the file {string} should contain:` with a DocString. One line is looked
+/// for as text; several lines must be consecutive lines of the file, whatever
+/// their indentation.
+pub async fn contains_docstring(world: &mut HostWorld, args: &Args) -> Verdict {
+    let Some(wanted) = args.docstring.clone() else {
+        return Err(Failure::input(
+            "this step needs a DocString (\"\"\") below it",
+        ));
+    };
+    if wanted.lines().count() <= 1 {
+        return contains_text(world, args, wanted.trim()).await;
+    }
+    let path = args.text(0);
+    let text = content(world, path).await?;
+    let found = find_lines(&text, &wanted);
+    let block: String = wanted
+        .lines()
+        .map(|l| format!("\n  {}", l.trim()))
+        .collect();
+    expect(
+        args,
+        found.is_some(),
+        format!(
+            "expected {path} to contain these lines:{block}\nit does not, it has:\n{}",
+            excerpt(&text)
+        ),
+        format!(
+            "expected {path} not to contain these lines:{block}\nit does, from line {}",
+            found.unwrap_or(0)
+        ),
+    )
+}
+
+/// `the file {string} should match {string}`
+pub async fn matches(world: &mut HostWorld, args: &Args) -> Verdict {
+    let (path, pattern) = (args.text(0), args.text(1));
+    let regex = multiline(pattern).map_err(Failure::input)?;
+    let text = content(world, path).await?;
+    let found = regex.find(&text);
+    expect(
+        args,
+        found.is_some(),
+        format!(
+            "expected {path} to match /{pattern}/; it does not, it has:\n{}",
+            excerpt(&text)
+        ),
+        format!(
+            "expected {path} not to match /{pattern}/; it does, at line {}: {:?}",
+            found.map_or(0, |m| line_of(&text, m.start())),
+            found.map_or("", |m| m.as_str())
+        ),
+    )
+}
+
+/// `the symlink {string} should point to {string}`: the link's text is the
+/// target, or both resolve to the same path.
+pub async fn symlink_points_to(world: &mut HostWorld, args: &Args) -> Verdict {
+    let (path, target) = (args.text(0), args.text(1));
+    let output = world
+        .check(format!(
+            "p={}; t={}\n\
+             if [ -L \"$p\" ]; then\n\
+             \techo link; readlink -- \"$p\"; readlink -f -- \"$p\" || echo\n\
+             \tcd \"$(dirname -- \"$p\")\" && readlink -f -- \"$t\" || echo\n\
+             elif [ -e \"$p\" ]; then echo other; stat -c %F -- \"$p\"\n\
+             else echo missing; fi\n",
+            quote(path),
+            quote(target)
+        ))
+        .await?;
+    let text = output.stdout_text();
+    let lines: Vec<&str> = text.lines().collect();
+    match lines.first().copied() {
+        Some("link") => {
+            let link = lines.get(1).copied().unwrap_or("");
+            let resolved = lines.get(2).copied().unwrap_or("");
+            let wanted = lines.get(3).copied().unwrap_or("");
+            let holds = link == target || (!resolved.is_empty() && resolved == wanted);
+            expect(
+                args,
+                holds,
+                format!("expected {path} to point to {target}, found it points to {link}"),
+                format!("expected {path} not to point to {target}, found it points to {link}"),
+            )
+        }
+        Some("other") => Err(Failure::check(format!(
+            "expected a symlink at {path}, found a {}",
+            lines.get(1).copied().unwrap_or("file")
+        ))),
+        _ => Err(Failure::check(format!(
+            "expected a symlink at {path}, found nothing"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_parse() {
+        assert_eq!(
+            parse_stat("regular empty file|600|root|adm"),
+            Some(Stat {
+                kind: "regular empty file".into(),
+                mode: 0o600,
+                owner: "root".into(),
+                group: "adm".into()
+            })
+        );
+        assert_eq!(parse_stat("missing"), None);
+    }
+
+    #[test]
+    fn modes_parse() {
+        assert_eq!(parse_mode("0644"), Ok(0o644));
+        assert_eq!(parse_mode("644"), Ok(0o644));
+        assert_eq!(parse_mode("4755"), Ok(0o4755));
+        assert!(parse_mode("0x1").is_err());
+        assert!(parse_mode("rw-r--r--").is_err());
+        assert!(parse_mode("").is_err());
+    }
+
+    #[test]
+    fn docstring_lines_ignore_indentation() {
+        let text = "server {\n    listen 80;\n    server_name a;\n}\n";
+        assert_eq!(find_lines(text, "listen 80;\nserver_name a;"), Some(2));
+        assert_eq!(find_lines(text, "listen 80;\n}"), None);
+    }
+
+    #[test]
+    fn excerpts_are_short() {
+        let text: String = (1..=20).map(|n| format!("line {n}\n")).collect();
+        let shown = excerpt(&text);
+        assert!(shown.starts_with("  line 1\n"));
+        assert!(shown.ends_with("… (12 more lines)"));
+        assert_eq!(excerpt(""), "  (empty)");
+    }
+}
