@@ -12,6 +12,9 @@ Feature: sshd takes keys only
       | X11Forwarding no                  |
       | MaxAuthTries 3                    |
 
-  Scenario: sshd still answers
-    Then the service "ssh" should be running
+  Scenario: sshd runs with the hardened settings
+    When I run "sshd -T"
+    Then the output should contain "passwordauthentication no"
+    And the output should contain "maxauthtries 3"
+    And the service "ssh" should be running
     And port 22 should be listening

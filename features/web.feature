@@ -1,6 +1,16 @@
-# A static web site (recipes/webserver.yml).
+# nginx serving a static site (recipes/webserver.yml).
 @group:web
-Feature: The web site is in place
+Feature: The web site is served
+
+  Scenario: nginx is installed and running
+    Then the package "nginx-light" should be installed
+    And the service "nginx" should be running within 10 seconds
+    And the service "nginx" should be enabled
+    And port 80 should be listening
+
+  Scenario: the site answers
+    Then "http://localhost/" should respond with status 200
+    And "http://localhost/" should respond with a body containing "Welcome to redgreen's example site"
 
   Scenario: its files belong to the web server
     Then the directory "/srv/www" should be owned by "www-data"

@@ -18,6 +18,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod cycle;
 pub mod driver;
 pub mod engine;
 pub mod ledger;

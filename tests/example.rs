@@ -64,5 +64,5 @@ fn the_example_goes_red_then_green() {
     let green = project.run(&["verify", "--format", "json"]).expect(0);
     let green = statuses(&green.json());
     assert!(green.iter().all(|s| s.ends_with(": passed")), "{green:#?}");
-    assert_eq!(green.len(), 9, "{green:#?}");
+    assert_eq!(green.len(), 13, "{green:#?}");
 }

@@ -4,6 +4,7 @@
 mod hosts;
 mod status;
 mod targets;
+mod test;
 mod verify;
 
 use std::io::IsTerminal;
@@ -52,6 +53,9 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// List every step phrase (built-in and features/steps.yml) with an example.
     Steps,
+    /// The red-green cycle on fresh test hosts: create, verify (red),
+    /// converge, verify (green), converge again (idempotence), destroy.
+    Test(test::TestArgs),
     /// Manage test hosts by hand.
     #[command(subcommand)]
     Hosts(HostsCommand),
@@ -204,6 +208,7 @@ async fn run(cli: Cli) -> i32 {
         Command::Status(args) => status::run(&cli, args).await,
         Command::Verify(args) => verify::verify(&cli, args).await,
         Command::Steps => Ok(verify::steps(&cli)),
+        Command::Test(args) => test::run(&cli, args).await,
         Command::Hosts(command) => hosts::run(&cli, command).await,
         Command::Image(command) => image_command(command).await,
     };
@@ -292,22 +297,7 @@ async fn converge(cli: &Cli, args: &RunArgs, mode: Mode, want_diff: bool) -> Res
     let defaults = &project.inventory.defaults;
     let timeout = Duration::from_secs(defaults.command_timeout.as_ref().map_or(600, |t| t.value));
     let targets = targets::resolve(&project, args)?;
-    let mut jobs = Vec::new();
-    let mut diags = Diags::default();
-    for target in targets {
-        let host_value = crate::template::host_value(&target.name, &target.address, &target.groups);
-        match crate::config::expand_host(
-            &project,
-            &target.groups,
-            &target.vars,
-            &host_value,
-            &overrides,
-        ) {
-            Ok(resources) => jobs.push(engine::Job { target, resources }),
-            Err(found) => diags.0.extend(found.0),
-        }
-    }
-    diags.into_result()?;
+    let jobs = engine::jobs(&project, targets, &overrides)?;
     let options = engine::Options {
         mode,
         concurrency: args

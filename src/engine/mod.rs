@@ -235,6 +235,32 @@ pub struct Job<'p> {
     pub resources: HostResources<'p>,
 }
 
+/// What each target gets: its resources expanded (recipes, includes,
+/// variables, names rendered). Every problem of every host is returned.
+pub fn jobs<'p>(
+    project: &'p Project,
+    targets: Vec<Target>,
+    overrides: &crate::config::Overrides,
+) -> Result<Vec<Job<'p>>, crate::config::Diags> {
+    let mut jobs = Vec::new();
+    let mut diags = crate::config::Diags::default();
+    for target in targets {
+        let host_value = template::host_value(&target.name, &target.address, &target.groups);
+        match crate::config::expand_host(
+            project,
+            &target.groups,
+            &target.vars,
+            &host_value,
+            overrides,
+        ) {
+            Ok(resources) => jobs.push(Job { target, resources }),
+            Err(found) => diags.0.extend(found.0),
+        }
+    }
+    diags.into_result()?;
+    Ok(jobs)
+}
+
 /// Run plan or converge on every job, at most `concurrency` at once.
 pub async fn run(
     project: &Project,

@@ -1,6 +1,8 @@
 //! Results → output: live progress and per-resource lines on the terminal, a
 //! recap table, unified diffs for plans, and JSON for machines.
 
+pub mod html;
+
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
