@@ -200,6 +200,14 @@ pub async fn ensure_bootstrapped(
 
 /// A user's disk image: its format, as `qemu-img info` sees it.
 pub async fn from_file(path: &Path) -> Result<Base, DriverError> {
+    // Overlays name their backing file by this path: it must not depend on
+    // the folder QEMU runs in.
+    let path = &std::fs::canonicalize(path).map_err(|e| {
+        DriverError::new(format!(
+            "cannot open the disk image {}: {e}",
+            path.display()
+        ))
+    })?;
     let output = Command::new("qemu-img")
         .args(["info", "--output=json"])
         .arg(path)

@@ -241,7 +241,11 @@ impl Qemu {
                     seed::make_cidata(&staged, &self.state, id, &spec.name, &vm::cidata(dir))
                         .await?;
                 if !made {
-                    progress("no genisoimage, mkisofs or xorriso: no NoCloud seed for cloud-init");
+                    // sshd of a cloud image would answer with keys of its
+                    // own, which strict checking then refuses: say it now.
+                    return Err(DriverError::new(
+                        "a cloud image gets its SSH keys from a NoCloud seed, made with genisoimage, mkisofs or xorriso: install one (apt-get install genisoimage)",
+                    ));
                 }
                 made
             }
@@ -337,15 +341,10 @@ impl Qemu {
                     vm::stop(dir).await;
                     let _ = child.wait();
                     return Err(DriverError::new(format!(
-                        "{} ({}) did not answer on SSH within {}s{}{}",
+                        "{} ({}) did not answer on SSH within {}s{}",
                         spec.name,
                         choice.accel.as_str(),
                         boot_timeout(choice.accel).as_secs(),
-                        if cidata || matches!(base.boot, base::Boot::Kernel { .. }) {
-                            ""
-                        } else {
-                            "; a cloud image needs a NoCloud seed for its keys: install genisoimage"
-                        },
                         console_tail(dir)
                     )));
                 }
