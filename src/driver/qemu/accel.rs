@@ -4,8 +4,9 @@
 //! virtualisation QEMU aborts as the vCPU starts, or the guest kernel hangs
 //! early. So a VM is first started on KVM; if QEMU stops, or the guest's
 //! kernel shows no progress on its console in time, it is started again on
-//! TCG, and the verdict is kept in the cache (keyed by this machine's kernel
-//! and QEMU version) so that the next VM goes straight to TCG.
+//! TCG; once it is up there, the verdict is kept in the cache (keyed by this
+//! machine's kernel and QEMU version) so that the next VM goes straight to
+//! TCG.
 //! `REDGREEN_QEMU_ACCEL=kvm|tcg` skips the trying.
 
 use std::path::{Path, PathBuf};

@@ -253,6 +253,7 @@ impl Qemu {
         };
         let cache = base::cache_dir();
         let mut choice = accel::choose(&cache, qemu_version);
+        let mut kvm_failed_here = false;
         let mut port_attempts = 0;
         loop {
             // A fresh overlay for every start: a stalled start on KVM may
@@ -278,12 +279,13 @@ impl Qemu {
             let started = Instant::now();
             let mut child = vm::start(dir, &machine.command_line())?;
             let outcome = self.watch(&mut child, dir, port, &choice).await;
-            let kvm_failed = |why: String| {
-                accel::remember_unusable(&cache, qemu_version, &why);
-                Choice::tcg(why)
-            };
             match outcome {
                 Boot::Ready => {
+                    // Only now is it clear that KVM, not the VM, was at
+                    // fault: keep the verdict for the next VMs.
+                    if kvm_failed_here && let Some(why) = &choice.why {
+                        accel::remember_unusable(&cache, qemu_version, why);
+                    }
                     let boot_seconds = started.elapsed().as_secs_f64();
                     let address = "127.0.0.1".to_string();
                     self.state
@@ -320,15 +322,17 @@ impl Qemu {
                         .unwrap_or("no message")
                         .trim()
                         .to_string();
-                    choice = kvm_failed(format!("KVM is not usable: QEMU stopped: {last}"));
+                    choice = Choice::tcg(format!("KVM is not usable: QEMU stopped: {last}"));
+                    kvm_failed_here = true;
                 }
                 Boot::NoProgress => {
                     vm::stop(dir).await;
                     let _ = child.wait();
-                    choice = kvm_failed(format!(
+                    choice = Choice::tcg(format!(
                         "KVM is not usable: the guest's kernel showed no progress in {}s",
                         accel::KVM_PROGRESS_TIMEOUT.as_secs()
                     ));
+                    kvm_failed_here = true;
                 }
                 Boot::Exited(log) => {
                     return Err(DriverError::new(format!(
