@@ -272,8 +272,10 @@ async fn build(
 ) -> Result<(), DriverError> {
     let io = |what: &str, e: std::io::Error| DriverError::new(format!("{what}: {e}"));
     let parent = dir.parent().expect("the image folder has a parent");
+    let prefix = format!(".build-{suite}-");
+    remove_stale_builds(parent, &prefix);
     let work = tempfile::Builder::new()
-        .prefix(".build-")
+        .prefix(&prefix)
         .tempdir_in(parent)
         .map_err(|e| io("cannot make a build folder", e))?;
     let out = work.path().join("image");
@@ -384,6 +386,36 @@ async fn build(
     Ok(())
 }
 
+/// Remove what killed builds of this suite left (the caller holds the
+/// suite's lock, so no build of it is running), except a folder that still
+/// has something mounted inside (a bootstrap killed before it unmounted
+/// /proc and /sys): deleting through a mount is never safe.
+fn remove_stale_builds(parent: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let path = entry.path();
+        let inside = format!("{}/", path.display());
+        let mounted = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .any(|point| point.starts_with(&inside));
+        if mounted {
+            tracing::warn!(
+                "{} has file systems mounted inside (a killed build); unmount them and remove it",
+                path.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
@@ -421,6 +453,25 @@ mod tests {
         assert!(name.starts_with("debian-bookworm-amd64-"), "{name}");
         assert_eq!(name.len(), "debian-bookworm-amd64-".len() + 8, "{name}");
         assert_eq!(dir, bootstrapped_dir(Path::new("/cache"), "bookworm"));
+    }
+
+    #[test]
+    fn leftovers_of_killed_builds_of_the_suite_are_removed() {
+        let parent = tempfile::tempdir().unwrap();
+        for dir in [
+            ".build-bookworm-a1/root/etc",
+            ".build-trixie-b2/root",
+            "debian-bookworm-amd64-0123abcd",
+        ] {
+            std::fs::create_dir_all(parent.path().join(dir)).unwrap();
+        }
+        remove_stale_builds(parent.path(), ".build-bookworm-");
+        let mut left: Vec<String> = std::fs::read_dir(parent.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".build-trixie-b2", "debian-bookworm-amd64-0123abcd"]);
     }
 
     #[test]
