@@ -235,6 +235,7 @@ impl Qemu {
         progress("making its disks");
         let staged = seed::stage(&self.state, &spec.name)?;
         seed::make_disk(&staged, &vm::seed(dir)).await?;
+        // Cloud images (booted through their firmware) have cloud-init.
         let cidata = match base.boot {
             base::Boot::Firmware => {
                 let made =
@@ -247,7 +248,7 @@ impl Qemu {
                         "a cloud image gets its SSH keys from a NoCloud seed, made with genisoimage, mkisofs or xorriso: install one (apt-get install genisoimage)",
                     ));
                 }
-                made
+                true
             }
             base::Boot::Kernel { .. } => false,
         };
