@@ -33,20 +33,33 @@ pub(crate) fn specs(project: &Project, names: &[String]) -> Result<Vec<TestHostS
             "redgreen.yml has no test_hosts: section".into(),
         ));
     };
+    let qemu = test_hosts
+        .driver
+        .as_ref()
+        .is_some_and(|d| d.value == DriverKind::Qemu);
     let mut specs = Vec::new();
     for (host, _) in test_hosts.hosts.iter() {
         for platform in &test_hosts.platforms {
             let name = test_host_name(&host.value, &platform.value.name.value);
             if names.is_empty() || names.iter().any(|n| *n == name || *n == host.value) {
+                let platform = &platform.value;
+                let image = platform
+                    .image
+                    .as_ref()
+                    .map(|i| i.value.clone())
+                    .unwrap_or_default();
                 specs.push(TestHostSpec {
                     name,
-                    platform: platform.value.name.value.clone(),
-                    image: platform
-                        .value
-                        .image
-                        .as_ref()
-                        .map(|i| i.value.clone())
-                        .unwrap_or_default(),
+                    platform: platform.name.value.clone(),
+                    // A VM's disk image is a file of the project.
+                    image: if qemu && !image.is_empty() {
+                        project.root.join(image).display().to_string()
+                    } else {
+                        image
+                    },
+                    bootstrap: platform.bootstrap.as_ref().map(|b| b.value.clone()),
+                    memory_mb: platform.memory.as_ref().map(|m| m.value),
+                    cpus: platform.cpus.as_ref().map(|c| c.value),
                 });
             }
         }
@@ -157,13 +170,22 @@ pub(crate) async fn create(docker: &dyn Driver, specs: &[TestHostSpec]) -> Resul
     let mut code = exit::OK;
     for (spec, result) in results {
         match result {
-            Ok(record) => println!(
-                "created {} ({}{}) in {:.1}s",
-                record.name,
-                record.address,
-                if record.systemd { ", systemd" } else { "" },
-                record.boot_seconds
-            ),
+            Ok(record) => {
+                println!(
+                    "created {} ({}{}{}) in {:.1}s",
+                    record.name,
+                    record.address,
+                    if record.systemd { ", systemd" } else { "" },
+                    record
+                        .accel
+                        .as_ref()
+                        .map_or(String::new(), |a| format!(", VM on {}", a.to_uppercase())),
+                    record.boot_seconds
+                );
+                if let Some(note) = &record.accel_note {
+                    println!("  {}: {note}", record.name);
+                }
+            }
             Err(err) => {
                 eprintln!("error: cannot create {}: {err}", spec.name);
                 code = exit::FAILED;

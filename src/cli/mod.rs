@@ -158,14 +158,16 @@ pub enum HostsCommand {
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// Build a Debian or Ubuntu base image with sshd and systemd from Debian's
-    /// packages (mmdebstrap or debootstrap) and import it under IMAGE.
+    /// packages (mmdebstrap or debootstrap) and import it under IMAGE; with
+    /// `--engine qemu`, build the VM base image of a Debian release into
+    /// redgreen's cache instead.
     Bootstrap {
         /// The image name, e.g. debian:bookworm.
         image: String,
         /// The package mirror (default: mmdebstrap's or debootstrap's own).
         #[arg(long, env = "REDGREEN_MIRROR")]
         mirror: Option<String>,
-        /// docker or podman.
+        /// docker, podman, or qemu (a VM disk image in the cache).
         #[arg(long, default_value = "docker")]
         engine: String,
         /// Rebuild even if the image exists.
@@ -378,6 +380,31 @@ async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {
             force,
         } => {
             let other = |e: driver::DriverError| Failure::Other(exit::FAILED, e.to_string());
+            if engine == "qemu" {
+                let bar = hosts::spinner(image);
+                let progress = |step: &str| bar.set_message(step.to_string());
+                let base = driver::qemu::base::ensure_bootstrapped(
+                    image,
+                    mirror.as_deref(),
+                    *force,
+                    &progress,
+                )
+                .await
+                .map_err(other)?;
+                bar.finish_and_clear();
+                let folder = base.disk.parent().map(|p| p.display().to_string());
+                match base.built_seconds {
+                    Some(seconds) => println!(
+                        "built the {image} VM image in {seconds:.0}s: {}",
+                        folder.unwrap_or_default()
+                    ),
+                    None => println!(
+                        "the {image} VM image already exists (use --force to rebuild it): {}",
+                        folder.unwrap_or_default()
+                    ),
+                }
+                return Ok(exit::OK);
+            }
             if !force
                 && image::inspect(engine, image)
                     .await

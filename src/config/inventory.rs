@@ -149,8 +149,17 @@ impl DriverKind {
 pub struct Platform {
     /// Short name, part of every test host's name.
     pub name: Text,
-    /// The image to start from (`debian:bookworm`).
+    /// The image to start from: a container image (`debian:bookworm`) for
+    /// docker and podman; a qcow2 or raw disk image file (relative to the
+    /// project) for qemu.
     pub image: Option<Text>,
+    /// qemu: build the base disk image from Debian's packages instead
+    /// (`debian:bookworm`); cached once per machine.
+    pub bootstrap: Option<Text>,
+    /// qemu: the VM's memory in MiB (default 1024).
+    pub memory: Option<Spanned<u32>>,
+    /// qemu: the VM's virtual CPUs (default 2).
+    pub cpus: Option<Spanned<u32>>,
 }
 
 /// One entry under `test_hosts.hosts`.

@@ -9,6 +9,7 @@ use regex::Regex;
 use serde_json::{Value, json};
 
 use super::diagnostic::suggestion;
+use super::inventory::{DriverKind, Platform};
 use super::{Diag, Diags, LoadedRecipe, Overrides, Project, expand_host, test_host_name, yaml};
 use crate::recipe::{Kind, Location, Name, Presence, Resource, Spanned, Spec, Text};
 use crate::resource;
@@ -130,6 +131,10 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
         );
     }
     if let Some(test_hosts) = &inventory.test_hosts {
+        let driver = test_hosts
+            .driver
+            .as_ref()
+            .map_or(DriverKind::Docker, |d| d.value);
         if !test_hosts.hosts.is_empty() && test_hosts.platforms.is_empty() {
             diags.push(Diag::plain("test_hosts has hosts but no platforms").help(
                 "add `platforms: [{ name: debian-12, image: debian:bookworm }]` under test_hosts",
@@ -159,16 +164,7 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
                     ),
                 );
             }
-            if platform.value.image.is_none() {
-                diags.push(
-                    Diag::at(
-                        inv(project, platform.referenced),
-                        format!("platform '{}' has no image", name.value),
-                    )
-                    .label("add `image:` here")
-                    .help("for example image: debian:bookworm"),
-                );
-            }
+            check_platform(project, driver, platform, diags);
         }
         for (name, host) in test_hosts.hosts.iter() {
             check_groups(&host.groups, diags);
@@ -188,6 +184,127 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
                 check_host_name(&full, name.referenced, diags);
             }
         }
+    }
+}
+
+/// What a platform needs depends on the driver: containers start from an
+/// image name; VMs from a disk image file or a Debian bootstrap (exactly one).
+fn check_platform(
+    project: &Project,
+    driver: DriverKind,
+    platform: &Spanned<Platform>,
+    diags: &mut Diags,
+) {
+    let Platform {
+        name,
+        image,
+        bootstrap,
+        memory,
+        cpus,
+    } = &platform.value;
+    if driver != DriverKind::Qemu {
+        if image.is_none() {
+            diags.push(
+                Diag::at(
+                    inv(project, platform.referenced),
+                    format!("platform '{}' has no image", name.value),
+                )
+                .label("add `image:` here")
+                .help("for example image: debian:bookworm"),
+            );
+        }
+        let vm_only = [
+            ("bootstrap", bootstrap.as_ref().map(|b| b.referenced)),
+            ("memory", memory.as_ref().map(|m| m.referenced)),
+            ("cpus", cpus.as_ref().map(|c| c.referenced)),
+        ];
+        for (field, place) in vm_only {
+            if let Some(place) = place {
+                let help = if field == "bootstrap" {
+                    "containers start from `image:`; redgreen builds a Debian or Ubuntu image by itself when it cannot be pulled (`image: debian:bookworm`)"
+                } else {
+                    "set `driver: qemu` under test_hosts for virtual machines, or remove it"
+                };
+                diags.push(
+                    Diag::at(
+                        inv(project, place),
+                        format!(
+                            "`{field}` is for qemu test hosts; this project's driver is {}",
+                            driver.as_str()
+                        ),
+                    )
+                    .label("only for `driver: qemu`")
+                    .help(help),
+                );
+            }
+        }
+        return;
+    }
+    match (image, bootstrap) {
+        (None, None) => diags.push(
+            Diag::at(
+                inv(project, platform.referenced),
+                format!("platform '{}' has neither image nor bootstrap", name.value),
+            )
+            .label("add `bootstrap:` or `image:` here")
+            .help("a qemu platform boots a disk image: `bootstrap: debian:bookworm` builds one from Debian's packages, `image: images/disk.qcow2` uses a qcow2 or raw image (a cloud image)"),
+        ),
+        (Some(_), Some(bootstrap)) => diags.push(
+            Diag::at(
+                inv(project, bootstrap.referenced),
+                format!("platform '{}' has both image and bootstrap", name.value),
+            )
+            .label("remove this or `image:`")
+            .help("a qemu platform boots either a disk image file (`image:`) or one built from Debian's packages (`bootstrap:`)"),
+        ),
+        (Some(image), None) => {
+            let path = project.root.join(&image.value);
+            if !path.is_file() {
+                diags.push(
+                    Diag::at(
+                        inv(project, image.referenced),
+                        format!("disk image '{}' not found", image.value),
+                    )
+                    .label("no such file")
+                    .help("for qemu, `image:` is a qcow2 or raw disk image file, relative to the project; or use `bootstrap: debian:bookworm`"),
+                );
+            }
+        }
+        (None, Some(bootstrap)) => {
+            if crate::driver::qemu::base::suite(&bootstrap.value).is_none() {
+                diags.push(
+                    Diag::at(
+                        inv(project, bootstrap.referenced),
+                        format!("redgreen cannot bootstrap '{}'", bootstrap.value),
+                    )
+                    .label("not a Debian release")
+                    .help(format!(
+                        "VM images are built from Debian's packages: {}",
+                        crate::driver::qemu::base::BOOTSTRAPPABLE.join(", ")
+                    )),
+                );
+            }
+        }
+    }
+    if let Some(memory) = memory
+        && memory.value < 256
+    {
+        diags.push(
+            Diag::at(
+                inv(project, memory.referenced),
+                format!("{} MiB is too little memory for a VM", memory.value),
+            )
+            .label("in MiB")
+            .help("give at least 256 (the default is 1024)"),
+        );
+    }
+    if let Some(cpus) = cpus
+        && !(1..=64).contains(&cpus.value)
+    {
+        diags.push(
+            Diag::at(inv(project, cpus.referenced), "cpus must be from 1 to 64")
+                .label("out of range"),
+        );
     }
 }
 

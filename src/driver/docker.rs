@@ -239,6 +239,8 @@ impl Driver for Docker {
                 image: spec.image.clone(),
                 systemd: info.systemd,
                 boot_seconds: started.elapsed().as_secs_f64(),
+                accel: None,
+                accel_note: None,
             };
             self.state.save(&record)?;
             Ok(record)
@@ -376,7 +378,7 @@ fn command(info: &ImageInfo) -> Vec<&'static str> {
 
 /// Lay out the files a new test host gets (its own host key, the project's
 /// public key for root) under `dir/root`, and return the host's public key.
-fn stage_files(dir: &Path, state: &State, name: &str) -> Result<String, DriverError> {
+pub(crate) fn stage_files(dir: &Path, state: &State, name: &str) -> Result<String, DriverError> {
     use std::os::unix::fs::PermissionsExt;
     let io = |e: std::io::Error| DriverError::new(format!("cannot stage test host files: {e}"));
     let root = dir.join("root");

@@ -8,6 +8,7 @@
 
 pub mod docker;
 pub mod image;
+pub mod qemu;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -77,9 +78,7 @@ pub fn for_project(
     match kind {
         DriverKind::Docker => Ok(Box::new(docker::Docker::new("docker", state, mirror))),
         DriverKind::Podman => Ok(Box::new(docker::Docker::new("podman", state, mirror))),
-        DriverKind::Qemu => Err(DriverError::new(
-            "the qemu driver is not available in this version of redgreen; use docker",
-        )),
+        DriverKind::Qemu => Ok(Box::new(qemu::Qemu::new(state, mirror))),
     }
 }
 
@@ -90,8 +89,15 @@ pub struct TestHostSpec {
     pub name: String,
     /// The platform's name.
     pub platform: String,
-    /// The image to start from.
+    /// The image to start from: a container image name, or for qemu the
+    /// absolute path of a disk image file (empty when it is bootstrapped).
     pub image: String,
+    /// qemu: the Debian release to bootstrap the base image from.
+    pub bootstrap: Option<String>,
+    /// qemu: memory in MiB.
+    pub memory_mb: Option<u32>,
+    /// qemu: virtual CPUs.
+    pub cpus: Option<u32>,
 }
 
 /// A created test host, as recorded in `.redgreen/hosts/NAME.json`.
@@ -99,9 +105,9 @@ pub struct TestHostSpec {
 pub struct TestHostRecord {
     /// `HOST-PLATFORM`.
     pub name: String,
-    /// docker or podman.
+    /// docker, podman or qemu.
     pub driver: String,
-    /// The container's name.
+    /// The container's name, or the VM's id (its folder under `.redgreen/qemu/`).
     pub container: String,
     /// Address to SSH to.
     pub address: String,
@@ -113,8 +119,14 @@ pub struct TestHostRecord {
     pub image: String,
     /// Whether systemd runs as PID 1.
     pub systemd: bool,
-    /// Seconds from create to SSH being ready.
+    /// Seconds from create to SSH being ready (for a VM: from QEMU's start).
     pub boot_seconds: f64,
+    /// qemu: `kvm` or `tcg`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accel: Option<String>,
+    /// qemu: why TCG, when it is TCG.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accel_note: Option<String>,
 }
 
 /// The `.redgreen/` folder of a project.
