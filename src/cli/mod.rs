@@ -2,6 +2,7 @@
 //! each command.
 
 mod hosts;
+mod init;
 mod status;
 mod targets;
 mod test;
@@ -40,6 +41,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// A new infrastructure repository with a working example.
+    Init(init::InitArgs),
     /// Parse and check everything; touches no host.
     Validate(VarArgs),
     /// Show what converge would change, per host, with diffs; changes nothing.
@@ -204,6 +207,7 @@ fn init_logging(verbose: u8) {
 
 async fn run(cli: Cli) -> i32 {
     let result = match &cli.command {
+        Command::Init(args) => init::run(&cli.dir, args),
         Command::Validate(args) => validate(&cli, args).await,
         Command::Plan(args) => converge(&cli, args, Mode::Plan, true).await,
         Command::Converge(args) => converge(&cli, &args.run, Mode::Converge, args.diff).await,

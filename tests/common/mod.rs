@@ -150,6 +150,13 @@ pub struct HostsGuard<'a> {
     project: &'a Project,
 }
 
+impl<'a> HostsGuard<'a> {
+    /// A guard for test hosts that something else creates (`redgreen test`).
+    pub fn new(project: &'a Project) -> HostsGuard<'a> {
+        HostsGuard { project }
+    }
+}
+
 impl Drop for HostsGuard<'_> {
     fn drop(&mut self) {
         let run = self.project.run(&["hosts", "destroy"]);

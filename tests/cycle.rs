@@ -1,0 +1,177 @@
+//! `redgreen init` and `redgreen test`: the red-green cycle end to end on
+//! fresh Docker test hosts.
+
+mod common;
+
+use std::process::Command;
+
+#[test]
+fn init_then_test_goes_red_then_green_and_cleans_up() {
+    let project = common::Project::new();
+    let dir = project.path().to_path_buf();
+    let init = project.run(&["init"]).expect(0);
+    assert!(
+        init.stdout.contains("features/web.feature"),
+        "{}",
+        init.stdout
+    );
+    // init refuses to overwrite.
+    project.run(&["init"]).expect(2);
+
+    let _guard = common::HostsGuard::new(&project);
+    let run = project.run(&["test", "--format", "json"]).expect(0);
+    let report = run.json();
+    let host = &report["hosts"][0];
+    assert_eq!(host["host"], "web-debian-12");
+    assert_eq!(host["red"], serde_json::json!({ "passed": 0, "total": 3 }));
+    assert_eq!(
+        host["green"],
+        serde_json::json!({ "passed": 3, "total": 3 })
+    );
+    assert_eq!(host["idempotence_checked"], true);
+    assert_eq!(host["not_idempotent"], serde_json::json!([]));
+    assert_eq!(host["problems"], serde_json::json!([]));
+    let scenarios = report["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 3);
+    assert!(
+        scenarios
+            .iter()
+            .all(|s| s["red"] == "failed" && s["green"] == "passed"),
+        "{scenarios:#?}"
+    );
+    for phase in [
+        "create",
+        "red",
+        "converge",
+        "green",
+        "idempotence",
+        "destroy",
+    ] {
+        assert!(
+            host["phases"][phase].as_f64().is_some(),
+            "phase {phase} timed: {host}"
+        );
+    }
+    // The test host is gone.
+    assert!(!dir.join(".redgreen/hosts/web-debian-12.json").exists());
+    assert_eq!(project_containers_of(&dir), Vec::<String>::new());
+}
+
+fn project_containers_of(dir: &std::path::Path) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "label=redgreen.host=web-debian-12",
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .unwrap();
+    let prefix = format!("rg-{}", redgreen::driver::State::of(dir).id);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|n| n.starts_with(&prefix))
+        .map(String::from)
+        .collect()
+}
+
+const FEATURE: &str = r#"Feature: The app greets
+  Scenario: the greeting is written
+    Then the file "/etc/greeting" should contain "hello"
+
+  Scenario: the base system is there
+    Then the user "root" should exist
+
+  Scenario: the greeting is in French
+    Then the file "/etc/greeting" should contain "bonjour"
+"#;
+
+#[test]
+fn a_failing_green_phase_a_non_idempotent_recipe_and_an_already_green_scenario_are_reported() {
+    let project = common::Project::with(&[
+        (
+            "redgreen.yml",
+            "groups:\n  app: { recipes: [app] }\ntest_hosts:\n  platforms:\n    - { name: d12, image: \"debian:bookworm\" }\n  hosts:\n    app: { groups: [app] }\n",
+        ),
+        (
+            "recipes/app.yml",
+            "resources:\n  - file: /etc/greeting\n    content: \"hello\\n\"\n  - command: \"echo run >> /var/log/app-runs\"\n",
+        ),
+        ("features/app.feature", FEATURE),
+    ]);
+    let report_path = project.path().join("report.html");
+    let report_text = report_path.to_string_lossy().into_owned();
+    let guard = common::HostsGuard::new(&project);
+    let run = project
+        .run(&[
+            "test",
+            "--keep-failed",
+            "--format",
+            "html",
+            "--out",
+            &report_text,
+        ])
+        .expect(1);
+
+    // The summary on the terminal names every problem.
+    let summary = &run.stderr;
+    assert!(summary.contains("FAILED on app-d12"), "{summary}");
+    assert!(
+        summary.contains("Already green before converge"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("features/app.feature:5  The app greets: the base system is there"),
+        "{summary}"
+    );
+    assert!(summary.contains("Still red after converge:"), "{summary}");
+    assert!(summary.contains("features/app.feature:8"), "{summary}");
+    assert!(
+        summary.contains("expected /etc/greeting to contain \"bonjour\""),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("app-d12: not idempotent, the second converge changed:"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("command echo run >> /var/log/app-runs  (recipes/app.yml:4:5)"),
+        "{summary}"
+    );
+
+    // The HTML report: a grid with red and green cells, the message on the red one.
+    let html = std::fs::read_to_string(&report_path).unwrap();
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(
+        !html.contains("<script") && !html.contains("http://") && !html.contains("https://"),
+        "self-contained"
+    );
+    assert_eq!(html.matches("class=\"cell passed\"").count(), 2, "{html}");
+    assert_eq!(html.matches("class=\"cell failed\"").count(), 1, "{html}");
+    assert!(html.contains("already green before converge"), "{html}");
+    assert!(
+        html.contains("expected /etc/greeting to contain &quot;bonjour&quot;"),
+        "{html}"
+    );
+    assert!(
+        html.contains("command echo run &gt;&gt; /var/log/app-runs"),
+        "{html}"
+    );
+    for phase in [
+        "create",
+        "verify (red)",
+        "converge",
+        "verify (green)",
+        "converge again",
+        "destroy",
+    ] {
+        assert!(html.contains(&format!("<th>{phase}</th>")), "{phase}");
+    }
+
+    // --keep-failed kept the failed test host.
+    assert!(project.path().join(".redgreen/hosts/app-d12.json").exists());
+    assert_eq!(project.ssh("app-d12", "wc -l < /var/log/app-runs"), "2\n");
+    drop(guard);
+}
