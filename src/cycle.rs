@@ -275,7 +275,9 @@ pub async fn run(
         let host = host_mut(&mut report, &name);
         host.phases.insert(Phase::Create, seconds);
         match result {
-            Ok(record) => targets.push(target_of(project, driver, &record, options)),
+            Ok(record) => {
+                targets.push(target_of(project, driver, &record, options.connect_timeout))
+            }
             Err(err) => {
                 host.problems.push(format!("could not be created: {err}"));
                 report.unreachable = true;
@@ -519,18 +521,18 @@ fn entry_of(project: &Project, name: &str) -> crate::config::inventory::TestHost
 }
 
 /// The target for a created test host.
-fn target_of(
+pub fn target_of(
     project: &Project,
     driver: &dyn Driver,
     record: &TestHostRecord,
-    options: &Options,
+    connect_timeout: Duration,
 ) -> Target {
     let entry = entry_of(project, &record.name);
     Target {
         name: record.name.clone(),
         groups: entry.groups.iter().map(|g| g.value.clone()).collect(),
         vars: entry.vars.clone(),
-        connection: Some(driver.state().connection(record, options.connect_timeout)),
+        connection: Some(driver.state().connection(record, connect_timeout)),
         address: record.address.clone(),
     }
 }

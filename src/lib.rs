@@ -30,6 +30,7 @@ pub mod shell;
 pub mod template;
 pub mod transport;
 pub mod verify;
+pub mod watch;
 
 /// Process exit codes, as promised in the specification.
 pub mod exit {

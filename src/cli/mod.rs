@@ -7,6 +7,7 @@ mod status;
 mod targets;
 mod test;
 mod verify;
+mod watch;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -59,6 +60,9 @@ pub enum Command {
     /// The red-green cycle on fresh test hosts: create, verify (red),
     /// converge, verify (green), converge again (idempotence), destroy.
     Test(test::TestArgs),
+    /// Keep test hosts up; on every saved recipe, template, file or feature,
+    /// converge and verify again what the change affects.
+    Watch(watch::WatchArgs),
     /// Manage test hosts by hand.
     #[command(subcommand)]
     Hosts(HostsCommand),
@@ -215,6 +219,7 @@ async fn run(cli: Cli) -> i32 {
         Command::Verify(args) => verify::verify(&cli, args).await,
         Command::Steps => Ok(verify::steps(&cli)),
         Command::Test(args) => test::run(&cli, args).await,
+        Command::Watch(args) => watch::run(&cli, args).await,
         Command::Hosts(command) => hosts::run(&cli, command).await,
         Command::Image(command) => image_command(command).await,
     };

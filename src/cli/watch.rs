@@ -1,0 +1,52 @@
+//! `redgreen watch`: keep test hosts up; on every saved recipe, template,
+//! file or feature, converge and verify what the change affects again.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{Cli, Failure, VarArgs, hosts, load};
+use crate::config::Overrides;
+use crate::exit;
+
+/// `watch` flags.
+#[derive(Debug, Args, Clone)]
+pub struct WatchArgs {
+    /// Test hosts to keep up (`HOST-PLATFORM`, or `HOST`); default: all.
+    pub suites: Vec<String>,
+    /// Test hosts worked on at once (default: `concurrency` in redgreen.yml, else 50).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Variables.
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+pub(super) async fn run(cli: &Cli, args: &WatchArgs) -> Result<i32, Failure> {
+    let project = load(cli)?;
+    let overrides = Overrides::from_pairs(&args.vars.vars)?;
+    project.validate(&overrides).into_result()?;
+    let driver = hosts::driver(&project)?;
+    let specs = hosts::specs(&project, &args.suites)?;
+    if specs.is_empty() {
+        return Err(Failure::Other(
+            exit::BAD_INPUT,
+            "no test hosts: add test_hosts (platforms and hosts) to redgreen.yml".into(),
+        ));
+    }
+    let defaults = &project.inventory.defaults;
+    let options = crate::watch::Options {
+        concurrency: args
+            .concurrency
+            .or(defaults.concurrency.as_ref().map(|c| c.value))
+            .unwrap_or(50),
+        command_timeout: Duration::from_secs(
+            defaults.command_timeout.as_ref().map_or(600, |t| t.value),
+        ),
+        connect_timeout: Duration::from_secs(
+            defaults.connect_timeout.as_ref().map_or(10, |t| t.value),
+        ),
+        overrides,
+    };
+    Ok(crate::watch::run(&cli.dir, driver.as_ref(), &specs, &options).await?)
+}
