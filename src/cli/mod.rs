@@ -304,7 +304,10 @@ async fn validate(cli: &Cli, args: &VarArgs) -> Result<i32, Failure> {
 async fn converge(cli: &Cli, args: &RunArgs, mode: Mode, want_diff: bool) -> Result<i32, Failure> {
     let project = load(cli)?;
     let overrides = Overrides::from_pairs(&args.vars.vars)?;
-    project.validate(&overrides).into_result()?;
+    // Everything is checked before the first connection, features too.
+    let mut diags = project.validate(&overrides);
+    verify::check_features(&project, &mut diags);
+    diags.into_result()?;
     let defaults = &project.inventory.defaults;
     let timeout = Duration::from_secs(defaults.command_timeout.as_ref().map_or(600, |t| t.value));
     let targets = targets::resolve(&project, args)?;
