@@ -100,6 +100,10 @@ fn thirty_test_hosts_at_once() {
             "recipes/one.yml",
             "resources:\n  - file: /etc/motd\n    content: \"{{host.name}}\\n\"\n",
         ),
+        (
+            "features/load.feature",
+            "Feature: every host is in shape\n  Scenario: the motd is written\n    Then the file \"/etc/motd\" should match \"^h[0-9]+-d12$\"\n    And the file \"/etc/motd\" should have mode \"0644\"\n  Scenario: sshd and the basics\n    Then the service \"ssh\" should be running\n    And port 22 should be listening\n    And the following packages should be installed:\n      | openssh-server |\n      | sudo           |\n",
+        ),
     ]);
     let _hosts = project.create_hosts();
     let created = std::fs::read_dir(project.path().join(".redgreen/hosts"))
@@ -124,5 +128,14 @@ fn thirty_test_hosts_at_once() {
         .expect(0)
         .json();
     assert!(common::round_trips(&second).iter().all(|r| *r == 1));
+
+    // Verify on all 30 at once: 60 (scenario, host) results, all passed.
+    let verify = project
+        .run(&["verify", "--format", "json"])
+        .expect(0)
+        .json();
+    let scenarios = verify["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 60);
+    assert!(scenarios.iter().all(|s| s["status"] == "passed"));
     assert_eq!(ssh_processes_of(project.path()), 0);
 }
