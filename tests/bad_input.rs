@@ -12,19 +12,6 @@ mod common;
 
 use std::path::Path;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn every_bad_input_exits_2_with_its_place_and_touches_nothing() {
     let catalogue = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bad");
@@ -39,7 +26,7 @@ fn every_bad_input_exits_2_with_its_place_and_touches_nothing() {
     for case in &cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let project = common::Project::new();
-        copy_dir(case, project.path());
+        common::copy_dir(case, project.path());
         if let Ok(setup) = std::fs::read_to_string(case.join("setup")) {
             for line in setup.lines() {
                 let words: Vec<&str> = line.split_whitespace().collect();

@@ -6,19 +6,6 @@ mod common;
 
 use std::path::Path;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 fn statuses(report: &serde_json::Value) -> Vec<String> {
     report["scenarios"]
         .as_array()
@@ -39,7 +26,7 @@ fn the_example_goes_red_then_green() {
     let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
     let project = common::Project::new();
     for dir in ["recipes", "templates", "files", "features"] {
-        copy_dir(&repository.join(dir), &project.path().join(dir));
+        common::copy_dir(&repository.join(dir), &project.path().join(dir));
     }
     std::fs::copy(
         repository.join("redgreen.yml"),

@@ -12,7 +12,6 @@ mod watch;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -280,6 +279,22 @@ pub fn print_diags(diags: &Diags) {
     );
 }
 
+/// Print `text`, or write it to `out` when given.
+pub(crate) fn write_output(out: Option<&std::path::Path>, text: &str) -> Result<(), Failure> {
+    match out {
+        Some(path) => std::fs::write(path, text).map_err(|e| {
+            Failure::Other(
+                exit::FAILED,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        }),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
 fn load(cli: &Cli) -> Result<Project, Failure> {
     Ok(Project::load(&cli.dir)?)
 }
@@ -309,15 +324,12 @@ async fn converge(cli: &Cli, args: &RunArgs, mode: Mode, want_diff: bool) -> Res
     verify::check_features(&project, &mut diags);
     diags.into_result()?;
     let defaults = &project.inventory.defaults;
-    let timeout = Duration::from_secs(defaults.command_timeout.as_ref().map_or(600, |t| t.value));
+    let timeout = defaults.command_timeout();
     let targets = targets::resolve(&project, args)?;
     let jobs = engine::jobs(&project, targets, &overrides)?;
     let options = engine::Options {
         mode,
-        concurrency: args
-            .concurrency
-            .or(defaults.concurrency.as_ref().map(|c| c.value))
-            .unwrap_or(50),
+        concurrency: defaults.concurrency(args.concurrency),
         want_diff,
         command_timeout: timeout,
         tags: args.tags.clone(),
@@ -349,15 +361,7 @@ async fn converge(cli: &Cli, args: &RunArgs, mode: Mode, want_diff: bool) -> Res
         Format::Json => report::json(&result) + "\n",
     };
     let text = crate::secrets::redact(&text).into_owned();
-    match &args.out {
-        Some(path) => std::fs::write(path, text).map_err(|e| {
-            Failure::Other(
-                exit::FAILED,
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })?,
-        None => print!("{text}"),
-    }
+    write_output(args.out.as_deref(), &text)?;
     if options.interrupt.is_set() {
         return Ok(exit::INTERRUPTED);
     }

@@ -33,7 +33,7 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
     let project = Project::load(&cli.dir)?;
     let targets = targets::resolve(&project, args)?;
     let revision = Revision::of(&project.root);
-    let concurrency = args.concurrency.unwrap_or(50).max(1);
+    let concurrency = project.inventory.defaults.concurrency(args.concurrency);
     let mut hosts: Vec<HostStatus> = futures::stream::iter(targets)
         .map(read_ledger)
         .buffered(concurrency)
@@ -57,15 +57,7 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
         }
         Format::Pretty => pretty(&revision, &hosts),
     };
-    match &args.out {
-        Some(path) => std::fs::write(path, text).map_err(|e| {
-            Failure::Other(
-                exit::FAILED,
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })?,
-        None => print!("{text}"),
-    }
+    super::write_output(args.out.as_deref(), &text)?;
     Ok(code)
 }
 

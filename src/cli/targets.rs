@@ -8,7 +8,6 @@
 //! none (or with `--test-hosts`).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -137,8 +136,7 @@ pub fn resolve(project: &Project, args: &RunArgs) -> Result<Vec<Target>, Failure
     let selected: Vec<&Candidate<'_>> = chosen.into_iter().map(|i| all[i]).collect();
 
     let defaults = &inventory.defaults;
-    let connect_timeout =
-        Duration::from_secs(defaults.connect_timeout.as_ref().map_or(10, |t| t.value));
+    let connect_timeout = defaults.connect_timeout();
     let mut targets = Vec::new();
     for c in selected {
         let (address, connection) = match c.entry {

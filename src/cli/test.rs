@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 use owo_colors::{OwoColorize, Stream};
@@ -117,16 +116,9 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
     let options = cycle::Options {
         keep: args.keep,
         keep_failed: args.keep_failed,
-        concurrency: args
-            .concurrency
-            .or(defaults.concurrency.as_ref().map(|c| c.value))
-            .unwrap_or(50),
-        command_timeout: Duration::from_secs(
-            defaults.command_timeout.as_ref().map_or(600, |t| t.value),
-        ),
-        connect_timeout: Duration::from_secs(
-            defaults.connect_timeout.as_ref().map_or(10, |t| t.value),
-        ),
+        concurrency: defaults.concurrency(args.concurrency),
+        command_timeout: defaults.command_timeout(),
+        connect_timeout: defaults.connect_timeout(),
         overrides,
         interrupt: interrupt_on_ctrl_c(),
     };

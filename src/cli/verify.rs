@@ -1,7 +1,6 @@
 //! `redgreen verify` and `redgreen steps`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 
@@ -132,13 +131,8 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
     let defaults = &project.inventory.defaults;
     let options = verify::Options {
         tags,
-        concurrency: args
-            .concurrency
-            .or(defaults.concurrency.as_ref().map(|c| c.value))
-            .unwrap_or(50),
-        command_timeout: Duration::from_secs(
-            defaults.command_timeout.as_ref().map_or(600, |t| t.value),
-        ),
+        concurrency: defaults.concurrency(args.concurrency),
+        command_timeout: defaults.command_timeout(),
         verbose: cli.verbose > 0,
         fail_fast: args.fail_fast,
     };

@@ -1,8 +1,6 @@
 //! `redgreen watch`: keep test hosts up; on every saved recipe, template,
 //! file or feature, converge and verify what the change affects again.
 
-use std::time::Duration;
-
 use clap::Args;
 
 use super::{Cli, Failure, VarArgs, hosts, load};
@@ -36,16 +34,9 @@ pub(super) async fn run(cli: &Cli, args: &WatchArgs) -> Result<i32, Failure> {
     }
     let defaults = &project.inventory.defaults;
     let options = crate::watch::Options {
-        concurrency: args
-            .concurrency
-            .or(defaults.concurrency.as_ref().map(|c| c.value))
-            .unwrap_or(50),
-        command_timeout: Duration::from_secs(
-            defaults.command_timeout.as_ref().map_or(600, |t| t.value),
-        ),
-        connect_timeout: Duration::from_secs(
-            defaults.connect_timeout.as_ref().map_or(10, |t| t.value),
-        ),
+        concurrency: defaults.concurrency(args.concurrency),
+        command_timeout: defaults.command_timeout(),
+        connect_timeout: defaults.connect_timeout(),
         overrides,
     };
     Ok(crate::watch::run(&cli.dir, driver.as_ref(), &specs, &options).await?)

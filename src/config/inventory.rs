@@ -57,6 +57,27 @@ pub struct Defaults {
     pub connect_timeout: Option<Spanned<u64>>,
 }
 
+impl Defaults {
+    /// Hosts worked on at once: `wanted` (a command-line flag), else
+    /// `concurrency`, else 50.
+    pub fn concurrency(&self, wanted: Option<usize>) -> usize {
+        wanted
+            .or(self.concurrency.as_ref().map(|c| c.value))
+            .unwrap_or(50)
+            .max(1)
+    }
+
+    /// How long one remote script may take (default 600 s).
+    pub fn command_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.command_timeout.as_ref().map_or(600, |t| t.value))
+    }
+
+    /// How long an SSH connection may take (default 10 s).
+    pub fn connect_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.connect_timeout.as_ref().map_or(10, |t| t.value))
+    }
+}
+
 /// How commands that need root run on a non-root login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -66,19 +66,7 @@ impl Docker {
         let network = self.network();
         // Docker accepts two networks of one name: creates of several hosts at
         // once (here or in another redgreen) take turns.
-        let lock_path = self.state.dir.join("network.lock");
-        let lock = tokio::task::spawn_blocking(move || {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock_path)?;
-            file.lock()?;
-            Ok::<_, std::io::Error>(file)
-        })
-        .await
-        .map_err(|e| DriverError::new(e.to_string()))?
-        .map_err(|e| DriverError::new(format!("cannot lock the network: {e}")))?;
+        let lock = super::lock_file(self.state.dir.join("network.lock")).await?;
         let result = if self.cli(&["network", "inspect", &network]).await.is_ok() {
             Ok(())
         } else {

@@ -127,20 +127,7 @@ async fn lock(image: &str) -> Result<std::fs::File, DriverError> {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    let path = std::env::temp_dir().join(format!("redgreen-image-{safe}.lock"));
-    tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| DriverError::new(format!("cannot open {}: {e}", path.display())))?;
-        file.lock()
-            .map_err(|e| DriverError::new(format!("cannot lock {}: {e}", path.display())))?;
-        Ok(file)
-    })
-    .await
-    .map_err(|e| DriverError::new(e.to_string()))?
+    super::lock_file(std::env::temp_dir().join(format!("redgreen-image-{safe}.lock"))).await
 }
 
 /// Build `image` from Debian's packages and import it.

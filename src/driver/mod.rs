@@ -338,6 +338,24 @@ fn known_hosts_name(address: &str, port: u16) -> String {
     }
 }
 
+/// Take an exclusive lock on the file at `path` (created if missing), waiting
+/// for other holders, in this process or another; dropping the file releases it.
+pub(crate) async fn lock_file(path: PathBuf) -> Result<std::fs::File, DriverError> {
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| DriverError::new(format!("cannot open {}: {e}", path.display())))?;
+        file.lock()
+            .map_err(|e| DriverError::new(format!("cannot lock {}: {e}", path.display())))?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| DriverError::new(e.to_string()))?
+}
+
 /// Wait until `address:port` answers with an SSH banner (sshd is really up,
 /// not just the port open), or give up after `timeout`.
 pub async fn wait_for_ssh(address: &str, port: u16, timeout: Duration) -> Result<(), DriverError> {

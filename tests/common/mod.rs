@@ -166,6 +166,20 @@ impl Drop for HostsGuard<'_> {
     }
 }
 
+/// Copy a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 /// The round trips of every host of a JSON report, in order.
 pub fn round_trips(report: &serde_json::Value) -> Vec<u64> {
     report["hosts"]

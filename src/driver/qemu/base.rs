@@ -245,20 +245,7 @@ pub async fn from_file(path: &Path) -> Result<Base, DriverError> {
 }
 
 async fn lock(path: &Path) -> Result<std::fs::File, DriverError> {
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| DriverError::new(format!("cannot open {}: {e}", path.display())))?;
-        file.lock()
-            .map_err(|e| DriverError::new(format!("cannot lock {}: {e}", path.display())))?;
-        Ok(file)
-    })
-    .await
-    .map_err(|e| DriverError::new(e.to_string()))?
+    crate::driver::lock_file(path.to_path_buf()).await
 }
 
 /// Build the image of `suite` into `dir`: in a folder beside it first, renamed
