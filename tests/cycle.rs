@@ -175,3 +175,25 @@ fn a_failing_green_phase_a_non_idempotent_recipe_and_an_already_green_scenario_a
     assert_eq!(project.ssh("app-d12", "wc -l < /var/log/app-runs"), "2\n");
     drop(guard);
 }
+
+#[test]
+fn verify_writes_an_html_grid_beside_the_terminal_output() {
+    let project = common::project_on_shared("groups:\n  test: {}\n");
+    project.write(
+        "features/grid.feature",
+        "Feature: grid\n  Scenario: root exists\n    Then the user \"root\" should exist\n  Scenario: nobody is root\n    Then the user \"nobody\" should have shell \"/bin/bash\"\n",
+    );
+    let page = project.path().join("verify.html");
+    let format = format!("html:{}", page.display());
+    let run = project.run(&["verify", "--format", &format]).expect(1);
+    assert!(
+        run.stdout.contains("Scenario: root exists"),
+        "pretty still on stdout: {}",
+        run.stdout
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<h1>redgreen verify</h1>"));
+    assert_eq!(html.matches("class=\"cell passed\"").count(), 1, "{html}");
+    assert_eq!(html.matches("class=\"cell failed\"").count(), 1, "{html}");
+    assert!(html.contains("expected shell /bin/bash"), "{html}");
+}

@@ -68,20 +68,77 @@ pub fn cycle(report: &CycleReport, root: &Path) -> String {
          <span class=\"muted\">{hosts} test host(s), {scenarios} scenario(s), {at}</span></p>\n",
         title = esc(&project),
         hosts = report.hosts.len(),
-        scenarios = unique_scenarios(report).len(),
+        scenarios = unique_scenarios(&report.scenarios).len(),
         at = esc(&crate::ledger::now()),
     );
-    grid(&mut out, report);
+    let names: Vec<&str> = report.hosts.iter().map(|h| h.host.as_str()).collect();
+    grid(
+        &mut out,
+        "Scenarios after converge",
+        &report.scenarios,
+        &names,
+    );
     hosts(&mut out, report);
     idempotence(&mut out, report);
     out.push_str("</body></html>\n");
     out
 }
 
+/// The page of `redgreen verify --format html`: the host × scenario grid and
+/// each host's counts.
+pub fn verify(report: &crate::verify::Report) -> String {
+    let scenarios: Vec<ScenarioCycle> = report
+        .scenarios
+        .iter()
+        .map(|s| ScenarioCycle {
+            id: s.id(),
+            feature: s.feature.clone(),
+            scenario: s.scenario.clone(),
+            host: s.host.clone(),
+            red: None,
+            green: Some(s.status),
+            failure: s.failure.clone(),
+        })
+        .collect();
+    let names: Vec<&str> = report.hosts.iter().map(|h| h.host.as_str()).collect();
+    let (class, verdict) = if report.passed() {
+        ("pass", "green")
+    } else {
+        ("fail", "red")
+    };
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>redgreen verify</title><style>{STYLE}</style></head><body>\n\
+         <h1>redgreen verify</h1>\n<p><span class=\"verdict {class}\">{verdict}</span> \
+         <span class=\"muted\">{} host(s), {} scenario(s), {}</span></p>\n",
+        names.len(),
+        unique_scenarios(&scenarios).len(),
+        esc(&crate::ledger::now()),
+    );
+    grid(&mut out, "Scenarios", &scenarios, &names);
+    out.push_str("<h2>Hosts</h2>\n<table><tr><th>Host</th><th>Passed</th><th>Failed</th><th>Skipped</th><th>Round trips</th><th>Unreachable</th></tr>\n");
+    for host in &report.hosts {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            esc(&host.host),
+            host.passed,
+            host.failed,
+            host.skipped,
+            host.round_trips,
+            esc(host.reason.as_deref().unwrap_or(""))
+        );
+    }
+    out.push_str("</table>\n</body></html>\n");
+    out
+}
+
 /// Scenario ids with their feature and name, in first-seen order.
-fn unique_scenarios(report: &CycleReport) -> Vec<(&str, &str, &str)> {
+fn unique_scenarios(scenarios: &[ScenarioCycle]) -> Vec<(&str, &str, &str)> {
     let mut seen: Vec<(&str, &str, &str)> = Vec::new();
-    for s in &report.scenarios {
+    for s in scenarios {
         if !seen.iter().any(|(id, _, _)| *id == s.id) {
             seen.push((&s.id, &s.feature, &s.scenario));
         }
@@ -89,13 +146,17 @@ fn unique_scenarios(report: &CycleReport) -> Vec<(&str, &str, &str)> {
     seen
 }
 
-fn grid(out: &mut String, report: &CycleReport) {
-    out.push_str("<h2>Scenarios after converge</h2>\n<table class=\"grid\"><tr><th>Scenario</th>");
-    for host in &report.hosts {
-        let _ = write!(out, "<th>{}</th>", esc(&host.host));
+fn grid(out: &mut String, title: &str, scenarios: &[ScenarioCycle], hosts: &[&str]) {
+    let _ = write!(
+        out,
+        "<h2>{}</h2>\n<table class=\"grid\"><tr><th>Scenario</th>",
+        esc(title)
+    );
+    for host in hosts {
+        let _ = write!(out, "<th>{}</th>", esc(host));
     }
     out.push_str("</tr>\n");
-    for (id, feature, scenario) in unique_scenarios(report) {
+    for (id, feature, scenario) in unique_scenarios(scenarios) {
         let _ = write!(
             out,
             "<tr><td><b>{}</b><br>{}<br><span class=\"muted\">{}</span></td>",
@@ -103,11 +164,8 @@ fn grid(out: &mut String, report: &CycleReport) {
             esc(scenario),
             esc(id)
         );
-        for host in &report.hosts {
-            let cell = report
-                .scenarios
-                .iter()
-                .find(|s| s.id == id && s.host == host.host);
+        for host in hosts {
+            let cell = scenarios.iter().find(|s| s.id == id && s.host == *host);
             out.push_str(&cell_html(cell));
         }
         out.push_str("</tr>\n");

@@ -176,14 +176,22 @@ pub async fn run(
     outputs: &[Output],
 ) -> Result<Report, Diags> {
     let reporters = Reporters::new(outputs)?;
-    let mut json_outputs = Vec::new();
-    for output in outputs.iter().filter(|o| o.format == Format::Json) {
-        json_outputs.push(report::open(output)?);
+    // redgreen's own formats are written from the results, after the run;
+    // their files are opened now so that a bad path stops the run first.
+    let mut own_outputs = Vec::new();
+    for output in outputs
+        .iter()
+        .filter(|o| matches!(o.format, Format::Json | Format::Html))
+    {
+        own_outputs.push((output.format, report::open(output)?));
     }
     let report = run_features(suite, targets, options, reporters).await;
-    let text = report::json(&report);
-    for mut out in json_outputs {
-        let _ = out.write_all(text.as_bytes());
+    for (format, mut out) in own_outputs {
+        let text = match format {
+            Format::Html => crate::report::html::verify(&report),
+            _ => report::json(&report),
+        };
+        let _ = out.write_all(crate::secrets::redact(&text).as_bytes());
         let _ = out.flush();
     }
     let pretty_on_stdout = outputs

@@ -219,14 +219,17 @@ pub enum Format {
     Junit,
     /// Cucumber JSON (the standard schema of cucumber's report tools).
     CucumberJson,
+    /// One self-contained HTML page with a host × scenario grid.
+    Html,
 }
 
 impl Format {
-    const NAMES: [(&'static str, Format); 4] = [
+    const NAMES: [(&'static str, Format); 5] = [
         ("pretty", Format::Pretty),
         ("json", Format::Json),
         ("junit", Format::Junit),
         ("cucumber-json", Format::CucumberJson),
+        ("html", Format::Html),
     ];
 }
 
@@ -510,7 +513,7 @@ impl Reporters {
                 Coloring::Never
             };
             match output.format {
-                Format::Json => {}
+                Format::Json | Format::Html => {}
                 Format::Pretty => reporters.sinks.push(Sink::Pretty(
                     Box::new(
                         writer::Basic::new(open(output)?, coloring, writer::Verbosity::Default)
