@@ -340,7 +340,7 @@ pub async fn run(
             cycle.phases.insert(Phase::Converge, host.seconds);
             match &host.outcome {
                 HostOutcome::Ok => {}
-                HostOutcome::Failed(reason) => {
+                HostOutcome::Failed(reason) | HostOutcome::Refused(reason) => {
                     cycle.problems.push(format!("converge failed: {reason}"))
                 }
                 HostOutcome::Unreachable(reason) => {
@@ -557,6 +557,8 @@ async fn converge<'p>(
         tags: Vec::new(),
         interrupt: options.interrupt.clone(),
         revision: crate::ledger::Revision::of(&project.root),
+        // Test hosts are thrown away: removals need no approval there.
+        approval: engine::Approval::Everything,
     };
     engine::run(project, jobs, &engine_options, progress.observer()).await
 }

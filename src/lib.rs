@@ -14,6 +14,7 @@
 //! * [`driver`] creates and destroys throw-away test hosts,
 //! * [`verify`] runs Gherkin features against hosts (cucumber, the step library),
 //! * [`report`] prints results,
+//! * [`schema`] is the JSON Schema of redgreen.yml and recipes, for editors,
 //! * [`cli`] is the command line, a thin layer over the above.
 
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod ledger;
 pub mod recipe;
 pub mod report;
 pub mod resource;
+pub mod schema;
 pub mod secrets;
 pub mod shell;
 pub mod template;

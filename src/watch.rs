@@ -358,6 +358,8 @@ async fn round(
             tags: Vec::new(),
             interrupt: Arc::new(engine::Interrupt::default()),
             revision: crate::ledger::Revision::of(&project.root),
+            // Test hosts are thrown away: removals need no approval there.
+            approval: engine::Approval::Everything,
         };
         let report = engine::run(&project, jobs, &engine_options, Arc::new(engine::Quiet)).await;
         let changed: usize = report.hosts.iter().map(|h| h.count(Status::Changed)).sum();
@@ -367,9 +369,9 @@ async fn round(
             .flat_map(|h| {
                 let outcome = match &h.outcome {
                     HostOutcome::Ok | HostOutcome::Interrupted(_) => None,
-                    HostOutcome::Failed(reason) | HostOutcome::Unreachable(reason) => {
-                        Some(format!("{}: {reason}", h.host))
-                    }
+                    HostOutcome::Failed(reason)
+                    | HostOutcome::Unreachable(reason)
+                    | HostOutcome::Refused(reason) => Some(format!("{}: {reason}", h.host)),
                 };
                 outcome.into_iter().chain(
                     h.resources

@@ -5,8 +5,8 @@
 //! nothing listens: had redgreen tried to connect, the host would be
 //! unreachable and the exit code 3. `expected.txt` holds lines that must all
 //! appear in the error output; `args` the command lines, one per line
-//! (default: both `validate` and `converge`); `setup` generated files
-//! (`huge PATH BYTES`).
+//! (default: both `validate` and `converge`), where `{project}` stands for
+//! the project's directory; `setup` generated files (`huge PATH BYTES`).
 
 mod common;
 
@@ -46,7 +46,11 @@ fn every_bad_input_exits_2_with_its_place_and_touches_nothing() {
             Ok(args) => args
                 .lines()
                 .filter(|l| !l.trim().is_empty())
-                .map(|l| l.split_whitespace().map(String::from).collect())
+                .map(|l| {
+                    l.split_whitespace()
+                        .map(|w| w.replace("{project}", &project.path().to_string_lossy()))
+                        .collect()
+                })
                 .collect(),
             Err(_) => vec![vec!["validate".into()], vec!["converge".into()]],
         };

@@ -108,7 +108,18 @@ fn converge_makes_the_files_and_a_second_converge_changes_nothing() {
 
     // Plan shows diffs and changes nothing.
     let plan = project.run(&["plan"]).expect(0);
-    assert!(plan.stdout.contains("box: 23 to change"), "{}", plan.stdout);
+    // Taking X11Forwarding out of the sshd_config is a removal: it stands out.
+    assert!(
+        plan.stdout.contains("box: 23 to change (1 removal)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("- line /srv/converge-sshd_config: X11Forwarding yes"),
+        "{}",
+        plan.stdout
+    );
     assert!(
         plan.stdout.contains("+Hello from box on debian"),
         "{}",
@@ -125,8 +136,11 @@ fn converge_makes_the_files_and_a_second_converge_changes_nothing() {
         "absent\n"
     );
 
-    // The first converge changes everything, in two round trips.
-    let first = project.run(&["converge", "--format", "json"]).expect(0);
+    // The first converge changes everything, in two round trips (the removal
+    // approved by --allow-removals).
+    let first = project
+        .run(&["converge", "--allow-removals", "--format", "json"])
+        .expect(0);
     let report = first.json();
     assert_eq!(report["hosts"][0]["round_trips"], 2);
     let first_statuses = statuses(&report);

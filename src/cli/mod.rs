@@ -1,6 +1,7 @@
 //! The command line: clap definitions and a thin call into the library for
 //! each command.
 
+mod converge;
 mod hosts;
 mod init;
 mod status;
@@ -17,9 +18,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Diag, Diags, Overrides, Project};
 use crate::driver::{self, image};
-use crate::engine::{self, Mode, Observer};
+use crate::engine;
 use crate::exit;
-use crate::report::{self, Format};
+use crate::report::Format;
 
 /// Test-driven infrastructure provisioning: Gherkin features first, YAML
 /// recipes, converge over SSH, red then green.
@@ -46,6 +47,7 @@ pub enum Command {
     /// Parse and check everything; touches no host.
     Validate(VarArgs),
     /// Show what converge would change, per host, with diffs; changes nothing.
+    /// With --out FILE, save the plan for `converge --plan FILE`.
     Plan(RunArgs),
     /// Apply the recipes.
     Converge(ConvergeArgs),
@@ -62,6 +64,13 @@ pub enum Command {
     /// Keep test hosts up; on every saved recipe, template, file or feature,
     /// converge and verify again what the change affects.
     Watch(watch::WatchArgs),
+    /// Print the JSON Schema of redgreen.yml (project) or of a recipe
+    /// (recipe), for editors.
+    Schema {
+        /// project (redgreen.yml) or recipe (recipes/*.yml).
+        #[arg(value_enum)]
+        document: crate::schema::Document,
+    },
     /// Manage test hosts by hand.
     #[command(subcommand)]
     Hosts(HostsCommand),
@@ -101,7 +110,8 @@ pub struct RunArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "pretty")]
     pub format: Format,
-    /// Write the output to this file instead of stdout.
+    /// Write the output to this file instead of stdout; for `plan`, save the
+    /// plan (JSON) to this file for `converge --plan FILE`.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// ssh (default) or local: run on this machine instead.
@@ -115,16 +125,7 @@ pub struct RunArgs {
     pub vars: VarArgs,
 }
 
-/// `converge` flags.
-#[derive(Debug, Args, Clone)]
-pub struct ConvergeArgs {
-    /// Which hosts.
-    #[command(flatten)]
-    pub run: RunArgs,
-    /// Show the diff of every changed file.
-    #[arg(long)]
-    pub diff: bool,
-}
+pub use converge::ConvergeArgs;
 
 /// How to reach hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -212,13 +213,21 @@ async fn run(cli: Cli) -> i32 {
     let result = match &cli.command {
         Command::Init(args) => init::run(&cli.dir, args),
         Command::Validate(args) => validate(&cli, args).await,
-        Command::Plan(args) => converge(&cli, args, Mode::Plan, true).await,
-        Command::Converge(args) => converge(&cli, &args.run, Mode::Converge, args.diff).await,
+        Command::Plan(args) => converge::plan(&cli, args).await,
+        Command::Converge(args) => converge::converge(&cli, args).await,
         Command::Status(args) => status::run(&cli, args).await,
         Command::Verify(args) => verify::verify(&cli, args).await,
         Command::Steps => Ok(verify::steps(&cli)),
         Command::Test(args) => test::run(&cli, args).await,
         Command::Watch(args) => watch::run(&cli, args).await,
+        Command::Schema { document } => {
+            let schema = crate::schema::schema(*document);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("schemas serialize")
+            );
+            Ok(exit::OK)
+        }
         Command::Hosts(command) => hosts::run(&cli, command).await,
         Command::Image(command) => image_command(command).await,
     };
@@ -316,61 +325,9 @@ async fn validate(cli: &Cli, args: &VarArgs) -> Result<i32, Failure> {
     Ok(exit::OK)
 }
 
-async fn converge(cli: &Cli, args: &RunArgs, mode: Mode, want_diff: bool) -> Result<i32, Failure> {
-    let project = load(cli)?;
-    let overrides = Overrides::from_pairs(&args.vars.vars)?;
-    // Everything is checked before the first connection, features too.
-    let mut diags = project.validate(&overrides);
-    verify::check_features(&project, &mut diags);
-    diags.into_result()?;
-    let defaults = &project.inventory.defaults;
-    let timeout = defaults.command_timeout();
-    let targets = targets::resolve(&project, args)?;
-    let jobs = engine::jobs(&project, targets, &overrides)?;
-    let options = engine::Options {
-        mode,
-        concurrency: defaults.concurrency(args.concurrency),
-        want_diff,
-        command_timeout: timeout,
-        tags: args.tags.clone(),
-        interrupt: interrupt_on_ctrl_c(),
-        revision: crate::ledger::Revision::of(&project.root),
-    };
-    let pretty = args.format == Format::Pretty && args.out.is_none();
-    let observer: Arc<dyn Observer> = if pretty {
-        Arc::new(report::Pretty::new(mode == Mode::Plan))
-    } else {
-        Arc::new(engine::Quiet)
-    };
-    let result = engine::run(&project, jobs, &options, observer).await;
-    let text = match args.format {
-        Format::Pretty => {
-            let mut text = String::new();
-            if !pretty {
-                for host in &result.hosts {
-                    text.push_str(&if mode == Mode::Plan {
-                        report::plan_text(host)
-                    } else {
-                        report::converge_text(host)
-                    });
-                }
-            }
-            text.push_str(&report::recap(&result));
-            text
-        }
-        Format::Json => report::json(&result) + "\n",
-    };
-    let text = crate::secrets::redact(&text).into_owned();
-    write_output(args.out.as_deref(), &text)?;
-    if options.interrupt.is_set() {
-        return Ok(exit::INTERRUPTED);
-    }
-    Ok(result.exit_code())
-}
-
 /// An interrupt flag that the first Ctrl-C sets (the run stops starting new
 /// work and reports what was done); a second Ctrl-C exits at once.
-fn interrupt_on_ctrl_c() -> Arc<engine::Interrupt> {
+pub(crate) fn interrupt_on_ctrl_c() -> Arc<engine::Interrupt> {
     let interrupt = Arc::new(engine::Interrupt::default());
     let flag = interrupt.clone();
     tokio::spawn(async move {

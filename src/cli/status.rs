@@ -170,6 +170,10 @@ fn pretty(revision: &Revision, hosts: &[HostStatus]) -> String {
         out.push_str("\nGroups\n");
         for (group, commits) in groups {
             let total: usize = commits.values().map(Vec::len).sum();
+            // The commit most hosts are at first: the others drifted from it.
+            let mut commits: Vec<(&String, &Vec<String>)> = commits.iter().collect();
+            commits
+                .sort_by_key(|(commit, names)| (std::cmp::Reverse(names.len()), commit.as_str()));
             let parts: Vec<String> = commits
                 .iter()
                 .map(|(commit, names)| {

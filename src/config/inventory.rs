@@ -18,42 +18,53 @@ where
 }
 
 /// `redgreen.yml` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Inventory {
     /// Settings every host starts from.
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schemars(with = "Option<Defaults>")]
     pub defaults: Defaults,
     /// Existing servers.
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schemars(with = "Option<NamedMap<HostEntry>>")]
     pub hosts: NamedMap<HostEntry>,
     /// Groups: the recipes and vars their hosts get.
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schemars(with = "Option<NamedMap<GroupEntry>>")]
     pub groups: NamedMap<GroupEntry>,
     /// Throw-away hosts that `redgreen test` and `redgreen hosts create` make.
     pub test_hosts: Option<TestHosts>,
 }
 
 /// `defaults:`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
     /// SSH user (default: root).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub user: Option<Text>,
     /// SSH private key (default: whatever ssh uses).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub identity: Option<Text>,
     /// An ssh_config file to use instead of ~/.ssh/config (relative to the project).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub ssh_config: Option<Text>,
     /// SSH port (default: 22 or ~/.ssh/config).
+    #[schemars(with = "Option<u16>")]
     pub port: Option<Spanned<u16>>,
     /// How many hosts are worked on at once (default 50).
+    #[schemars(with = "Option<usize>")]
     pub concurrency: Option<Spanned<usize>>,
     /// How root is reached on a non-root login (default: sudo).
     #[serde(rename = "become")]
+    #[schemars(with = "Option<Become>")]
     pub become_: Option<Spanned<Become>>,
     /// Seconds a single remote command may take (default 600).
+    #[schemars(with = "Option<u64>")]
     pub command_timeout: Option<Spanned<u64>>,
     /// Seconds to wait for an SSH connection (default 10).
+    #[schemars(with = "Option<u64>")]
     pub connect_timeout: Option<Spanned<u64>>,
 }
 
@@ -79,7 +90,7 @@ impl Defaults {
 }
 
 /// How commands that need root run on a non-root login.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Become {
     /// `sudo -n`, once per batch of commands.
@@ -89,59 +100,72 @@ pub enum Become {
 }
 
 /// One entry under `hosts:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostEntry {
     /// Address or name to connect to.
+    #[schemars(with = "crate::recipe::schema::Scalar")]
     pub address: Text,
     /// SSH port.
+    #[schemars(with = "Option<u16>")]
     pub port: Option<Spanned<u16>>,
     /// SSH user.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub user: Option<Text>,
     /// SSH private key.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub identity: Option<Text>,
     /// An ssh_config file to use instead of ~/.ssh/config (relative to the project).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub ssh_config: Option<Text>,
     /// How root is reached.
     #[serde(rename = "become")]
+    #[schemars(with = "Option<Become>")]
     pub become_: Option<Spanned<Become>>,
     /// Groups, in order (later groups' vars win).
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]
     pub groups: Vec<Text>,
     /// Host vars (win over group and recipe vars).
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub vars: Map<String, Value>,
 }
 
 /// One entry under `groups:`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupEntry {
     /// Recipes, in order.
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]
     pub recipes: Vec<Text>,
     /// Group vars.
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub vars: Map<String, Value>,
 }
 
 /// `test_hosts:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestHosts {
     /// docker (default), podman or qemu.
     #[serde(default)]
+    #[schemars(with = "Option<DriverKind>")]
     pub driver: Option<Spanned<DriverKind>>,
     /// The platforms every test host is made on.
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schemars(with = "Option<Vec<Platform>>")]
     pub platforms: Vec<Spanned<Platform>>,
     /// The test hosts: one per (host, platform), named `HOST-PLATFORM`.
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schemars(with = "Option<NamedMap<TestHostEntry>>")]
     pub hosts: NamedMap<TestHostEntry>,
 }
 
 /// Which driver makes test hosts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DriverKind {
     /// Docker containers with sshd (and systemd where the image has it).
@@ -165,33 +189,40 @@ impl DriverKind {
 }
 
 /// One platform of the test matrix.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Platform {
     /// Short name, part of every test host's name.
+    #[schemars(with = "crate::recipe::schema::Scalar")]
     pub name: Text,
     /// The image to start from: a container image (`debian:bookworm`) for
     /// docker and podman; a qcow2 or raw disk image file (relative to the
     /// project) for qemu.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub image: Option<Text>,
     /// qemu: build the base disk image from Debian's packages instead
     /// (`debian:bookworm`); cached once per machine.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub bootstrap: Option<Text>,
     /// qemu: the VM's memory in MiB (default 1024).
+    #[schemars(with = "Option<u32>")]
     pub memory: Option<Spanned<u32>>,
     /// qemu: the VM's virtual CPUs (default 2).
+    #[schemars(with = "Option<u32>")]
     pub cpus: Option<Spanned<u32>>,
 }
 
 /// One entry under `test_hosts.hosts`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestHostEntry {
     /// Groups, in order.
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]
     pub groups: Vec<Text>,
     /// Host vars.
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub vars: Map<String, Value>,
 }
 
@@ -233,6 +264,23 @@ impl<V> NamedMap<V> {
     /// True when there are no entries.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+impl<V: schemars::JsonSchema> schemars::JsonSchema for NamedMap<V> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Map_of_{}", V::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "additionalProperties": generator.subschema_for::<V>(),
+        })
     }
 }
 

@@ -143,6 +143,7 @@ pub(super) fn plan(input: &Input<'_>, resources: &[Notifier<'_, '_>]) -> Vec<Pla
             changes: vec![Change::Note {
                 text: notified_text(&handler.notified_by),
             }],
+            removes: false,
             message: None,
         };
         let snippet = if input.world.facts.init != "systemd" {
@@ -195,6 +196,7 @@ pub(super) fn plan(input: &Input<'_>, resources: &[Notifier<'_, '_>]) -> Vec<Pla
             declared: planned.place().position(),
             status: Status::WouldChange,
             changes: Vec::new(),
+            removes: false,
             message: None,
         };
         let when = super::when_holds(&plan_input, input.facts, &input.job.resources.vars);

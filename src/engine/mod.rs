@@ -8,6 +8,8 @@
 //! at once; a failing or unreachable host does not stop the others.
 
 mod handlers;
+pub mod rollout;
+pub mod saved;
 mod script;
 
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::{Diag, HostResources, PlannedResource, Project};
@@ -52,6 +54,25 @@ pub struct Options {
     pub interrupt: Arc<Interrupt>,
     /// The repository's commit, recorded in each converged host's ledger.
     pub revision: crate::ledger::Revision,
+    /// What converge may apply without asking: everything but removals, a
+    /// saved plan, or everything.
+    pub approval: Approval,
+}
+
+/// What a converge may apply. Checked per host after its plan and before
+/// anything is applied there: a refused host is left untouched (not even its
+/// ledger is written).
+#[derive(Debug, Clone, Default)]
+pub enum Approval {
+    /// Everything except removals (the default): a host whose plan deletes
+    /// something is refused.
+    #[default]
+    NoRemovals,
+    /// Everything (`--allow-removals`).
+    Everything,
+    /// Exactly a saved plan (`--plan FILE`): a host whose plan differs from
+    /// the saved one is refused.
+    Saved(Arc<saved::SavedPlan>),
 }
 
 /// Ctrl-C, as the engine sees it: a flag checked before each host starts and
@@ -91,7 +112,7 @@ pub struct Target {
 }
 
 /// What happened to one resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Already as it should be.
@@ -120,7 +141,7 @@ impl Status {
 }
 
 /// One resource's result on one host.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceReport {
     /// Its type.
     pub kind: String,
@@ -132,6 +153,9 @@ pub struct ResourceReport {
     pub status: Status,
     /// What changes (planned) or changed.
     pub changes: Vec<Change>,
+    /// True when a change deletes something ([`Change::is_removal`]).
+    #[serde(default)]
+    pub removes: bool,
     /// Why it failed or was skipped.
     pub message: Option<String>,
 }
@@ -149,6 +173,9 @@ pub enum HostOutcome {
     /// Ctrl-C came before the host's work started or before its changes
     /// were applied.
     Interrupted(String),
+    /// Its plan was not approved (removals without a saved plan, or a host
+    /// that changed since its plan was saved); nothing was applied.
+    Refused(String),
 }
 
 /// One host's result.
@@ -171,6 +198,14 @@ pub struct HostReport {
     pub seconds: f64,
     /// Facts, once probed.
     pub facts: Option<Facts>,
+    /// The ledger on the host after this run (written by it, or found
+    /// unchanged), for recording the features' result after a verify.
+    #[serde(skip)]
+    pub ledger: Option<crate::ledger::Ledger>,
+    /// What the probe found, per subject (see [`resource::answers`]), for
+    /// saved plans.
+    #[serde(skip)]
+    pub answers: std::collections::BTreeMap<String, String>,
 }
 
 impl HostReport {
@@ -201,7 +236,7 @@ impl RunReport {
         for host in &self.hosts {
             let c = match host.outcome {
                 HostOutcome::Ok => crate::exit::OK,
-                HostOutcome::Failed(_) => crate::exit::FAILED,
+                HostOutcome::Failed(_) | HostOutcome::Refused(_) => crate::exit::FAILED,
                 HostOutcome::Unreachable(_) => crate::exit::UNREACHABLE,
                 HostOutcome::Interrupted(_) => crate::exit::INTERRUPTED,
             };
@@ -217,6 +252,10 @@ pub trait Observer: Send + Sync {
     fn phase(&self, host: &str, phase: &str);
     /// A host is done.
     fn host_done(&self, report: &HostReport);
+    /// A batch of a rollout starts (`Canary: web1`, `Batch 2 of 3: ...`).
+    fn batch(&self, _title: &str) {}
+    /// The features ran on the hosts of a batch.
+    fn features_done(&self, _verdicts: &[rollout::HostVerdict]) {}
 }
 
 /// An observer that shows nothing.
@@ -283,6 +322,8 @@ pub async fn run(
                         round_trips: 0,
                         seconds: 0.0,
                         facts: None,
+                        ledger: None,
+                        answers: Default::default(),
                     }
                 } else {
                     run_host(project, job, options, observer.as_ref()).await
@@ -336,6 +377,8 @@ async fn run_host(
         round_trips: 0,
         seconds: 0.0,
         facts: None,
+        ledger: None,
+        answers: Default::default(),
     };
     observer.phase(&name, "connecting");
     let transport = match connect(&job.target).await {
@@ -413,6 +456,7 @@ async fn work(
         return Ok(());
     }
     let mut world = resource::read_answers(&queries, &lines);
+    report.answers = resource::answers(&queries, &lines);
     report.facts = Some(world.facts.clone());
     let recorded = crate::ledger::read(&lines);
     let ledger = crate::ledger::Ledger {
@@ -441,6 +485,7 @@ async fn work(
                 declared: planned.place().position(),
                 status: Status::Ok,
                 changes: Vec::new(),
+                removes: false,
                 message: None,
             },
             snippet: None,
@@ -465,6 +510,7 @@ async fn work(
             }
             Ok(Decision::Apply { changes, snippet }) => {
                 item.report.status = Status::WouldChange;
+                item.report.removes = changes.iter().any(Change::is_removal);
                 item.report.changes = changes;
                 item.snippet = Some(snippet);
                 world.changed_earlier = true;
@@ -547,9 +593,24 @@ async fn work(
         .filter(|(_, i)| i.snippet.is_some())
         .map(|(n, _)| n)
         .collect();
+    if options.mode == Mode::Converge {
+        let planned: Vec<&ResourceReport> = items.iter().map(|i| &i.report).collect();
+        if let Some(refusal) = refusal(&options.approval, name, &report.answers, &planned) {
+            for &n in &to_apply {
+                items[n].report.status = Status::Skipped;
+                items[n].report.message = Some(format!("not applied: {}", refusal.short));
+            }
+            report.outcome = HostOutcome::Refused(refusal.reason);
+            report.resources = items.into_iter().map(|i| i.report).collect();
+            report.handlers = planned_handlers.into_iter().map(|h| h.report).collect();
+            report.ledger = recorded;
+            return Ok(());
+        }
+    }
     if options.mode == Mode::Plan || to_apply.is_empty() {
         report.resources = items.into_iter().map(|i| i.report).collect();
         report.handlers = planned_handlers.into_iter().map(|h| h.report).collect();
+        report.ledger = recorded.clone();
         // Nothing to apply, but a new commit (or a failed last run) is recorded.
         if options.mode == Mode::Converge
             && !options.interrupt.is_set()
@@ -562,7 +623,9 @@ async fn work(
                         .with_timeout(options.command_timeout),
                 )
                 .await?;
-            if !crate::shell::parse_lines(&output.stdout_text()).complete {
+            if crate::shell::parse_lines(&output.stdout_text()).complete {
+                report.ledger = Some(ledger);
+            } else {
                 report.notes.push(format!(
                     "the ledger could not be written: {}",
                     output.stderr_text().trim()
@@ -668,9 +731,72 @@ async fn work(
             output.stderr_text().trim()
         ));
     }
+    // The apply script ends by writing the ledger with the result.
+    let mut written = ledger;
+    written.result = if matches!(report.outcome, HostOutcome::Ok) {
+        "ok".into()
+    } else {
+        "failed".into()
+    };
+    report.ledger = Some(written);
     report.resources = items.into_iter().map(|i| i.report).collect();
     report.handlers = planned_handlers.into_iter().map(|h| h.report).collect();
     Ok(())
+}
+
+/// Why a host's plan is not approved.
+struct Refusal {
+    /// For the host's line: what to do.
+    reason: String,
+    /// For each resource not applied.
+    short: String,
+}
+
+/// Whether `approval` refuses this host's plan (before anything is applied).
+fn refusal(
+    approval: &Approval,
+    host: &str,
+    answers: &std::collections::BTreeMap<String, String>,
+    planned: &[&ResourceReport],
+) -> Option<Refusal> {
+    match approval {
+        Approval::Everything => None,
+        Approval::NoRemovals => {
+            let removals: Vec<&str> = planned
+                .iter()
+                .filter(|r| r.status == Status::WouldChange && r.removes)
+                .map(|r| r.title.as_str())
+                .collect();
+            if removals.is_empty() {
+                return None;
+            }
+            Some(Refusal {
+                reason: format!(
+                    "the plan removes {} ({}) and removals are applied only from a saved plan; run `redgreen plan --out plan.json`, review it, then `redgreen converge --plan plan.json` (or converge with --allow-removals); nothing was changed",
+                    if removals.len() == 1 {
+                        "1 thing".to_string()
+                    } else {
+                        format!("{} things", removals.len())
+                    },
+                    removals.join(", ")
+                ),
+                short: "this host's plan removes something that is not in a saved plan".into(),
+            })
+        }
+        Approval::Saved(plan) => {
+            let differences = plan.differences(host, answers, planned);
+            if differences.is_empty() {
+                return None;
+            }
+            Some(Refusal {
+                reason: format!(
+                    "the host changed since the plan was saved, so the plan is not what would be applied: {}; run `redgreen plan --out FILE` again and review it; nothing was changed",
+                    differences.join("; ")
+                ),
+                short: "the host changed since the plan was saved".into(),
+            })
+        }
+    }
 }
 
 /// Read what the apply script said about `tag` into its report; `failed`

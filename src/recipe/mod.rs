@@ -14,6 +14,7 @@
 //! can point at it.
 
 mod de;
+pub mod schema;
 pub mod spec;
 
 pub use serde_saphyr::{Location, Spanned};
@@ -26,20 +27,24 @@ use serde_json::{Map, Value};
 pub type Text = Spanned<String>;
 
 /// A recipe file as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
     /// Default values for variables, overridden by group, host and command-line vars.
     #[serde(default, deserialize_with = "de::null_as_default")]
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub vars: Map<String, Value>,
     /// Other recipes whose resources come first.
     #[serde(default, deserialize_with = "de::null_as_default")]
+    #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]
     pub include: Vec<Text>,
     /// What the host must have, in order.
     #[serde(default, deserialize_with = "de::null_as_default")]
+    #[schemars(with = "Option<Vec<Resource>>")]
     pub resources: Vec<Spanned<Resource>>,
     /// `command` resources that run only when notified, once, at the end.
     #[serde(default, deserialize_with = "de::null_as_default")]
+    #[schemars(with = "Option<Vec<Resource>>")]
     pub handlers: Vec<Spanned<Resource>>,
 }
 

@@ -140,7 +140,7 @@ impl Spec {
 }
 
 /// `state` of most resources.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Presence {
     /// It must exist (the default).
@@ -151,7 +151,7 @@ pub enum Presence {
 }
 
 /// `state` of a package.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PackageState {
     /// Installed, any version (or the pinned `version`).
@@ -196,218 +196,280 @@ impl std::fmt::Display for Mode {
 }
 
 /// `package: nginx` or `package: [curl, git]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PackageSpec {
     /// present (default), absent or latest.
+    #[schemars(with = "Option<PackageState>")]
     pub state: Option<Spanned<PackageState>>,
     /// A version to pin (one package only).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub version: Option<Text>,
 }
 
 /// `file: /etc/motd`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
     /// Inline content, rendered with handlebars.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub content: Option<Text>,
     /// A file under files/, copied as is.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub source: Option<Text>,
     /// Owner (name or uid).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub owner: Option<Text>,
     /// Group (name or gid).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub group: Option<Text>,
     /// Permissions.
+    #[schemars(with = "Option<Mode>")]
     pub mode: Option<Spanned<Mode>>,
     /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
     pub state: Option<Spanned<Presence>>,
 }
 
 /// `template: /etc/nginx/sites-enabled/default`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateSpec {
     /// A template under templates/.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub source: Option<Text>,
     /// Extra variables for this template only.
     #[serde(default, deserialize_with = "super::de::null_as_default")]
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub vars: Map<String, Value>,
     /// Owner (name or uid).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub owner: Option<Text>,
     /// Group (name or gid).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub group: Option<Text>,
     /// Permissions.
+    #[schemars(with = "Option<Mode>")]
     pub mode: Option<Spanned<Mode>>,
     /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
     pub state: Option<Spanned<Presence>>,
 }
 
 /// `directory: /srv/www`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirectorySpec {
     /// Owner (name or uid).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub owner: Option<Text>,
     /// Group (name or gid).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub group: Option<Text>,
     /// Permissions.
+    #[schemars(with = "Option<Mode>")]
     pub mode: Option<Spanned<Mode>>,
     /// Apply owner and group to everything inside, mode to every directory
     /// inside; with `state: absent`, remove the directory and its contents.
+    #[schemars(with = "Option<bool>")]
     pub recursive: Option<Spanned<bool>>,
     /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
     pub state: Option<Spanned<Presence>>,
 }
 
 /// `link: /srv/app/current`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSpec {
     /// What the link points to.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub to: Option<Text>,
     /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
     pub state: Option<Spanned<Presence>>,
 }
 
 /// `line: "PermitRootLogin no"`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineSpec {
     /// The file the line is in.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub path: Option<Text>,
     /// A regular expression of the line to replace.
     #[serde(rename = "match")]
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub match_: Option<Text>,
     /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
     pub state: Option<Spanned<Presence>>,
     /// Create the file if it is missing (default true).
+    #[schemars(with = "Option<bool>")]
     pub create: Option<Spanned<bool>>,
 }
 
 /// `user: deploy`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserSpec {
     /// User id.
+    #[schemars(with = "Option<u32>")]
     pub uid: Option<Spanned<u32>>,
     /// Primary group.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub group: Option<Text>,
     /// Supplementary groups.
     #[serde(default, deserialize_with = "super::de::null_as_default")]
+    #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]
     pub groups: Vec<Text>,
     /// Login shell.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub shell: Option<Text>,
     /// Home directory.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub home: Option<Text>,
     /// A system account.
+    #[schemars(with = "Option<bool>")]
     pub system: Option<Spanned<bool>>,
     /// Public keys for ~/.ssh/authorized_keys.
     #[serde(default, deserialize_with = "super::de::null_as_default")]
+    #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]
     pub authorized_keys: Vec<Text>,
     /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
     pub state: Option<Spanned<Presence>>,
 }
 
 /// `group: app`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupSpec {
     /// Group id.
+    #[schemars(with = "Option<u32>")]
     pub gid: Option<Spanned<u32>>,
     /// A system group.
+    #[schemars(with = "Option<bool>")]
     pub system: Option<Spanned<bool>>,
     /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
     pub state: Option<Spanned<Presence>>,
 }
 
 /// `service: nginx`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     /// Running now.
+    #[schemars(with = "Option<bool>")]
     pub running: Option<Spanned<bool>>,
     /// Started at boot.
+    #[schemars(with = "Option<bool>")]
     pub enabled: Option<Spanned<bool>>,
     /// Files whose change restarts the service.
     #[serde(default, deserialize_with = "super::de::null_as_default")]
+    #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]
     pub restart_on: Vec<Text>,
 }
 
 /// `command: migrate`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandSpec {
     /// The shell command (default: the resource's name).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub run: Option<Text>,
     /// Skip when this path exists.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub creates: Option<Text>,
     /// Skip when this command succeeds.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub unless: Option<Text>,
     /// Run only when this command succeeds.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub only_if: Option<Text>,
     /// Working directory.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub cwd: Option<Text>,
     /// Run as this user.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub user: Option<Text>,
     /// Environment variables.
     #[serde(default, deserialize_with = "super::de::null_as_default")]
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub env: Map<String, Value>,
 }
 
 /// `cron: nightly-backup`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CronSpec {
     /// Whose crontab (default root).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub user: Option<Text>,
     /// Five cron fields: `"*/5 * * * *"`.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub schedule: Option<Text>,
     /// The command.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub run: Option<Text>,
     /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
     pub state: Option<Spanned<Presence>>,
 }
 
 /// `sysctl: net.ipv4.ip_forward`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SysctlSpec {
     /// The value.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub value: Option<Text>,
     /// Persist under /etc/sysctl.d (default true).
+    #[schemars(with = "Option<bool>")]
     pub persist: Option<Spanned<bool>>,
 }
 
 /// `apt_repository: nodesource`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AptRepositorySpec {
     /// The repository's URI.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub uri: Option<Text>,
     /// The suite (default: the host's codename).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub suite: Option<Text>,
     /// Components.
     #[serde(default, deserialize_with = "super::de::null_as_default")]
+    #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]
     pub components: Vec<Text>,
     /// The signing key (ASCII-armoured text, or a file under files/).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub key: Option<Text>,
     /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
     pub state: Option<Spanned<Presence>>,
 }
 
 /// `download: /usr/local/bin/tool`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DownloadSpec {
     /// Where to fetch it from.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub url: Option<Text>,
     /// The expected sha256 (required).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub sha256: Option<Text>,
     /// Owner (name or uid).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub owner: Option<Text>,
     /// Group (name or gid).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub group: Option<Text>,
     /// Permissions.
+    #[schemars(with = "Option<Mode>")]
     pub mode: Option<Spanned<Mode>>,
 }
 

@@ -2,6 +2,7 @@
 //! recap table, unified diffs for plans, and JSON for machines.
 
 pub mod html;
+pub mod rollout;
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -97,6 +98,17 @@ impl Observer for Pretty {
         };
         self.print(&text);
     }
+
+    fn batch(&self, title: &str) {
+        self.print(&format!(
+            "\n{}\n",
+            title.if_supports_color(Stream::Stdout, |t| t.bold())
+        ));
+    }
+
+    fn features_done(&self, verdicts: &[crate::engine::rollout::HostVerdict]) {
+        self.print(&rollout::features_text(verdicts));
+    }
 }
 
 fn status_word(status: Status) -> String {
@@ -170,6 +182,10 @@ pub fn converge_text(report: &HostReport) -> String {
             "{host}  {}  {reason}\n",
             "interrupted".if_supports_color(Stream::Stdout, |w| w.yellow())
         )),
+        HostOutcome::Refused(reason) => out.push_str(&format!(
+            "{host}  {}  {reason}\n",
+            "refused".if_supports_color(Stream::Stdout, |w| w.red())
+        )),
     }
     out
 }
@@ -183,8 +199,8 @@ pub fn plan_text(report: &HostReport) -> String {
             return format!("{host}: unreachable: {reason}\n\n");
         }
         HostOutcome::Failed(reason) => out.push_str(&format!("{host}: failed: {reason}\n")),
-        HostOutcome::Interrupted(reason) => {
-            return format!("{host}: interrupted: {reason}\n\n");
+        HostOutcome::Interrupted(reason) | HostOutcome::Refused(reason) => {
+            return format!("{host}: {reason}\n\n");
         }
         HostOutcome::Ok => {}
     }
@@ -202,41 +218,70 @@ pub fn plan_text(report: &HostReport) -> String {
         .iter()
         .filter(|h| matches!(h.status, Status::WouldChange | Status::Failed))
         .collect();
+    // Removals stand out: in a section of their own, after the other changes.
+    let (removals, changing): (Vec<_>, Vec<_>) = changing.into_iter().partition(|r| r.removes);
     if report.outcome == HostOutcome::Ok {
         let then = match handlers.len() {
             0 => String::new(),
             1 => ", then 1 handler".to_string(),
             n => format!(", then {n} handlers"),
         };
-        out.push_str(&format!("{host}: {} to change{then}\n", changing.len()));
-    }
-    for resource in changing.into_iter().chain(handlers) {
-        let mark = if resource.status == Status::Failed {
-            "!"
-        } else {
-            "~"
+        let removing = match removals.len() {
+            0 => String::new(),
+            1 => " (1 removal)".to_string(),
+            n => format!(" ({n} removals)"),
         };
         out.push_str(&format!(
-            "  {mark} {}  ({})\n",
-            resource
-                .title
-                .if_supports_color(Stream::Stdout, |t| t.bold()),
-            resource.declared
+            "{host}: {} to change{removing}{then}\n",
+            changing.len() + removals.len()
         ));
-        if let Some(message) = &resource.message {
-            out.push_str(&format!("      {message}\n"));
-        }
-        for change in &resource.changes {
-            out.push_str(&format!("      {change}\n"));
-            if let crate::resource::Change::Content {
-                diff: Some(diff), ..
-            } = change
-            {
-                out.push_str(&colored_diff(diff, "        "));
-            }
-        }
+    }
+    for resource in changing.into_iter().chain(handlers) {
+        out.push_str(&planned_resource(resource));
+    }
+    if !removals.is_empty() {
+        out.push_str(&format!(
+            "  {}\n",
+            "removals (applied only from a saved plan or with --allow-removals):"
+                .if_supports_color(Stream::Stdout, |t| t.red())
+        ));
+    }
+    for resource in removals {
+        out.push_str(&planned_resource(resource));
     }
     out.push('\n');
+    out
+}
+
+/// One resource of a plan: a mark (`~` change, `-` removal, `!` failure),
+/// its title and place, then each change with its diff.
+fn planned_resource(resource: &crate::engine::ResourceReport) -> String {
+    let mark = if resource.status == Status::Failed {
+        "!"
+    } else if resource.removes {
+        "-"
+    } else {
+        "~"
+    };
+    let mut out = format!(
+        "  {mark} {}  ({})\n",
+        resource
+            .title
+            .if_supports_color(Stream::Stdout, |t| t.bold()),
+        resource.declared
+    );
+    if let Some(message) = &resource.message {
+        out.push_str(&format!("      {message}\n"));
+    }
+    for change in &resource.changes {
+        out.push_str(&format!("      {change}\n"));
+        if let crate::resource::Change::Content {
+            diff: Some(diff), ..
+        } = change
+        {
+            out.push_str(&colored_diff(diff, "        "));
+        }
+    }
     out
 }
 
@@ -303,6 +348,11 @@ pub fn recap(report: &RunReport) -> String {
                     .if_supports_color(Stream::Stdout, |l| l.yellow())
                     .to_string(),
             ),
+            HostOutcome::Refused(_) => out.push_str(
+                &format!("  {:<width$}  refused: nothing was changed", host.host)
+                    .if_supports_color(Stream::Stdout, |l| l.red())
+                    .to_string(),
+            ),
             HostOutcome::Unreachable(reason) => out.push_str(
                 &format!(
                     "  {:<width$}  unreachable: {}",
@@ -321,6 +371,43 @@ pub fn recap(report: &RunReport) -> String {
         }
     }
     out
+}
+
+/// After a plan: how many removals there are and how converge treats them;
+/// empty when there are none.
+pub fn removals_note(report: &RunReport) -> String {
+    let hosts: Vec<(&str, usize)> = report
+        .hosts
+        .iter()
+        .map(|h| {
+            let n = h
+                .resources
+                .iter()
+                .filter(|r| r.status == Status::WouldChange && r.removes)
+                .count();
+            (h.host.as_str(), n)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    if hosts.is_empty() {
+        return String::new();
+    }
+    let total: usize = hosts.iter().map(|(_, n)| n).sum();
+    format!(
+        "\n{} on {} ({}): `redgreen converge` refuses to apply them unless they are in a saved plan (`redgreen plan --out plan.json`, then `redgreen converge --plan plan.json`) or --allow-removals is given.\n",
+        if total == 1 {
+            "1 removal".to_string()
+        } else {
+            format!("{total} removals")
+        }
+        .if_supports_color(Stream::Stdout, |t| t.red()),
+        if hosts.len() == 1 {
+            "1 host".to_string()
+        } else {
+            format!("{} hosts", hosts.len())
+        },
+        hosts.iter().map(|(h, _)| *h).collect::<Vec<_>>().join(", ")
+    )
 }
 
 /// The whole report as JSON.

@@ -10,7 +10,7 @@
 use regex::bytes::Regex;
 
 use super::file::{DesiredFile, plan_present};
-use super::{Decision, PathKind, PlanInput, World};
+use super::{Change, Decision, PathKind, PlanInput, World};
 use crate::config::Diag;
 use crate::recipe::{LineSpec, Presence};
 
@@ -78,7 +78,26 @@ pub(super) fn plan(
     if new == current {
         return Ok(Decision::Ok);
     }
-    plan_present(input, desired(&path, new, state.sha256.clone()), world)
+    let decision = plan_present(input, desired(&path, new, state.sha256.clone()), world)?;
+    if present {
+        return Ok(decision);
+    }
+    // Taking lines out of a file deletes them: a removal, like a file's.
+    Ok(match decision {
+        Decision::Apply {
+            mut changes,
+            snippet,
+        } => {
+            changes.insert(
+                0,
+                Change::Remove {
+                    what: "line".into(),
+                },
+            );
+            Decision::Apply { changes, snippet }
+        }
+        other => other,
+    })
 }
 
 fn desired(path: &str, content: Vec<u8>, before: Option<String>) -> DesiredFile {

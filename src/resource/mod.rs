@@ -29,7 +29,7 @@ pub mod user;
 use std::collections::BTreeMap;
 use std::path::Path as FsPath;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use facts::Facts;
@@ -171,7 +171,7 @@ impl World {
 }
 
 /// What a resource needs to change on a host, for people to read.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
     /// It does not exist and will be created.
@@ -226,6 +226,16 @@ pub enum Change {
         /// What changes.
         text: String,
     },
+}
+
+impl Change {
+    /// True when the change deletes something from the host: a file, link,
+    /// directory (with what is in it), package, user, group, cron entry or
+    /// line. Converge applies these only from a saved plan or with
+    /// `--allow-removals`.
+    pub fn is_removal(&self) -> bool {
+        matches!(self, Change::Remove { .. })
+    }
 }
 
 impl std::fmt::Display for Change {
@@ -530,6 +540,52 @@ pub fn read_answers(queries: &[Query], lines: &crate::shell::Lines) -> World {
         }
     }
     world
+}
+
+impl Query {
+    /// What the question is about, in words: `the file /etc/motd`.
+    pub fn subject(&self) -> String {
+        match self {
+            Query::Path { path, .. } => format!("the path {path}"),
+            Query::Tree { path } => format!("what is inside {path}"),
+            Query::Package { name, .. } => format!("the package {name}"),
+            Query::PackageCache => "the package cache".into(),
+            Query::User { name } => format!("the user {name}"),
+            Query::Group { name } => format!("the group {name}"),
+            Query::Service { name } => format!("the service {name}"),
+            Query::Guard { check } => format!("the check `{check}`"),
+            Query::Crontab { user } => format!("the crontab of {user}"),
+            Query::Sysctl { key } => format!("the kernel parameter {key}"),
+        }
+    }
+}
+
+/// What the probe found for each question, as a digest per subject, so that
+/// two probes of one host can be compared (a saved plan's against now's).
+/// Left out: the package cache (its age grows by itself) and file contents
+/// (brought back only for diffs; their sha256 stands for them).
+pub fn answers(queries: &[Query], lines: &crate::shell::Lines) -> BTreeMap<String, String> {
+    use sha2::{Digest, Sha256};
+    let mut out = BTreeMap::new();
+    for (index, query) in queries.iter().enumerate() {
+        if matches!(query, Query::PackageCache) {
+            continue;
+        }
+        let mut hasher = Sha256::new();
+        if let Some(keys) = lines.tag(&format!("q{index}")) {
+            for (key, values) in keys.iter().filter(|(k, _)| *k != "content") {
+                for value in values {
+                    hasher.update(format!("{key}={value}\n"));
+                }
+            }
+        }
+        let digest: String = hasher.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        out.insert(query.subject(), digest);
+    }
+    out
 }
 
 /// Merge duplicate queries (the same path asked by several resources), keeping

@@ -255,8 +255,16 @@ pub(super) fn plan(
             if drop.is_empty() {
                 return Ok(Decision::Ok);
             }
-            changes.push(Change::Note {
-                text: format!("remove {}", names(&drop)),
+            changes.push(Change::Remove {
+                what: format!(
+                    "{} {}",
+                    if drop.len() == 1 {
+                        "package"
+                    } else {
+                        "packages"
+                    },
+                    names(&drop)
+                ),
             });
             for want in &drop {
                 world
