@@ -174,6 +174,14 @@ pub async fn run(
             })?;
         }
     }
+    // Listening from here on: a Ctrl-C that comes while a round runs is
+    // kept and stops the watch when that round ends.
+    let mut ctrl_c = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| {
+            Diags::from(crate::config::Diag::plain(format!(
+                "cannot listen for Ctrl-C: {e}"
+            )))
+        })?;
     println!(
         "watching recipes/, templates/, files/, features/ and redgreen.yml on {} test host(s); Ctrl-C to stop",
         targets.len()
@@ -229,7 +237,7 @@ pub async fn run(
                 let what = names.into_iter().collect::<Vec<_>>().join(", ");
                 round(root, driver, &targets, &changes, saved_at, &what, options).await;
             }
-            _ = tokio::signal::ctrl_c() => break,
+            _ = ctrl_c.recv() => break,
         }
     }
     drop(debouncer);

@@ -22,6 +22,7 @@ const SCHEMA_ERRORS: &[(&str, &str)] = &[
     ("invalid-mode", "recipes/site.yml"),
     ("list-name-for-file", "recipes/site.yml"),
     ("not-utf8", "recipes/site.yml"),
+    ("qemu-misspelt-platform-field", "redgreen.yml"),
     ("unknown-field", "recipes/site.yml"),
     ("unknown-inventory-field", "redgreen.yml"),
     ("unknown-resource-type", "recipes/site.yml"),

@@ -115,7 +115,18 @@ fn saves_turn_red_and_green_and_only_what_they_affect_runs() {
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
-    let status = child.wait().unwrap();
+    // Bounded: a watcher that ignores Ctrl-C fails the test, not hangs it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("redgreen watch did not stop on Ctrl-C within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(status.code(), Some(0));
     // The test host stays up after watch stops.
     assert!(project.path().join(".redgreen/hosts/app-d12.json").exists());
