@@ -452,6 +452,19 @@ pub fn probe_script(queries: &[Query]) -> String {
     script.push_str("{\n");
     script.push_str(facts::PROBE);
     script.push_str(crate::ledger::PROBE);
+    // Every path at once (see `path::PROBE_FUNCTIONS`), then the rest.
+    let paths: Vec<(String, &str, u64)> = queries
+        .iter()
+        .enumerate()
+        .filter_map(|(index, query)| match query {
+            Query::Path {
+                path,
+                content_limit,
+            } => Some((format!("q{index}"), path.as_str(), *content_limit)),
+            _ => None,
+        })
+        .collect();
+    script.push_str(&path::probe_paths(&paths));
     for (index, query) in queries.iter().enumerate() {
         script.push_str(&probe_line(&format!("q{index}"), query));
     }
@@ -463,7 +476,8 @@ pub fn probe_script(queries: &[Query]) -> String {
 fn probe_line(tag: &str, query: &Query) -> String {
     use crate::shell::quote;
     match query {
-        Query::Path { .. } | Query::Tree { .. } => path::probe(tag, query),
+        Query::Path { .. } => String::new(),
+        Query::Tree { .. } => path::probe(tag, query),
         Query::Package { name, candidate } => {
             format!("rg_pkg {tag} {} {}\n", quote(name), u8::from(*candidate))
         }
