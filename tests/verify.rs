@@ -34,10 +34,20 @@ fn project() -> Project {
 }
 
 /// A feature where every check is a scenario of its own (an outline row),
-/// so that each one runs and reports, whatever the others do.
+/// so that each one runs and reports, whatever the others do. The background
+/// step gives every scenario two checks, so that both are answered by one
+/// batch (see `prefetched_checks_...` for the budget).
 fn checks_feature(checks: &[&str]) -> String {
+    format!(
+        "Feature: Checks\n  Background:\n    Given the directory \"/\" should exist\n\n{}",
+        outline(checks)
+    )
+}
+
+/// A scenario outline with one check per row.
+fn outline(checks: &[&str]) -> String {
     let mut text = String::from(
-        "Feature: Checks\n  Scenario Outline: <check>\n    Then <check>\n\n    Examples:\n      | check |\n",
+        "  Scenario Outline: <check>\n    Then <check>\n\n    Examples:\n      | check |\n",
     );
     for check in checks {
         text.push_str(&format!("      | {check} |\n"));
@@ -436,8 +446,8 @@ fn commands_and_their_output() {
     ));
     let feature = |checks: &[&str]| {
         format!(
-            "Feature: Commands\n  Background:\n    When I run \"cat {root}/greeting\"\n{}",
-            checks_feature(checks).trim_start_matches("Feature: Checks\n")
+            "Feature: Commands\n  Background:\n    When I run \"cat {root}/greeting\"\n\n{}",
+            outline(checks)
         )
     };
     let checks = [
@@ -839,4 +849,36 @@ fn many_short_checks_share_one_connection_without_exceeding_max_sessions() {
         .map(|n| format!("the file \"/etc/passwd\" should not contain \"rg-nothing-{n}\""))
         .collect();
     assert_all_pass(&project, &checks);
+}
+
+#[test]
+fn prefetched_checks_take_one_round_trip_and_what_follows_a_command_sees_its_effect() {
+    let project = project();
+    ssh(
+        "rm -rf /tmp/rg-prefetch && mkdir /tmp/rg-prefetch && echo before > /tmp/rg-prefetch/state",
+    );
+    project.write(
+        "extra/prefetch.feature",
+        "Feature: Prefetch\n  Scenario: checks, a command, checks\n    Then the file \"/tmp/rg-prefetch/state\" should contain \"before\"\n    And the file \"/tmp/rg-prefetch/state\" should have mode \"0644\"\n    And the directory \"/tmp/rg-prefetch\" should exist\n    And the user \"root\" should exist\n    And the user \"root\" should have shell \"/bin/bash\"\n    When I run \"echo after > /tmp/rg-prefetch/state\"\n    Then the command should succeed\n    And the file \"/tmp/rg-prefetch/state\" should contain \"after\"\n    And the file \"/tmp/rg-prefetch/state\" should not contain \"before\"\n",
+    );
+    let (run, report) = verify(&project, &["extra/prefetch.feature"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    // Five checks in one batch, the command, then two checks one by one.
+    assert_eq!(report["hosts"][0]["round_trips"], 4, "{}", run.stdout);
+
+    // A failing check in a batch says what it says when it runs alone.
+    project.write(
+        "extra/prefetch.feature",
+        "Feature: Prefetch\n  Scenario: a batch with a failure\n    Then the directory \"/tmp/rg-prefetch\" should exist\n    And the file \"/tmp/rg-prefetch/state\" should have mode \"0600\"\n    And the file \"/tmp/rg-prefetch/state\" should exist\n",
+    );
+    let (run, report) = verify(&project, &["extra/prefetch.feature"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let failed = results(&report);
+    assert_eq!(failed[0].1, "failed");
+    assert!(
+        failed[0].2.contains("expected mode 0600, found 0644"),
+        "{}",
+        failed[0].2
+    );
+    assert_eq!(report["hosts"][0]["round_trips"], 1, "{}", run.stdout);
 }

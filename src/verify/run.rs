@@ -110,7 +110,7 @@ fn before_hook(
     &'a mut HostWorld,
 ) -> LocalBoxFuture<'a, ()>
 + 'static {
-    move |_, _, scenario, world| {
+    move |feature, rule, scenario, world| {
         let context = context.clone();
         Box::pin(async move {
             let host = features::host_of(scenario).and_then(|h| context.hosts.get(h).cloned());
@@ -121,7 +121,18 @@ fn before_hook(
                 )));
             };
             match host.connect().await {
-                Ok(transport) => world.enter(context, host, transport),
+                Ok(transport) => {
+                    world.enter(context, host, transport);
+                    // The background's steps run first, then the scenario's.
+                    let steps: Vec<&gherkin::Step> = feature
+                        .background
+                        .iter()
+                        .chain(rule.and_then(|r| r.background.as_ref()))
+                        .flat_map(|b| &b.steps)
+                        .chain(&scenario.steps)
+                        .collect();
+                    world.prefetch(&steps).await;
+                }
                 Err(err) => {
                     let message = format!("cannot reach {}: {err}", host.target.name);
                     world.failure = Some(Failure {

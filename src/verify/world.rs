@@ -6,13 +6,14 @@
 //! phrase, runs it (again and again for `within N seconds`), and turns a
 //! [`Failure`] into the panic that cucumber reports as a failed step.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::LocalBoxFuture;
 
-use super::library::{Action, Args, Block};
+use super::library::{Action, Args, Block, Phrase};
 use super::run::{HostSlot, RunContext};
 use crate::shell::quote;
 use crate::transport::{Output, Script, Transport, TransportError, Tunnel};
@@ -128,6 +129,12 @@ pub struct HostWorld {
     checked_with: Option<String>,
     /// The last failure (read by the results collector).
     pub(crate) failure: Option<Failure>,
+    /// Check scripts answered ahead by [`HostWorld::prefetch`], by script.
+    prefetched: HashMap<String, Output>,
+    /// While [`HostWorld::prefetch`] collects scripts: the scripts so far.
+    recording: Option<Vec<String>>,
+    /// Ask the host, not the prefetched answers (a `within` retry).
+    fresh: bool,
 }
 
 impl fmt::Debug for HostWorld {
@@ -181,6 +188,16 @@ impl HostWorld {
     /// for -v.
     pub async fn check(&mut self, script: String) -> Result<Output, Failure> {
         self.checked_with = Some(script.trim_end().to_string());
+        if let Some(recorded) = &mut self.recording {
+            recorded.push(script);
+            return Err(Failure::input(RECORDED));
+        }
+        // Answered ahead; a `within` retry asks the host again.
+        if !self.fresh
+            && let Some(output) = self.prefetched.get(&script)
+        {
+            return Ok(output.clone());
+        }
         let text = format!("export LC_ALL=C\n{script}");
         self.run_script(Script::root(text)).await
     }
@@ -192,6 +209,9 @@ impl HostWorld {
         command: &str,
         user: Option<&str>,
     ) -> Result<Output, Failure> {
+        if self.recording.is_some() {
+            return Err(Failure::input(RECORDED));
+        }
         let script = match user {
             None => format!("sh -c {} </dev/null\n", quote(command)),
             Some(user) => format!(
@@ -205,6 +225,8 @@ impl HostWorld {
             ),
         };
         self.checked_with = Some(script.trim_end().to_string());
+        // A command may change what the answers ahead were about.
+        self.prefetched.clear();
         let output = self.run_script(Script::root(script)).await?;
         if user.is_some() && output.stderr_text().starts_with("@rg no-user") {
             return Err(Failure::check(format!(
@@ -238,6 +260,9 @@ impl HostWorld {
 
     /// Open a TCP connection to `host:port` as seen from the host (HTTP steps).
     pub async fn connect_tcp(&mut self, host: &str, port: u16) -> Result<Tunnel, Failure> {
+        if self.recording.is_some() {
+            return Err(Failure::input(RECORDED));
+        }
         self.checked_with = Some(format!(
             "a TCP connection to {host}:{port} through {}",
             self.host_name()
@@ -249,31 +274,63 @@ impl HostWorld {
             .map_err(|err| self.transport_failure(&err))
     }
 
+    /// Answer the checks of a scenario's first steps in one round trip.
+    ///
+    /// Each built-in step runs once without a host: its check scripts are
+    /// recorded, not run. Then one script runs them all on the host, each in
+    /// a subshell of its own with nothing on stdin, its stdout, stderr and
+    /// exit status kept apart by a boundary no output can guess; the steps
+    /// then find their answers here instead of asking the host each. Only
+    /// the steps before the first one that may change the host (`When I
+    /// run`, a command's output, a user step) are asked ahead: what comes
+    /// after it must see what it did. A step whose answer is not here (a
+    /// second check that depends on the first, a retry) asks the host as
+    /// before; a batch that fails leaves every step to do so.
+    pub(crate) async fn prefetch(&mut self, steps: &[&gherkin::Step]) {
+        let Some(run) = self.run.clone() else {
+            return;
+        };
+        self.recording = Some(Vec::new());
+        for step in steps {
+            let Ok((phrase, args)) = resolve(&run, step) else {
+                break;
+            };
+            let Action::Builtin(check) = &phrase.action else {
+                break;
+            };
+            if phrase.family == super::steps::COMMANDS {
+                break;
+            }
+            let _ = check(self, &args).await;
+        }
+        let mut scripts = self.recording.take().unwrap_or_default();
+        self.checked_with = None;
+        scripts.sort();
+        scripts.dedup();
+        if scripts.len() < 2 {
+            return;
+        }
+        let boundary = boundary();
+        let batch = batch_script(&boundary, &scripts);
+        let Ok(output) = self.run_script(Script::root(batch)).await else {
+            return;
+        };
+        if let Some(answers) = split_batch(&boundary, scripts.len(), &output) {
+            self.prefetched = scripts.into_iter().zip(answers).collect();
+        }
+    }
+
     /// Run one step: find its phrase, run it, retry it `within N seconds`.
     async fn step(&mut self, step: &gherkin::Step) -> Verdict {
         let Some(run) = self.run.clone() else {
             return Err(Failure::input("the scenario has no host"));
         };
-        let found = run.library.find(&step.value);
-        let Some((phrase, mut args)) = found.into_iter().next() else {
-            return Err(Failure::input(format!("undefined step: {}", step.value)));
-        };
-        match phrase.block {
-            Block::DocString => {
-                // gherkin keeps the newlines after the opening and before the
-                // closing """.
-                args.docstring = step.docstring.as_ref().map(|d| {
-                    let d = d.strip_prefix('\n').unwrap_or(d);
-                    d.strip_suffix('\n').unwrap_or(d).to_string()
-                });
-            }
-            Block::Table => args.table = step.table.as_ref().map(|t| t.rows.clone()),
-            Block::None => {}
-        }
+        let (phrase, args) = resolve(&run, step)?;
         let deadline = args.within.map(|within| (within, Instant::now() + within));
         let mut tries = 0u32;
         loop {
             tries += 1;
+            self.fresh = tries > 1;
             self.checked_with = None;
             let result = match &phrase.action {
                 Action::Builtin(check) => check(self, &args).await,
@@ -309,6 +366,99 @@ impl HostWorld {
     }
 }
 
+/// What a recorded check returns to its step while [`HostWorld::prefetch`]
+/// collects scripts.
+const RECORDED: &str = "recorded, not run";
+
+/// A step's phrase and arguments, with its DocString or DataTable.
+fn resolve<'r>(run: &'r RunContext, step: &gherkin::Step) -> Result<(&'r Phrase, Args), Failure> {
+    let found = run.library.find(&step.value);
+    let Some((phrase, mut args)) = found.into_iter().next() else {
+        return Err(Failure::input(format!("undefined step: {}", step.value)));
+    };
+    match phrase.block {
+        Block::DocString => {
+            // gherkin keeps the newlines after the opening and before the
+            // closing """.
+            args.docstring = step.docstring.as_ref().map(|d| {
+                let d = d.strip_prefix('\n').unwrap_or(d);
+                d.strip_suffix('\n').unwrap_or(d).to_string()
+            });
+        }
+        Block::Table => args.table = step.table.as_ref().map(|t| t.rows.clone()),
+        Block::None => {}
+    }
+    Ok((phrase, args))
+}
+
+/// A boundary line for a batch: random, so that no output can forge it.
+fn boundary() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let word = || {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        hasher.finish()
+    };
+    format!("@rg-batch-{:016x}{:016x}", word(), word())
+}
+
+/// One script that runs every check in its own subshell, each output
+/// framed by `\nBOUNDARY I\n` on stdout and stderr and its exit status by
+/// `\nBOUNDARY I status N\n` on stdout.
+fn batch_script(boundary: &str, scripts: &[String]) -> String {
+    let mut batch = format!("export LC_ALL=C\nrg_b={}\n", quote(boundary));
+    for (i, script) in scripts.iter().enumerate() {
+        batch.push_str(&format!(
+            "printf '\\n%s {i}\\n' \"$rg_b\"; printf '\\n%s {i}\\n' \"$rg_b\" >&2\n(\n:\n{script}\n) </dev/null\nprintf '\\n%s {i} status %s\\n' \"$rg_b\" $?\n"
+        ));
+    }
+    batch
+}
+
+/// The outputs of the `count` checks of a batch, or None when the output is
+/// not what the batch prints (it was cut short).
+fn split_batch(boundary: &str, count: usize, output: &Output) -> Option<Vec<Output>> {
+    fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+        haystack
+            .get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    }
+    let mut answers = Vec::with_capacity(count);
+    let (mut out_at, mut err_at) = (0, 0);
+    for i in 0..count {
+        let open = format!("\n{boundary} {i}\n");
+        let close = format!("\n{boundary} {i} status ");
+        let start = find(&output.stdout, open.as_bytes(), out_at)? + open.len();
+        let end = find(&output.stdout, close.as_bytes(), start)?;
+        let status_end = find(&output.stdout, b"\n", end + close.len())?;
+        let status = std::str::from_utf8(&output.stdout[end + close.len()..status_end])
+            .ok()?
+            .parse()
+            .ok()?;
+        out_at = status_end;
+        let err_start = find(&output.stderr, open.as_bytes(), err_at)? + open.len();
+        let err_end = find(
+            &output.stderr,
+            format!("\n{boundary} {}\n", i + 1).as_bytes(),
+            err_start,
+        )
+        .unwrap_or(output.stderr.len());
+        err_at = err_end;
+        answers.push(Output {
+            status,
+            stdout: output.stdout[start..end].to_vec(),
+            stderr: output.stderr[err_start..err_end].to_vec(),
+        });
+    }
+    Some(answers)
+}
+
 /// The one cucumber step function behind every phrase: runs the step and
 /// turns a failure into the panic cucumber reports (without the panic hook,
 /// so nothing else is printed).
@@ -324,4 +474,61 @@ pub(crate) fn dispatch(
             std::panic::resume_unwind(Box::new(shown));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Run a script with `sh`, as the transport does on a host.
+    fn sh(script: &str) -> Output {
+        let out = std::process::Command::new("sh")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("sh runs");
+        Output {
+            status: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        }
+    }
+
+    #[test]
+    fn a_batch_gives_each_check_what_it_alone_would_have_given() {
+        let boundary = boundary();
+        let scripts: Vec<String> = [
+            "echo found; echo oops >&2",
+            "printf 'no newline at the end'",
+            "exit 3",
+            "printf '\\n@rg-batch-0000 0\\n'; printf '\\n@rg-batch-0000 1 status 0\\n'",
+            "printf '\\000\\377binary\\n'",
+            "cat; echo read nothing",
+            "",
+            "case x in x) echo case ;; esac\nexit 0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let batch = sh(&batch_script(&boundary, &scripts));
+        let answers = split_batch(&boundary, scripts.len(), &batch).expect("the whole batch");
+        for (script, answer) in scripts.iter().zip(&answers) {
+            let alone = sh(&format!("export LC_ALL=C\n{script}"));
+            assert_eq!(answer.status, alone.status, "{script}");
+            assert_eq!(answer.stdout, alone.stdout, "{script}");
+            assert_eq!(answer.stderr, alone.stderr, "{script}");
+        }
+        assert_eq!(answers[2].status, 3);
+        assert_eq!(answers[0].stderr, b"oops\n");
+    }
+
+    #[test]
+    fn a_batch_cut_short_answers_nothing() {
+        let boundary = boundary();
+        let scripts = vec!["echo a".to_string(), "echo b".to_string()];
+        let mut batch = sh(&batch_script(&boundary, &scripts));
+        batch.stdout.truncate(batch.stdout.len() - 5);
+        assert!(split_batch(&boundary, 2, &batch).is_none());
+        assert_ne!(boundary, super::boundary());
+    }
 }
