@@ -50,8 +50,7 @@ fn converges_record_the_commit_and_status_shows_drift() {
     );
 
     project.run(&["converge"]).expect(0);
-    let ledger: serde_json::Value =
-        serde_json::from_str(&project.ssh("a-d12", "cat /var/lib/redgreen/state.json")).unwrap();
+    let ledger = project.ledger("a-d12");
     assert_eq!(ledger["commit"], first.as_str());
     assert_eq!(ledger["dirty"], false);
     assert_eq!(ledger["result"], "ok");
@@ -120,8 +119,7 @@ fn converges_record_the_commit_and_status_shows_drift() {
         "resources:\n  - file: /nonexistent-dir/site\n    content: x\n",
     );
     project.run(&["converge", "c-d12"]).expect(1);
-    let ledger: serde_json::Value =
-        serde_json::from_str(&project.ssh("c-d12", "cat /var/lib/redgreen/state.json")).unwrap();
+    let ledger = project.ledger("c-d12");
     assert_eq!(ledger["result"], "failed");
     assert_eq!(ledger["dirty"], true);
     assert_eq!(ledger["commit"], second.as_str());

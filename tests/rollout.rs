@@ -16,6 +16,12 @@ fn on_host(command: &str) -> String {
     shared.project.ssh(&shared.host, command)
 }
 
+/// The ledger on the shared test host.
+fn host_ledger() -> serde_json::Value {
+    let shared = common::shared();
+    shared.project.ledger(&shared.host)
+}
+
 /// Six hosts h1..h6 on the shared test host; `red` ones get a red file, so
 /// that their feature fails.
 fn fleet(root: &str, red: &[&str]) -> common::Project {
@@ -89,8 +95,7 @@ fn a_failing_canary_stops_the_rollout_before_any_other_host() {
         run.stdout
     );
     assert_eq!(converged(root), "h1 ");
-    let ledger: serde_json::Value =
-        serde_json::from_str(&on_host("cat /var/lib/redgreen/state.json")).unwrap();
+    let ledger = host_ledger();
     assert_eq!(ledger["host"], "h1");
     assert_eq!(ledger["features"]["result"], "failed");
 }
@@ -136,8 +141,7 @@ fn a_failing_host_stops_the_rollout_after_its_batch() {
         run.stdout
     );
     assert_eq!(converged(root), "h1 h2 h3 ");
-    let ledger: serde_json::Value =
-        serde_json::from_str(&on_host("cat /var/lib/redgreen/state.json")).unwrap();
+    let ledger = host_ledger();
     let last = ledger["host"].as_str().unwrap();
     assert!(["h2", "h3"].contains(&last), "{ledger}");
 }
@@ -210,8 +214,7 @@ fn converge_verify_records_the_features_in_the_ledger_and_status_shows_them() {
         "{}",
         run.stdout
     );
-    let ledger: serde_json::Value =
-        serde_json::from_str(&on_host("cat /var/lib/redgreen/state.json")).unwrap();
+    let ledger = host_ledger();
     assert_eq!(ledger["host"], "box");
     assert_eq!(ledger["commit"], first.as_str());
     assert_eq!(ledger["result"], "ok");
@@ -241,8 +244,7 @@ fn converge_verify_records_the_features_in_the_ledger_and_status_shows_them() {
     let report = run.json();
     assert_eq!(report["hosts"][0]["state"], "features_failed");
     assert_eq!(report["converge"]["hosts"][0]["outcome"], "ok");
-    let ledger: serde_json::Value =
-        serde_json::from_str(&on_host("cat /var/lib/redgreen/state.json")).unwrap();
+    let ledger = host_ledger();
     assert_eq!(ledger["commit"], second.as_str());
     assert_eq!(ledger["features"]["result"], "failed");
     assert_eq!(ledger["features"]["failed"], 1);

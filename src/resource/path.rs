@@ -321,8 +321,9 @@ mod tests {
         run(&script)
     }
 
-    #[test]
-    fn the_batch_answers_what_one_path_at_a_time_answers() {
+    /// The batch's answers for the awkward paths, with `shell` defined after
+    /// the probe's functions, and the answers asked one path at a time.
+    fn answers(shell: &str) -> (Lines, Lines) {
         let dir = tempfile::tempdir().unwrap();
         let names = awkward(dir.path());
         let paths: Vec<(String, &str, u64)> = names
@@ -330,13 +331,19 @@ mod tests {
             .enumerate()
             .map(|(i, p)| (format!("q{i}"), p.as_str(), 50))
             .collect();
-        // One by one is not how the batch got its answers.
         let batch = run(&format!(
-            "{PRELUDE}{PROBE_FUNCTIONS}rg_path() {{ echo '@fallback used yes'; }}\n{}",
+            "{PRELUDE}{PROBE_FUNCTIONS}{shell}\n{}",
             probe_paths(&paths)
         ));
+        (batch, one_by_one(&paths))
+    }
+
+    #[test]
+    fn the_batch_answers_what_one_path_at_a_time_answers() {
+        // One by one is not how the batch got its answers.
+        let (batch, alone) = answers("rg_path() { echo '@fallback used yes'; }");
         assert_eq!(batch.get("fallback", "used"), None);
-        assert_eq!(batch, one_by_one(&paths));
+        assert_eq!(batch, alone);
         let state = |i: usize| PathState::from_lines(&batch, &format!("q{i}"));
         assert_eq!(state(1).kind, PathKind::File);
         assert_eq!(
@@ -356,19 +363,10 @@ mod tests {
 
     #[test]
     fn a_failing_batch_asks_one_path_at_a_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let names = awkward(dir.path());
-        let paths: Vec<(String, &str, u64)> = names
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (format!("q{i}"), p.as_str(), 50))
-            .collect();
         // A stat that fails, as when a path vanishes after the shell's test.
-        let batch = run(&format!(
-            "{PRELUDE}{PROBE_FUNCTIONS}stat() {{ [ \"$1\" = --printf ] && return 1; command stat \"$@\"; }}\n{}",
-            probe_paths(&paths)
-        ));
-        assert_eq!(batch, one_by_one(&paths));
+        let (batch, alone) =
+            answers("stat() { [ \"$1\" = --printf ] && return 1; command stat \"$@\"; }");
+        assert_eq!(batch, alone);
         assert_eq!(PathState::from_lines(&batch, "q0").kind, PathKind::File);
     }
 }

@@ -115,6 +115,12 @@ impl Project {
         run.stdout
     }
 
+    /// The ledger a converge left on a test host.
+    pub fn ledger(&self, host: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ssh(host, "cat /var/lib/redgreen/state.json"))
+            .expect("the ledger is JSON")
+    }
+
     /// The record of a created test host.
     pub fn record(&self, host: &str) -> serde_json::Value {
         let record =
