@@ -23,6 +23,20 @@ fn ssh_processes_of(project: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// `redgreen converge --concurrency 1` in the background, its output piped.
+fn converge_one_host_at_a_time(project: &common::Project) -> std::process::Child {
+    Command::cargo_bin("redgreen")
+        .unwrap()
+        .arg("-C")
+        .arg(project.path())
+        .args(["converge", "--concurrency", "1"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn ctrl_c_stops_new_work_and_exits_130() {
     // A host that accepts the connection and never answers: its connect
@@ -53,16 +67,7 @@ fn ctrl_c_stops_new_work_and_exits_130() {
     );
     shared.project.ssh(&shared.host, "rm -f /srv/interrupted");
 
-    let child = Command::cargo_bin("redgreen")
-        .unwrap()
-        .arg("-C")
-        .arg(project.path())
-        .args(["converge", "--concurrency", "1"])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = converge_one_host_at_a_time(&project);
     std::thread::sleep(Duration::from_millis(1000));
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -107,16 +112,7 @@ fn ctrl_c_lets_a_running_command_finish() {
         "recipes/slow.yml",
         "resources:\n  - command: \"sleep 3 && touch /srv/int-{{n}}\"\n    creates: \"/srv/int-{{n}}\"\n",
     );
-    let child = Command::cargo_bin("redgreen")
-        .unwrap()
-        .arg("-C")
-        .arg(project.path())
-        .args(["converge", "--concurrency", "1"])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = converge_one_host_at_a_time(&project);
     // Wait until the first host's command runs, then interrupt.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while shared.project.ssh(

@@ -33,8 +33,9 @@ fn host_report(run: &Run) -> serde_json::Value {
     run.json()["hosts"][0].clone()
 }
 
-fn statuses(host: &serde_json::Value) -> Vec<(String, String)> {
-    host["resources"]
+/// (title, status) of each entry of `host[list]` ("resources" or "handlers").
+fn titled(host: &serde_json::Value, list: &str) -> Vec<(String, String)> {
+    host[list]
         .as_array()
         .unwrap()
         .iter()
@@ -47,18 +48,12 @@ fn statuses(host: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
+fn statuses(host: &serde_json::Value) -> Vec<(String, String)> {
+    titled(host, "resources")
+}
+
 fn handler_titles(host: &serde_json::Value) -> Vec<(String, String)> {
-    host["handlers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["title"].as_str().unwrap().to_string(),
-                r["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    titled(host, "handlers")
 }
 
 /// A signed flat apt repository with one package, `rg-hello`, built here with

@@ -125,7 +125,7 @@ fn group_commits(hosts: &[HostStatus]) -> BTreeMap<String, BTreeMap<String, Vec<
 
 fn pretty(revision: &Revision, hosts: &[HostStatus]) -> String {
     let mut out = format!("The repository is at {}.\n\n", revision.short());
-    let width = hosts.iter().map(|h| h.host.len()).max().unwrap_or(4).max(4);
+    let width = crate::report::host_width(hosts.iter().map(|h| h.host.as_str()));
     out.push_str(&format!(
         "  {:<width$}  {:<14}  {:<20}  {:<6}  FEATURES\n",
         "HOST", "COMMIT", "CONVERGED AT", "RESULT"

@@ -303,15 +303,14 @@ fn colored_diff(diff: &str, indent: &str) -> String {
     out
 }
 
+/// The width of a HOST column holding these names.
+pub fn host_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names.map(str::len).max().unwrap_or(0).max("HOST".len())
+}
+
 /// The recap table at the end of a run.
 pub fn recap(report: &RunReport) -> String {
-    let width = report
-        .hosts
-        .iter()
-        .map(|h| h.host.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
+    let width = host_width(report.hosts.iter().map(|h| h.host.as_str()));
     let plan = report.mode == "plan";
     let mut out = String::from("\nRecap\n");
     let changed_heading = if plan { "CHANGE" } else { "CHANGED" };

@@ -70,6 +70,25 @@ impl Attrs {
         out
     }
 
+    /// Shell that gives the temporary file `"$rg_tmp"` these attributes
+    /// before it is renamed into place (file, template, download).
+    pub fn set_on_tmp(&self) -> String {
+        let mut out = String::new();
+        if let Some(mode) = self.mode {
+            out.push_str(&format!("  chmod {mode:04o} \"$rg_tmp\"\n"));
+        }
+        match (&self.owner, &self.group) {
+            (Some(o), Some(g)) => out.push_str(&format!(
+                "  chown {} \"$rg_tmp\"\n",
+                quote(&format!("{o}:{g}"))
+            )),
+            (Some(o), None) => out.push_str(&format!("  chown {} \"$rg_tmp\"\n", quote(o))),
+            (None, Some(g)) => out.push_str(&format!("  chgrp {} \"$rg_tmp\"\n", quote(g))),
+            (None, None) => {}
+        }
+        out
+    }
+
     /// The attributes after applying these to `state`.
     pub fn applied_to(&self, mut state: PathState) -> PathState {
         if let Some(mode) = self.mode {

@@ -137,18 +137,7 @@ fn fetch_snippet(path: &str, url: &str, sha: &str, attrs: &Attrs) -> String {
          \x20 if [ \"$rg_got\" != {s} ]; then echo \"\"{u}\" has sha256 $rg_got, not \"{s}\"; the file was not replaced\" >&2; exit 1; fi\n",
         tmp = quote(&format!("{}/.rg-XXXXXX", dir.trim_end_matches('/'))),
     );
-    if let Some(mode) = attrs.mode {
-        out.push_str(&format!("  chmod {mode:04o} \"$rg_tmp\"\n"));
-    }
-    match (&attrs.owner, &attrs.group) {
-        (Some(o), Some(g)) => out.push_str(&format!(
-            "  chown {} \"$rg_tmp\"\n",
-            quote(&format!("{o}:{g}"))
-        )),
-        (Some(o), None) => out.push_str(&format!("  chown {} \"$rg_tmp\"\n", quote(o))),
-        (None, Some(g)) => out.push_str(&format!("  chgrp {} \"$rg_tmp\"\n", quote(g))),
-        (None, None) => {}
-    }
+    out.push_str(&attrs.set_on_tmp());
     out.push_str(
         "  mv -f \"$rg_tmp\" \"$rg_p\"\n\
          \x20 trap - EXIT HUP INT TERM\n\

@@ -231,18 +231,7 @@ fn write_snippet(desired: &DesiredFile, full: &Attrs, sha: Option<&str>) -> Stri
         }
         _ => {}
     }
-    if let Some(mode) = full.mode {
-        out.push_str(&format!("  chmod {mode:04o} \"$rg_tmp\"\n"));
-    }
-    match (&full.owner, &full.group) {
-        (Some(o), Some(g)) => out.push_str(&format!(
-            "  chown {} \"$rg_tmp\"\n",
-            quote(&format!("{o}:{g}"))
-        )),
-        (Some(o), None) => out.push_str(&format!("  chown {} \"$rg_tmp\"\n", quote(o))),
-        (None, Some(g)) => out.push_str(&format!("  chgrp {} \"$rg_tmp\"\n", quote(g))),
-        (None, None) => {}
-    }
+    out.push_str(&full.set_on_tmp());
     out.push_str("  mv -f \"$rg_tmp\" \"$rg_p\"\n  trap - EXIT HUP INT TERM\n");
     out.push_str(if desired.content.is_some() {
         "  rg_emit \"$rg_tag\" changed content\n"

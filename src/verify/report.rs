@@ -174,13 +174,7 @@ pub fn json(report: &Report) -> String {
 
 /// The recap table printed after the pretty output.
 pub fn recap(report: &Report) -> String {
-    let width = report
-        .hosts
-        .iter()
-        .map(|h| h.host.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
+    let width = crate::report::host_width(report.hosts.iter().map(|h| h.host.as_str()));
     let mut out = String::from("\nRecap\n");
     out.push_str(&format!(
         "  {:<width$}  {:>6}  {:>6}  {:>7}  {:>11}\n",
