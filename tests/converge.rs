@@ -326,6 +326,60 @@ fn a_failing_resource_fails_its_host_with_exit_1_and_stops_what_follows() {
     assert_eq!(present, format!("{root}-before\n"));
 }
 
+/// Commands, handlers and guards that run something not installed: exit
+/// status 127 is their result on a reachable host (exit 1), never
+/// "unreachable" (exit 3).
+#[test]
+fn commands_handlers_and_guards_that_run_a_missing_command_are_results_not_unreachable() {
+    let root = "/srv/not-installed";
+    let project = project_on_shared("groups:\n  test: { recipes: [missing] }\n");
+    project.write(
+        "recipes/missing.yml",
+        &format!(
+            "resources:\n\
+             \x20 - command: guarded by unless\n    run: touch {root}/unless-ran\n    unless: rg-not-installed\n\
+             \x20 - command: guarded by only_if\n    run: touch {root}/only-if-ran\n    only_if: rg-not-installed\n\
+             \x20 - file: {root}/notifier\n    content: \"x\\n\"\n    notify: missing handler\n\
+             handlers:\n  - command: missing handler\n    run: rg-not-installed --reload\n"
+        ),
+    );
+    let shared = common::shared();
+    shared
+        .project
+        .ssh(&shared.host, &format!("rm -rf {root} && mkdir -p {root}"));
+    let run = project.run(&["converge", "--format", "json"]).expect(1);
+    let report = run.json();
+    let host = &report["hosts"][0];
+    assert_eq!(host["outcome"], "failed", "{report}");
+    assert_eq!(statuses(&report), ["changed", "ok", "changed"]);
+    assert_eq!(host["handlers"][0]["status"], "failed");
+    assert!(
+        host["handlers"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("exited with status 127"),
+        "{report}"
+    );
+    let present = shared.project.ssh(&shared.host, &format!("ls {root}"));
+    assert_eq!(present, "notifier\nunless-ran\n");
+
+    // A command that is not installed fails its resource, and the host is
+    // reached again for the next converge.
+    project.write(
+        "recipes/missing.yml",
+        "resources:\n  - command: rg-not-installed --setup\n",
+    );
+    let run = project.run(&["converge"]).expect(1);
+    assert!(
+        run.stdout.contains(
+            "failed    command rg-not-installed --setup  (sh: 1: rg-not-installed: not found"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("unreachable"), "{}", run.stdout);
+}
+
 #[test]
 fn tags_select_resources() {
     let root = "/srv/tags";

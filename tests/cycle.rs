@@ -197,3 +197,45 @@ fn verify_writes_an_html_grid_beside_the_terminal_output() {
     assert_eq!(html.matches("class=\"cell failed\"").count(), 1, "{html}");
     assert!(html.contains("expected shell /bin/bash"), "{html}");
 }
+
+/// Test-first with a command that the recipes install: before converge it is
+/// not found (exit status 127: a red scenario, not an unreachable host), after
+/// converge it answers, and guards that run it were no obstacle.
+#[test]
+fn a_command_not_installed_yet_is_red_then_green() {
+    let project = common::Project::with(&[
+        (
+            "redgreen.yml",
+            "groups:\n  tool: { recipes: [tool] }\ntest_hosts:\n  platforms:\n    - { name: d12, image: \"debian:bookworm\" }\n  hosts:\n    tool: { groups: [tool] }\n",
+        ),
+        (
+            "recipes/tool.yml",
+            "resources:\n\
+             \x20 - file: /usr/local/bin/rg-hello\n    content: \"#!/bin/sh\\necho hello\\n\"\n    mode: \"0755\"\n\
+             \x20 - command: rg-hello > /etc/hello-said\n    only_if: rg-hello\n    creates: /etc/hello-said\n",
+        ),
+        (
+            "features/tool.feature",
+            "Feature: The tool\n  Scenario: it says hello\n    When I run \"rg-hello\"\n    Then the output should contain \"hello\"\n\n  Scenario: its first words are kept\n    Then the file \"/etc/hello-said\" should contain \"hello\"\n",
+        ),
+    ]);
+    let _guard = common::HostsGuard::new(&project);
+    let run = project.run(&["test", "--format", "json"]).expect(0);
+    let report = run.json();
+    let host = &report["hosts"][0];
+    assert_eq!(host["problems"], serde_json::json!([]), "{report}");
+    assert_eq!(host["red"], serde_json::json!({ "passed": 0, "total": 2 }));
+    assert_eq!(
+        host["green"],
+        serde_json::json!({ "passed": 2, "total": 2 })
+    );
+    assert_eq!(host["idempotence_checked"], true);
+    assert_eq!(report["unreachable"], false);
+    let scenarios = report["scenarios"].as_array().unwrap();
+    assert!(
+        scenarios
+            .iter()
+            .all(|s| s["red"] == "failed" && s["green"] == "passed"),
+        "{scenarios:#?}"
+    );
+}

@@ -499,6 +499,45 @@ fn commands_and_their_output() {
     assert_eq!(results[1].2, "there is no user rg-no-such-user on box");
 }
 
+/// A command that is not installed yet is the most natural red of
+/// test-first work: exit status 127 is the step's result, the host stays
+/// reachable, and verify exits 1, not 3.
+#[test]
+fn a_command_that_is_not_installed_is_a_failed_step_not_an_unreachable_host() {
+    let project = project();
+    project.write(
+        "features/steps.yml",
+        "- step: the tool {string} should answer\n  run: \"{1} --version\"\n",
+    );
+    project.write(
+        "features/missing.feature",
+        "Feature: Not installed yet\n\
+         \x20 Scenario: run it\n    When I run \"rg-not-installed -t\"\n    Then the command should succeed\n\n\
+         \x20 Scenario: its status\n    When I run \"rg-not-installed\"\n    Then the exit status should be 127\n    And the command should fail\n\n\
+         \x20 Scenario: a user step\n    Then the tool \"rg-not-installed\" should answer\n",
+    );
+    let (run, report) = verify(&project, &[]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(report["hosts"][0]["outcome"], "ok", "{report}");
+    let results = results(&report);
+    assert_eq!(
+        results[0],
+        (
+            "run it".to_string(),
+            "failed".to_string(),
+            "expected the command to succeed: `rg-not-installed -t` exited with status 127; its error output:\n  sh: 1: rg-not-installed: not found".to_string()
+        )
+    );
+    assert_eq!(results[1].1, "passed", "{}", run.stdout);
+    assert_eq!(results[2].1, "failed");
+    assert!(
+        results[2].2.contains("exited with status 127"),
+        "{}",
+        results[2].2
+    );
+    assert!(!run.stdout.contains("unreachable"), "{}", run.stdout);
+}
+
 #[test]
 fn user_steps_run_their_command_with_quoted_values() {
     let root = "/srv/verify-user";

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Socket, Stdio};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use super::{
@@ -208,24 +208,38 @@ impl Transport for SshTransport {
                     }
                 }
             };
-            if let Some(mut stdin) = child.stdin().take() {
-                stdin
-                    .write_all(script.text.as_bytes())
-                    .await
-                    .map_err(|e| TransportError::Lost(format!("sending the script: {e}")))?;
-                stdin
-                    .shutdown()
-                    .await
-                    .map_err(|e| TransportError::Lost(format!("sending the script: {e}")))?;
-            }
-            let output = child
-                .wait_with_output()
-                .await
-                .map_err(|e| TransportError::Lost(describe(&e)))?;
+            // The script goes in while its output comes out, so that neither
+            // side waits on a full pipe.
+            let stdin = child.stdin().take();
+            let send = async {
+                if let Some(mut stdin) = stdin {
+                    stdin.write_all(script.text.as_bytes()).await?;
+                    stdin.shutdown().await?;
+                }
+                Ok::<_, std::io::Error>(())
+            };
+            let (sent, stdout, stderr) = tokio::join!(
+                send,
+                read_all(child.stdout().take()),
+                read_all(child.stderr().take())
+            );
+            sent.map_err(|e| TransportError::Lost(format!("sending the script: {e}")))?;
+            let read = |e: std::io::Error| TransportError::Lost(format!("reading the output: {e}"));
+            let (stdout, stderr) = (stdout.map_err(read)?, stderr.map_err(read)?);
+            let status = match child.wait().await {
+                Ok(status) => exit_code(&status),
+                // openssh reports exit status 127 as an error of its own: it
+                // is the script's result (a command it ran was not found),
+                // not a broken connection.
+                Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    COMMAND_NOT_FOUND
+                }
+                Err(e) => return Err(TransportError::Lost(describe(&e))),
+            };
             Ok::<_, TransportError>(Output {
-                status: exit_code(&output.status),
-                stdout: output.stdout,
-                stderr: output.stderr,
+                status,
+                stdout,
+                stderr,
             })
         };
         let output = tokio::time::timeout(script.timeout + super::GRACE, work)
@@ -286,6 +300,20 @@ impl Transport for SshTransport {
             }
         }
     }
+}
+
+/// The exit status of a shell whose last command was not found.
+const COMMAND_NOT_FOUND: i32 = 127;
+
+/// Everything a pipe of the remote command gives until it closes.
+async fn read_all(
+    pipe: Option<impl tokio::io::AsyncRead + Unpin>,
+) -> Result<Vec<u8>, std::io::Error> {
+    let mut bytes = Vec::new();
+    if let Some(mut pipe) = pipe {
+        pipe.read_to_end(&mut bytes).await?;
+    }
+    Ok(bytes)
 }
 
 pub(crate) fn exit_code(status: &std::process::ExitStatus) -> i32 {
