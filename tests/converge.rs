@@ -433,8 +433,9 @@ fn a_changed_host_key_is_refused_with_how_to_fix_it() {
     ));
     let run = project.run(&["converge"]).expect(3);
     assert!(
-        run.stdout
-            .contains(&format!("the host key of {address} has changed")),
+        run.stdout.contains(&format!(
+            "the host key of {address} port {port} has changed"
+        )),
         "{}",
         run.stdout
     );
@@ -456,11 +457,14 @@ fn a_changed_host_key_is_refused_with_how_to_fix_it() {
 fn an_unknown_host_key_is_refused_unless_accepted_for_first_contact() {
     let shared = common::shared();
     let address = shared.project.address(&shared.host);
+    let port = shared.project.port(&shared.host);
     let project = project_with_known_hosts("");
     let run = project.run(&["converge"]).expect(3);
     assert!(
-        run.stdout
-            .contains(&format!("no host key is known for {address}")),
+        run.stdout.contains(&format!(
+            "no host key is known for {address} port {port} in {}",
+            project.path().join("known_hosts").display()
+        )),
         "{}",
         run.stdout
     );

@@ -90,12 +90,14 @@ pub struct VarArgs {
 /// Which hosts, and how.
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
-    /// A host, test host or group name (default: every host).
+    /// A host, test host or group name (default: every host), or a server
+    /// that is not in redgreen.yml: ssh://[USER@]HOST[:PORT] with --group.
     pub target: Option<String>,
     /// These hosts, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub hosts: Vec<String>,
-    /// The hosts of this group.
+    /// The hosts of this group (for an ssh:// target: the group whose
+    /// recipes and features it takes).
     #[arg(long)]
     pub group: Option<String>,
     /// The created test hosts instead of the hosts under `hosts:`.

@@ -32,6 +32,9 @@ struct Candidate<'p> {
 
 /// Resolve the selection into targets, or explain what is wrong.
 pub fn resolve(project: &Project, args: &RunArgs) -> Result<Vec<Target>, Failure> {
+    if let Some(text) = args.target.as_deref().filter(|t| is_ad_hoc(t)) {
+        return Ok(vec![ad_hoc(project, args, text)?]);
+    }
     let inventory = &project.inventory;
     let real: Vec<Candidate<'_>> = inventory
         .hosts
@@ -135,47 +138,13 @@ pub fn resolve(project: &Project, args: &RunArgs) -> Result<Vec<Target>, Failure
     }
     let selected: Vec<&Candidate<'_>> = chosen.into_iter().map(|i| all[i]).collect();
 
-    let defaults = &inventory.defaults;
-    let connect_timeout = defaults.connect_timeout();
+    let connect_timeout = inventory.defaults.connect_timeout();
     let mut targets = Vec::new();
     for c in selected {
         let (address, connection) = match c.entry {
             Some(entry) => {
-                let connection = Connection {
-                    name: c.name.clone(),
-                    address: entry.address.value.clone(),
-                    port: entry
-                        .port
-                        .as_ref()
-                        .or(defaults.port.as_ref())
-                        .map(|p| p.value),
-                    // root unless said otherwise (non-root logins use sudo).
-                    user: Some(
-                        entry
-                            .user
-                            .as_ref()
-                            .or(defaults.user.as_ref())
-                            .map_or_else(|| "root".to_string(), |u| u.value.clone()),
-                    ),
-                    identity: entry
-                        .identity
-                        .as_ref()
-                        .or(defaults.identity.as_ref())
-                        .map(|i| expand_home(&i.value)),
-                    ssh_config: entry
-                        .ssh_config
-                        .as_ref()
-                        .or(defaults.ssh_config.as_ref())
-                        .map(|c| project.root.join(expand_home(&c.value))),
-                    known_hosts: None,
-                    become_: entry
-                        .become_
-                        .as_ref()
-                        .or(defaults.become_.as_ref())
-                        .map_or(Become::Sudo, |b| b.value),
-                    connect_timeout,
-                    accept_new_host_key: args.accept_new_host_keys,
-                };
+                let connection =
+                    connection(project, args, &c.name, &entry.address.value, Some(entry));
                 (entry.address.value.clone(), connection)
             }
             None => {
@@ -205,6 +174,158 @@ pub fn resolve(project: &Project, args: &RunArgs) -> Result<Vec<Target>, Failure
     Ok(targets)
 }
 
+/// How to reach a host under `hosts:` (with its `entry`) or an ad-hoc one:
+/// only what redgreen.yml says (the entry, else `defaults:`); the ssh_config
+/// decides the rest, as with plain ssh.
+fn connection(
+    project: &Project,
+    args: &RunArgs,
+    name: &str,
+    address: &str,
+    entry: Option<&HostEntry>,
+) -> Connection {
+    let defaults = &project.inventory.defaults;
+    Connection {
+        name: name.to_string(),
+        address: address.to_string(),
+        port: entry
+            .and_then(|e| e.port.as_ref())
+            .or(defaults.port.as_ref())
+            .map(|p| p.value),
+        user: entry
+            .and_then(|e| e.user.as_ref())
+            .or(defaults.user.as_ref())
+            .map(|u| u.value.clone()),
+        identity: entry
+            .and_then(|e| e.identity.as_ref())
+            .or(defaults.identity.as_ref())
+            .map(|i| in_project(project, &i.value)),
+        ssh_config: entry
+            .and_then(|e| e.ssh_config.as_ref())
+            .or(defaults.ssh_config.as_ref())
+            .map(|c| in_project(project, &c.value)),
+        known_hosts: None,
+        become_: entry
+            .and_then(|e| e.become_.as_ref())
+            .or(defaults.become_.as_ref())
+            .map_or(Become::Sudo, |b| b.value),
+        connect_timeout: defaults.connect_timeout(),
+        accept_new_host_key: args.accept_new_host_keys,
+    }
+}
+
+/// True for a TARGET that is an ad-hoc server: `ssh://...`.
+pub fn is_ad_hoc(target: &str) -> bool {
+    target.to_ascii_lowercase().starts_with("ssh://")
+}
+
+/// A server that is not in the inventory, `ssh://[USER@]HOST[:PORT]`, with
+/// the recipes, vars and features of the group `--group` names. USER and
+/// PORT win over `defaults:`; the rest is as for a host under `hosts:`.
+fn ad_hoc(project: &Project, args: &RunArgs, text: &str) -> Result<Target, Failure> {
+    let url = SshUrl::parse(text)?;
+    let Some(group) = &args.group else {
+        return Err(Diag::plain(format!(
+            "the ad-hoc target {text} needs --group NAME: the group whose recipes and features it takes"
+        ))
+        .help(format!("e.g. `{text} --group web`"))
+        .into());
+    };
+    let groups = &project.inventory.groups;
+    if groups.get(group).is_none() {
+        let known: Vec<&str> = groups.names().collect();
+        return Err(unknown("group", group, &known).into());
+    }
+    if !args.hosts.is_empty() {
+        return Err(Diag::plain("an ad-hoc target is the only host of its run")
+            .help("leave out --hosts, or put the server under `hosts:` in redgreen.yml")
+            .into());
+    }
+    let name = url.name();
+    let mut connection = connection(project, args, &name, &url.host, None);
+    connection.user = url.user.clone().or(connection.user);
+    connection.port = url.port.or(connection.port);
+    Ok(Target {
+        name,
+        groups: vec![group.clone()],
+        vars: Map::new(),
+        connection: (args.connection == ConnectionKind::Ssh).then_some(connection),
+        address: url.host,
+    })
+}
+
+/// `ssh://[USER@]HOST[:PORT]`, read by the `http` crate's URI parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SshUrl {
+    user: Option<String>,
+    /// A name or address (IPv6 without brackets).
+    host: String,
+    port: Option<u16>,
+}
+
+impl SshUrl {
+    fn parse(text: &str) -> Result<SshUrl, Diag> {
+        let bad = |why: &str| {
+            Diag::plain(format!("'{text}' is not an ad-hoc target: {why}"))
+                .help("write ssh://HOST, ssh://USER@HOST or ssh://USER@HOST:PORT")
+        };
+        let uri: http::Uri = text.parse().map_err(|e| bad(&format!("{e}")))?;
+        let authority = uri.authority().ok_or_else(|| bad("it has no host"))?;
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(bad("it has a path or query after the host"));
+        }
+        let user = match authority.as_str().rsplit_once('@') {
+            Some((user, _)) if user.contains(':') => {
+                return Err(bad(
+                    "it has a password; redgreen logs in with keys (an agent, `identity:` or the ssh_config)",
+                ));
+            }
+            Some(("", _)) => return Err(bad("the user name before '@' is empty")),
+            Some((user, _)) => Some(user.to_string()),
+            None => None,
+        };
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        if host.is_empty() {
+            return Err(bad("it has no host"));
+        }
+        // The URI parser leaves out a port it cannot read as a number.
+        let host_port = authority.as_str().rsplit('@').next().unwrap_or_default();
+        let written = host_port
+            .rsplit_once(']')
+            .map_or(host_port, |(_, after)| after)
+            .split_once(':')
+            .map(|(_, port)| port);
+        let port = match (written, authority.port_u16()) {
+            (_, Some(0)) => return Err(bad("port 0 is not a port")),
+            (Some(port), None) if !port.is_empty() => {
+                return Err(bad(&format!("'{port}' is not a port")));
+            }
+            (_, port) => port,
+        };
+        Ok(SshUrl {
+            user,
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    /// The host's name in output: `HOST`, or `HOST:PORT` off the default port.
+    fn name(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.port {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        }
+    }
+}
+
 fn unknown(what: &str, name: &str, known: &[&str]) -> Diag {
     let (best, list) = suggestion(name, known);
     let message = match best {
@@ -214,10 +335,80 @@ fn unknown(what: &str, name: &str, known: &[&str]) -> Diag {
     Diag::plain(message).help(list)
 }
 
+/// A path of redgreen.yml: `~/x` in the home directory, a relative path in
+/// the project's directory (whatever the current one).
+fn in_project(project: &Project, path: &str) -> PathBuf {
+    project.root.join(expand_home(path))
+}
+
 /// `~/x` → `$HOME/x`.
 pub fn expand_home(path: &str) -> PathBuf {
     match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => PathBuf::from(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (user, host, port, name), or the message.
+    type Parsed = (Option<String>, String, Option<u16>, String);
+
+    fn parse(text: &str) -> Result<Parsed, String> {
+        SshUrl::parse(text)
+            .map(|u| (u.user.clone(), u.host.clone(), u.port, u.name()))
+            .map_err(|d| d.message)
+    }
+
+    #[test]
+    fn ad_hoc_targets_are_ssh_urls() {
+        assert_eq!(
+            parse("ssh://deploy@192.0.2.7:2222"),
+            Ok((
+                Some("deploy".into()),
+                "192.0.2.7".into(),
+                Some(2222),
+                "192.0.2.7:2222".into()
+            ))
+        );
+        assert_eq!(
+            parse("ssh://web.example.com"),
+            Ok((
+                None,
+                "web.example.com".into(),
+                None,
+                "web.example.com".into()
+            ))
+        );
+        assert_eq!(
+            parse("ssh://root@[2001:db8::1]:22/"),
+            Ok((
+                Some("root".into()),
+                "2001:db8::1".into(),
+                Some(22),
+                "[2001:db8::1]:22".into()
+            ))
+        );
+        for bad in [
+            "ssh://",
+            "ssh://user:secret@host",
+            "ssh://@host",
+            "ssh://host/path",
+            "ssh://host:0",
+            "ssh://host:99999",
+            "ssh://host?x=1",
+        ] {
+            let found = parse(bad);
+            assert!(
+                found
+                    .as_ref()
+                    .is_err_and(|m| m.contains("is not an ad-hoc target")),
+                "{bad}: {found:?}"
+            );
+        }
+        assert!(is_ad_hoc("SSH://host"));
+        assert!(!is_ad_hoc("web1"));
     }
 }

@@ -12,15 +12,18 @@ use crate::verify::{self, Library, Suite};
 /// `verify` flags.
 #[derive(Debug, Args, Clone)]
 pub struct VerifyArgs {
-    /// A host, test host or group name (default: every host); a path to a
-    /// .feature file or directory here is taken as the first of FEATURES.
+    /// A host, test host or group name (default: every host), or a server
+    /// that is not in redgreen.yml: ssh://[USER@]HOST[:PORT] with --group; a
+    /// path to a .feature file or directory here is taken as the first of
+    /// FEATURES.
     pub target: Option<String>,
     /// Feature files or directories, relative to the project (default: features/).
     pub features: Vec<PathBuf>,
     /// These hosts, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub hosts: Vec<String>,
-    /// The hosts of this group.
+    /// The hosts of this group (for an ssh:// target: the group whose
+    /// recipes and features it takes).
     #[arg(long)]
     pub group: Option<String>,
     /// The created test hosts instead of the hosts under `hosts:`.
@@ -70,6 +73,7 @@ fn split_target(project: &Project, args: &VerifyArgs) -> (Option<String>, Vec<Pa
     match &args.target {
         Some(target)
             if !is_host_or_group(project, target)
+                && !targets::is_ad_hoc(target)
                 && (target.ends_with(".feature")
                     || target.contains('/')
                     || project.root.join(target).exists()) =>

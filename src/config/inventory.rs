@@ -41,16 +41,18 @@ pub struct Inventory {
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
-    /// SSH user (default: root).
+    /// SSH user (default: the ssh_config's `User`, else your own user name,
+    /// as with plain ssh); a user other than root reaches root with sudo.
     #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub user: Option<Text>,
-    /// SSH private key (default: whatever ssh uses).
+    /// SSH private key, relative to the project (default: the ssh_config's
+    /// `IdentityFile`, else ssh's own keys and agent).
     #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub identity: Option<Text>,
     /// An ssh_config file to use instead of ~/.ssh/config (relative to the project).
     #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub ssh_config: Option<Text>,
-    /// SSH port (default: 22 or ~/.ssh/config).
+    /// SSH port (default: the ssh_config's `Port`, else 22).
     #[schemars(with = "Option<u16>")]
     pub port: Option<Spanned<u16>>,
     /// How many hosts are worked on at once (default 50).
@@ -106,13 +108,15 @@ pub struct HostEntry {
     /// Address or name to connect to.
     #[schemars(with = "crate::recipe::schema::Scalar")]
     pub address: Text,
-    /// SSH port.
+    /// SSH port (default: `defaults`, else the ssh_config's `Port`, else 22).
     #[schemars(with = "Option<u16>")]
     pub port: Option<Spanned<u16>>,
-    /// SSH user.
+    /// SSH user (default: `defaults`, else the ssh_config's `User`, else
+    /// your own user name); a user other than root reaches root with sudo.
     #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub user: Option<Text>,
-    /// SSH private key.
+    /// SSH private key, relative to the project (default: `defaults`, else
+    /// the ssh_config's `IdentityFile`).
     #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub identity: Option<Text>,
     /// An ssh_config file to use instead of ~/.ssh/config (relative to the project).

@@ -147,9 +147,10 @@ pub struct Connection {
     pub address: String,
     /// Port, when not the default.
     pub port: Option<u16>,
-    /// Login user, when not from ssh_config.
+    /// Login user, when redgreen.yml names one (else the ssh_config's, as
+    /// with plain ssh).
     pub user: Option<String>,
-    /// Private key.
+    /// Private key, when redgreen.yml names one.
     pub identity: Option<PathBuf>,
     /// An ssh_config file to use instead of ~/.ssh/config (test hosts).
     pub ssh_config: Option<PathBuf>,
@@ -164,14 +165,10 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// The login user as shown in messages.
-    pub fn user_shown(&self) -> &str {
-        self.user.as_deref().unwrap_or("root")
-    }
-
-    /// True when scripts that need root must go through sudo.
-    pub fn needs_sudo(&self) -> bool {
-        self.become_ == Become::Sudo && self.user.as_deref().is_some_and(|u| u != "root")
+    /// True when scripts that need root must go through sudo for a login as
+    /// `login` (the user ssh logs in as).
+    pub fn needs_sudo(&self, login: &str) -> bool {
+        self.become_ == Become::Sudo && login != "root"
     }
 }
 

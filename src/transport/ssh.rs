@@ -33,6 +33,7 @@ pub struct SshTransport {
 impl SshTransport {
     /// Open the master connection.
     pub async fn connect(conn: &Connection) -> Result<SshTransport, TransportError> {
+        let resolved = Resolved::of(conn).await?;
         let mut builder = SessionBuilder::default();
         builder
             .known_hosts_check(if conn.accept_new_host_key {
@@ -73,7 +74,7 @@ impl SshTransport {
                     let said = describe(&e);
                     attempt += 1;
                     if attempt >= CONNECT_ATTEMPTS || !is_refused_at_startup(&said) {
-                        return Err(connect_error(&said, conn));
+                        return Err(connect_error(&said, conn, &resolved));
                     }
                     tokio::time::sleep(backoff(attempt)).await;
                 }
@@ -82,8 +83,8 @@ impl SshTransport {
         Ok(SshTransport {
             session: Mutex::new(Some(std::sync::Arc::new(session))),
             channels: Semaphore::new(MAX_CHANNELS),
-            sudo: conn.needs_sudo(),
-            user: conn.user_shown().to_string(),
+            sudo: conn.needs_sudo(&resolved.user),
+            user: resolved.user,
         })
     }
 
@@ -93,6 +94,93 @@ impl SshTransport {
             .expect("session lock")
             .clone()
             .ok_or_else(|| TransportError::Lost("the connection was closed".into()))
+    }
+}
+
+/// What ssh makes of a connection once it has read the ssh_config (`ssh
+/// -G`, which connects nowhere): only what redgreen.yml names goes on the
+/// command line, the rest (User, Port, HostName, UserKnownHostsFile) comes
+/// from the ssh_config, as with plain ssh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Resolved {
+    /// The user ssh logs in as.
+    user: String,
+    /// The host ssh connects to.
+    hostname: String,
+    /// Its port.
+    port: u16,
+    /// The first known_hosts file ssh reads.
+    known_hosts: Option<String>,
+}
+
+impl Resolved {
+    async fn of(conn: &Connection) -> Result<Resolved, TransportError> {
+        let mut command = tokio::process::Command::new("ssh");
+        command.arg("-G");
+        if let Some(config) = &conn.ssh_config {
+            command.arg("-F").arg(config);
+        }
+        if let Some(user) = &conn.user {
+            command.arg("-l").arg(user);
+        }
+        if let Some(port) = conn.port {
+            command.arg("-p").arg(port.to_string());
+        }
+        if let Some(known_hosts) = &conn.known_hosts {
+            command
+                .arg("-o")
+                .arg(format!("UserKnownHostsFile={}", known_hosts.display()));
+        }
+        command.arg("--").arg(&conn.address);
+        let output = command
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|e| TransportError::Connect(format!("cannot run ssh: {e}")))?;
+        if !output.status.success() {
+            return Err(TransportError::Connect(
+                String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            ));
+        }
+        Ok(Resolved::parse(
+            &String::from_utf8_lossy(&output.stdout),
+            conn,
+        ))
+    }
+
+    /// Read `ssh -G`'s output (`keyword value` lines).
+    fn parse(text: &str, conn: &Connection) -> Resolved {
+        let value = |key: &str| {
+            text.lines().find_map(|line| {
+                let (k, v) = line.split_once(' ')?;
+                (k == key).then(|| v.trim().to_string())
+            })
+        };
+        Resolved {
+            user: value("user").unwrap_or_else(|| "root".into()),
+            hostname: value("hostname").unwrap_or_else(|| conn.address.clone()),
+            port: value("port").and_then(|p| p.parse().ok()).unwrap_or(22),
+            known_hosts: value("userknownhostsfile")
+                .and_then(|files| files.split_whitespace().next().map(str::to_string)),
+        }
+    }
+
+    /// `127.0.0.1 port 2222`, or the name alone on port 22.
+    fn shown(&self) -> String {
+        if self.port == 22 {
+            self.hostname.clone()
+        } else {
+            format!("{} port {}", self.hostname, self.port)
+        }
+    }
+
+    /// The name known_hosts files it under (`[host]:port` off port 22).
+    fn known_as(&self) -> String {
+        if self.port == 22 {
+            self.hostname.clone()
+        } else {
+            format!("'[{}]:{}'", self.hostname, self.port)
+        }
     }
 }
 
@@ -117,24 +205,19 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// A connection error in words that say what to do, for the usual causes.
-fn connect_error(ssh_says: &str, conn: &Connection) -> TransportError {
-    let address = &conn.address;
-    let known_as = match conn.port {
-        Some(port) if port != 22 => format!("'[{address}]:{port}'"),
-        _ => address.clone(),
-    };
-    // ssh names the file that holds the old key; else it is ours, or the user's.
+fn connect_error(ssh_says: &str, conn: &Connection, resolved: &Resolved) -> TransportError {
+    let host = resolved.shown();
+    let known_as = resolved.known_as();
+    // ssh names the file that holds the old key; else it is the one ssh reads.
     let offending = ssh_says
         .lines()
         .find_map(|l| l.trim().strip_prefix("Offending "))
         .and_then(|rest| rest.split(" key in ").nth(1))
         .and_then(|place| place.rsplit_once(':').map(|(file, _)| file.to_string()));
-    let known_hosts = offending.unwrap_or_else(|| {
-        conn.known_hosts.as_ref().map_or_else(
-            || "your known_hosts".to_string(),
-            |p| p.display().to_string(),
-        )
-    });
+    let known_hosts = offending
+        .or_else(|| conn.known_hosts.as_ref().map(|p| p.display().to_string()))
+        .or_else(|| resolved.known_hosts.clone())
+        .unwrap_or_else(|| "your known_hosts".to_string());
     if ssh_says.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
         || ssh_says.contains("has changed and you have requested strict checking")
     {
@@ -149,14 +232,14 @@ fn connect_error(ssh_says: &str, conn: &Connection) -> TransportError {
             )
         };
         return TransportError::HostKey(format!(
-            "the host key of {address} has changed: it is not the key recorded in {known_hosts}; redgreen refuses to connect (someone may be in the middle); {fix}"
+            "the host key of {host} has changed: it is not the key recorded in {known_hosts}; redgreen refuses to connect (someone may be in the middle); {fix}"
         ));
     }
     if ssh_says.contains("host key is known for")
         || ssh_says.contains("Host key verification failed")
     {
         return TransportError::HostKey(format!(
-            "no host key is known for {address} in {known_hosts}; check the host's fingerprint, then run again with --accept-new-host-keys to record it"
+            "no host key is known for {host} in {known_hosts} (first contact); compare the key's fingerprint with the one the host itself shows (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on its console), then run again with --accept-new-host-keys to record it"
         ));
     }
     TransportError::Connect(ssh_says.trim().to_string())
