@@ -102,6 +102,8 @@ pub struct ScenarioCycle {
     pub green: Option<Outcome>,
     /// Why it failed after converge.
     pub failure: Option<verify::StepFailure>,
+    /// Why it was red before converge (red for the right reason?).
+    pub red_failure: Option<verify::StepFailure>,
 }
 
 impl ScenarioCycle {
@@ -300,6 +302,13 @@ pub async fn run(
         command_timeout: options.command_timeout,
         verbose: false,
         fail_fast: false,
+        wait_within: true,
+    };
+    // Red is expected before converge: a `within N seconds` step is checked
+    // once rather than waited out.
+    let red_options = verify::Options {
+        wait_within: false,
+        ..verify_options.clone()
     };
 
     // 2. Verify before converge: red expected.
@@ -307,7 +316,7 @@ pub async fn run(
         let started = Instant::now();
         progress.phase(Phase::Red, targets.len());
         let red =
-            verify::run_features(suite, &targets, &verify_options, verify::Reporters::none()).await;
+            verify::run_features(suite, &targets, &red_options, verify::Reporters::none()).await;
         record_verify(
             &mut report,
             &red,
@@ -622,12 +631,16 @@ fn record_scenario(report: &mut CycleReport, result: &ScenarioResult, phase: Pha
                 red: None,
                 green: None,
                 failure: None,
+                red_failure: None,
             });
             report.scenarios.last_mut().expect("just pushed")
         }
     };
     match phase {
-        Phase::Red => entry.red = Some(result.status),
+        Phase::Red => {
+            entry.red = Some(result.status);
+            entry.red_failure = result.failure.clone();
+        }
         _ => {
             entry.green = Some(result.status);
             entry.failure = result.failure.clone();

@@ -427,6 +427,7 @@ async fn round(
         command_timeout: options.command_timeout,
         verbose: false,
         fail_fast: false,
+        wait_within: true,
     };
     let report = if verify_targets.is_empty() || suite.features.is_empty() {
         verify::Report::default()

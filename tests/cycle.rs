@@ -239,3 +239,33 @@ fn a_command_not_installed_yet_is_red_then_green() {
         "{scenarios:#?}"
     );
 }
+
+/// In the red phase a red result is expected: a `within N seconds` step is
+/// checked once instead of being waited out; after converge it waits.
+#[test]
+fn the_red_phase_checks_a_within_step_once() {
+    let project = common::Project::with(&[
+        (
+            "redgreen.yml",
+            "groups:\n  late: { recipes: [late] }\ntest_hosts:\n  platforms:\n    - { name: d12, image: \"debian:bookworm\" }\n  hosts:\n    late: { groups: [late] }\n",
+        ),
+        (
+            "recipes/late.yml",
+            "resources:\n  - file: /etc/rg-late\n    content: \"here\\n\"\n",
+        ),
+        (
+            "features/late.feature",
+            "Feature: Late\n  Scenario: the file comes\n    Then the file \"/etc/rg-late\" should exist within 600 seconds\n",
+        ),
+    ]);
+    let _guard = common::HostsGuard::new(&project);
+    let run = project.run(&["test", "--format", "json"]).expect(0);
+    let report = run.json();
+    let scenario = &report["scenarios"][0];
+    assert_eq!(scenario["red"], "failed", "{report}");
+    assert_eq!(scenario["green"], "passed", "{report}");
+    assert_eq!(
+        scenario["red_failure"]["message"],
+        "expected a file at /etc/rg-late, found nothing (checked once, without waiting 600 s: red is expected before converge)"
+    );
+}

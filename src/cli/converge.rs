@@ -297,6 +297,7 @@ fn verify_options(project: &Project, args: &RunArgs, verbose: u8) -> crate::veri
         command_timeout: project.inventory.defaults.command_timeout(),
         verbose: verbose > 0,
         fail_fast: false,
+        wait_within: true,
     }
 }
 

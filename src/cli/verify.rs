@@ -139,6 +139,7 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
         command_timeout: defaults.command_timeout(),
         verbose: cli.verbose > 0,
         fail_fast: args.fail_fast,
+        wait_within: true,
     };
     let report = verify::run(&suite, &targets, &options, &outputs).await?;
     if report.scenarios.is_empty() {

@@ -98,6 +98,7 @@ pub fn verify(report: &crate::verify::Report) -> String {
             red: None,
             green: Some(s.status),
             failure: s.failure.clone(),
+            red_failure: None,
         })
         .collect();
     let names: Vec<&str> = report.hosts.iter().map(|h| h.host.as_str()).collect();

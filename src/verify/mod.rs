@@ -134,6 +134,10 @@ pub struct Options {
     pub verbose: bool,
     /// Stop starting scenarios after the first failure.
     pub fail_fast: bool,
+    /// Try a `within N seconds` step again until it passes or the time is
+    /// up; when false (the red phase of `test`, where red is expected), it
+    /// is checked once.
+    pub wait_within: bool,
 }
 
 impl Default for Options {
@@ -144,6 +148,7 @@ impl Default for Options {
             command_timeout: Duration::from_secs(600),
             verbose: false,
             fail_fast: false,
+            wait_within: true,
         }
     }
 }

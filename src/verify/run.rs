@@ -85,6 +85,8 @@ pub(crate) struct RunContext {
     pub verbose: bool,
     /// How long one command may take.
     pub command_timeout: Duration,
+    /// Wait out `within N seconds` (else check such a step once).
+    pub wait_within: bool,
 }
 
 /// The features, already expanded per host, as a cucumber parser.
@@ -191,6 +193,7 @@ pub(crate) async fn execute(
             .collect(),
         verbose: options.verbose,
         command_timeout: options.command_timeout,
+        wait_within: options.wait_within,
     });
 
     let mut steps = cucumber::step::Collection::new();

@@ -326,7 +326,10 @@ impl HostWorld {
             return Err(Failure::input("the scenario has no host"));
         };
         let (phrase, args) = resolve(&run, step)?;
-        let deadline = args.within.map(|within| (within, Instant::now() + within));
+        let deadline = args
+            .within
+            .filter(|_| run.wait_within)
+            .map(|within| (within, Instant::now() + within));
         let mut tries = 0u32;
         loop {
             tries += 1;
@@ -340,6 +343,15 @@ impl HostWorld {
                 return Ok(());
             };
             failure.command = failure.command.or_else(|| self.checked_with.take());
+            if let Some(within) = args.within.filter(|_| !run.wait_within)
+                && failure.kind == FailureKind::Check
+            {
+                failure.message = format!(
+                    "{} (checked once, without waiting {} s: red is expected before converge)",
+                    failure.message,
+                    within.as_secs()
+                );
+            }
             match deadline {
                 Some((within, deadline)) if failure.kind == FailureKind::Check => {
                     let now = Instant::now();
