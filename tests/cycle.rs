@@ -269,3 +269,28 @@ fn the_red_phase_checks_a_within_step_once() {
         "expected a file at /etc/rg-late, found nothing (checked once, without waiting 600 s: red is expected before converge)"
     );
 }
+
+/// `redgreen init demo` says to run `redgreen -C demo test`: a relative
+/// project directory finds its features like an absolute one.
+#[test]
+fn a_relative_project_directory_finds_its_features() {
+    use assert_cmd::cargo::CommandCargoExt;
+    let parent = common::Project::new();
+    let redgreen = |args: &[&str]| {
+        let output = Command::cargo_bin("redgreen")
+            .unwrap()
+            .args(args)
+            .current_dir(parent.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    redgreen(&["init", "demo"]);
+    let validated = redgreen(&["-C", "demo", "validate"]);
+    assert!(
+        validated.contains("1 feature(s) with 3 scenario(s)"),
+        "{validated}"
+    );
+}

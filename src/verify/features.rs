@@ -32,7 +32,7 @@ pub fn find(root: &Path, selection: &[PathBuf]) -> Result<Vec<(PathBuf, String)>
     let mut diags = Diags::default();
     let mut found = Vec::new();
     let wanted: Vec<PathBuf> = if selection.is_empty() {
-        vec![root.join(FEATURES_DIR)]
+        vec![PathBuf::from(FEATURES_DIR)]
     } else {
         selection.to_vec()
     };
