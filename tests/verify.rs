@@ -773,6 +773,32 @@ fn an_unreachable_host_exits_3_and_the_others_carry_on() {
         "{}",
         run.stdout
     );
+
+    // However many scenarios it has, an unreachable host is one line while
+    // the features run (and one in the recap).
+    project.write(
+        "features/two.feature",
+        "Feature: Two\n  Scenario: root\n    Then the user \"root\" should exist\n  Scenario: sshd\n    Then the process \"sshd\" should be running\n",
+    );
+    let (run, report) = verify(&project, &[]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(report["summary"]["unreachable"], 3);
+    assert_eq!(
+        run.stdout
+            .matches("✘  cannot reach down: cannot connect")
+            .count(),
+        1,
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("(on down)"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("9 scenarios (6 passed, 3 unreachable)\n9 steps (6 passed, 3 skipped)\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("hook"), "{}", run.stdout);
 }
 
 /// Durations, timestamps and the host's address vary from run to run.
@@ -810,6 +836,25 @@ fn every_report_format_is_stable() {
         &["--format", &formats[0], "--format", &formats[1]],
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
+    // The step after the failed one is skipped, and counted: the summary's
+    // steps add up to the steps of the scenarios.
+    assert!(
+        run.stdout
+            .contains("   -  And the user \"root\" should exist  (skipped)\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "3 scenarios (2 passed, 1 failed)\n4 steps (2 passed, 1 failed, 1 skipped)\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        report["summary"]["steps"],
+        serde_json::json!({ "total": 4, "passed": 2, "failed": 1, "skipped": 1 })
+    );
     insta::assert_snapshot!("pretty", run.stdout);
     insta::assert_snapshot!(
         "json",
@@ -825,6 +870,23 @@ fn every_report_format_is_stable() {
         "cucumber_json",
         normalise(&serde_json::to_string_pretty(&cucumber).unwrap())
     );
+    // No cucumber internals in anything a user reads.
+    let everything = format!(
+        "{}{}{}{}",
+        run.stdout,
+        run.stderr,
+        std::fs::read_to_string(out.join("junit.xml")).unwrap(),
+        cucumber
+    );
+    for internal in [
+        "panicked",
+        "Captured output",
+        "hook",
+        "Step Panicked",
+        "Defined:",
+    ] {
+        assert!(!everything.contains(internal), "{internal}: {everything}");
+    }
 
     // At -v, a failure shows the command that checked it.
     let verbose = project.run(&["-v", "verify", "--tags", "@host:box"]);

@@ -1,7 +1,9 @@
 //! Results → output: live progress and per-resource lines on the terminal, a
 //! recap table, unified diffs for plans, and JSON for machines.
 
+pub mod cucumber_json;
 pub mod html;
+pub mod junit;
 pub mod rollout;
 
 use std::collections::HashMap;

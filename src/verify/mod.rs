@@ -14,6 +14,7 @@
 
 pub mod features;
 pub mod library;
+pub(crate) mod pretty;
 pub mod report;
 mod run;
 pub mod steps;
@@ -30,7 +31,10 @@ use gherkin::tagexpr::TagOperation;
 
 pub use features::FeatureFile;
 pub use library::Library;
-pub use report::{Format, Outcome, Output, Report, Reporters, ScenarioResult, StepFailure};
+pub use report::{
+    Format, Outcome, Output, Report, Reporters, ScenarioResult, StepCounts, StepFailure,
+    StepResult, StepStatus,
+};
 
 use crate::config::{Diag, Diags, Project, test_host_name};
 use crate::engine::Target;
@@ -172,29 +176,28 @@ pub async fn run_features(
 }
 
 /// `redgreen verify`: run the suite with the given outputs (see
-/// [`report::outputs`]), write redgreen's JSON where asked, and print the
-/// recap after pretty output on stdout.
+/// [`report::outputs`]): pretty while it runs, the other formats from the
+/// results; then the recap after pretty output on stdout.
 pub async fn run(
     suite: &Suite,
     targets: &[Target],
     options: &Options,
     outputs: &[Output],
 ) -> Result<Report, Diags> {
-    let reporters = Reporters::new(outputs)?;
-    // redgreen's own formats are written from the results, after the run;
+    let reporters = Reporters::new(outputs, options.verbose)?;
+    // Every format but pretty is written from the results, after the run;
     // their files are opened now so that a bad path stops the run first.
-    let mut own_outputs = Vec::new();
-    for output in outputs
-        .iter()
-        .filter(|o| matches!(o.format, Format::Json | Format::Html))
-    {
-        own_outputs.push((output.format, report::open(output)?));
+    let mut after_run = Vec::new();
+    for output in outputs.iter().filter(|o| o.format != Format::Pretty) {
+        after_run.push((output.format, report::open(output)?));
     }
     let report = run_features(suite, targets, options, reporters).await;
-    for (format, mut out) in own_outputs {
+    for (format, mut out) in after_run {
         let text = match format {
             Format::Html => crate::report::html::verify(&report),
-            _ => report::json(&report),
+            Format::Junit => crate::report::junit::verify(&report),
+            Format::CucumberJson => crate::report::cucumber_json::verify(suite, &report),
+            Format::Json | Format::Pretty => report::json(&report),
         };
         let _ = out.write_all(crate::secrets::redact(&text).as_bytes());
         let _ = out.flush();

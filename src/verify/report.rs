@@ -1,19 +1,19 @@
 //! Results of a verify run, as data and as output.
 //!
 //! Every run feeds cucumber's events to a [`Collector`], which turns them
-//! into one [`ScenarioResult`] per (scenario, host): the data that
-//! `redgreen test` reads and redgreen's JSON shows. The other reporters are
-//! cucumber's own writers, fed the same events: pretty (cucumber's terminal
-//! output, live), JUnit XML and Cucumber JSON.
+//! into one [`ScenarioResult`] per (scenario, host), with every step: the
+//! data that `redgreen test` reads and every format is written from. Pretty
+//! (the terminal) is written live, as scenarios finish; redgreen's JSON,
+//! JUnit XML, Cucumber JSON and HTML from the results, after the run.
 
 use std::collections::HashMap;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 use cucumber::event::{self, Cucumber, Feature, Rule};
-use cucumber::writer::{self, Coloring, Normalized};
-use cucumber::{Event, Writer, WriterExt as _, cli, parser};
+use cucumber::writer::{self, Normalized};
+use cucumber::{Event, Writer, cli, parser};
 use owo_colors::{OwoColorize, Stream};
 use serde::Serialize;
 
@@ -73,12 +73,57 @@ pub struct ScenarioResult {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<StepFailure>,
+    /// Every step, the background's first: those after a failed step (or on
+    /// a host that could not be reached) are skipped.
+    pub steps: Vec<StepResult>,
+    /// `Scenario` or `Scenario Outline` (for Cucumber JSON).
+    #[serde(skip)]
+    pub keyword: String,
+    /// The scenario's column.
+    #[serde(skip)]
+    pub column: usize,
+    /// Its tags, `host:HOST` among them (for Cucumber JSON).
+    #[serde(skip)]
+    pub tags: Vec<String>,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// It passed.
+    Passed,
+    /// It failed.
+    Failed,
+    /// It did not run: a step before it failed, or the host could not be
+    /// reached.
+    Skipped,
+}
+
+/// One step of a scenario on a host.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    /// `Given`, `When`, `Then`, `And` or `But`.
+    pub keyword: String,
+    /// The step's text after the keyword.
+    pub text: String,
+    /// Its line in the feature file.
+    pub line: usize,
+    /// How it ended.
+    pub status: StepStatus,
+    /// Wall time, in seconds.
+    pub seconds: f64,
 }
 
 impl ScenarioResult {
     /// `features/web.feature:12`: the scenario, whatever the host.
     pub fn id(&self) -> String {
         format!("{}:{}", self.file, self.line)
+    }
+
+    /// How many of its steps ended with `status`.
+    pub fn steps_with(&self, status: StepStatus) -> usize {
+        self.steps.iter().filter(|s| s.status == status).count()
     }
 }
 
@@ -142,6 +187,34 @@ impl Report {
     }
 }
 
+/// Steps by how they ended, over some scenarios: they add up to every step
+/// those scenarios have (skipped ones included, as in every Cucumber).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StepCounts {
+    /// Every step.
+    pub total: usize,
+    /// Steps that passed.
+    pub passed: usize,
+    /// Steps that failed.
+    pub failed: usize,
+    /// Steps that did not run.
+    pub skipped: usize,
+}
+
+impl StepCounts {
+    /// The counts of these scenarios' steps.
+    pub fn of<'s>(scenarios: impl IntoIterator<Item = &'s ScenarioResult>) -> StepCounts {
+        let mut counts = StepCounts::default();
+        for scenario in scenarios {
+            counts.total += scenario.steps.len();
+            counts.passed += scenario.steps_with(StepStatus::Passed);
+            counts.failed += scenario.steps_with(StepStatus::Failed);
+            counts.skipped += scenario.steps_with(StepStatus::Skipped);
+        }
+        counts
+    }
+}
+
 /// redgreen's JSON report.
 pub fn json(report: &Report) -> String {
     #[derive(Serialize)]
@@ -151,6 +224,7 @@ pub fn json(report: &Report) -> String {
         failed: usize,
         skipped: usize,
         unreachable: usize,
+        steps: StepCounts,
     }
     #[derive(Serialize)]
     struct Document<'a> {
@@ -165,6 +239,7 @@ pub fn json(report: &Report) -> String {
             failed: report.count(Outcome::Failed),
             skipped: report.count(Outcome::Skipped),
             unreachable: report.count(Outcome::Unreachable),
+            steps: StepCounts::of(&report.scenarios),
         },
         hosts: &report.hosts,
         scenarios: &report.scenarios,
@@ -328,25 +403,31 @@ pub(crate) struct Collector {
 
 struct Partial {
     started: SystemTime,
+    /// The steps that ran so far, in order.
+    steps: Vec<StepResult>,
+    step_started: SystemTime,
     failure: Option<StepFailure>,
     unreachable: bool,
-    skipped: bool,
 }
 
 impl Collector {
-    fn handle(&mut self, event: &parser::Result<Event<Cucumber<HostWorld>>>) {
+    /// Take one event; returns the scenario it finished, if it finished one.
+    pub(crate) fn handle(
+        &mut self,
+        event: &parser::Result<Event<Cucumber<HostWorld>>>,
+    ) -> Option<&ScenarioResult> {
         let Ok(event) = event else {
-            return;
+            return None;
         };
         let at = event.at;
         match &event.value {
             Cucumber::Feature(feature, Feature::Scenario(scenario, ev)) => {
-                self.scenario(feature, None, scenario, &ev.event, at);
+                self.scenario(feature, None, scenario, &ev.event, at)
             }
             Cucumber::Feature(feature, Feature::Rule(rule, Rule::Scenario(scenario, ev))) => {
-                self.scenario(feature, Some(rule), scenario, &ev.event, at);
+                self.scenario(feature, Some(rule), scenario, &ev.event, at)
             }
-            _ => {}
+            _ => None,
         }
     }
 
@@ -357,7 +438,7 @@ impl Collector {
         scenario: &gherkin::Scenario,
         ev: &event::Scenario<HostWorld>,
         at: SystemTime,
-    ) {
+    ) -> Option<&ScenarioResult> {
         let file = feature
             .path
             .as_ref()
@@ -369,97 +450,161 @@ impl Collector {
             scenario.position.line,
             scenario.position.col,
         );
+        if let event::Scenario::Started = ev {
+            self.running.insert(
+                key,
+                Partial {
+                    started: at,
+                    steps: Vec::new(),
+                    step_started: at,
+                    failure: None,
+                    unreachable: false,
+                },
+            );
+            return None;
+        }
+        if let event::Scenario::Finished = ev {
+            let partial = self.running.remove(&key)?;
+            self.results
+                .push(finish(feature, rule, scenario, file, partial, at));
+            return self.results.last();
+        }
+        let partial = self.running.get_mut(&key)?;
         match ev {
-            event::Scenario::Started => {
-                self.running.insert(
-                    key,
-                    Partial {
-                        started: at,
-                        failure: None,
-                        unreachable: false,
-                        skipped: false,
-                    },
-                );
-            }
             event::Scenario::Hook(_, event::Hook::Failed(world, info)) => {
-                if let Some(partial) = self.running.get_mut(&key) {
-                    let failure = world.as_ref().and_then(|w| w.failure.clone());
-                    partial.unreachable = failure
-                        .as_ref()
-                        .is_none_or(|f| f.kind == FailureKind::Unreachable);
-                    partial.failure.get_or_insert(StepFailure {
-                        step: "(connecting to the host)".into(),
-                        line: scenario.position.line,
-                        message: failure
-                            .map(|f| f.message)
-                            .unwrap_or_else(|| panic_text(info)),
-                        command: None,
-                    });
-                }
-            }
-            event::Scenario::Step(step, event::Step::Failed(_, _, world, err))
-            | event::Scenario::Background(step, event::Step::Failed(_, _, world, err)) => {
-                if let Some(partial) = self.running.get_mut(&key) {
-                    let failure = world.as_ref().and_then(|w| w.failure.clone());
-                    if failure
-                        .as_ref()
-                        .is_some_and(|f| f.kind == FailureKind::Unreachable)
-                    {
-                        partial.unreachable = true;
-                    }
-                    partial.failure.get_or_insert(StepFailure {
-                        step: format!("{}{}", step.keyword, step.value).trim().to_string(),
-                        line: step.position.line,
-                        message: failure
-                            .as_ref()
-                            .map(|f| f.message.clone())
-                            .unwrap_or_else(|| err.to_string()),
-                        command: failure.and_then(|f| f.command),
-                    });
-                }
-            }
-            event::Scenario::Step(_, event::Step::Skipped)
-            | event::Scenario::Background(_, event::Step::Skipped) => {
-                if let Some(partial) = self.running.get_mut(&key) {
-                    partial.skipped = true;
-                }
-            }
-            event::Scenario::Finished => {
-                let Some(partial) = self.running.remove(&key) else {
-                    return;
-                };
-                let host = host_of(scenario).unwrap_or_default().to_string();
-                let name = scenario
-                    .name
-                    .strip_suffix(&host_suffix(&host))
-                    .unwrap_or(&scenario.name)
-                    .to_string();
-                let status = if partial.unreachable {
-                    Outcome::Unreachable
-                } else if partial.failure.is_some() {
-                    Outcome::Failed
-                } else if partial.skipped {
-                    Outcome::Skipped
-                } else {
-                    Outcome::Passed
-                };
-                self.results.push(ScenarioResult {
-                    feature: feature.name.clone(),
-                    file,
+                let failure = world.as_ref().and_then(|w| w.failure.clone());
+                partial.unreachable = failure
+                    .as_ref()
+                    .is_none_or(|f| f.kind == FailureKind::Unreachable);
+                partial.failure.get_or_insert(StepFailure {
+                    step: "(connecting to the host)".into(),
                     line: scenario.position.line,
-                    rule: rule.map(|r| r.name.clone()),
-                    scenario: name,
-                    host,
+                    message: failure
+                        .map(|f| f.message)
+                        .unwrap_or_else(|| panic_text(info)),
+                    command: None,
+                });
+            }
+            event::Scenario::Step(step, step_event)
+            | event::Scenario::Background(step, step_event) => {
+                let status = match step_event {
+                    event::Step::Started => {
+                        partial.step_started = at;
+                        return None;
+                    }
+                    event::Step::Passed(..) => StepStatus::Passed,
+                    event::Step::Skipped => StepStatus::Skipped,
+                    event::Step::Failed(_, _, world, err) => {
+                        let failure = world.as_ref().and_then(|w| w.failure.clone());
+                        if failure
+                            .as_ref()
+                            .is_some_and(|f| f.kind == FailureKind::Unreachable)
+                        {
+                            partial.unreachable = true;
+                        }
+                        partial.failure.get_or_insert(StepFailure {
+                            step: step_line(step),
+                            line: step.position.line,
+                            message: failure
+                                .as_ref()
+                                .map(|f| f.message.clone())
+                                .unwrap_or_else(|| step_error(err)),
+                            command: failure.and_then(|f| f.command),
+                        });
+                        StepStatus::Failed
+                    }
+                };
+                partial.steps.push(StepResult {
+                    keyword: step.keyword.trim().to_string(),
+                    text: step.value.clone(),
+                    line: step.position.line,
                     status,
-                    seconds: at
-                        .duration_since(partial.started)
-                        .unwrap_or_default()
-                        .as_secs_f64(),
-                    failure: partial.failure,
+                    seconds: seconds_between(partial.step_started, at),
                 });
             }
             _ => {}
         }
+        None
+    }
+}
+
+/// A finished scenario: the steps that did not run (after a failed one, or
+/// all of them on a host that could not be reached) are skipped.
+fn finish(
+    feature: &gherkin::Feature,
+    rule: Option<&gherkin::Rule>,
+    scenario: &gherkin::Scenario,
+    file: String,
+    mut partial: Partial,
+    at: SystemTime,
+) -> ScenarioResult {
+    let all: Vec<&gherkin::Step> = feature
+        .background
+        .iter()
+        .chain(rule.and_then(|r| r.background.as_ref()))
+        .flat_map(|b| &b.steps)
+        .chain(&scenario.steps)
+        .collect();
+    for step in all.into_iter().skip(partial.steps.len()) {
+        partial.steps.push(StepResult {
+            keyword: step.keyword.trim().to_string(),
+            text: step.value.clone(),
+            line: step.position.line,
+            status: StepStatus::Skipped,
+            seconds: 0.0,
+        });
+    }
+    let host = host_of(scenario).unwrap_or_default().to_string();
+    let name = scenario
+        .name
+        .strip_suffix(&host_suffix(&host))
+        .unwrap_or(&scenario.name)
+        .to_string();
+    let status = if partial.unreachable {
+        Outcome::Unreachable
+    } else if partial.failure.is_some() {
+        Outcome::Failed
+    } else if partial
+        .steps
+        .iter()
+        .any(|s| s.status == StepStatus::Skipped)
+    {
+        Outcome::Skipped
+    } else {
+        Outcome::Passed
+    };
+    ScenarioResult {
+        feature: feature.name.clone(),
+        file,
+        line: scenario.position.line,
+        rule: rule.map(|r| r.name.clone()),
+        scenario: name,
+        host,
+        status,
+        seconds: seconds_between(partial.started, at),
+        failure: partial.failure,
+        steps: partial.steps,
+        keyword: scenario.keyword.clone(),
+        column: scenario.position.col,
+        tags: scenario.tags.clone(),
+    }
+}
+
+fn seconds_between(from: SystemTime, to: SystemTime) -> f64 {
+    to.duration_since(from).unwrap_or_default().as_secs_f64()
+}
+
+/// `Then the file "/x" should exist`.
+fn step_line(step: &gherkin::Step) -> String {
+    format!("{}{}", step.keyword, step.value).trim().to_string()
+}
+
+/// A step failure that did not come from redgreen's own steps, in words.
+fn step_error(err: &event::StepError) -> String {
+    match err {
+        event::StepError::NotFound => "undefined step: no phrase matches it".into(),
+        event::StepError::AmbiguousMatch(e) => format!("ambiguous step: {e}"),
+        event::StepError::Panic(info) => panic_text(info),
     }
 }
 
@@ -470,20 +615,11 @@ fn panic_text(info: &cucumber::event::Info) -> String {
         .unwrap_or_else(|| "failed".into())
 }
 
-type Pretty = writer::Summarize<writer::Normalize<HostWorld, writer::Basic<Box<dyn Write>>>>;
-type JUnit = writer::Normalize<HostWorld, writer::JUnit<HostWorld, Box<dyn Write>>>;
-type CucumberJson = writer::Normalize<HostWorld, writer::Json<Box<dyn Write>>>;
-
-enum Sink {
-    Pretty(Box<Pretty>, Coloring),
-    JUnit(Box<JUnit>),
-    CucumberJson(Box<CucumberJson>),
-}
-
-/// Every reporter of a run: the collector and cucumber's writers.
+/// Every reporter of a run that writes while it runs: the collector (the
+/// results) and the terminal output.
 pub struct Reporters {
     pub(crate) collector: Collector,
-    sinks: Vec<Sink>,
+    pretty: Option<Box<writer::Normalize<HostWorld, super::pretty::Pretty>>>,
 }
 
 impl Reporters {
@@ -491,44 +627,22 @@ impl Reporters {
     pub fn none() -> Reporters {
         Reporters {
             collector: Collector::default(),
-            sinks: Vec::new(),
+            pretty: None,
         }
     }
 
-    /// The cucumber writers for these outputs (redgreen's JSON is written
-    /// from the results, after the run). Files are opened now, so that a bad
-    /// path stops the run before any host is touched.
-    pub fn new(outputs: &[Output]) -> Result<Reporters, Diag> {
+    /// The live reporters for these outputs: pretty, when asked (the other
+    /// formats are written from the results, after the run). Its file is
+    /// opened now, so that a bad path stops the run before any host is
+    /// touched. `verbose` shows the command behind a failed step.
+    pub fn new(outputs: &[Output], verbose: bool) -> Result<Reporters, Diag> {
         let mut reporters = Reporters::none();
-        for output in outputs {
-            let coloring = if output.file.is_none() && io::stdout().is_terminal() {
-                Coloring::Auto
-            } else {
-                Coloring::Never
-            };
-            match output.format {
-                Format::Json | Format::Html => {}
-                Format::Pretty => reporters.sinks.push(Sink::Pretty(
-                    Box::new(
-                        writer::Basic::new(open(output)?, coloring, writer::Verbosity::Default)
-                            .summarized(),
-                    ),
-                    coloring,
-                )),
-                Format::Junit => reporters
-                    .sinks
-                    .push(Sink::JUnit(Box::new(writer::JUnit::new(
-                        open(output)?,
-                        writer::Verbosity::Default,
-                    )))),
-                Format::CucumberJson => {
-                    reporters
-                        .sinks
-                        .push(Sink::CucumberJson(Box::new(writer::Json::new(open(
-                            output,
-                        )?))))
-                }
-            }
+        if let Some(output) = outputs.iter().find(|o| o.format == Format::Pretty) {
+            // Colour only on stdout, and there only where it supports it.
+            let color = output.file.is_none();
+            reporters.pretty = Some(Box::new(writer::Normalize::new(
+                super::pretty::Pretty::new(open(output)?, color, verbose),
+            )));
         }
         Ok(reporters)
     }
@@ -540,27 +654,11 @@ impl Writer<HostWorld> for Reporters {
     async fn handle_event(
         &mut self,
         event: parser::Result<Event<Cucumber<HostWorld>>>,
-        _: &Self::Cli,
+        cli: &Self::Cli,
     ) {
         self.collector.handle(&event);
-        for sink in &mut self.sinks {
-            match sink {
-                Sink::Pretty(writer, color) => {
-                    let cli = writer::basic::Cli {
-                        verbose: 0,
-                        color: *color,
-                    };
-                    writer.handle_event(event.clone(), &cli).await;
-                }
-                Sink::JUnit(writer) => {
-                    writer
-                        .handle_event(event.clone(), &writer::junit::Cli::default())
-                        .await;
-                }
-                Sink::CucumberJson(writer) => {
-                    writer.handle_event(event.clone(), &cli::Empty).await;
-                }
-            }
+        if let Some(pretty) = &mut self.pretty {
+            pretty.handle_event(event, cli).await;
         }
     }
 }

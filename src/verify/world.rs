@@ -62,13 +62,13 @@ impl Failure {
     }
 
     fn transport(host: &str, err: &TransportError) -> Failure {
-        Failure {
-            kind: if err.is_unreachable() {
-                FailureKind::Unreachable
-            } else {
-                FailureKind::Check
-            },
-            ..Failure::check(format!("on {host}: {err}"))
+        if err.is_unreachable() {
+            Failure {
+                kind: FailureKind::Unreachable,
+                ..Failure::check(format!("cannot reach {host}: {err}"))
+            }
+        } else {
+            Failure::check(format!("on {host}: {err}"))
         }
     }
 

@@ -1,0 +1,303 @@
+//! The terminal output of `redgreen verify`, written while it runs.
+//!
+//! Each scenario is written when it finishes, in file order (the writer runs
+//! behind cucumber's `Normalize`): its steps passed (✔), failed (✘, with what
+//! was expected and found) or skipped (-, after a failed step). A host that
+//! cannot be reached is one line, not a failure per scenario. The summary's
+//! step counts add up to the steps of the scenarios that ran.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use cucumber::event::{Cucumber, Feature};
+use cucumber::{Event, Writer, cli, parser};
+use owo_colors::{OwoColorize, Stream};
+
+use super::features::host_suffix;
+use super::report::{Collector, Outcome, ScenarioResult, StepCounts, StepStatus};
+use super::world::HostWorld;
+
+/// The live terminal output.
+pub(crate) struct Pretty {
+    out: Box<dyn Write>,
+    color: bool,
+    verbose: bool,
+    collector: Collector,
+    /// The header of the feature that started, until a scenario of it is
+    /// written.
+    feature: Option<String>,
+    /// The rule of the last scenario written.
+    rule: Option<String>,
+    /// Hosts already reported as unreachable.
+    unreachable: BTreeSet<String>,
+}
+
+impl Pretty {
+    /// Write to `out`, in colour when `color` (and stdout supports it);
+    /// `verbose` adds the command behind a failed step.
+    pub(crate) fn new(out: Box<dyn Write>, color: bool, verbose: bool) -> Pretty {
+        Pretty {
+            out,
+            color,
+            verbose,
+            collector: Collector::default(),
+            feature: None,
+            rule: None,
+            unreachable: BTreeSet::new(),
+        }
+    }
+
+    fn write(&mut self, text: &str) {
+        let _ = self.out.write_all(crate::secrets::redact(text).as_bytes());
+        let _ = self.out.flush();
+    }
+
+    fn scenario(&mut self, result: &ScenarioResult) {
+        let mut text = String::new();
+        if let Some(header) = self.feature.take() {
+            text.push_str(&header);
+            self.rule = None;
+        }
+        if result.status == Outcome::Unreachable {
+            // One line per host: its other scenarios say nothing more.
+            if self.unreachable.insert(result.host.clone()) {
+                let reason = result
+                    .failure
+                    .as_ref()
+                    .map_or("cannot be reached", |f| f.message.as_str());
+                text.push_str(&format!(
+                    "  {}  {reason}\n",
+                    paint(self.color, Tone::Red, "✘")
+                ));
+            }
+            self.write(&text);
+            return;
+        }
+        if result.rule != self.rule {
+            if let Some(rule) = &result.rule {
+                text.push_str(&format!("  Rule: {rule}\n"));
+            }
+            self.rule = result.rule.clone();
+        }
+        text.push_str(&scenario_text(result, self.verbose, self.color));
+        self.write(&text);
+    }
+}
+
+impl Writer<HostWorld> for Pretty {
+    type Cli = cli::Empty;
+
+    async fn handle_event(
+        &mut self,
+        event: parser::Result<Event<Cucumber<HostWorld>>>,
+        _: &Self::Cli,
+    ) {
+        if let Ok(event) = &event {
+            match &event.value {
+                Cucumber::Feature(feature, Feature::Started) => {
+                    self.feature = Some(format!("{}: {}\n", feature.keyword, feature.name));
+                }
+                Cucumber::Finished => {
+                    let text = summary(&self.collector.results);
+                    self.write(&text);
+                }
+                _ => {}
+            }
+        }
+        if let Some(result) = self.collector.handle(&event).cloned() {
+            self.scenario(&result);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Tone {
+    Green,
+    Red,
+    Dim,
+}
+
+fn paint(color: bool, tone: Tone, text: &str) -> String {
+    if !color {
+        return text.to_string();
+    }
+    match tone {
+        Tone::Green => text
+            .if_supports_color(Stream::Stdout, |t| t.green())
+            .to_string(),
+        Tone::Red => text
+            .if_supports_color(Stream::Stdout, |t| t.red())
+            .to_string(),
+        Tone::Dim => text
+            .if_supports_color(Stream::Stdout, |t| t.dimmed())
+            .to_string(),
+    }
+}
+
+/// One scenario on one host: its steps, and why the failed one failed.
+pub(crate) fn scenario_text(result: &ScenarioResult, verbose: bool, color: bool) -> String {
+    let mut out = format!(
+        "  {}: {}{}\n",
+        result.keyword,
+        result.scenario,
+        host_suffix(&result.host)
+    );
+    for step in &result.steps {
+        let line = format!("{} {}", step.keyword, step.text);
+        match step.status {
+            StepStatus::Passed => {
+                out.push_str(&format!("   {}  {line}\n", paint(color, Tone::Green, "✔")));
+            }
+            StepStatus::Skipped => out.push_str(&format!(
+                "   {}\n",
+                paint(color, Tone::Dim, &format!("-  {line}  (skipped)"))
+            )),
+            StepStatus::Failed => {
+                out.push_str(&format!(
+                    "   {}  {}  ({}:{})\n",
+                    paint(color, Tone::Red, "✘"),
+                    paint(color, Tone::Red, &line),
+                    result.file,
+                    step.line
+                ));
+                if let Some(failure) = &result.failure {
+                    for text in failure.message.lines() {
+                        out.push_str(&format!("      {text}\n"));
+                    }
+                    if let (true, Some(command)) = (verbose, &failure.command) {
+                        out.push_str("      checked with:\n");
+                        for text in command.lines() {
+                            out.push_str(&format!("        {text}\n"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `[Summary]`: features, scenarios and steps, by how they ended.
+pub(crate) fn summary(results: &[ScenarioResult]) -> String {
+    let features: BTreeSet<&str> = results.iter().map(|r| r.file.as_str()).collect();
+    let count = |outcome: Outcome| results.iter().filter(|r| r.status == outcome).count();
+    let scenarios = parts(&[
+        (count(Outcome::Passed), "passed"),
+        (count(Outcome::Failed), "failed"),
+        (count(Outcome::Skipped), "skipped"),
+        (count(Outcome::Unreachable), "unreachable"),
+    ]);
+    let steps = StepCounts::of(results);
+    let step_parts = parts(&[
+        (steps.passed, "passed"),
+        (steps.failed, "failed"),
+        (steps.skipped, "skipped"),
+    ]);
+    format!(
+        "[Summary]\n{}\n{}{scenarios}\n{}{step_parts}\n",
+        plural(features.len(), "feature"),
+        plural(results.len(), "scenario"),
+        plural(steps.total, "step"),
+    )
+}
+
+/// ` (2 passed, 1 failed)`, leaving out the zeros.
+fn parts(counts: &[(usize, &str)]) -> String {
+    let shown: Vec<String> = counts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    if shown.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", shown.join(", "))
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::report::{StepFailure, StepResult};
+
+    fn step(keyword: &str, text: &str, line: usize, status: StepStatus) -> StepResult {
+        StepResult {
+            keyword: keyword.into(),
+            text: text.into(),
+            line,
+            status,
+            seconds: 0.0,
+        }
+    }
+
+    fn failed() -> ScenarioResult {
+        ScenarioResult {
+            feature: "Web".into(),
+            file: "features/web.feature".into(),
+            line: 3,
+            rule: None,
+            scenario: "nginx is valid".into(),
+            host: "web1".into(),
+            status: Outcome::Failed,
+            seconds: 0.1,
+            failure: Some(StepFailure {
+                step: "Then the command should succeed".into(),
+                line: 5,
+                message: "expected the command to succeed: `nginx -t` exited with status 127; its error output:\n  sh: 1: nginx: not found".into(),
+                command: Some("sh -c 'nginx -t'".into()),
+            }),
+            steps: vec![
+                step("When", "I run \"nginx -t\"", 4, StepStatus::Passed),
+                step("Then", "the command should succeed", 5, StepStatus::Failed),
+                step("And", "the output should contain \"ok\"", 6, StepStatus::Skipped),
+            ],
+            keyword: "Scenario".into(),
+            column: 3,
+            tags: vec!["host:web1".into()],
+        }
+    }
+
+    #[test]
+    fn a_failed_step_says_why_and_the_steps_after_it_are_skipped() {
+        assert_eq!(
+            scenario_text(&failed(), false, false),
+            "  Scenario: nginx is valid (on web1)\n\
+             \x20  ✔  When I run \"nginx -t\"\n\
+             \x20  ✘  Then the command should succeed  (features/web.feature:5)\n\
+             \x20     expected the command to succeed: `nginx -t` exited with status 127; its error output:\n\
+             \x20       sh: 1: nginx: not found\n\
+             \x20  -  And the output should contain \"ok\"  (skipped)\n"
+        );
+        assert!(
+            scenario_text(&failed(), true, false)
+                .ends_with("      checked with:\n        sh -c 'nginx -t'\n   -  And the output should contain \"ok\"  (skipped)\n")
+        );
+    }
+
+    #[test]
+    fn the_summary_counts_every_step() {
+        let mut passed = failed();
+        passed.status = Outcome::Passed;
+        passed.failure = None;
+        for step in &mut passed.steps {
+            step.status = StepStatus::Passed;
+        }
+        let mut unreachable = failed();
+        unreachable.status = Outcome::Unreachable;
+        for step in &mut unreachable.steps {
+            step.status = StepStatus::Skipped;
+        }
+        assert_eq!(
+            summary(&[failed(), passed, unreachable]),
+            "[Summary]\n1 feature\n3 scenarios (1 passed, 1 failed, 1 unreachable)\n9 steps (4 passed, 1 failed, 4 skipped)\n"
+        );
+        assert_eq!(
+            summary(&[]),
+            "[Summary]\n0 features\n0 scenarios\n0 steps\n"
+        );
+    }
+}
