@@ -170,8 +170,15 @@ pub fn converge_text(report: &HostReport) -> String {
             }
         }
     }
+    // A failure that a resource's line already shows is not said again.
+    let shown = report
+        .resources
+        .iter()
+        .chain(&report.handlers)
+        .any(|r| r.status == Status::Failed);
     match &report.outcome {
         HostOutcome::Ok => {}
+        HostOutcome::Failed(_) if shown => {}
         HostOutcome::Failed(reason) => out.push_str(&format!(
             "{host}  {}  {reason}\n",
             status_word(Status::Failed)
@@ -416,4 +423,61 @@ pub fn json(report: &RunReport) -> String {
     let mut value = serde_json::to_value(report).expect("reports serialize");
     crate::secrets::redact_json(&mut value);
     serde_json::to_string_pretty(&value).expect("reports serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ResourceReport;
+
+    fn host(outcome: HostOutcome, resources: Vec<ResourceReport>) -> HostReport {
+        HostReport {
+            host: "web1".into(),
+            outcome,
+            resources,
+            handlers: Vec::new(),
+            notes: Vec::new(),
+            round_trips: 2,
+            seconds: 0.1,
+            facts: None,
+            ledger: None,
+            answers: Default::default(),
+        }
+    }
+
+    fn package(status: Status, message: Option<&str>) -> ResourceReport {
+        ResourceReport {
+            kind: "package".into(),
+            title: "package gitt".into(),
+            declared: "recipes/base.yml:3:5".into(),
+            status,
+            changes: Vec::new(),
+            removes: false,
+            message: message.map(String::from),
+        }
+    }
+
+    #[test]
+    fn a_failure_is_said_once() {
+        let text = converge_text(&host(
+            HostOutcome::Failed("package gitt failed".into()),
+            vec![package(
+                Status::Failed,
+                Some("E: Unable to locate package gitt"),
+            )],
+        ));
+        assert_eq!(
+            text,
+            "web1  failed    package gitt  (E: Unable to locate package gitt)\n"
+        );
+        // A failure no resource shows is said on the host's line.
+        let text = converge_text(&host(
+            HostOutcome::Failed("the apply script stopped early (exit 1): oops".into()),
+            vec![package(Status::Ok, None)],
+        ));
+        assert_eq!(
+            text,
+            "web1  ok        package gitt\nweb1  failed    the apply script stopped early (exit 1): oops\n"
+        );
+    }
 }
