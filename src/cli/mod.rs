@@ -30,8 +30,8 @@ pub struct Cli {
     /// The project directory (holding redgreen.yml).
     #[arg(short = 'C', long = "dir", global = true, default_value = ".")]
     pub dir: PathBuf,
-    /// More output (-v lists every resource and shows the command behind a
-    /// failed step, -vv logs commands).
+    /// More output: -v shows the command behind a failed step and, in
+    /// `test`, each converge's resources; -vv logs every command.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// What to do.
@@ -53,7 +53,7 @@ pub enum Command {
     Converge(ConvergeArgs),
     /// Per host: the commit last converged, when, the result, and whether its
     /// features last passed (from each host's ledger).
-    Status(RunArgs),
+    Status(status::StatusArgs),
     /// Run the features (Gherkin) against the hosts.
     Verify(verify::VerifyArgs),
     /// List every step phrase (built-in and features/steps.yml) with an example.

@@ -8,7 +8,11 @@ use std::collections::BTreeMap;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::{Cli, Failure, RunArgs, targets};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{Cli, ConnectionKind, Failure, RunArgs, VarArgs, targets};
 use crate::config::Project;
 use crate::engine::{self, Target};
 use crate::exit;
@@ -29,9 +33,63 @@ struct HostStatus {
     drifted: bool,
 }
 
-pub(super) async fn run(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
+/// `status` flags: which hosts, and the output.
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    /// A host, test host or group name (default: every host), or a server
+    /// that is not in redgreen.yml: ssh://[USER@]HOST[:PORT] with --group.
+    pub target: Option<String>,
+    /// These hosts, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// The hosts of this group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// The created test hosts instead of the hosts under `hosts:`.
+    #[arg(long)]
+    pub test_hosts: bool,
+    /// Hosts read at once (default: `concurrency` in redgreen.yml, else 50).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "pretty")]
+    pub format: StatusFormat,
+    /// Write the status to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// ssh (default) or local: read this machine's ledger instead.
+    #[arg(long, value_enum, default_value = "ssh")]
+    pub connection: ConnectionKind,
+    /// Accept and record the key of a host seen for the first time.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+}
+
+/// Formats of the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFormat {
+    /// A table per host, then per group, for people.
+    Pretty,
+    /// One JSON document: the repository's commit and every host's ledger.
+    Json,
+}
+
+pub(super) async fn run(cli: &Cli, args: &StatusArgs) -> Result<i32, Failure> {
     let project = Project::load(&cli.dir)?;
-    let targets = targets::resolve(&project, args)?;
+    let selection = RunArgs {
+        target: args.target.clone(),
+        hosts: args.hosts.clone(),
+        group: args.group.clone(),
+        test_hosts: args.test_hosts,
+        concurrency: args.concurrency,
+        tags: Vec::new(),
+        format: Format::Pretty,
+        out: None,
+        connection: args.connection,
+        accept_new_host_keys: args.accept_new_host_keys,
+        vars: VarArgs::default(),
+    };
+    let targets = targets::resolve(&project, &selection)?;
     let revision = Revision::of(&project.root);
     let concurrency = project.inventory.defaults.concurrency(args.concurrency);
     let mut hosts: Vec<HostStatus> = futures::stream::iter(targets)
@@ -47,7 +105,7 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
         exit::OK
     };
     let text = match args.format {
-        Format::Json => {
+        StatusFormat::Json => {
             let mut value = serde_json::json!({
                 "repository": { "commit": revision.commit, "dirty": revision.dirty },
                 "hosts": hosts,
@@ -55,7 +113,7 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
             crate::secrets::redact_json(&mut value);
             serde_json::to_string_pretty(&value).expect("status serializes") + "\n"
         }
-        Format::Pretty => pretty(&revision, &hosts),
+        StatusFormat::Pretty => pretty(&revision, &hosts),
     };
     super::write_output(args.out.as_deref(), &text)?;
     Ok(code)
@@ -124,7 +182,10 @@ fn group_commits(hosts: &[HostStatus]) -> BTreeMap<String, BTreeMap<String, Vec<
 }
 
 fn pretty(revision: &Revision, hosts: &[HostStatus]) -> String {
-    let mut out = format!("The repository is at {}.\n\n", revision.short());
+    let mut out = match &revision.commit {
+        Some(_) => format!("The repository is at {}.\n\n", revision.short()),
+        None => "The project is not in a git repository with a commit: converges record no commit (`git init` and commit to see which commit each host runs).\n\n".to_string(),
+    };
     let width = crate::report::host_width(hosts.iter().map(|h| h.host.as_str()));
     out.push_str(&format!(
         "  {:<width$}  {:<14}  {:<20}  {:<6}  FEATURES\n",
@@ -235,5 +296,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("← drifted from its group"), "{text}");
+        assert!(
+            text.starts_with("The project is not in a git repository with a commit"),
+            "{text}"
+        );
+        let at = Revision {
+            commit: Some("0123456789abcdef".into()),
+            dirty: true,
+        };
+        assert!(pretty(&at, &hosts).starts_with("The repository is at 0123456+dirty.\n"));
     }
 }

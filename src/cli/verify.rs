@@ -35,8 +35,8 @@ pub struct VerifyArgs {
     /// Only scenarios whose tags match this expression: "@smoke and not @slow".
     #[arg(long, value_name = "EXPRESSION")]
     pub tags: Option<String>,
-    /// A reporter, repeatable: pretty, json, junit, cucumber-json; NAME:FILE
-    /// writes to FILE. When none writes to stdout, pretty does.
+    /// A reporter, repeatable: pretty, json, junit, cucumber-json, html;
+    /// NAME:FILE writes to FILE. When none writes to stdout, pretty does.
     #[arg(long = "format", value_name = "NAME[:FILE]")]
     pub formats: Vec<String>,
     /// Write the one format without a file (default: pretty) to this file
