@@ -162,7 +162,8 @@ pub struct CycleReport {
     pub hosts: Vec<HostCycle>,
     /// Every (scenario, host).
     pub scenarios: Vec<ScenarioCycle>,
-    /// Whole seconds of each phase (all hosts together).
+    /// Seconds of each phase: as long as its slowest host took (the same
+    /// figures as the progress lines).
     pub phases: BTreeMap<Phase, f64>,
     /// A host could not be reached (or created).
     pub unreachable: bool,
@@ -471,11 +472,15 @@ pub async fn run(
         .buffer_unordered(8)
         .collect()
         .await;
+    // What the test hosts shared (a network) goes once they are all gone:
+    // part of destroying each of them.
+    let cleanup = Instant::now();
     driver.cleanup().await;
+    let cleanup = cleanup.elapsed().as_secs_f64();
     for (name, seconds) in destroyed {
         host_mut(&mut report, &name)
             .phases
-            .insert(Phase::Destroy, seconds);
+            .insert(Phase::Destroy, seconds + cleanup);
     }
     let kept: Vec<&str> = report
         .hosts
@@ -500,6 +505,8 @@ fn host_mut<'r>(report: &'r mut CycleReport, name: &str) -> &'r mut HostCycle {
         .expect("every host of the run has a place in the report")
 }
 
+/// A phase ended: it took as long as its slowest host (the figure the
+/// summary shows per host), or its wall time when no host has a time.
 fn finish(
     report: &mut CycleReport,
     progress: &dyn Progress,
@@ -507,7 +514,12 @@ fn finish(
     started: Instant,
     summary: &str,
 ) {
-    let seconds = started.elapsed().as_secs_f64();
+    let seconds = report
+        .hosts
+        .iter()
+        .filter_map(|h| h.phases.get(&phase).copied())
+        .reduce(f64::max)
+        .unwrap_or_else(|| started.elapsed().as_secs_f64());
     report.phases.insert(phase, seconds);
     progress.done(phase, seconds, summary);
 }

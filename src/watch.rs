@@ -126,9 +126,26 @@ pub async fn run(
     options: &Options,
 ) -> Result<i32, Diags> {
     let project = load(root, &options.overrides)?.0;
-    eprintln!("creating {} test host(s)...", specs.len());
+    // Test hosts that are up are used as they are; the others are made.
+    let running: Vec<String> = driver
+        .instances()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| i.state == "running")
+        .map(|i| i.id)
+        .collect();
     let mut targets = Vec::new();
     for spec in specs {
+        let up = driver
+            .state()
+            .record(&spec.name)
+            .is_some_and(|r| running.contains(&r.container));
+        if up {
+            println!("using {} (already up)", spec.name);
+        } else {
+            println!("creating {}...", spec.name);
+        }
         let quiet = |_: &str| {};
         match driver.create(spec, &quiet).await {
             Ok(record) => targets.push(cycle::target_of(
@@ -193,16 +210,7 @@ pub async fn run(
 
     // The first round: converge and verify everything.
     let everything: BTreeSet<Changed> = [Changed::Everything("start".into())].into();
-    round(
-        root,
-        driver,
-        &targets,
-        &everything,
-        SystemTime::now(),
-        "start",
-        options,
-    )
-    .await;
+    round(root, driver, &targets, &everything, None, "start", options).await;
 
     loop {
         tokio::select! {
@@ -235,7 +243,7 @@ pub async fn run(
                     saved_at = SystemTime::now();
                 }
                 let what = names.into_iter().collect::<Vec<_>>().join(", ");
-                round(root, driver, &targets, &changes, saved_at, &what, options).await;
+                round(root, driver, &targets, &changes, Some(saved_at), &what, options).await;
             }
             _ = ctrl_c.recv() => break,
         }
@@ -309,7 +317,7 @@ async fn round(
     driver: &dyn Driver,
     created: &[Target],
     changes: &BTreeSet<Changed>,
-    saved_at: SystemTime,
+    saved_at: Option<SystemTime>,
     what: &str,
     options: &Options,
 ) {
@@ -464,13 +472,18 @@ async fn round(
             .if_supports_color(Stream::Stdout, |v| v.red())
             .to_string()
     };
-    let from_save = SystemTime::now()
-        .duration_since(saved_at)
-        .unwrap_or_else(|_| started.elapsed());
-    println!(
-        "{line} → {verdict} ({:.1}s from save to result)",
-        from_save.as_secs_f64()
-    );
+    // The first round follows no save: it says how long it took.
+    let took = match saved_at {
+        Some(saved_at) => format!(
+            "{:.1}s from save to result",
+            SystemTime::now()
+                .duration_since(saved_at)
+                .unwrap_or_else(|_| started.elapsed())
+                .as_secs_f64()
+        ),
+        None => format!("in {:.1}s", started.elapsed().as_secs_f64()),
+    };
+    println!("{line} → {verdict} ({took})");
     for scenario in failed {
         println!(
             "    ✘ {} {} on {}",

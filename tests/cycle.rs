@@ -129,8 +129,10 @@ fn a_failing_green_phase_a_non_idempotent_recipe_and_an_already_green_scenario_a
     assert!(summary.contains("Still red after converge:"), "{summary}");
     assert!(summary.contains("features/app.feature:8"), "{summary}");
     assert!(
-        summary.contains("expected /etc/greeting to contain \"bonjour\""),
-        "{summary}"
+        summary.contains(
+            "      expected /etc/greeting to contain \"bonjour\"; it does not, it has:\n        hello\n"
+        ),
+        "the message keeps its indentation: {summary}"
     );
     assert!(
         summary.contains("app-d12: not idempotent, the second converge changed:"),
@@ -231,6 +233,20 @@ fn a_command_not_installed_yet_is_red_then_green() {
     );
     assert_eq!(host["idempotence_checked"], true);
     assert_eq!(report["unreachable"], false);
+    // The progress lines and the summary tell the same time for each phase.
+    for (phase, title) in [
+        ("create", "create"),
+        ("red", "verify (red)"),
+        ("converge", "converge"),
+        ("green", "verify (green)"),
+        ("idempotence", "converge again"),
+        ("destroy", "destroy"),
+    ] {
+        let seconds = host["phases"][phase].as_f64().unwrap();
+        let line = format!("  {title} in {seconds:.1}s: ");
+        assert!(run.stderr.contains(&line), "{line}\n{}", run.stderr);
+        assert_eq!(report["phases"][phase], host["phases"][phase]);
+    }
     let scenarios = report["scenarios"].as_array().unwrap();
     assert!(
         scenarios

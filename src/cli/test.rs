@@ -246,10 +246,11 @@ pub fn summary(report: &CycleReport) -> String {
                 scenario.id, scenario.feature, scenario.scenario, scenario.host
             ));
             if let Some(failure) = &scenario.failure {
-                out.push_str(&format!(
-                    "      {} (line {})\n      {}\n",
-                    failure.step, failure.line, failure.message
-                ));
+                out.push_str(&format!("      {} (line {})\n", failure.step, failure.line));
+                // Every line of the message keeps its place under the step.
+                for line in failure.message.lines() {
+                    out.push_str(&format!("      {line}\n"));
+                }
             }
         }
     }
