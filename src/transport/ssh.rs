@@ -165,13 +165,9 @@ impl Resolved {
         }
     }
 
-    /// `127.0.0.1 port 2222`, or the name alone on port 22.
+    /// `192.0.2.7 port 2222`: the host as ssh reaches it.
     fn shown(&self) -> String {
-        if self.port == 22 {
-            self.hostname.clone()
-        } else {
-            format!("{} port {}", self.hostname, self.port)
-        }
+        format!("{} port {}", self.hostname, self.port)
     }
 
     /// The name known_hosts files it under (`[host]:port` off port 22).
@@ -405,4 +401,49 @@ pub(crate) fn exit_code(status: &std::process::ExitStatus) -> i32 {
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(-1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection() -> Connection {
+        Connection {
+            name: "web1".into(),
+            address: "web1-alias".into(),
+            port: None,
+            user: None,
+            identity: None,
+            ssh_config: None,
+            known_hosts: None,
+            become_: crate::transport::Become::Sudo,
+            connect_timeout: Duration::from_secs(10),
+            accept_new_host_key: false,
+        }
+    }
+
+    #[test]
+    fn what_ssh_will_use_comes_from_its_own_words() {
+        let said = "user deploy\nhostname 192.0.2.7\nport 2222\nuserknownhostsfile ~/.ssh/known_hosts ~/.ssh/known_hosts2\nidentityfile ~/.ssh/id_ed25519\n";
+        let resolved = Resolved::parse(said, &connection());
+        assert_eq!(
+            resolved,
+            Resolved {
+                user: "deploy".into(),
+                hostname: "192.0.2.7".into(),
+                port: 2222,
+                known_hosts: Some("~/.ssh/known_hosts".into()),
+            }
+        );
+        assert_eq!(resolved.shown(), "192.0.2.7 port 2222");
+        assert_eq!(resolved.known_as(), "'[192.0.2.7]:2222'");
+        assert!(connection().needs_sudo(&resolved.user));
+        assert!(!connection().needs_sudo("root"));
+
+        let error = connect_error("Host key verification failed.", &connection(), &resolved);
+        assert_eq!(
+            error.to_string(),
+            "no host key is known for 192.0.2.7 port 2222 in ~/.ssh/known_hosts (first contact); compare the key's fingerprint with the one the host itself shows (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on its console), then run again with --accept-new-host-keys to record it"
+        );
+    }
 }
