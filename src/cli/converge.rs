@@ -148,11 +148,7 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
                     text.push_str(&report::rollout::summary(&result));
                     text
                 }
-                Format::Json => {
-                    let mut value = serde_json::to_value(&result).expect("reports serialize");
-                    crate::secrets::redact_json(&mut value);
-                    serde_json::to_string_pretty(&value).expect("reports serialize") + "\n"
-                }
+                Format::Json => crate::secrets::to_json(&result) + "\n",
             };
             (text, result.exit_code())
         }

@@ -136,11 +136,7 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
     .await?;
     let text = match args.format {
         TestFormat::Pretty => summary(&report),
-        TestFormat::Json => {
-            let mut value = serde_json::to_value(&report).expect("reports serialize");
-            crate::secrets::redact_json(&mut value);
-            serde_json::to_string_pretty(&value).expect("reports serialize") + "\n"
-        }
+        TestFormat::Json => crate::secrets::to_json(&report) + "\n",
         TestFormat::Html => crate::report::html::cycle(&report, &project.root),
     };
     let text = crate::secrets::redact(&text).into_owned();

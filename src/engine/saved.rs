@@ -107,9 +107,7 @@ impl SavedPlan {
 
     /// The plan as JSON, secrets masked.
     pub fn to_json(&self) -> String {
-        let mut value = serde_json::to_value(self).expect("plans serialize");
-        crate::secrets::redact_json(&mut value);
-        serde_json::to_string_pretty(&value).expect("plans serialize") + "\n"
+        crate::secrets::to_json(self) + "\n"
     }
 
     /// Read a saved plan; `shown` is the path as the user gave it.
@@ -200,11 +198,16 @@ impl SavedPlan {
                 problem.lines().next().unwrap_or("")
             )];
         }
-        // What the probe finds now, against what it found then.
+        // What the probe finds now, against what it found then (a subject
+        // was saved with its secrets masked).
+        let answers: BTreeMap<String, &String> = answers
+            .iter()
+            .map(|(subject, digest)| (crate::secrets::redact(subject).into_owned(), digest))
+            .collect();
         let mut out: Vec<String> = saved
             .answers
             .iter()
-            .filter(|(subject, digest)| answers.get(*subject).is_some_and(|now| now != *digest))
+            .filter(|(subject, digest)| answers.get(*subject).is_some_and(|now| *now != *digest))
             .map(|(subject, _)| format!("{subject} is not as it was when the plan was made"))
             .collect();
         for resource in now {
