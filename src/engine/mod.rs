@@ -619,17 +619,34 @@ async fn work(
             observer.phase(name, "recording the ledger");
             let output = transport
                 .run(
-                    &Script::root(crate::ledger::write_script(&ledger))
-                        .with_timeout(options.command_timeout),
+                    &Script::root(crate::ledger::write_script(
+                        &ledger,
+                        options.command_timeout,
+                    ))
+                    .with_timeout(crate::ledger::locked_timeout(options.command_timeout)),
                 )
                 .await?;
-            if crate::shell::parse_lines(&output.stdout_text()).complete {
-                report.ledger = Some(ledger);
-            } else {
-                report.notes.push(format!(
-                    "the ledger could not be written: {}",
-                    output.stderr_text().trim()
-                ));
+            let lines = crate::shell::parse_lines(&output.stdout_text());
+            let lock = crate::ledger::Lock::of(&lines);
+            let failure = lock
+                .refusal()
+                .or_else(|| crate::ledger::write_failure(&lines))
+                .or_else(|| {
+                    (!lines.complete).then(|| {
+                        format!(
+                            "the ledger {} could not be written (exit {}): {}",
+                            crate::ledger::PATH,
+                            output.status,
+                            output.stderr_text().trim()
+                        )
+                    })
+                });
+            match failure {
+                Some(failure) => report.outcome = HostOutcome::Failed(failure),
+                None => {
+                    report.notes.extend(lock.note());
+                    report.ledger = Some(ledger);
+                }
             }
         }
         return Ok(());
@@ -668,9 +685,13 @@ async fn work(
         &steps,
         &handler_snippets,
         &crate::ledger::write_function(&ledger),
+        options.command_timeout,
     );
     let output = transport
-        .run(&Script::root(apply).with_timeout(options.command_timeout))
+        .run(
+            &Script::root(apply)
+                .with_timeout(crate::ledger::locked_timeout(options.command_timeout)),
+        )
         .await;
     let output = match output {
         Ok(output) => output,
@@ -684,6 +705,28 @@ async fn work(
         }
     };
     let lines = crate::shell::parse_lines(&output.stdout_text());
+    // Another converge of the host held its lock: nothing was applied.
+    let lock = crate::ledger::Lock::of(&lines);
+    if let Some(reason) = lock.refusal() {
+        for &n in &to_apply {
+            items[n].report.status = Status::Skipped;
+            items[n].report.message =
+                Some("not applied: the host's converge lock was not taken".into());
+        }
+        for handler in &mut planned_handlers {
+            if handler.report.status == Status::WouldChange {
+                handler.report.status = Status::Skipped;
+                handler.report.message =
+                    Some("not run: the host's converge lock was not taken".into());
+            }
+        }
+        report.outcome = HostOutcome::Failed(reason);
+        report.resources = items.into_iter().map(|i| i.report).collect();
+        report.handlers = planned_handlers.into_iter().map(|h| h.report).collect();
+        report.ledger = recorded;
+        return Ok(());
+    }
+    report.notes.extend(lock.note());
     let mut failed = None;
     // A script the host stopped at its timeout: the first resource without a
     // result is the one that was running.
@@ -731,14 +774,24 @@ async fn work(
             output.stderr_text().trim()
         ));
     }
-    // The apply script ends by writing the ledger with the result.
-    let mut written = ledger;
-    written.result = if matches!(report.outcome, HostOutcome::Ok) {
-        "ok".into()
+    // The apply script ends by writing the ledger with the result; a ledger
+    // that could not be written fails the host (else `status` would show
+    // an older converge as the last).
+    if let Some(failure) = crate::ledger::write_failure(&lines) {
+        match report.outcome {
+            HostOutcome::Ok => report.outcome = HostOutcome::Failed(failure),
+            _ => report.notes.push(failure),
+        }
+        report.ledger = recorded;
     } else {
-        "failed".into()
-    };
-    report.ledger = Some(written);
+        let mut written = ledger;
+        written.result = if matches!(report.outcome, HostOutcome::Ok) {
+            "ok".into()
+        } else {
+            "failed".into()
+        };
+        report.ledger = Some(written);
+    }
     report.resources = items.into_iter().map(|i| i.report).collect();
     report.handlers = planned_handlers.into_iter().map(|h| h.report).collect();
     Ok(())
