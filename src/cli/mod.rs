@@ -4,6 +4,7 @@
 mod converge;
 mod hosts;
 mod init;
+mod signals;
 mod status;
 mod targets;
 mod test;
@@ -191,7 +192,11 @@ pub fn main() -> i32 {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    runtime.block_on(run(cli))
+    let code = runtime.block_on(run(cli));
+    drop(runtime);
+    // Masters whose host's work was cut short, and the control directory.
+    crate::transport::ssh::close_all();
+    code
 }
 
 fn init_logging(verbose: u8) {
@@ -210,6 +215,7 @@ fn init_logging(verbose: u8) {
 }
 
 async fn run(cli: Cli) -> i32 {
+    signals::listen();
     let result = match &cli.command {
         Command::Init(args) => init::run(&cli.dir, args),
         Command::Validate(args) => validate(&cli, args).await,
@@ -325,23 +331,11 @@ async fn validate(cli: &Cli, args: &VarArgs) -> Result<i32, Failure> {
     Ok(exit::OK)
 }
 
-/// An interrupt flag that the first Ctrl-C sets (the run stops starting new
-/// work and reports what was done); a second Ctrl-C exits at once.
-pub(crate) fn interrupt_on_ctrl_c() -> Arc<engine::Interrupt> {
-    let interrupt = Arc::new(engine::Interrupt::default());
-    let flag = interrupt.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            flag.trigger();
-            eprintln!(
-                "\ninterrupted: finishing the scripts that are running; Ctrl-C again to quit at once"
-            );
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(exit::INTERRUPTED);
-            }
-        }
-    });
-    interrupt
+/// The interrupt flag that the first Ctrl-C, SIGTERM or SIGHUP sets (the
+/// run stops starting new work and reports what was done); a second signal
+/// exits at once (see [`signals`]).
+pub(crate) fn interrupt_on_signals() -> Arc<engine::Interrupt> {
+    signals::interrupt()
 }
 
 async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Args;
 use owo_colors::{OwoColorize, Stream};
 
-use super::{Cli, Failure, VarArgs, hosts, interrupt_on_ctrl_c, load};
+use super::{Cli, Failure, VarArgs, hosts, interrupt_on_signals, load};
 use crate::config::{Diag, Overrides};
 use crate::cycle::{self, CycleReport, Phase};
 use crate::engine::{Observer, Quiet};
@@ -120,7 +120,7 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
         command_timeout: defaults.command_timeout(),
         connect_timeout: defaults.connect_timeout(),
         overrides,
-        interrupt: interrupt_on_ctrl_c(),
+        interrupt: interrupt_on_signals(),
     };
     let progress = Lines {
         verbose: cli.verbose > 0,
@@ -154,6 +154,9 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
             eprintln!("wrote {}", path.display());
         }
         None => print!("{text}"),
+    }
+    if report.interrupted {
+        return Ok(options.interrupt.exit_code());
     }
     Ok(report.exit_code())
 }

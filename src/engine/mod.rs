@@ -75,24 +75,49 @@ pub enum Approval {
     Saved(Arc<saved::SavedPlan>),
 }
 
-/// Ctrl-C, as the engine sees it: a flag checked before each host starts and
-/// before each apply. Scripts already running are left to finish (or time
-/// out), so no host is left half-way through a snippet and every SSH master
-/// is closed by its host's own task.
+/// Ctrl-C (or SIGTERM, SIGHUP), as the engine sees it: a flag checked
+/// before each host starts and before each apply. Scripts already running
+/// are left to finish (or time out), so no host is left half-way through a
+/// snippet and every SSH master is closed by its host's own task.
 #[derive(Debug, Default)]
 pub struct Interrupt {
     flag: AtomicBool,
+    signal: std::sync::atomic::AtomicI32,
+    notify: tokio::sync::Notify,
 }
 
 impl Interrupt {
-    /// Ask the run to stop starting new work.
-    pub fn trigger(&self) {
+    /// Ask the run to stop starting new work, because of `signal` (its
+    /// number: SIGINT is 2).
+    pub fn trigger(&self, signal: i32) {
+        self.signal.store(signal, Ordering::SeqCst);
         self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
     }
 
     /// True once interrupted.
     pub fn is_set(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Wait until interrupted (at once if it already is).
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// The exit code of an interrupted run: 128 + the signal's number (130
+    /// for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
+    pub fn exit_code(&self) -> i32 {
+        match self.signal.load(Ordering::SeqCst) {
+            0 => crate::exit::INTERRUPTED,
+            signal => 128 + signal,
+        }
     }
 }
 
