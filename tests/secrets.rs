@@ -210,6 +210,9 @@ fn multi_line_secrets_and_secrets_with_escaped_characters_are_masked_everywhere(
     }
     run(&args, 1);
     run(&["verify", "-v"], 1);
+    // -vv logs the scripts that run.
+    run(&["verify", "-vv"], 1);
+    run(&["converge", "-vv"], 0);
     for file in ["junit.xml", "cucumber.json", "report.html", "report.json"] {
         let text = std::fs::read_to_string(out.join(file)).unwrap();
         assert!(text.contains("********"), "{file} shows the mask:\n{text}");
