@@ -118,10 +118,15 @@ ZWQyNTUxOQAAACBfakeKEYrg2fakeKEYrg2fakeKEYrg2fakeKEYrg2fakeKEYrg2AAAAE
 /// words that must never show up anywhere.
 const TOKEN: &str = "alpha1\"bravo2\\charlie3<delta4&echo5>foxtrot6'";
 
-/// The words of TOKEN and the lines of KEY: none may appear in any output.
+/// A secret in a resource's name: shown masked, and a saved plan with it
+/// masked still applies.
+const WORD: &str = "zulu7word";
+
+/// The words of TOKEN and WORD and the lines of KEY: none may appear in any
+/// output.
 fn leaks(text: &str) -> Vec<String> {
     let words = [
-        "alpha1", "bravo2", "charlie3", "delta4", "echo5", "foxtrot6",
+        "alpha1", "bravo2", "charlie3", "delta4", "echo5", "foxtrot6", WORD,
     ];
     words
         .iter()
@@ -140,6 +145,7 @@ fn run_with_secrets(project: &common::Project, args: &[&str]) -> (i32, String) {
         .env("NO_COLOR", "1")
         .env("RG_TEST_KEY", KEY)
         .env("RG_TEST_TOKEN", TOKEN)
+        .env("RG_TEST_WORD", WORD)
         .output()
         .unwrap();
     let text = format!(
@@ -150,7 +156,7 @@ fn run_with_secrets(project: &common::Project, args: &[&str]) -> (i32, String) {
     (output.status.code().unwrap_or(-1), text)
 }
 
-const SECRET_VARS: &str = "groups:\n  test:\n    recipes: [keys]\n    vars:\n      deploy_key: { secret: true, env: RG_TEST_KEY }\n      token: { secret: true, env: RG_TEST_TOKEN }\n";
+const SECRET_VARS: &str = "groups:\n  test:\n    recipes: [keys]\n    vars:\n      deploy_key: { secret: true, env: RG_TEST_KEY }\n      token: { secret: true, env: RG_TEST_TOKEN }\n      word: { secret: true, env: RG_TEST_WORD }\n";
 
 #[test]
 fn multi_line_secrets_and_secrets_with_escaped_characters_are_masked_everywhere() {
@@ -159,7 +165,7 @@ fn multi_line_secrets_and_secrets_with_escaped_characters_are_masked_everywhere(
     let project = common::project_on_shared(SECRET_VARS);
     project.write(
         "recipes/keys.yml",
-        "resources:\n  - directory: /srv/rg-keys\n  - file: /srv/rg-keys/id_deploy\n    content: \"{{deploy_key}}\"\n    mode: \"0600\"\n  - file: /srv/rg-keys/token\n    content: \"token={{token}}\\n\"\n",
+        "resources:\n  - directory: /srv/rg-keys\n  - file: /srv/rg-keys/id_deploy\n    content: \"{{deploy_key}}\"\n    mode: \"0600\"\n  - file: /srv/rg-keys/token\n    content: \"token={{token}}\\n\"\n  - file: \"/srv/rg-keys/{{word}}\"\n    content: x\n",
     );
     // Every failing file step shows what the file has.
     project.write(

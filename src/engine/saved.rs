@@ -211,7 +211,9 @@ impl SavedPlan {
             .map(|(subject, _)| format!("{subject} is not as it was when the plan was made"))
             .collect();
         for resource in now {
-            match saved.resources.iter().find(|r| r.title == resource.title) {
+            // Saved with its secrets masked.
+            let title = crate::secrets::redact(&resource.title);
+            match saved.resources.iter().find(|r| r.title == title) {
                 None => out.push(format!("{} is not in the plan", resource.title)),
                 Some(before) if key(before) != key(resource) => out.push(format!(
                     "{}: the plan had {}, now {}",
@@ -223,7 +225,10 @@ impl SavedPlan {
             }
         }
         for before in &saved.resources {
-            if !now.iter().any(|r| r.title == before.title) {
+            if !now
+                .iter()
+                .any(|r| crate::secrets::redact(&r.title) == before.title)
+            {
                 out.push(format!(
                     "{} is in the plan but not in the recipes",
                     before.title
@@ -235,11 +240,16 @@ impl SavedPlan {
 }
 
 /// What is compared: the status and the changes (not the messages, nor the
-/// diffs, which a plan shows and a converge does not fetch).
+/// diffs, which a plan shows and a converge does not fetch), secrets masked
+/// as in the saved file.
 fn key(resource: &ResourceReport) -> (Status, Vec<String>) {
     (
         resource.status,
-        resource.changes.iter().map(change_key).collect(),
+        resource
+            .changes
+            .iter()
+            .map(|change| crate::secrets::redact(&change_key(change)).into_owned())
+            .collect(),
     )
 }
 
