@@ -8,14 +8,25 @@
 //! anything writes it at the end of the apply script (with the result). A
 //! converge that applies nothing writes it only when the recorded commit,
 //! dirtiness or result differ, so that a no-op converge of a host already on
-//! this commit stays one round trip.
+//! this commit stays one round trip. A ledger that cannot be written (a full
+//! or read-only file system) fails the host, and leaves no temporary file.
+//!
+//! The same folder holds the host's converge lock: every script that changes
+//! the host (apply, ledger) runs under it ([`locked`]), so that two converges
+//! of one host at once take turns instead of both writing what each planned
+//! from the same probe. The lock is taken inside the script, in the same
+//! round trip; a converge that finds it taken waits as long as another
+//! converge may hold it, and gives up with a clear failure when it stays
+//! taken longer. The wait does not count against the script's own
+//! `command_timeout`.
 
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use crate::shell::{Lines, decode, encode, quote};
+use crate::transport::KILL_AFTER;
 
 /// Where the ledger lives on a host.
 pub const PATH: &str = "/var/lib/redgreen/state.json";
@@ -111,6 +122,140 @@ pub fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
+/// The lock file that converges of a host take turns on (`flock`).
+pub const LOCK: &str = "/var/lib/redgreen/converge.lock";
+
+/// Shell defining `rg_lock WAIT`: open the lock file on fd 9 and take the
+/// lock (`flock`), waiting up to WAIT seconds. It prints `@lock waited N`
+/// when it had to wait; when the lock stays taken, or the file cannot be
+/// opened, it prints `@lock busy WAIT` or `@lock failed BASE64-ERROR` and
+/// ends the script (`@end`) before anything is changed. The lock is held
+/// until the script ends (every snippet runs with fd 9 closed, so that
+/// nothing it leaves running holds it). A host without `flock` is not
+/// locked (`@lock unavailable`).
+const LOCK_FUNCTION: &str = r#"rg_lock() {
+  if ! rg_le=$(mkdir -p /var/lib/redgreen 2>&1 && (: >>/var/lib/redgreen/converge.lock) 2>&1); then
+    printf '@lock failed %s
+' "$(printf '%s' "$rg_le" | rg_b64)"; echo @end; exit 0
+  fi
+  exec 9>>/var/lib/redgreen/converge.lock
+  if ! command -v flock >/dev/null 2>&1; then rg_emit lock unavailable; return 0; fi
+  if flock -n 9; then return 0; fi
+  rg_lw=$(date +%s)
+  if flock -w "$1" 9; then rg_emit lock waited "$(( $(date +%s) - rg_lw ))"; return 0; fi
+  rg_emit lock busy "$1"; echo @end; exit 0
+}
+"#;
+
+/// What the converge lock said in a script's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lock {
+    /// Taken (after waiting this many seconds for another converge).
+    Taken {
+        /// Seconds waited, when another converge held it.
+        waited: Option<u64>,
+    },
+    /// Another converge held it for this many seconds: nothing was changed.
+    Busy(u64),
+    /// The lock file could not be opened: nothing was changed.
+    Failed(String),
+    /// The host has no `flock`: not locked.
+    Unavailable,
+}
+
+impl Lock {
+    /// The lock as a script's output reports it.
+    pub fn of(lines: &Lines) -> Lock {
+        if let Some(wait) = lines.get("lock", "busy") {
+            return Lock::Busy(wait.parse().unwrap_or(0));
+        }
+        if let Some(error) = lines.get("lock", "failed") {
+            return Lock::Failed(decoded(error));
+        }
+        if lines.get("lock", "unavailable").is_some() {
+            return Lock::Unavailable;
+        }
+        Lock::Taken {
+            waited: lines.get("lock", "waited").and_then(|w| w.parse().ok()),
+        }
+    }
+
+    /// Why nothing was changed, when the lock was not taken.
+    pub fn refusal(&self) -> Option<String> {
+        match self {
+            Lock::Busy(wait) => Some(format!(
+                "another converge of this host held its lock ({LOCK}) for {wait}s, longer than a converge with this command_timeout takes; nothing was changed; run again once it is done"
+            )),
+            Lock::Failed(error) => Some(format!(
+                "cannot open the converge lock {LOCK}: {error}; nothing was changed"
+            )),
+            Lock::Taken { .. } | Lock::Unavailable => None,
+        }
+    }
+
+    /// What is worth a note, when the lock was taken.
+    pub fn note(&self) -> Option<String> {
+        match self {
+            Lock::Taken { waited: Some(seconds) } => Some(format!(
+                "waited {seconds}s for another converge of this host to finish (it held {LOCK})"
+            )),
+            Lock::Unavailable => Some(
+                "this host has no flock (util-linux): two converges of it at once are not kept apart"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// How long a converge waits for another one's lock: as long as another
+/// converge with the same `command_timeout` may hold it (its script's time,
+/// and the time its host gives it to stop).
+pub fn lock_wait(command_timeout: Duration) -> u64 {
+    command_timeout.as_secs().max(1) + KILL_AFTER.as_secs()
+}
+
+/// How long a script made by [`locked`] may take in all: the wait for the
+/// lock, then its own `command_timeout`.
+pub fn locked_timeout(command_timeout: Duration) -> Duration {
+    Duration::from_secs(lock_wait(command_timeout)) + command_timeout + KILL_AFTER
+}
+
+/// `body` (a whole script) under the host's converge lock: take the lock,
+/// waiting [`lock_wait`], then run `body` in a shell of its own (from a
+/// here-document) that the host stops after `command_timeout`, so that the
+/// wait does not shorten the time the changes may take. Its exit status is
+/// the body's (124 when the host stopped it).
+pub fn locked(body: &str, command_timeout: Duration) -> String {
+    // A delimiter that no line of the body is.
+    let mut delimiter = String::from("RG_LOCKED");
+    while body.lines().any(|line| line == delimiter) {
+        delimiter.push('_');
+    }
+    format!(
+        "{prelude}{LOCK_FUNCTION}rg_lock {wait}\nexec timeout -k {kill} {timeout} sh -s <<'{delimiter}'\n{body}{newline}{delimiter}\n",
+        prelude = crate::shell::PRELUDE,
+        wait = lock_wait(command_timeout),
+        kill = KILL_AFTER.as_secs(),
+        timeout = command_timeout.as_secs().max(1),
+        newline = if body.ends_with('\n') { "" } else { "\n" },
+    )
+}
+
+/// Why the ledger could not be written, if the script said so.
+pub fn write_failure(lines: &Lines) -> Option<String> {
+    lines
+        .get("ledger", "failed")
+        .map(|error| format!("the ledger {PATH} could not be written: {}", decoded(error)))
+}
+
+fn decoded(value: &str) -> String {
+    decode(value)
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
 /// The probe line that brings the ledger back (under tag `ledger`).
 pub const PROBE: &str = "if [ -r /var/lib/redgreen/state.json ]; then rg_emit ledger content \"$(rg_b64 < /var/lib/redgreen/state.json)\"; fi\n";
 
@@ -135,7 +280,9 @@ pub fn needs_write(recorded: Option<&Ledger>, wanted: &Ledger) -> bool {
 
 /// Shell defining `rg_ledger ok|failed`, which writes the ledger with that
 /// result through a temporary file renamed into place. The features' last
-/// result is kept from the recorded ledger.
+/// result is kept from the recorded ledger. When anything of it fails (a
+/// full file system), the temporary file is removed and the script prints
+/// `@ledger failed BASE64-ERROR`.
 pub fn write_function(wanted: &Ledger) -> String {
     let json = |result: &str| {
         let mut ledger = wanted.clone();
@@ -145,9 +292,10 @@ pub fn write_function(wanted: &Ledger) -> String {
     format!(
         "rg_ledger() {{\n\
          \x20 case $1 in ok) rg_l={ok} ;; *) rg_l={failed} ;; esac\n\
-         \x20 mkdir -p /var/lib/redgreen\n\
-         \x20 rg_lt=$(mktemp /var/lib/redgreen/.state.XXXXXX)\n\
-         \x20 printf %s \"$rg_l\" | base64 -d > \"$rg_lt\" && chmod 0644 \"$rg_lt\" && mv -f \"$rg_lt\" {path}\n\
+         \x20 if ! rg_le=$( {{ mkdir -p /var/lib/redgreen && rg_lt=$(mktemp /var/lib/redgreen/.state.XXXXXX) && \
+         {{ printf %s \"$rg_l\" | base64 -d > \"$rg_lt\" && chmod 0644 \"$rg_lt\" && mv -f \"$rg_lt\" {path} || {{ rm -f \"$rg_lt\"; false; }}; }}; }} 2>&1 ); then\n\
+         \x20   printf '@ledger failed %s\\n' \"$(printf '%s' \"$rg_le\" | rg_b64)\"\n\
+         \x20 fi\n\
          }}\n",
         ok = quote(&json("ok")),
         failed = quote(&json("failed")),
@@ -156,9 +304,10 @@ pub fn write_function(wanted: &Ledger) -> String {
 }
 
 /// A whole script that only writes the ledger (a converge that changes
-/// nothing but records a new commit).
-pub fn write_script(wanted: &Ledger) -> String {
-    format!(
+/// nothing but records a new commit, or the features' result), under the
+/// converge lock; it may take [`locked_timeout`].
+pub fn write_script(wanted: &Ledger, command_timeout: Duration) -> String {
+    let body = format!(
         "{}{}rg_ledger {}\necho @end\n",
         crate::shell::PRELUDE,
         write_function(wanted),
@@ -167,7 +316,8 @@ pub fn write_script(wanted: &Ledger) -> String {
         } else {
             "failed"
         }
-    )
+    );
+    locked(&body, command_timeout)
 }
 
 #[cfg(test)]
@@ -204,6 +354,103 @@ mod tests {
         let function = write_function(&ledger(Some("abc1234def"), "ok"));
         assert!(function.contains("mktemp /var/lib/redgreen/.state.XXXXXX"));
         assert!(function.contains("mv -f \"$rg_lt\" '/var/lib/redgreen/state.json'"));
+    }
+
+    fn sh(script: &str) -> Lines {
+        let out = std::process::Command::new("sh")
+            .args(["-c", script])
+            .output()
+            .unwrap();
+        crate::shell::parse_lines(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    #[test]
+    fn a_ledger_that_cannot_be_written_says_why_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // The temporary file is made, then the rename fails (no such folder).
+        let function = write_function(&ledger(Some("abc"), "ok"))
+            .replace(
+                &quote(PATH),
+                &quote(&format!("{}/gone/state.json", dir.path().display())),
+            )
+            .replace("/var/lib/redgreen", &dir.path().display().to_string());
+        let lines = sh(&format!(
+            "{}{function}rg_ledger ok\necho @end\n",
+            crate::shell::PRELUDE
+        ));
+        let failure = write_failure(&lines).expect("the failure is reported");
+        assert!(failure.contains("could not be written"), "{failure}");
+        assert!(failure.contains("No such file or directory"), "{failure}");
+        let left = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(left, 0, "no temporary file is left");
+    }
+
+    #[test]
+    fn the_lock_waits_then_gives_up_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        // command_timeout 1: the wait is 6 s.
+        let script = locked("echo @ran ran yes\necho @end\n", Duration::from_secs(1))
+            .replace("/var/lib/redgreen", &dir.path().display().to_string());
+        let free = sh(&script);
+        assert_eq!(Lock::of(&free), Lock::Taken { waited: None });
+        assert!(free.get("ran", "ran").is_some());
+        // Another holder keeps the lock for longer than the wait.
+        let holder = Guard(
+            std::process::Command::new("flock")
+                .arg(dir.path().join("converge.lock"))
+                .args(["sleep", "30"])
+                .spawn()
+                .unwrap(),
+        );
+        while !dir.path().join("converge.lock").exists() {
+            std::thread::yield_now();
+        }
+        // flock takes the lock right after creating the file.
+        let busy = loop {
+            let lines = sh(&script);
+            if Lock::of(&lines) != (Lock::Taken { waited: None }) {
+                break lines;
+            }
+        };
+        assert_eq!(Lock::of(&busy), Lock::Busy(6));
+        assert!(busy.complete);
+        assert!(busy.get("ran", "ran").is_none(), "nothing ran");
+        assert!(
+            Lock::of(&busy)
+                .refusal()
+                .unwrap()
+                .contains("nothing was changed")
+        );
+        drop(holder);
+    }
+
+    /// Kill a child process also when the test fails.
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn a_locked_script_runs_its_body_under_its_own_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        // A line that looks like the here-document's end does not end it.
+        let body = format!(
+            "{}rg_emit body ran yes\necho 'RG_LOCKED\nRG_LOCKED_'\nsleep 30\necho @end\n",
+            crate::shell::PRELUDE
+        );
+        let script = locked(&body, Duration::from_secs(1))
+            .replace("/var/lib/redgreen", &dir.path().display().to_string());
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        let lines = crate::shell::parse_lines(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(lines.get("body", "ran"), Some("yes"));
+        assert!(!lines.complete, "stopped before its end");
+        assert_eq!(out.status.code(), Some(crate::transport::TIMED_OUT));
     }
 
     #[test]

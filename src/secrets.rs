@@ -5,6 +5,19 @@
 //! everything redgreen prints (terminal output, diffs, JSON and other reports,
 //! error messages) goes through [`redact`], which replaces each one with
 //! `********`.
+//!
+//! Two rules make that hold whatever the secret looks like:
+//!
+//! * A secret of several lines (a private key) is also remembered line by
+//!   line: a diff or an excerpt of a file shows lines, each with a prefix of
+//!   its own (`+`, two spaces), never the value whole. Every line of at least
+//!   [`MIN_PART`] characters is masked wherever it appears.
+//! * Masking comes before escaping. A report that escapes (JSON, HTML, XML,
+//!   Rust's `{:?}`) turns `"`, `\`, `<` or `&` into something else, after
+//!   which the secret no longer matches: JSON is masked as a value
+//!   ([`redact_json`], [`to_json`]), HTML and XML escape what [`redact`] gave
+//!   them, and the verify step failures that cucumber's writers escape are
+//!   masked where they are made.
 
 use std::borrow::Cow;
 use std::sync::RwLock;
@@ -14,19 +27,42 @@ use serde_json::{Map, Value};
 /// What a secret is replaced with in output.
 pub const MASK: &str = "********";
 
+/// The shortest line of a multi-line secret that is masked on its own:
+/// shorter lines (a lone `}`, an empty line) are no secret by themselves, and
+/// masking them everywhere would garble all output.
+pub const MIN_PART: usize = 4;
+
 static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
-/// Remember a secret value so that output never shows it.
+/// Remember a secret value so that output never shows it, whole or any of
+/// its lines.
 pub fn register(value: &str) {
     if value.is_empty() {
         return;
     }
     let mut secrets = SECRETS.write().expect("secrets lock");
-    if !secrets.iter().any(|s| s == value) {
-        secrets.push(value.to_string());
-        // Longest first, so that a secret containing another is masked whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for part in parts(value) {
+        if !secrets.iter().any(|s| s == part) {
+            secrets.push(part.to_string());
+        }
     }
+    // Longest first, so that a secret containing another is masked whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// What is masked of a secret: the value, and each of its lines (without
+/// the line break and the spaces around it) that is long enough to matter.
+fn parts(value: &str) -> Vec<&str> {
+    let mut parts = vec![value];
+    if value.contains(['\n', '\r']) {
+        parts.extend(
+            value
+                .split(['\n', '\r'])
+                .map(str::trim)
+                .filter(|line| line.chars().count() >= MIN_PART),
+        );
+    }
+    parts
 }
 
 /// `text` with every known secret masked.
@@ -42,8 +78,8 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Mask every secret in every string of a JSON value (before it is
-/// serialized, so that escaping cannot hide a secret from the mask).
+/// Mask every secret in every string of a JSON value, keys too (before it
+/// is serialized, so that escaping cannot hide a secret from the mask).
 pub fn redact_json(value: &mut Value) {
     match value {
         Value::String(text) => {
@@ -52,9 +88,25 @@ pub fn redact_json(value: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(redact_json),
-        Value::Object(map) => map.values_mut().for_each(redact_json),
+        Value::Object(map) => {
+            if map.keys().any(|k| contains_secret(k)) {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(k, v)| (redact(&k).into_owned(), v))
+                    .collect();
+            }
+            map.values_mut().for_each(redact_json);
+        }
         _ => {}
     }
+}
+
+/// `value` as pretty JSON with every secret masked: the one way redgreen
+/// writes JSON for people and files.
+pub fn to_json(value: &impl serde::Serialize) -> String {
+    let mut value = serde_json::to_value(value).expect("reports serialize");
+    redact_json(&mut value);
+    serde_json::to_string_pretty(&value).expect("reports serialize")
 }
 
 /// A diagnostic with every secret in its words masked.
@@ -142,6 +194,29 @@ mod tests {
         assert_eq!(vars["password"], "hunter2-and-more");
         assert_eq!(redact("pw=hunter2-and-more;"), format!("pw={MASK};"));
         assert_eq!(redact("visible"), "visible");
+    }
+
+    #[test]
+    fn every_line_of_a_multi_line_secret_is_masked() {
+        let key = "-----BEGIN TEST KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\r\n  QyNTUxOQAAACBx  \nab\n-----END TEST KEY-----\n";
+        register(key);
+        let diff = "@@ -0,0 +1,4 @@\n+key=-----BEGIN TEST KEY-----\n+b3BlbnNzaC1rZXktdjEAAAAA\n+QyNTUxOQAAACBx\n+ab\n";
+        let masked = redact(diff);
+        assert!(!masked.contains("b3BlbnNzaC1rZXktdjEAAAAA"), "{masked}");
+        assert!(!masked.contains("QyNTUxOQAAACBx"), "{masked}");
+        assert!(!masked.contains("BEGIN TEST KEY"), "{masked}");
+        // A two-letter line is no secret by itself.
+        assert!(masked.contains("+ab\n"), "{masked}");
+        assert_eq!(redact(key), MASK);
+    }
+
+    #[test]
+    fn json_keys_and_values_are_masked_before_escaping() {
+        register("k3y\"with<quotes&\\");
+        let text =
+            to_json(&json!({ "the check `k3y\"with<quotes&\\`": "x k3y\"with<quotes&\\ y" }));
+        assert!(!text.contains("k3y"), "{text}");
+        assert_eq!(text.matches(MASK).count(), 2, "{text}");
     }
 
     #[test]

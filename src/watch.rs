@@ -42,6 +42,9 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// `--var` values.
     pub overrides: Overrides,
+    /// Set by Ctrl-C, SIGTERM or SIGHUP: the watch stops once the round
+    /// that runs ends.
+    pub interrupt: Arc<engine::Interrupt>,
 }
 
 /// The folders and files whose changes matter.
@@ -191,14 +194,8 @@ pub async fn run(
             })?;
         }
     }
-    // Listening from here on: a Ctrl-C that comes while a round runs is
-    // kept and stops the watch when that round ends.
-    let mut ctrl_c = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| {
-            Diags::from(crate::config::Diag::plain(format!(
-                "cannot listen for Ctrl-C: {e}"
-            )))
-        })?;
+    // A Ctrl-C (or SIGTERM, SIGHUP) that comes while a round runs is kept
+    // and stops the watch when that round ends.
     println!(
         "watching recipes/, templates/, files/, features/ and redgreen.yml on {} test host(s); Ctrl-C to stop",
         targets.len()
@@ -245,7 +242,7 @@ pub async fn run(
                 let what = names.into_iter().collect::<Vec<_>>().join(", ");
                 round(root, driver, &targets, &changes, Some(saved_at), &what, options).await;
             }
-            _ = ctrl_c.recv() => break,
+            _ = options.interrupt.wait() => break,
         }
     }
     drop(debouncer);

@@ -5,6 +5,8 @@ mod common;
 
 use std::process::Command;
 
+use assert_cmd::cargo::CommandCargoExt;
+
 fn docker(args: &[&str]) -> String {
     let out = Command::new("docker")
         .args(args)
@@ -162,4 +164,140 @@ fn ssh_to_a_host_that_is_not_created_says_how_to_create_it() {
         "{}",
         run.stderr
     );
+}
+
+/// Removes containers made by a test when dropped.
+struct Containers(Vec<String>);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            docker(&["rm", "-f", name]);
+        }
+    }
+}
+
+#[test]
+fn destroy_refuses_a_container_that_is_not_the_projects() {
+    let project = common::Project::with(&[(
+        "redgreen.yml",
+        "test_hosts:\n  platforms:\n    - { name: d12, image: \"debian:bookworm\" }\n  hosts:\n    web: {}\n    db: {}\n",
+    )]);
+    // A container without redgreen's label, and one of another project.
+    let pid = std::process::id();
+    let stranger = format!("rg-stranger-{pid}");
+    let other = format!("rg-other-{pid}");
+    let _containers = Containers(vec![stranger.clone(), other.clone()]);
+    docker(&["create", "--name", &stranger, common::IMAGE, "true"]);
+    docker(&[
+        "create",
+        "--name",
+        &other,
+        "--label",
+        "redgreen.project=0badc0de",
+        common::IMAGE,
+        "true",
+    ]);
+    // Records that name them (edited by hand, or copied from elsewhere).
+    for (host, container) in [("web-d12", &stranger), ("db-d12", &other)] {
+        project.write(
+            &format!(".redgreen/hosts/{host}.json"),
+            &serde_json::json!({
+                "name": host, "driver": "docker", "container": container,
+                "address": "127.0.0.1", "port": 1, "platform": "d12",
+                "image": common::IMAGE, "systemd": false, "boot_seconds": 0.0,
+            })
+            .to_string(),
+        );
+    }
+    let exists = |name: &str| {
+        !docker(&["ps", "-aq", "--filter", &format!("name=^{name}$")])
+            .trim()
+            .is_empty()
+    };
+
+    let one = project.run(&["hosts", "destroy", "web-d12"]).expect(1);
+    assert!(
+        one.stderr.contains(&format!(
+            "cannot destroy web-d12: the container {stranger} is not a test host of this project (it has no redgreen.project label"
+        )),
+        "{}",
+        one.stderr
+    );
+    let all = project.run(&["hosts", "destroy"]).expect(1);
+    assert!(
+        all.stderr.contains(&format!(
+            "cannot destroy db-d12: the container {other} is not a test host of this project (its label is redgreen.project=0badc0de"
+        )),
+        "{}",
+        all.stderr
+    );
+    assert!(exists(&stranger) && exists(&other), "both are still there");
+    for host in ["web-d12", "db-d12"] {
+        assert!(
+            project
+                .path()
+                .join(format!(".redgreen/hosts/{host}.json"))
+                .exists(),
+            "the record of {host} is kept"
+        );
+    }
+}
+
+#[test]
+fn two_creates_at_once_make_one_host() {
+    let project = common::Project::with(&[(
+        "redgreen.yml",
+        "test_hosts:\n  platforms:\n    - { name: d12, image: \"debian:bookworm\" }\n  hosts:\n    solo: {}\n",
+    )]);
+    let _guard = common::HostsGuard::new(&project);
+    // The first round starts without .redgreen/ (both would make the key
+    // pair), the second with it (both would make the container).
+    for round in 1..=2 {
+        let creates: Vec<_> = (0..2)
+            .map(|_| {
+                Command::cargo_bin("redgreen")
+                    .unwrap()
+                    .arg("-C")
+                    .arg(project.path())
+                    .args(["hosts", "create"])
+                    .env("NO_COLOR", "1")
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for create in creates {
+            let output = create.wait_with_output().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert_eq!(output.status.code(), Some(0), "round {round}: {text}");
+            assert!(text.contains("created solo-d12"), "round {round}: {text}");
+        }
+        let container = project.record("solo-d12")["container"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let id = container.split('-').nth(1).unwrap();
+        let made = docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=redgreen.project={id}"),
+            "--format",
+            "{{.Names}} {{.State}}",
+        ]);
+        assert_eq!(made, format!("{container} running\n"), "round {round}");
+        let known = std::fs::read_to_string(project.path().join(".redgreen/known_hosts")).unwrap();
+        assert_eq!(known.lines().count(), 1, "round {round}: {known}");
+        assert_eq!(project.ssh("solo-d12", "echo reached"), "reached\n");
+        if round == 1 {
+            project.run(&["hosts", "destroy"]).expect(0);
+        }
+    }
 }

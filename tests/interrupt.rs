@@ -1,13 +1,23 @@
-//! Ctrl-C during a converge: no new host starts, what runs finishes or times
-//! out, every SSH process is gone, what was done is printed, exit 130.
+//! Ctrl-C, SIGTERM and SIGHUP during a converge: no new host starts, what
+//! runs finishes or times out, every SSH process and control directory is
+//! gone, what was done is printed, exit 128 + the signal. A second signal,
+//! or one during verify, ends redgreen at once, leaving no SSH behind either.
 
 mod common;
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
+
+/// The tests watch the shared host's processes: one at a time.
+static HOST: Mutex<()> = Mutex::new(());
+
+fn take_turn() -> std::sync::MutexGuard<'static, ()> {
+    HOST.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn ssh_processes_of(project: &std::path::Path) -> Vec<String> {
     let out = Command::new("ps")
@@ -21,6 +31,53 @@ fn ssh_processes_of(project: &std::path::Path) -> Vec<String> {
         })
         .map(String::from)
         .collect()
+}
+
+/// What a redgreen process (by its id) left behind: its SSH processes (a
+/// master's command line names its control socket) and its control
+/// directory.
+fn left_behind(pid: u32, project: &std::path::Path) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("rg-{pid}"));
+    let out = Command::new("ps")
+        .args(["-eo", "pid,args"])
+        .output()
+        .unwrap();
+    let mut left: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("{}/", dir.display())) && !l.contains("ps -eo"))
+        .map(String::from)
+        .collect();
+    left.extend(ssh_processes_of(project));
+    if dir.exists() {
+        left.push(format!("the control directory {}", dir.display()));
+    }
+    left
+}
+
+/// Wait until a process whose command line starts with `pattern` runs on
+/// the shared host.
+fn wait_on_host_for(pattern: &str) {
+    let shared = common::shared();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while shared.project.ssh(
+        &shared.host,
+        &format!("pgrep -f '^{pattern}' >/dev/null && echo yes || echo no"),
+    ) != "yes\n"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`{pattern}` never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 /// `redgreen converge --concurrency 1` in the background, its output piped.
@@ -39,6 +96,7 @@ fn converge_one_host_at_a_time(project: &common::Project) -> std::process::Child
 
 #[test]
 fn ctrl_c_stops_new_work_and_exits_130() {
+    let _turn = take_turn();
     // A host that accepts the connection and never answers: its connect
     // runs until the connect timeout while Ctrl-C arrives.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -95,6 +153,7 @@ fn ctrl_c_stops_new_work_and_exits_130() {
 
 #[test]
 fn ctrl_c_lets_a_running_command_finish() {
+    let _turn = take_turn();
     let shared = common::shared();
     let address = shared.project.address(&shared.host);
     let port = shared.project.port(&shared.host);
@@ -149,4 +208,132 @@ fn ctrl_c_lets_a_running_command_finish() {
         "/srv/int-first\n"
     );
     assert_eq!(ssh_processes_of(project.path()), Vec::<String>::new());
+}
+
+/// Two hosts on the shared test host, converged one at a time, whose command
+/// (`sleep SECONDS`, then a file `/srv/int-PREFIX-HOST`) runs a while.
+fn slow_two_hosts(prefix: &str, seconds: &str) -> common::Project {
+    let shared = common::shared();
+    let address = shared.project.address(&shared.host);
+    let port = shared.project.port(&shared.host);
+    shared
+        .project
+        .ssh(&shared.host, &format!("rm -f /srv/int-{prefix}-*"));
+    let project = common::project_on_shared("");
+    project.write(
+        "redgreen.yml",
+        &format!(
+            "defaults:\n  ssh_config: ssh_config\nhosts:\n  first: {{ address: {address}, port: {port}, groups: [slow], vars: {{ n: first }} }}\n  second: {{ address: {address}, port: {port}, groups: [slow], vars: {{ n: second }} }}\ngroups:\n  slow: {{ recipes: [slow] }}\n"
+        ),
+    );
+    project.write(
+        "recipes/slow.yml",
+        &format!(
+            "resources:\n  - command: \"sleep {seconds} && touch /srv/int-{prefix}-{{{{n}}}}\"\n    creates: \"/srv/int-{prefix}-{{{{n}}}}\"\n"
+        ),
+    );
+    project
+}
+
+#[test]
+fn sigterm_and_sighup_get_the_care_of_ctrl_c() {
+    let _turn = take_turn();
+    let shared = common::shared();
+    for (name, code) in [("TERM", 143), ("HUP", 129)] {
+        let project = slow_two_hosts(name, "3.3");
+        let child = converge_one_host_at_a_time(&project);
+        let pid = child.id();
+        wait_on_host_for("sleep 3.3");
+        signal(&child, name);
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{name}: {stdout}\n{stderr}"
+        );
+        assert!(
+            stderr.contains("finishing the scripts that are running"),
+            "{name}: {stderr}"
+        );
+        assert!(
+            stdout.contains("first  changed"),
+            "{name}: the running command finished: {stdout}"
+        );
+        assert!(
+            stdout.contains("second  interrupted  not started"),
+            "{name}: {stdout}"
+        );
+        assert!(stdout.contains("Recap"), "{name}: {stdout}");
+        assert_eq!(
+            shared.project.ssh(
+                &shared.host,
+                &format!("ls /srv/int-{name}-first /srv/int-{name}-second 2>/dev/null; true")
+            ),
+            format!("/srv/int-{name}-first\n")
+        );
+        assert_eq!(
+            left_behind(pid, project.path()),
+            Vec::<String>::new(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_second_ctrl_c_quits_at_once_and_leaves_no_ssh_behind() {
+    let _turn = take_turn();
+    let shared = common::shared();
+    let project = slow_two_hosts("double", "30.5");
+    let child = converge_one_host_at_a_time(&project);
+    let pid = child.id();
+    wait_on_host_for("sleep 30.5");
+    signal(&child, "INT");
+    signal(&child, "INT");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopping now"), "{stderr}");
+    // It did not wait for the command.
+    assert_eq!(
+        shared.project.ssh(
+            &shared.host,
+            "ls /srv/int-double-* 2>/dev/null; pkill -f '^sleep 30.5'; true"
+        ),
+        ""
+    );
+    assert_eq!(left_behind(pid, project.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_signal_during_verify_ends_it_at_once_and_leaves_no_ssh_behind() {
+    let _turn = take_turn();
+    let shared = common::shared();
+    let project = common::project_on_shared("groups:\n  test: {}\n");
+    project.write(
+        "features/slow.feature",
+        "Feature: slow\n  Scenario: a slow command\n    When I run \"sleep 30.7\"\n    Then the command should succeed\n",
+    );
+    let child = Command::cargo_bin("redgreen")
+        .unwrap()
+        .arg("-C")
+        .arg(project.path())
+        .arg("verify")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    wait_on_host_for("sleep 30.7");
+    signal(&child, "TERM");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("terminated (SIGTERM)"), "{stderr}");
+    shared
+        .project
+        .ssh(&shared.host, "pkill -f '^sleep 30.7'; true");
+    assert_eq!(left_behind(pid, project.path()), Vec::<String>::new());
 }

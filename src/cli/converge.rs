@@ -7,12 +7,11 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{Cli, Failure, RunArgs, interrupt_on_ctrl_c, load, targets};
+use super::{Cli, Failure, RunArgs, interrupt_on_signals, load, targets};
 use crate::config::{Diag, Overrides, Project};
 use crate::engine::rollout::{self, Rollout, Size};
 use crate::engine::saved::SavedPlan;
 use crate::engine::{self, Approval, Mode, Observer};
-use crate::exit;
 use crate::report::{self, Format};
 use crate::verify::Suite;
 
@@ -86,7 +85,7 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
     }
     print!("{}", crate::secrets::redact(&text));
     if options.interrupt.is_set() {
-        return Ok(exit::INTERRUPTED);
+        return Ok(options.interrupt.exit_code());
     }
     Ok(result.exit_code())
 }
@@ -148,11 +147,7 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
                     text.push_str(&report::rollout::summary(&result));
                     text
                 }
-                Format::Json => {
-                    let mut value = serde_json::to_value(&result).expect("reports serialize");
-                    crate::secrets::redact_json(&mut value);
-                    serde_json::to_string_pretty(&value).expect("reports serialize") + "\n"
-                }
+                Format::Json => crate::secrets::to_json(&result) + "\n",
             };
             (text, result.exit_code())
         }
@@ -177,7 +172,7 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
     let text = crate::secrets::redact(&text).into_owned();
     super::write_output(run.out.as_deref(), &text)?;
     if options.interrupt.is_set() {
-        return Ok(exit::INTERRUPTED);
+        return Ok(options.interrupt.exit_code());
     }
     Ok(code)
 }
@@ -284,7 +279,7 @@ fn options(
         want_diff,
         command_timeout: project.inventory.defaults.command_timeout(),
         tags: args.tags.clone(),
-        interrupt: interrupt_on_ctrl_c(),
+        interrupt: interrupt_on_signals(),
         revision: crate::ledger::Revision::of(&project.root),
         approval,
     }

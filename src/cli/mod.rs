@@ -4,6 +4,7 @@
 mod converge;
 mod hosts;
 mod init;
+mod signals;
 mod status;
 mod targets;
 mod test;
@@ -193,7 +194,11 @@ pub fn main() -> i32 {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    runtime.block_on(run(cli))
+    let code = runtime.block_on(run(cli));
+    drop(runtime);
+    // Masters whose host's work was cut short, and the control directory.
+    crate::transport::ssh::close_all();
+    code
 }
 
 fn init_logging(verbose: u8) {
@@ -206,12 +211,29 @@ fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("redgreen={level}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| MaskedStderr)
         .without_time()
         .try_init();
 }
 
+/// stderr for logs, with every secret masked (`-vv` logs the scripts that
+/// run, which may hold one).
+struct MaskedStderr;
+
+impl std::io::Write for MaskedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(crate::secrets::redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 async fn run(cli: Cli) -> i32 {
+    signals::listen();
     let result = match &cli.command {
         Command::Init(args) => init::run(&cli.dir, args),
         Command::Validate(args) => validate(&cli, args).await,
@@ -327,23 +349,11 @@ async fn validate(cli: &Cli, args: &VarArgs) -> Result<i32, Failure> {
     Ok(exit::OK)
 }
 
-/// An interrupt flag that the first Ctrl-C sets (the run stops starting new
-/// work and reports what was done); a second Ctrl-C exits at once.
-pub(crate) fn interrupt_on_ctrl_c() -> Arc<engine::Interrupt> {
-    let interrupt = Arc::new(engine::Interrupt::default());
-    let flag = interrupt.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            flag.trigger();
-            eprintln!(
-                "\ninterrupted: finishing the scripts that are running; Ctrl-C again to quit at once"
-            );
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(exit::INTERRUPTED);
-            }
-        }
-    });
-    interrupt
+/// The interrupt flag that the first Ctrl-C, SIGTERM or SIGHUP sets (the
+/// run stops starting new work and reports what was done); a second signal
+/// exits at once (see [`signals`]).
+pub(crate) fn interrupt_on_signals() -> Arc<engine::Interrupt> {
+    signals::interrupt()
 }
 
 async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {

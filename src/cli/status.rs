@@ -106,12 +106,11 @@ pub(super) async fn run(cli: &Cli, args: &StatusArgs) -> Result<i32, Failure> {
     };
     let text = match args.format {
         StatusFormat::Json => {
-            let mut value = serde_json::json!({
+            let value = serde_json::json!({
                 "repository": { "commit": revision.commit, "dirty": revision.dirty },
                 "hosts": hosts,
             });
-            crate::secrets::redact_json(&mut value);
-            serde_json::to_string_pretty(&value).expect("status serializes") + "\n"
+            crate::secrets::to_json(&value) + "\n"
         }
         StatusFormat::Pretty => pretty(&revision, &hosts),
     };

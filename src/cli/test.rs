@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Args;
 use owo_colors::{OwoColorize, Stream};
 
-use super::{Cli, Failure, VarArgs, hosts, interrupt_on_ctrl_c, load};
+use super::{Cli, Failure, VarArgs, hosts, interrupt_on_signals, load};
 use crate::config::{Diag, Overrides};
 use crate::cycle::{self, CycleReport, Phase};
 use crate::engine::{Observer, Quiet};
@@ -120,7 +120,7 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
         command_timeout: defaults.command_timeout(),
         connect_timeout: defaults.connect_timeout(),
         overrides,
-        interrupt: interrupt_on_ctrl_c(),
+        interrupt: interrupt_on_signals(),
     };
     let progress = Lines {
         verbose: cli.verbose > 0,
@@ -136,11 +136,7 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
     .await?;
     let text = match args.format {
         TestFormat::Pretty => summary(&report),
-        TestFormat::Json => {
-            let mut value = serde_json::to_value(&report).expect("reports serialize");
-            crate::secrets::redact_json(&mut value);
-            serde_json::to_string_pretty(&value).expect("reports serialize") + "\n"
-        }
+        TestFormat::Json => crate::secrets::to_json(&report) + "\n",
         TestFormat::Html => crate::report::html::cycle(&report, &project.root),
     };
     let text = crate::secrets::redact(&text).into_owned();
@@ -158,6 +154,9 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
             eprintln!("wrote {}", path.display());
         }
         None => print!("{text}"),
+    }
+    if report.interrupted {
+        return Ok(options.interrupt.exit_code());
     }
     Ok(report.exit_code())
 }

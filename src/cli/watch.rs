@@ -38,6 +38,7 @@ pub(super) async fn run(cli: &Cli, args: &WatchArgs) -> Result<i32, Failure> {
         command_timeout: defaults.command_timeout(),
         connect_timeout: defaults.connect_timeout(),
         overrides,
+        interrupt: super::interrupt_on_signals(),
     };
     Ok(crate::watch::run(&cli.dir, driver.as_ref(), &specs, &options).await?)
 }

@@ -58,6 +58,54 @@ impl Docker {
         self.state.prefix()
     }
 
+    /// Remove a container of this project, by its name or id: one that does
+    /// not carry the project's label (`redgreen.project=<id>`) is refused,
+    /// whatever a record says; one that does not exist is already gone.
+    async fn remove_own(&self, container: &str) -> Result<(), DriverError> {
+        let found = self
+            .cli(&[
+                "container",
+                "inspect",
+                "--format",
+                "{{.Id}} {{index .Config.Labels \"redgreen.project\"}}",
+                container,
+            ])
+            .await;
+        let (id, label) = match found {
+            Ok(out) => {
+                let (id, label) = out.split_once(' ').unwrap_or((out.as_str(), ""));
+                (id.to_string(), label.trim().to_string())
+            }
+            Err(e) if e.0.contains("No such") || e.0.contains("no such") => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if label != self.state.id {
+            let has = match label.as_str() {
+                "" | "<no value>" => "it has no redgreen.project label".to_string(),
+                other => format!("its label is redgreen.project={other}"),
+            };
+            return Err(DriverError::new(format!(
+                "the container {container} is not a test host of this project ({has}; this project's is redgreen.project={}): redgreen does not remove it; if a record under {} names it by mistake, delete that record",
+                self.state.id,
+                self.state.dir.join("hosts").display()
+            )));
+        }
+        // By id: exactly the container that was checked.
+        match self.cli(&["rm", "-f", "-v", &id]).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.0.contains("No such") || e.0.contains("no such") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Destroy a test host whose lock is held: its container, record and
+    /// host key.
+    async fn destroy_locked(&self, record: &TestHostRecord) -> Result<(), DriverError> {
+        self.remove_own(&record.container).await?;
+        self.state.forget(record);
+        Ok(())
+    }
+
     fn container(&self, name: &str) -> String {
         format!("{}-{name}", self.state.prefix())
     }
@@ -110,6 +158,8 @@ impl Driver for Docker {
     ) -> Result<TestHostRecord, DriverError> {
         let started = Instant::now();
         self.state.prepare()?;
+        // Another redgreen creating or destroying this host goes first.
+        let _lock = self.state.lock_host(&spec.name, progress).await?;
         if let Some(record) = self.state.record(&spec.name) {
             if self.is_running(&record.container).await {
                 return Ok(record);
@@ -126,7 +176,7 @@ impl Driver for Docker {
             {
                 return Ok(record);
             }
-            self.destroy(&record).await?;
+            self.destroy_locked(&record).await?;
         }
         let info =
             image::ensure(&self.engine, &spec.image, self.mirror.as_deref(), progress).await?;
@@ -143,7 +193,7 @@ impl Driver for Docker {
         let port = loop {
             attempt += 1;
             // A leftover container of the same name (a crash before its record was saved).
-            let _ = self.cli(&["rm", "-f", "-v", &container]).await;
+            self.remove_own(&container).await?;
             let port = free_port()?;
             progress("creating the container");
             let mut args: Vec<String> = vec![
@@ -184,7 +234,7 @@ impl Driver for Docker {
                     continue;
                 }
                 Err(e) => {
-                    let _ = self.cli(&["rm", "-f", "-v", &container]).await;
+                    let _ = self.remove_own(&container).await;
                     return Err(e);
                 }
             }
@@ -235,20 +285,16 @@ impl Driver for Docker {
         }
         .await;
         if result.is_err() {
-            let _ = self.cli(&["rm", "-f", "-v", &container]).await;
+            let _ = self.remove_own(&container).await;
         }
         result
     }
 
-    /// Destroy a test host: its container, record and host key.
+    /// Destroy a test host: its container (only if it is this project's),
+    /// record and host key.
     async fn destroy(&self, record: &TestHostRecord) -> Result<(), DriverError> {
-        match self.cli(&["rm", "-f", "-v", &record.container]).await {
-            Ok(_) => {}
-            Err(e) if e.0.contains("No such container") || e.0.contains("no such container") => {}
-            Err(e) => return Err(e),
-        }
-        self.state.forget(record);
-        Ok(())
+        let _lock = self.state.lock_host(&record.name, &|_| {}).await?;
+        self.destroy_locked(record).await
     }
 
     /// Remove the project's network once no test host uses it.
@@ -286,7 +332,16 @@ impl Driver for Docker {
     }
 
     async fn remove_instance(&self, id: &str) -> Result<(), DriverError> {
-        self.cli(&["rm", "-f", "-v", id]).await.map(|_| ())
+        // It may be a host another redgreen is creating right now: wait for
+        // it, and leave it if it got its record meanwhile.
+        let name = id
+            .strip_prefix(&format!("{}-", self.state.prefix()))
+            .unwrap_or(id);
+        let _lock = self.state.lock_host(name, &|_| {}).await?;
+        if self.state.records().iter().any(|r| r.container == id) {
+            return Err(DriverError::new(format!("{id} is a recorded test host")));
+        }
+        self.remove_own(id).await
     }
 }
 

@@ -5,6 +5,12 @@
 //! the key pair, a known_hosts file with each test host's key (recorded at
 //! creation, so checking stays strict), an ssh_config for test hosts, and one
 //! record per created host.
+//!
+//! Several redgreen processes may work on one project at once (two `hosts
+//! create` in two terminals, a `test` beside a `watch`): the shared files
+//! change under `.redgreen/state.lock`, and each test host is created or
+//! destroyed under a lock of its own (`.redgreen/locks/NAME.lock`), so that
+//! the second process waits, then finds the host the first one made.
 
 pub mod docker;
 pub mod image;
@@ -179,8 +185,56 @@ impl State {
         format!("rg-{}", self.id)
     }
 
+    /// Hold the lock of the project's shared state files (key pair,
+    /// known_hosts, ssh_config) while `change` runs: short changes only.
+    fn with_state_lock<T>(
+        &self,
+        change: impl FnOnce() -> Result<T, DriverError>,
+    ) -> Result<T, DriverError> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| DriverError::new(format!("cannot create {}: {e}", self.dir.display())))?;
+        let path = self.dir.join("state.lock");
+        let file = open_lock(&path)?;
+        file.lock()
+            .map_err(|e| DriverError::new(format!("cannot lock {}: {e}", path.display())))?;
+        let result = change();
+        drop(file);
+        result
+    }
+
+    /// Take the lock of one test host (created or destroyed by one process
+    /// at a time), saying so through `progress` when another process holds
+    /// it; dropping the file releases it.
+    pub async fn lock_host(
+        &self,
+        name: &str,
+        progress: &(dyn for<'s> Fn(&'s str) + Sync),
+    ) -> Result<std::fs::File, DriverError> {
+        let dir = self.dir.join("locks");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| DriverError::new(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join(format!("{name}.lock"));
+        let file = open_lock(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                progress("waiting for another redgreen working on this test host");
+                drop(file);
+                lock_file(path).await
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(DriverError::new(format!(
+                "cannot lock {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
     /// Create `.redgreen/` with a key pair and ssh_config if missing.
     pub fn prepare(&self) -> Result<(), DriverError> {
+        self.with_state_lock(|| self.prepare_locked())
+    }
+
+    fn prepare_locked(&self) -> Result<(), DriverError> {
         std::fs::create_dir_all(self.records_dir())
             .map_err(|e| DriverError::new(format!("cannot create {}: {e}", self.dir.display())))?;
         let ignore = self.dir.join(".gitignore");
@@ -240,7 +294,11 @@ impl State {
         let Ok(entries) = std::fs::read_dir(self.records_dir()) else {
             return records;
         };
-        for entry in entries.flatten() {
+        // Only `NAME.json`: not a record being saved (`NAME.json.PID`).
+        for entry in entries
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        {
             if let Ok(text) = std::fs::read_to_string(entry.path())
                 && let Ok(record) = serde_json::from_str::<TestHostRecord>(&text)
             {
@@ -256,20 +314,24 @@ impl State {
         self.records().into_iter().find(|r| r.name == name)
     }
 
-    /// Save a record.
+    /// Save a record (whole: through a temporary file renamed into place, so
+    /// that another process never reads half of it).
     pub fn save(&self, record: &TestHostRecord) -> Result<(), DriverError> {
         let text = serde_json::to_string_pretty(record).expect("records serialize");
-        std::fs::write(
-            self.records_dir().join(format!("{}.json", record.name)),
-            text,
-        )
-        .map_err(|e| DriverError::new(format!("cannot save the record of {}: {e}", record.name)))
+        let path = self.records_dir().join(format!("{}.json", record.name));
+        let temporary = path.with_extension(format!("json.{}", std::process::id()));
+        std::fs::write(&temporary, text)
+            .and_then(|()| std::fs::rename(&temporary, &path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&temporary);
+                DriverError::new(format!("cannot save the record of {}: {e}", record.name))
+            })
     }
 
     /// Forget a record and its host key.
     pub fn forget(&self, record: &TestHostRecord) {
         let _ = std::fs::remove_file(self.records_dir().join(format!("{}.json", record.name)));
-        let _ = self.remove_known_host(&record.address, record.port);
+        let _ = self.with_state_lock(|| self.remove_known_host(&record.address, record.port));
     }
 
     /// Record `public_key` (`ssh-ed25519 AAAA...`) as the key of address:port,
@@ -280,13 +342,15 @@ impl State {
         port: u16,
         public_key: &str,
     ) -> Result<(), DriverError> {
-        self.remove_known_host(address, port)?;
-        let host = known_hosts_name(address, port);
-        let key: Vec<&str> = public_key.split_whitespace().take(2).collect();
-        let mut text = std::fs::read_to_string(self.known_hosts()).unwrap_or_default();
-        text.push_str(&format!("{host} {}\n", key.join(" ")));
-        std::fs::write(self.known_hosts(), text)
-            .map_err(|e| DriverError::new(format!("cannot write known_hosts: {e}")))
+        self.with_state_lock(|| {
+            self.remove_known_host(address, port)?;
+            let host = known_hosts_name(address, port);
+            let key: Vec<&str> = public_key.split_whitespace().take(2).collect();
+            let mut text = std::fs::read_to_string(self.known_hosts()).unwrap_or_default();
+            text.push_str(&format!("{host} {}\n", key.join(" ")));
+            std::fs::write(self.known_hosts(), text)
+                .map_err(|e| DriverError::new(format!("cannot write known_hosts: {e}")))
+        })
     }
 
     fn remove_known_host(&self, address: &str, port: u16) -> Result<(), DriverError> {
@@ -338,16 +402,21 @@ fn known_hosts_name(address: &str, port: u16) -> String {
     }
 }
 
+/// Open (creating it if missing) a file to lock.
+fn open_lock(path: &Path) -> Result<std::fs::File, DriverError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| DriverError::new(format!("cannot open {}: {e}", path.display())))
+}
+
 /// Take an exclusive lock on the file at `path` (created if missing), waiting
 /// for other holders, in this process or another; dropping the file releases it.
 pub(crate) async fn lock_file(path: PathBuf) -> Result<std::fs::File, DriverError> {
     tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| DriverError::new(format!("cannot open {}: {e}", path.display())))?;
+        let file = open_lock(&path)?;
         file.lock()
             .map_err(|e| DriverError::new(format!("cannot lock {}: {e}", path.display())))?;
         Ok(file)

@@ -75,24 +75,49 @@ pub enum Approval {
     Saved(Arc<saved::SavedPlan>),
 }
 
-/// Ctrl-C, as the engine sees it: a flag checked before each host starts and
-/// before each apply. Scripts already running are left to finish (or time
-/// out), so no host is left half-way through a snippet and every SSH master
-/// is closed by its host's own task.
+/// Ctrl-C (or SIGTERM, SIGHUP), as the engine sees it: a flag checked
+/// before each host starts and before each apply. Scripts already running
+/// are left to finish (or time out), so no host is left half-way through a
+/// snippet and every SSH master is closed by its host's own task.
 #[derive(Debug, Default)]
 pub struct Interrupt {
     flag: AtomicBool,
+    signal: std::sync::atomic::AtomicI32,
+    notify: tokio::sync::Notify,
 }
 
 impl Interrupt {
-    /// Ask the run to stop starting new work.
-    pub fn trigger(&self) {
+    /// Ask the run to stop starting new work, because of `signal` (its
+    /// number: SIGINT is 2).
+    pub fn trigger(&self, signal: i32) {
+        self.signal.store(signal, Ordering::SeqCst);
         self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
     }
 
     /// True once interrupted.
     pub fn is_set(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Wait until interrupted (at once if it already is).
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// The exit code of an interrupted run: 128 + the signal's number (130
+    /// for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
+    pub fn exit_code(&self) -> i32 {
+        match self.signal.load(Ordering::SeqCst) {
+            0 => crate::exit::INTERRUPTED,
+            signal => 128 + signal,
+        }
     }
 }
 
@@ -619,17 +644,34 @@ async fn work(
             observer.phase(name, "recording the ledger");
             let output = transport
                 .run(
-                    &Script::root(crate::ledger::write_script(&ledger))
-                        .with_timeout(options.command_timeout),
+                    &Script::root(crate::ledger::write_script(
+                        &ledger,
+                        options.command_timeout,
+                    ))
+                    .with_timeout(crate::ledger::locked_timeout(options.command_timeout)),
                 )
                 .await?;
-            if crate::shell::parse_lines(&output.stdout_text()).complete {
-                report.ledger = Some(ledger);
-            } else {
-                report.notes.push(format!(
-                    "the ledger could not be written: {}",
-                    output.stderr_text().trim()
-                ));
+            let lines = crate::shell::parse_lines(&output.stdout_text());
+            let lock = crate::ledger::Lock::of(&lines);
+            let failure = lock
+                .refusal()
+                .or_else(|| crate::ledger::write_failure(&lines))
+                .or_else(|| {
+                    (!lines.complete).then(|| {
+                        format!(
+                            "the ledger {} could not be written (exit {}): {}",
+                            crate::ledger::PATH,
+                            output.status,
+                            output.stderr_text().trim()
+                        )
+                    })
+                });
+            match failure {
+                Some(failure) => report.outcome = HostOutcome::Failed(failure),
+                None => {
+                    report.notes.extend(lock.note());
+                    report.ledger = Some(ledger);
+                }
             }
         }
         return Ok(());
@@ -668,9 +710,13 @@ async fn work(
         &steps,
         &handler_snippets,
         &crate::ledger::write_function(&ledger),
+        options.command_timeout,
     );
     let output = transport
-        .run(&Script::root(apply).with_timeout(options.command_timeout))
+        .run(
+            &Script::root(apply)
+                .with_timeout(crate::ledger::locked_timeout(options.command_timeout)),
+        )
         .await;
     let output = match output {
         Ok(output) => output,
@@ -684,6 +730,28 @@ async fn work(
         }
     };
     let lines = crate::shell::parse_lines(&output.stdout_text());
+    // Another converge of the host held its lock: nothing was applied.
+    let lock = crate::ledger::Lock::of(&lines);
+    if let Some(reason) = lock.refusal() {
+        for &n in &to_apply {
+            items[n].report.status = Status::Skipped;
+            items[n].report.message =
+                Some("not applied: the host's converge lock was not taken".into());
+        }
+        for handler in &mut planned_handlers {
+            if handler.report.status == Status::WouldChange {
+                handler.report.status = Status::Skipped;
+                handler.report.message =
+                    Some("not run: the host's converge lock was not taken".into());
+            }
+        }
+        report.outcome = HostOutcome::Failed(reason);
+        report.resources = items.into_iter().map(|i| i.report).collect();
+        report.handlers = planned_handlers.into_iter().map(|h| h.report).collect();
+        report.ledger = recorded;
+        return Ok(());
+    }
+    report.notes.extend(lock.note());
     let mut failed = None;
     // A script the host stopped at its timeout: the first resource without a
     // result is the one that was running.
@@ -731,14 +799,24 @@ async fn work(
             output.stderr_text().trim()
         ));
     }
-    // The apply script ends by writing the ledger with the result.
-    let mut written = ledger;
-    written.result = if matches!(report.outcome, HostOutcome::Ok) {
-        "ok".into()
+    // The apply script ends by writing the ledger with the result; a ledger
+    // that could not be written fails the host (else `status` would show
+    // an older converge as the last).
+    if let Some(failure) = crate::ledger::write_failure(&lines) {
+        match report.outcome {
+            HostOutcome::Ok => report.outcome = HostOutcome::Failed(failure),
+            _ => report.notes.push(failure),
+        }
+        report.ledger = recorded;
     } else {
-        "failed".into()
-    };
-    report.ledger = Some(written);
+        let mut written = ledger;
+        written.result = if matches!(report.outcome, HostOutcome::Ok) {
+            "ok".into()
+        } else {
+            "failed".into()
+        };
+        report.ledger = Some(written);
+    }
     report.resources = items.into_iter().map(|i| i.report).collect();
     report.handlers = planned_handlers.into_iter().map(|h| h.report).collect();
     Ok(())

@@ -493,11 +493,21 @@ async fn write_ledger(
 ) -> Result<(), String> {
     let transport = super::connect(target).await.map_err(|e| e.to_string())?;
     let output = transport
-        .run(&Script::root(ledger::write_script(ledger)).with_timeout(timeout))
+        .run(
+            &Script::root(ledger::write_script(ledger, timeout))
+                .with_timeout(ledger::locked_timeout(timeout)),
+        )
         .await;
     transport.close().await;
     let output = output.map_err(|e| e.to_string())?;
-    if crate::shell::parse_lines(&output.stdout_text()).complete {
+    let lines = crate::shell::parse_lines(&output.stdout_text());
+    if let Some(failure) = ledger::Lock::of(&lines)
+        .refusal()
+        .or_else(|| ledger::write_failure(&lines))
+    {
+        return Err(failure);
+    }
+    if lines.complete {
         Ok(())
     } else {
         Err(output.stderr_text().trim().to_string())

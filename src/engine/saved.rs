@@ -107,9 +107,7 @@ impl SavedPlan {
 
     /// The plan as JSON, secrets masked.
     pub fn to_json(&self) -> String {
-        let mut value = serde_json::to_value(self).expect("plans serialize");
-        crate::secrets::redact_json(&mut value);
-        serde_json::to_string_pretty(&value).expect("plans serialize") + "\n"
+        crate::secrets::to_json(self) + "\n"
     }
 
     /// Read a saved plan; `shown` is the path as the user gave it.
@@ -200,15 +198,22 @@ impl SavedPlan {
                 problem.lines().next().unwrap_or("")
             )];
         }
-        // What the probe finds now, against what it found then.
+        // What the probe finds now, against what it found then (a subject
+        // was saved with its secrets masked).
+        let answers: BTreeMap<String, &String> = answers
+            .iter()
+            .map(|(subject, digest)| (crate::secrets::redact(subject).into_owned(), digest))
+            .collect();
         let mut out: Vec<String> = saved
             .answers
             .iter()
-            .filter(|(subject, digest)| answers.get(*subject).is_some_and(|now| now != *digest))
+            .filter(|(subject, digest)| answers.get(*subject).is_some_and(|now| *now != *digest))
             .map(|(subject, _)| format!("{subject} is not as it was when the plan was made"))
             .collect();
         for resource in now {
-            match saved.resources.iter().find(|r| r.title == resource.title) {
+            // Saved with its secrets masked.
+            let title = crate::secrets::redact(&resource.title);
+            match saved.resources.iter().find(|r| r.title == title) {
                 None => out.push(format!("{} is not in the plan", resource.title)),
                 Some(before) if key(before) != key(resource) => out.push(format!(
                     "{}: the plan had {}, now {}",
@@ -220,7 +225,10 @@ impl SavedPlan {
             }
         }
         for before in &saved.resources {
-            if !now.iter().any(|r| r.title == before.title) {
+            if !now
+                .iter()
+                .any(|r| crate::secrets::redact(&r.title) == before.title)
+            {
                 out.push(format!(
                     "{} is in the plan but not in the recipes",
                     before.title
@@ -232,11 +240,16 @@ impl SavedPlan {
 }
 
 /// What is compared: the status and the changes (not the messages, nor the
-/// diffs, which a plan shows and a converge does not fetch).
+/// diffs, which a plan shows and a converge does not fetch), secrets masked
+/// as in the saved file.
 fn key(resource: &ResourceReport) -> (Status, Vec<String>) {
     (
         resource.status,
-        resource.changes.iter().map(change_key).collect(),
+        resource
+            .changes
+            .iter()
+            .map(|change| crate::secrets::redact(&change_key(change)).into_owned())
+            .collect(),
     )
 }
 

@@ -6,6 +6,10 @@
 //! Handlers come last, in the same script: a step that notifies handlers
 //! raises their flags when it printed `changed`, and each handler runs once,
 //! at the end, only if its flag is up.
+//!
+//! A converge's script runs under the host's converge lock (see
+//! [`crate::ledger::locked`]); each snippet runs with the lock's file
+//! descriptor closed, so that a daemon a command starts does not hold it.
 
 use crate::shell::PRELUDE;
 
@@ -27,15 +31,20 @@ pub fn apply_script(steps: &[Step<'_>], handlers: &[(String, &str)]) -> String {
     build(steps, handlers, None)
 }
 
-/// [`apply_script`] that also records the ledger at its end: `ledger` is the
-/// shell defining `rg_ledger ok|failed` (see [`crate::ledger`]), called with
-/// `failed` when a snippet fails and `ok` when everything ran.
+/// [`apply_script`] for a converge: it runs under the host's converge lock,
+/// its changes taking at most `command_timeout` once the lock is taken (see
+/// [`crate::ledger::locked`]; the whole may take
+/// [`crate::ledger::locked_timeout`]), and records the ledger at its end:
+/// `ledger` is the shell defining `rg_ledger ok|failed` (see
+/// [`crate::ledger`]), called with `failed` when a snippet fails and `ok`
+/// when everything ran.
 pub fn apply_script_recording(
     steps: &[Step<'_>],
     handlers: &[(String, &str)],
     ledger: &str,
+    command_timeout: std::time::Duration,
 ) -> String {
-    build(steps, handlers, Some(ledger))
+    crate::ledger::locked(&build(steps, handlers, Some(ledger)), command_timeout)
 }
 
 fn build(steps: &[Step<'_>], handlers: &[(String, &str)], ledger: Option<&str>) -> String {
@@ -90,7 +99,7 @@ fn push_snippet(script: &mut String, tag: &str, snippet: &str) {
     if !snippet.ends_with('\n') {
         script.push('\n');
     }
-    script.push_str(") </dev/null >\"$rg_out\" 2>\"$rg_err\"\nrg_finish $?\n");
+    script.push_str(") </dev/null >\"$rg_out\" 2>\"$rg_err\" 9>&-\nrg_finish $?\n");
 }
 
 #[cfg(test)]

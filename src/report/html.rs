@@ -9,8 +9,10 @@ use std::path::Path;
 use crate::cycle::{CycleReport, Phase, ScenarioCycle};
 use crate::verify::Outcome;
 
-/// Escape text for HTML.
+/// Text for HTML: secrets masked, then escaped (in that order: an escaped
+/// secret would no longer match the mask).
 fn esc(text: &str) -> String {
+    let text = crate::secrets::redact(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -420,9 +420,7 @@ pub fn removals_note(report: &RunReport) -> String {
 
 /// The whole report as JSON.
 pub fn json(report: &RunReport) -> String {
-    let mut value = serde_json::to_value(report).expect("reports serialize");
-    crate::secrets::redact_json(&mut value);
-    serde_json::to_string_pretty(&value).expect("reports serialize")
+    crate::secrets::to_json(report)
 }
 
 #[cfg(test)]

@@ -14,6 +14,11 @@
 //! * Without a guard a command runs on every converge, and plan, converge and
 //!   the recap say so.
 //! * The command's output is kept only when it fails (its last 4000 bytes).
+//! * Nothing of a command reaches a command line on the host, where the
+//!   process list (`ps`) would show it to every user: the command, its `env`
+//!   values and `cwd` are set as variables in the script (which arrives on
+//!   stdin), handed to the command's shell in its environment, and that
+//!   shell's own command line is always the same ([`RUNNER`]).
 
 use super::{Change, Decision, PlanInput, Query, QueryInput, World};
 use crate::config::Diag;
@@ -31,26 +36,38 @@ pub struct Invocation {
     pub env: Vec<(String, String)>,
 }
 
+/// The command line of the shell that runs a command: the same for every
+/// command, so that the process list shows nothing of it. It reads what to
+/// do from its environment (set by [`Invocation::wrap`]), takes it out of the
+/// environment the command sees, then goes to `RG_CWD`, exports the `env`
+/// values and runs the command.
+pub const RUNNER: &str = "rg_run=$RG_RUN rg_cwd=$RG_CWD rg_env=$RG_ENV; unset RG_RUN RG_CWD RG_ENV; \
+if [ -n \"$rg_cwd\" ]; then cd \"$rg_cwd\" || exit; fi; eval \"$rg_env\"; eval \"$rg_run\"";
+
 impl Invocation {
-    /// Shell that runs `command` this way (to be placed in a subshell).
+    /// Shell that runs `command` this way (to be placed in a subshell): the
+    /// command, cwd and env go in variables, never on a command line.
     pub fn wrap(&self, command: &str) -> String {
-        let mut inner = String::new();
-        if let Some(cwd) = &self.cwd {
-            inner.push_str(&format!("cd {} && ", quote(cwd)));
-        }
-        inner.push_str("exec ");
-        if !self.env.is_empty() {
-            inner.push_str("env ");
-            for (key, value) in &self.env {
-                inner.push_str(&quote(&format!("{key}={value}")));
-                inner.push(' ');
-            }
-        }
-        inner.push_str(&format!("sh -c {}", quote(command)));
+        let exports: String = self
+            .env
+            .iter()
+            .map(|(key, value)| format!("export {}; ", quote(&format!("{key}={value}"))))
+            .collect();
+        let mut out = format!(
+            "RG_RUN={} RG_CWD={} RG_ENV={}; export RG_RUN RG_CWD RG_ENV; ",
+            quote(command),
+            quote(self.cwd.as_deref().unwrap_or("")),
+            quote(&exports),
+        );
         match &self.user {
-            Some(user) => format!("su -s /bin/sh -c {} -- {}", quote(&inner), quote(user)),
-            None => inner,
+            Some(user) => out.push_str(&format!(
+                "exec su -s /bin/sh -c {} -- {}",
+                quote(RUNNER),
+                quote(user)
+            )),
+            None => out.push_str(&format!("exec sh -c {}", quote(RUNNER))),
         }
+        out
     }
 }
 
@@ -108,6 +125,7 @@ pub(super) fn queries(input: &QueryInput<'_>, spec: &CommandSpec) -> Vec<Query> 
             if let Some(check) = input.render(guard) {
                 queries.push(Query::Guard {
                     check: invocation.wrap(&check),
+                    shown: check,
                 });
             }
         }

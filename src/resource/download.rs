@@ -115,12 +115,18 @@ pub(super) fn plan(
 }
 
 /// Shell that fetches `url` beside `path`, checks its sha256, and renames it
-/// into place, unless the file already has that sha256.
+/// into place, unless the file already has that sha256. The URL (which may
+/// hold a token) reaches curl or wget on stdin, never on their command line.
 fn fetch_snippet(path: &str, url: &str, sha: &str, attrs: &Attrs) -> String {
     let p = quote(path);
     let dir = parent(path);
     let d = quote(&dir);
     let u = quote(url);
+    // curl's config syntax: a quoted value with `\` and `"` escaped.
+    let curl_config = quote(&format!(
+        "url = \"{}\"",
+        url.replace('\\', "\\\\").replace('"', "\\\"")
+    ));
     let s = quote(sha);
     let mut out = format!(
         "rg_p={p}\n\
@@ -130,8 +136,8 @@ fn fetch_snippet(path: &str, url: &str, sha: &str, attrs: &Attrs) -> String {
          \x20 if [ ! -d {d} ]; then echo \"the directory \"{d}\" does not exist; create it with a directory resource first\" >&2; exit 1; fi\n\
          \x20 rg_tmp=$(mktemp {tmp})\n\
          \x20 trap 'rm -f \"$rg_tmp\"' EXIT HUP INT TERM\n\
-         \x20 if command -v curl >/dev/null 2>&1; then curl -fsSL --retry 2 -o \"$rg_tmp\" {u}\n\
-         \x20 elif command -v wget >/dev/null 2>&1; then wget -q -O \"$rg_tmp\" {u}\n\
+         \x20 if command -v curl >/dev/null 2>&1; then printf '%s\\n' {curl_config} | curl -fsSL --retry 2 -o \"$rg_tmp\" -K -\n\
+         \x20 elif command -v wget >/dev/null 2>&1; then printf '%s\\n' {u} | wget -q -O \"$rg_tmp\" -i -\n\
          \x20 else echo 'neither curl nor wget is installed on this host; install one (package: curl) before this download' >&2; exit 1; fi\n\
          \x20 rg_got=$(sha256sum < \"$rg_tmp\" | cut -c1-64)\n\
          \x20 if [ \"$rg_got\" != {s} ]; then echo \"\"{u}\" has sha256 $rg_got, not \"{s}\"; the file was not replaced\" >&2; exit 1; fi\n",

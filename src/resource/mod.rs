@@ -89,6 +89,8 @@ pub enum Query {
     Guard {
         /// The whole shell command, as built by [`command`].
         check: String,
+        /// The check as the recipe gives it, for messages.
+        shown: String,
     },
     /// A user's crontab.
     Crontab {
@@ -486,7 +488,7 @@ fn probe_line(tag: &str, query: &Query) -> String {
         Query::Group { name } => format!("rg_group {tag} {}\n", quote(name)),
         Query::Service { name } => format!("rg_service {tag} {}\n", quote(name)),
         // A guard is side-effect free by contract; its output is not wanted.
-        Query::Guard { check } => {
+        Query::Guard { check, .. } => {
             format!("( {check} ) </dev/null >/dev/null 2>&1; rg_emit {tag} status $?\n")
         }
         Query::Crontab { user } => format!("rg_crontab {tag} {}\n", quote(user)),
@@ -536,7 +538,7 @@ pub fn read_answers(queries: &[Query], lines: &crate::shell::Lines) -> World {
                     .services
                     .insert(name.clone(), service::ServiceState::from_lines(lines, &tag));
             }
-            Query::Guard { check } => {
+            Query::Guard { check, .. } => {
                 if let Some(status) = lines.get(&tag, "status").and_then(|s| s.parse().ok()) {
                     world.guards.insert(check.clone(), status);
                 }
@@ -567,7 +569,7 @@ impl Query {
             Query::User { name } => format!("the user {name}"),
             Query::Group { name } => format!("the group {name}"),
             Query::Service { name } => format!("the service {name}"),
-            Query::Guard { check } => format!("the check `{check}`"),
+            Query::Guard { shown, .. } => format!("the check `{shown}`"),
             Query::Crontab { user } => format!("the crontab of {user}"),
             Query::Sysctl { key } => format!("the kernel parameter {key}"),
         }
@@ -763,6 +765,7 @@ mod tests {
             },
             Query::Guard {
                 check: command::Invocation::default().wrap("test -f /srv/app/.migrated"),
+                shown: "test -f /srv/app/.migrated".into(),
             },
             Query::Crontab {
                 user: "deploy".into(),

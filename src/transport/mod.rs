@@ -228,6 +228,10 @@ impl Transport for Box<dyn Transport> {
 /// The exit status of a script that the host stopped when its time was up.
 pub const TIMED_OUT: i32 = 124;
 
+/// How long a host gives a script that it stopped at its timeout (TERM) to
+/// end, before it kills it (KILL).
+pub const KILL_AFTER: Duration = Duration::from_secs(5);
+
 /// How much longer than a script's own timeout the controller waits before
 /// it gives up on the host answering at all.
 pub(crate) const GRACE: Duration = Duration::from_secs(15);
@@ -241,7 +245,11 @@ pub(crate) fn shell_argv(script: &Script, sudo: bool) -> Vec<String> {
     if script.as_root && sudo {
         argv.extend(["sudo", "-n", "--"].map(String::from));
     }
-    argv.extend(["timeout".into(), "-k".into(), "5".into()]);
+    argv.extend([
+        "timeout".into(),
+        "-k".into(),
+        KILL_AFTER.as_secs().to_string(),
+    ]);
     argv.push(script.timeout.as_secs().max(1).to_string());
     argv.extend(["sh", "-s"].map(String::from));
     argv

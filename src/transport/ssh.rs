@@ -1,10 +1,16 @@
 //! SSH through the system OpenSSH client (so ~/.ssh/config, agents, ProxyJump
 //! and certificates work), with one master connection per host and every
 //! script a channel on it (native multiplexing).
+//!
+//! Every master's control socket lives in one directory of this process
+//! (`$TMPDIR/rg-PID`), so that whatever ends redgreen, [`close_all`] finds
+//! every master still running, stops it, and removes the directory.
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -43,7 +49,9 @@ impl SshTransport {
             })
             .connect_timeout(conn.connect_timeout)
             .server_alive_interval(Duration::from_secs(15))
-            .control_directory(std::env::temp_dir())
+            .control_directory(control_dir().map_err(|e| {
+                TransportError::Connect(format!("cannot make the control directory: {e}"))
+            })?)
             // The master exits by itself if redgreen dies without closing it.
             .control_persist(ControlPersist::IdleFor(
                 NonZeroUsize::new(60).expect("non-zero"),
@@ -176,6 +184,81 @@ impl Resolved {
             self.hostname.clone()
         } else {
             format!("'[{}]:{}'", self.hostname, self.port)
+        }
+    }
+}
+
+/// This process's directory for control sockets, made (private) on first use.
+fn control_dir() -> std::io::Result<&'static Path> {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(dir) = DIR.get() {
+        return Ok(dir);
+    }
+    let dir = std::env::temp_dir().join(format!("rg-{}", std::process::id()));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        // Left by an earlier process with this id: ours now.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(DIR.get_or_init(|| dir))
+}
+
+/// Stop every SSH master this process still has and remove its control
+/// directory; waits (a little) for each master to be gone. Called when
+/// redgreen ends, also when a signal ends it at once: the masters of hosts
+/// whose work was cut short exit with it instead of idling for a minute.
+pub fn close_all() {
+    let dir = std::env::temp_dir().join(format!("rg-{}", std::process::id()));
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let socket = entry.path().join("master");
+        if socket.exists() {
+            stop_master(&socket);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `ssh -O exit` on a control socket, then wait up to 2 s for the master.
+fn stop_master(socket: &Path) {
+    let ssh = |operation: &str| {
+        std::process::Command::new("ssh")
+            .args(["-F", "/dev/null", "-S"])
+            .arg(socket)
+            .args(["-O", operation, "redgreen"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()
+    };
+    // "Master running (pid=1234)"
+    let pid = ssh("check").and_then(|out| {
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        said.split("pid=")
+            .nth(1)?
+            .split(')')
+            .next()?
+            .trim()
+            .parse::<i32>()
+            .ok()
+    });
+    ssh("exit");
+    if let Some(pid) = pid {
+        // Gone, or a zombie waiting for whoever adopted it.
+        let gone = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+                stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z'))
+            })
+        };
+        for _ in 0..200 {
+            if gone() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
@@ -337,11 +420,9 @@ impl Transport for SshTransport {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let session = self.session()?;
         let _channel = self.channels.acquire().await.expect("semaphore open");
-        let path = std::env::temp_dir().join(format!(
-            "rg-fwd-{}-{}.sock",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        ));
+        let path = control_dir()
+            .map_err(|e| TransportError::Forward(format!("{host}:{port}: {e}")))?
+            .join(format!("fwd-{}.sock", NEXT.fetch_add(1, Ordering::SeqCst)));
         let _ = std::fs::remove_file(&path);
         // sshd resolves the name; IPv6 literals go without brackets.
         let remote = host.trim_start_matches('[').trim_end_matches(']');

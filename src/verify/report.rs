@@ -244,7 +244,7 @@ pub fn json(report: &Report) -> String {
         hosts: &report.hosts,
         scenarios: &report.scenarios,
     };
-    serde_json::to_string_pretty(&document).expect("reports serialize") + "\n"
+    crate::secrets::to_json(&document) + "\n"
 }
 
 /// The recap table printed after the pretty output.

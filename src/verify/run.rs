@@ -136,17 +136,16 @@ fn before_hook(
                     world.prefetch(&steps).await;
                 }
                 Err(err) => {
-                    let message = format!("cannot reach {}: {err}", host.target.name);
-                    world.failure = Some(Failure {
-                        message: message.clone(),
+                    let failure = Failure {
+                        message: format!("cannot reach {}: {err}", host.target.name),
                         command: None,
                         kind: if err.is_unreachable() {
                             FailureKind::Unreachable
                         } else {
                             FailureKind::Check
                         },
-                    });
-                    std::panic::resume_unwind(Box::new(message));
+                    };
+                    super::world::fail(world, failure);
                 }
             }
         })

@@ -480,12 +480,27 @@ pub(crate) fn dispatch(
 ) -> LocalBoxFuture<'_, ()> {
     Box::pin(async move {
         if let Err(failure) = world.step(&context.step).await {
-            let verbose = world.run.as_ref().is_some_and(|r| r.verbose);
-            let shown = failure.shown(verbose);
-            world.failure = Some(failure);
-            std::panic::resume_unwind(Box::new(shown));
+            fail(world, failure);
         }
     })
+}
+
+/// Report `failure` as the scenario's: kept in the world for redgreen's own
+/// results, and raised as the panic that cucumber's writers (terminal, JUnit,
+/// Cucumber JSON) show. Secrets are masked here, before any writer escapes
+/// the text: what a host printed (a file's content, a command's output) may
+/// hold one.
+pub(crate) fn fail(world: &mut HostWorld, failure: Failure) -> ! {
+    let mask = |text: &str| crate::secrets::redact(text).into_owned();
+    let failure = Failure {
+        message: mask(&failure.message),
+        command: failure.command.as_deref().map(mask),
+        kind: failure.kind,
+    };
+    let verbose = world.run.as_ref().is_some_and(|r| r.verbose);
+    let shown = failure.shown(verbose);
+    world.failure = Some(failure);
+    std::panic::resume_unwind(Box::new(shown));
 }
 
 #[cfg(test)]

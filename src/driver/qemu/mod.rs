@@ -91,6 +91,15 @@ impl Qemu {
 
     /// Remove a VM: stop its QEMU and delete its folder (the base is untouched).
     async fn remove(&self, id: &str) -> Result<(), DriverError> {
+        // Only a VM folder of this project, whatever a record says.
+        let prefix = vm::id(&self.state.id, "");
+        if !id.starts_with(&prefix) || id.contains('/') || id.contains("..") {
+            return Err(DriverError::new(format!(
+                "{id} is not a VM of this project (its VMs are {}{prefix}NAME): redgreen does not remove it; if a record under {} names it by mistake, delete that record",
+                self.vms_dir().join("").display(),
+                self.state.dir.join("hosts").display()
+            )));
+        }
         let dir = self.vm_dir(id);
         vm::stop(&dir).await;
         if let Some(pid) = vm::running(&dir) {
@@ -157,12 +166,15 @@ impl Driver for Qemu {
         progress: &(dyn for<'s> Fn(&'s str) + Sync),
     ) -> Result<TestHostRecord, DriverError> {
         self.state.prepare()?;
+        // Another redgreen creating or destroying this host goes first.
+        let _lock = self.state.lock_host(&spec.name, progress).await?;
         if let Some(record) = self.state.record(&spec.name) {
             if vm::running(&self.vm_dir(&record.container)).is_some() {
                 return Ok(record);
             }
             progress("its VM stopped: making it anew");
-            self.destroy(&record).await?;
+            self.remove(&record.container).await?;
+            self.state.forget(&record);
         }
         let qemu_version = accel::qemu_version().await?;
         let base = self.base(spec, progress).await?;
@@ -184,6 +196,7 @@ impl Driver for Qemu {
     /// Destroy a test host: stop its QEMU (if it still runs), remove its
     /// overlay and seed, forget its record and host key.
     async fn destroy(&self, record: &TestHostRecord) -> Result<(), DriverError> {
+        let _lock = self.state.lock_host(&record.name, &|_| {}).await?;
         self.remove(&record.container).await?;
         self.state.forget(record);
         Ok(())
@@ -211,6 +224,13 @@ impl Driver for Qemu {
     }
 
     async fn remove_instance(&self, id: &str) -> Result<(), DriverError> {
+        // It may be a VM another redgreen is creating right now: wait for it,
+        // and leave it if it got its record meanwhile.
+        let name = id.strip_prefix(&vm::id(&self.state.id, "")).unwrap_or(id);
+        let _lock = self.state.lock_host(name, &|_| {}).await?;
+        if self.state.records().iter().any(|r| r.container == id) {
+            return Err(DriverError::new(format!("{id} is a recorded test host")));
+        }
         self.remove(id).await
     }
 

@@ -339,7 +339,8 @@ pub async fn matches(world: &mut HostWorld, args: &Args) -> Verdict {
         format!(
             "expected {path} not to match /{pattern}/; it does, at line {}: {:?}",
             found.map_or(0, |m| line_of(&text, m.start())),
-            found.map_or("", |m| m.as_str())
+            // Masked before `{:?}` escapes it.
+            crate::secrets::redact(found.map_or("", |m| m.as_str()))
         ),
     )
 }
