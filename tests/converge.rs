@@ -371,9 +371,9 @@ fn commands_handlers_and_guards_that_run_a_missing_command_are_results_not_unrea
     );
     let run = project.run(&["converge"]).expect(1);
     assert!(
-        run.stdout.contains(
-            "failed    command rg-not-installed --setup  (sh: 1: rg-not-installed: not found"
-        ),
+        run.stdout
+            .contains("failed    command rg-not-installed --setup  (sh: 1: ")
+            && run.stdout.contains("rg-not-installed: not found"),
         "{}",
         run.stdout
     );
