@@ -126,7 +126,7 @@ pub async fn run(
     options: &Options,
 ) -> Result<i32, Diags> {
     let project = load(root, &options.overrides)?.0;
-    eprintln!("creating {} test host(s)...", specs.len());
+    crate::errln!("creating {} test host(s)...", specs.len());
     let mut targets = Vec::new();
     for spec in specs {
         let quiet = |_: &str| {};
@@ -137,7 +137,7 @@ pub async fn run(
                 &record,
                 options.connect_timeout,
             )),
-            Err(err) => eprintln!("cannot create {}: {err}", spec.name),
+            Err(err) => crate::errln!("cannot create {}: {err}", spec.name),
         }
     }
     if targets.is_empty() {
@@ -182,7 +182,7 @@ pub async fn run(
                 "cannot listen for Ctrl-C: {e}"
             )))
         })?;
-    println!(
+    crate::outln!(
         "watching recipes/, templates/, files/, features/ and redgreen.yml on {} test host(s); Ctrl-C to stop",
         targets.len()
     );
@@ -241,7 +241,7 @@ pub async fn run(
         }
     }
     drop(debouncer);
-    println!("\nstopped; the test hosts are kept (`redgreen hosts destroy` removes them)");
+    crate::outln!("\nstopped; the test hosts are kept (`redgreen hosts destroy` removes them)");
     Ok(crate::exit::OK)
 }
 
@@ -319,7 +319,7 @@ async fn round(
     let (project, suite) = match load(root, &options.overrides) {
         Ok(loaded) => loaded,
         Err(diags) => {
-            println!("[{time}] {what} → a mistake, nothing ran:");
+            crate::outln!("[{time}] {what} → a mistake, nothing ran:");
             crate::cli::print_diags(&diags);
             return;
         }
@@ -413,7 +413,7 @@ async fn round(
         match Suite::load(&project, &features_only) {
             Ok(suite) => (suite, all_targets.to_vec()),
             Err(diags) => {
-                println!("{line} a mistake, nothing ran:");
+                crate::outln!("{line} a mistake, nothing ran:");
                 crate::cli::print_diags(&diags);
                 return;
             }
@@ -466,12 +466,12 @@ async fn round(
     let from_save = SystemTime::now()
         .duration_since(saved_at)
         .unwrap_or_else(|_| started.elapsed());
-    println!(
+    crate::outln!(
         "{line} → {verdict} ({:.1}s from save to result)",
         from_save.as_secs_f64()
     );
     for scenario in failed {
-        println!(
+        crate::outln!(
             "    ✘ {} {} on {}",
             scenario.id(),
             scenario.scenario,
@@ -479,12 +479,12 @@ async fn round(
         );
         match &scenario.failure {
             Some(failure) => {
-                println!("        {}", failure.step);
+                crate::outln!("        {}", failure.step);
                 for line in failure.message.lines().take(6) {
-                    println!("        {line}");
+                    crate::outln!("        {line}");
                 }
             }
-            None => println!("        unreachable"),
+            None => crate::outln!("        unreachable"),
         }
     }
 }

@@ -82,15 +82,29 @@ impl PlannedResource<'_> {
         }
     }
 
-    /// How the resource is shown in output: its label, or `type name`.
-    pub fn title(&self) -> String {
-        if let Some(label) = &self.resource.value.common.label {
-            return label.value.clone();
-        }
+    /// What it is, as shown in output: its type and name (`file /etc/motd`,
+    /// `line /etc/ssh/sshd_config: PermitRootLogin no`), escaped for a
+    /// terminal ([`crate::output::shown`]).
+    pub fn identity(&self) -> String {
         let names = self.names.join(", ");
-        match &self.path {
+        let identity = match &self.path {
             Some(path) => format!("{} {path}: {names}", self.kind()),
             None => format!("{} {names}", self.kind()),
+        };
+        crate::output::shown(&identity).into_owned()
+    }
+
+    /// How the resource is shown in output: always its identity, so that no
+    /// label can hide what a resource changes or removes, then its `name:`
+    /// label, if it has one: `file /srv/old [remove the old site]`.
+    pub fn title(&self) -> String {
+        match &self.resource.value.common.label {
+            Some(label) => format!(
+                "{} [{}]",
+                self.identity(),
+                crate::output::shown(&label.value)
+            ),
+            None => self.identity(),
         }
     }
 }

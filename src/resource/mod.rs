@@ -242,22 +242,24 @@ impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // A value that is set where there was none reads "mode 0644".
         let from = |v: &Option<String>| v.as_ref().map(|v| format!("{v} → ")).unwrap_or_default();
-        match self {
-            Change::Create { what } => write!(f, "create {what}"),
-            Change::Remove { what } => write!(f, "remove {what}"),
+        let text = match self {
+            Change::Create { what } => format!("create {what}"),
+            Change::Remove { what } => format!("remove {what}"),
             Change::Content { diff, .. } => match diff {
                 Some(diff) => {
                     let (added, removed) = diff_counts(diff);
-                    write!(f, "content (+{added} -{removed})")
+                    format!("content (+{added} -{removed})")
                 }
-                None => write!(f, "content"),
+                None => "content".into(),
             },
-            Change::Mode { from: a, to } => write!(f, "mode {}{to}", from(a)),
-            Change::Owner { from: a, to } => write!(f, "owner {}{to}", from(a)),
-            Change::Group { from: a, to } => write!(f, "group {}{to}", from(a)),
-            Change::Target { from: a, to } => write!(f, "target {}{to}", from(a)),
-            Change::Note { text } => f.write_str(text),
-        }
+            Change::Mode { from: a, to } => format!("mode {}{to}", from(a)),
+            Change::Owner { from: a, to } => format!("owner {}{to}", from(a)),
+            Change::Group { from: a, to } => format!("group {}{to}", from(a)),
+            Change::Target { from: a, to } => format!("target {}{to}", from(a)),
+            Change::Note { text } => text.clone(),
+        };
+        // Paths, link targets and names come from recipes and hosts.
+        f.write_str(&crate::output::shown(&text))
     }
 }
 
