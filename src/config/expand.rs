@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::{Diag, Diags, LoadedRecipe, Place, Project, yaml};
 use crate::recipe::{Kind, Resource, Spanned, Spec};
+use crate::resource;
 use crate::template;
 
 /// Values given on the command line, which win over everything else.
@@ -242,13 +243,25 @@ fn render_names<'p>(
 ) -> Result<PlannedResource<'p>, Diag> {
     let res = &resource.value;
     let place = yaml::place_of(&recipe.source, res.name.referenced);
-    let names = res
-        .name
-        .value
-        .items()
-        .into_iter()
-        .map(|name| project.templates.render_inline(name, context, &place))
-        .collect::<Result<Vec<_>, _>>()?;
+    let kind = res.kind().expect("expanded resources have known types");
+    let mut names = Vec::new();
+    for name in res.name.value.items() {
+        let rendered = project.templates.render_inline(name, context, &place)?;
+        if name.contains("{{") {
+            resource::fields::check_name(kind, &rendered, place.clone())?;
+        }
+        names.push(rendered);
+    }
+    // Every other templated value that reaches a script, with the host's
+    // vars (the probe uses them before facts are known); what needs facts
+    // is checked when the host is planned.
+    let at = |loc| yaml::place_of(&recipe.source, loc);
+    resource::fields::check_rendered(res, &at, &|text, loc| {
+        project
+            .templates
+            .render_inline(text, context, &at(loc))
+            .ok()
+    })?;
     let path = match &res.spec {
         Spec::Line(line) => match &line.path {
             Some(path) => {

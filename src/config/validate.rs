@@ -476,15 +476,6 @@ fn check_resource(
             );
         }
     };
-    let absolute = |name: &str, loc: Location, diags: &mut Diags| {
-        if !name.starts_with('/') && !name.starts_with("{{") {
-            diags.push(
-                Diag::at(at(loc), format!("'{name}' is not an absolute path"))
-                    .label("relative path")
-                    .help("paths on the host start with /"),
-            );
-        }
-    };
     let presence =
         |state: &Option<Spanned<Presence>>| state.as_ref().map(|s| s.value).unwrap_or_default();
     let name = res
@@ -497,33 +488,11 @@ fn check_resource(
         .to_string();
     // A value without {{ }} is checked now; a templated one when it is rendered.
     let literal = |text: &str| !text.contains("{{");
-    let one_line = |text: &str, loc: Location, what: &str, diags: &mut Diags| {
-        if text.contains('\n') {
-            diags.push(
-                Diag::at(at(loc), format!("{what} must be one line"))
-                    .label("several lines")
-                    .help("remove the line breaks (in YAML, a `|` block keeps them; use a plain or quoted string)"),
-            );
-        }
-    };
-    let user_name = |text: &Text, diags: &mut Diags| {
-        if literal(&text.value)
-            && !resource::user::valid_name(&text.value)
-            && text.value.parse::<u32>().is_err()
-        {
-            diags.push(
-                Diag::at(
-                    at(text.referenced),
-                    format!("invalid user or group name '{}'", text.value),
-                )
-                .label("not a name")
-                .help("names are lowercase letters, digits, _ and -, starting with a letter or _"),
-            );
-        }
-    };
+    // What reaches a script: no NUL, one line where it must be, owners
+    // that are names or ids (templated values are checked once rendered).
+    diags.0.extend(resource::fields::check_literal(res, &at));
     match &res.spec {
         Spec::File(file) => {
-            absolute(&name, res.name.referenced, diags);
             if let (Some(content), Some(_)) = (&file.content, &file.source) {
                 diags.push(
                     Diag::at(
@@ -544,7 +513,6 @@ fn check_resource(
             }
         }
         Spec::Template(template) => {
-            absolute(&name, res.name.referenced, diags);
             required(&template.source, "source", "site.conf.hbs", diags);
             if let Some(source) = &template.source
                 && !project.templates.contains(&source.value)
@@ -558,25 +526,14 @@ fn check_resource(
                 ));
             }
         }
-        Spec::Directory(_) => absolute(&name, res.name.referenced, diags),
+        Spec::Directory(_) => {}
         Spec::Link(link) => {
-            absolute(&name, res.name.referenced, diags);
             if presence(&link.state) == Presence::Present {
                 required(&link.to, "to", "/srv/app/releases/v1", diags);
             }
         }
         Spec::Line(line) => {
             required(&line.path, "path", "/etc/ssh/sshd_config", diags);
-            if let Some(path) = &line.path {
-                absolute(&path.value, path.referenced, diags);
-            }
-            if name.contains('\n') {
-                diags.push(
-                    Diag::at(at(res.name.referenced), "a line resource manages one line, but this has several")
-                        .label("several lines")
-                        .help("write one `line` resource per line, or manage the whole file with `file` or `template`"),
-                );
-            }
             if let Some(pattern) = &line.match_
                 && let Err(err) = Regex::new(&pattern.value)
             {
@@ -637,13 +594,6 @@ fn check_resource(
                     );
                 }
             }
-            one_line(&name, res.name.referenced, "a cron entry's name", diags);
-            if let Some(run) = &cron.run {
-                one_line(&run.value, run.referenced, "`run` of a cron entry", diags);
-            }
-            if let Some(user) = &cron.user {
-                user_name(user, diags);
-            }
         }
         Spec::Sysctl(sysctl) => {
             required(&sysctl.value, "value", "\"1\"", diags);
@@ -655,14 +605,6 @@ fn check_resource(
                     )
                     .label("not a sysctl key")
                     .help("a dotted key, like net.ipv4.ip_forward"),
-                );
-            }
-            if let Some(value) = &sysctl.value {
-                one_line(
-                    &value.value,
-                    value.referenced,
-                    "a kernel parameter's value",
-                    diags,
                 );
             }
         }
@@ -694,7 +636,6 @@ fn check_resource(
             }
         }
         Spec::Download(download) => {
-            absolute(&name, res.name.referenced, diags);
             required(
                 &download.url,
                 "url",
@@ -728,22 +669,13 @@ fn check_resource(
                 );
             }
         }
-        Spec::User(user) => {
+        Spec::User(_) => {
             if literal(&name) && !resource::user::valid_name(&name) {
                 diags.push(
                     Diag::at(at(res.name.referenced), format!("invalid user name '{name}'"))
                         .label("not a user name")
                         .help("user names are lowercase letters, digits, _ and -, starting with a letter or _"),
                 );
-            }
-            for group in user.group.iter().chain(&user.groups) {
-                user_name(group, diags);
-            }
-            for path in [&user.home, &user.shell].into_iter().flatten() {
-                absolute(&path.value, path.referenced, diags);
-            }
-            for key in &user.authorized_keys {
-                one_line(key.value.trim(), key.referenced, "an authorized key", diags);
             }
         }
         Spec::Group(_) => {
@@ -755,7 +687,7 @@ fn check_resource(
                 );
             }
         }
-        Spec::Service(service) => {
+        Spec::Service(_) => {
             if literal(&name) && !resource::service::valid_name(&name) {
                 diags.push(
                     Diag::at(
@@ -766,17 +698,8 @@ fn check_resource(
                     .help("a systemd unit, like nginx or getty@tty1.service"),
                 );
             }
-            for path in &service.restart_on {
-                absolute(&path.value, path.referenced, diags);
-            }
         }
         Spec::Command(command) => {
-            for path in [&command.creates, &command.cwd].into_iter().flatten() {
-                absolute(&path.value, path.referenced, diags);
-            }
-            if let Some(user) = &command.user {
-                user_name(user, diags);
-            }
             for key in command.env.keys() {
                 if !resource::command::valid_env_name(key) {
                     diags.push(

@@ -156,7 +156,9 @@ pub(super) fn plan(
         ) {
             Decision::Apply { changes, snippet } => parts.push(Decision::Apply {
                 changes,
-                snippet: format!("if [ ! -d {dir} ]; then mkdir -m 0755 -p {dir}; fi\n{snippet}"),
+                snippet: format!(
+                    "if [ ! -d {dir} ]; then mkdir -m 0755 -p -- {dir}; fi\n{snippet}"
+                ),
             }),
             other => parts.push(other),
         }
@@ -178,7 +180,7 @@ pub(super) fn plan(
     ) {
         Decision::Apply { changes, snippet } => parts.push(Decision::Apply {
             changes,
-            snippet: format!("if [ ! -d {dir} ]; then mkdir -m 0755 -p {dir}; fi\n{snippet}"),
+            snippet: format!("if [ ! -d {dir} ]; then mkdir -m 0755 -p -- {dir}; fi\n{snippet}"),
         }),
         other => parts.push(other),
     }

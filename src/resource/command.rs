@@ -36,11 +36,11 @@ impl Invocation {
     pub fn wrap(&self, command: &str) -> String {
         let mut inner = String::new();
         if let Some(cwd) = &self.cwd {
-            inner.push_str(&format!("cd {} && ", quote(cwd)));
+            inner.push_str(&format!("cd -- {} && ", quote(cwd)));
         }
         inner.push_str("exec ");
         if !self.env.is_empty() {
-            inner.push_str("env ");
+            inner.push_str("env -- ");
             for (key, value) in &self.env {
                 inner.push_str(&quote(&format!("{key}={value}")));
                 inner.push(' ');
@@ -209,6 +209,7 @@ pub(super) fn plan(
 /// The changes and snippet of a command under `handlers:` when notified: its
 /// guards are checked on the host only.
 pub fn handler(input: &PlanInput<'_>, spec: &CommandSpec) -> Result<(Vec<Change>, String), Diag> {
+    input.check_values()?;
     let command = render(input, spec)?;
     Ok((vec![Change::Note { text: "run".into() }], snippet(&command)))
 }
@@ -234,8 +235,8 @@ fn snippet(command: &Rendered) -> String {
     }
     out.push_str(&format!(
         "rg_o=$(mktemp)\n\
-         if ( {} ) </dev/null >\"$rg_o\" 2>&1; then rm -f \"$rg_o\"; rg_emit \"$rg_tag\" changed ran\n\
-         else rg_s=$?; tail -c 4000 \"$rg_o\" >&2; rm -f \"$rg_o\"; echo \"the command exited with status $rg_s\" >&2; exit 1; fi\n",
+         if ( {} ) </dev/null >\"$rg_o\" 2>&1; then rm -f -- \"$rg_o\"; rg_emit \"$rg_tag\" changed ran\n\
+         else rg_s=$?; tail -c 4000 \"$rg_o\" >&2; rm -f -- \"$rg_o\"; echo \"the command exited with status $rg_s\" >&2; exit 1; fi\n",
         wrap(&command.run)
     ));
     out

@@ -15,6 +15,7 @@ pub mod cron;
 pub mod directory;
 pub mod download;
 pub mod facts;
+pub mod fields;
 pub mod file;
 pub mod group;
 pub mod line;
@@ -312,6 +313,17 @@ impl PlanInput<'_> {
         &self.planned.names[0]
     }
 
+    /// Check the resource's templated values, rendered with the facts, by
+    /// the rules literal ones obey ([`fields`]), before they reach a script.
+    pub fn check_values(&self) -> Result<(), Diag> {
+        let at = |loc| crate::config::yaml::place_of(&self.planned.recipe.source, loc);
+        fields::check_rendered(&self.planned.resource.value, &at, &|text, loc| {
+            self.templates
+                .render_inline(text, self.context, &at(loc))
+                .ok()
+        })
+    }
+
     /// Render an inline string of this resource (content, targets, values).
     pub fn render(&self, text: &crate::recipe::Text) -> Result<String, Diag> {
         let place = crate::config::yaml::place_of(&self.planned.recipe.source, text.referenced);
@@ -391,6 +403,7 @@ pub fn queries(input: &QueryInput<'_>) -> Vec<Query> {
 /// Decide what a resource must change, given the world so far, and update the
 /// world to what it will be after the change.
 pub fn plan(input: &PlanInput<'_>, world: &mut World) -> Result<Decision, Diag> {
+    input.check_values()?;
     match &input.planned.resource.value.spec {
         Spec::File(spec) => file::plan(input, spec, world),
         Spec::Template(spec) => template::plan(input, spec, world),
