@@ -257,14 +257,14 @@ impl Snapshot {
             if path.is_file() {
                 snapshot.update(root, Path::new(watched));
             } else {
-                crate::config::walk(&path, &mut |file| {
+                for file in crate::config::walk::files(root, &path) {
                     if let Ok(relative) = file.strip_prefix(root) {
                         let relative = relative.to_path_buf();
                         snapshot
                             .0
                             .insert(relative.clone(), fingerprint(&root.join(&relative)));
                     }
-                });
+                }
             }
         }
         snapshot

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::diagnostic::suggestion;
 use super::inventory::{DriverKind, Platform};
+use super::walk::{self, Unusable};
 use super::{Diag, Diags, LoadedRecipe, Overrides, Project, expand_host, test_host_name, yaml};
 use crate::recipe::{Kind, Location, Name, Presence, Resource, Spanned, Spec, Text};
 use crate::resource;
@@ -738,21 +739,44 @@ fn check_file_source(project: &Project, recipe: &LoadedRecipe, source: &Text, di
             .label("outside files/")
             .help("put the file under files/ and name it relative to files/"),
         );
-    } else if !path.is_file() {
-        let mut known = Vec::new();
-        crate::config::walk(&project.files_dir(), &mut |p| {
-            if let Ok(rel) = p.strip_prefix(project.files_dir()) {
-                known.push(rel.to_string_lossy().into_owned());
+    } else {
+        let place = yaml::place_of(&recipe.source, source.referenced);
+        match walk::resolve(&project.root, &path) {
+            Ok(_) => {}
+            Err(Unusable::Missing) => {
+                let files_dir = project.files_dir();
+                let known: Vec<String> = walk::files(&project.root, &files_dir)
+                    .iter()
+                    .filter_map(|p| p.strip_prefix(&files_dir).ok())
+                    .map(|rel| rel.to_string_lossy().into_owned())
+                    .collect();
+                let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                diags.push(unknown_name(
+                    place,
+                    "file",
+                    &source.value,
+                    &known,
+                    &format!("create files/{}", source.value),
+                ));
             }
-        });
-        let known: Vec<&str> = known.iter().map(String::as_str).collect();
-        diags.push(unknown_name(
-            yaml::place_of(&recipe.source, source.referenced),
-            "file",
-            &source.value,
-            &known,
-            &format!("create files/{}", source.value),
-        ));
+            Err(Unusable::Outside(target)) => diags.push(
+                Diag::at(
+                    place,
+                    format!(
+                        "files/{} is a link to {}, outside the project",
+                        source.value,
+                        target.display()
+                    ),
+                )
+                .label("leads outside the project")
+                .help("a source must be a file inside the project (else any file of this machine could reach a host); copy it into files/"),
+            ),
+            Err(Unusable::NotAFile) => diags.push(
+                Diag::at(place, format!("files/{} is not a regular file", source.value))
+                    .label("not a file")
+                    .help("a source is a regular file under files/ (not a folder, FIFO or device)"),
+            ),
+        }
     }
 }
 

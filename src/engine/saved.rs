@@ -292,7 +292,9 @@ pub fn inputs(root: &Path) -> BTreeMap<String, String> {
         add(&project_file);
     }
     for dir in ["recipes", "templates", "files"] {
-        crate::config::walk(&root.join(dir), &mut add);
+        for path in crate::config::walk::files(root, &root.join(dir)) {
+            add(&path);
+        }
     }
     out
 }

@@ -46,16 +46,7 @@ pub(super) fn plan(
     }
     let content = match (&spec.content, &spec.source) {
         (Some(content), _) => Some(input.render(content)?.into_bytes()),
-        (None, Some(source)) => {
-            let file = input.files_dir.join(&source.value);
-            Some(std::fs::read(&file).map_err(|e| {
-                Diag::at(
-                    crate::config::yaml::place_of(&input.planned.recipe.source, source.referenced),
-                    format!("cannot read files/{}: {e}", source.value),
-                )
-                .label("this source")
-            })?)
-        }
+        (None, Some(source)) => Some(input.read_file(source)?),
         (None, None) => None,
     };
     let attrs = attrs_of(

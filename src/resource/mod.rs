@@ -324,6 +324,22 @@ impl PlanInput<'_> {
         })
     }
 
+    /// Read a file under files/ that a field of this resource names (`source`,
+    /// an apt key): only a regular file inside the project, links followed.
+    pub fn read_file(&self, name: &crate::recipe::Text) -> Result<Vec<u8>, Diag> {
+        let root = self.files_dir.parent().unwrap_or(self.files_dir);
+        let shown = format!("files/{}", name.value);
+        crate::config::walk::read_inside(root, &self.files_dir.join(&name.value), &shown).map_err(
+            |problem| {
+                Diag::at(
+                    crate::config::yaml::place_of(&self.planned.recipe.source, name.referenced),
+                    problem,
+                )
+                .label("this file")
+            },
+        )
+    }
+
     /// Render an inline string of this resource (content, targets, values).
     pub fn render(&self, text: &crate::recipe::Text) -> Result<String, Diag> {
         let place = crate::config::yaml::place_of(&self.planned.recipe.source, text.referenced);

@@ -37,19 +37,20 @@ fn new_registry() -> Handlebars<'static> {
 }
 
 impl Templates {
-    /// Compile every file under `dir` (the project's templates/). Each template
-    /// is registered under its path relative to `dir` (`site.conf.hbs`), and
-    /// also as a partial under the same name.
-    pub fn load(dir: &Path) -> (Templates, Diags) {
+    /// Compile every file under `dir` (the templates/ of the project at
+    /// `root`). Each template is registered under its path relative to `dir`
+    /// (`site.conf.hbs`), and also as a partial under the same name.
+    pub fn load(root: &Path, dir: &Path) -> (Templates, Diags) {
         let mut templates = Templates::default();
-        let mut diags = Diags::default();
-        crate::config::walk(dir, &mut |path| {
+        let (files, problems) = crate::config::walk::files_or_problems(root, dir, "templates");
+        let mut diags = Diags(problems);
+        for path in files {
             let Ok(relative) = path.strip_prefix(dir) else {
-                return;
+                continue;
             };
             let name = relative.to_string_lossy().into_owned();
             let shown = format!("templates/{name}");
-            match yaml::read_source(path, &shown) {
+            match yaml::read_source(&path, &shown) {
                 Ok(source) => {
                     if let Err(err) = templates
                         .registry
@@ -64,7 +65,7 @@ impl Templates {
                 }
                 Err(diag) => diags.push(diag),
             }
-        });
+        }
         (templates, diags)
     }
 
