@@ -30,8 +30,8 @@ impl Overrides {
                 return Err(Diag::plain(format!("--var {pair}: expected NAME=VALUE"))
                     .help("for example --var port=8080"));
             };
-            if key.is_empty() {
-                return Err(Diag::plain(format!("--var {pair}: the name is empty")));
+            if let Some((message, help)) = var_name_problem(key) {
+                return Err(Diag::plain(format!("--var {pair}: {message}")).help(help));
             }
             let parsed = serde_saphyr::from_str::<Value>(value)
                 .ok()
@@ -44,6 +44,40 @@ impl Overrides {
             secrets_optional: false,
         })
     }
+}
+
+/// Names the template context uses for itself.
+pub const RESERVED_VARS: &[&str] = &["host", "facts"];
+
+/// What is wrong with a variable name, if anything: (message, help). The one
+/// rule for names in recipes, redgreen.yml and `--var`: letters, digits, `_`
+/// and `-`, starting with a letter or `_` (what a template can name as
+/// `{{name}}`), and not one of the [`RESERVED_VARS`].
+pub fn var_name_problem(name: &str) -> Option<(String, String)> {
+    let shown = crate::output::shown(name);
+    if name.is_empty() {
+        return Some((
+            "a variable name is empty".into(),
+            "name it with letters, digits, _ and -".into(),
+        ));
+    }
+    if RESERVED_VARS.contains(&name) {
+        return Some((
+            format!("the variable name '{shown}' is reserved"),
+            "templates see `host` and `facts` as objects redgreen fills in; rename the variable"
+                .into(),
+        ));
+    }
+    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    (!valid).then(|| {
+        (
+            format!("'{shown}' is not a valid variable name"),
+            "variable names are letters, digits, _ and -, starting with a letter or _ (a template names them as {{name}}; a dot there means a field of a variable)".into(),
+        )
+    })
 }
 
 /// One resource as it applies to one host.

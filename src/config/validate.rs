@@ -12,12 +12,9 @@ use super::diagnostic::suggestion;
 use super::inventory::{DriverKind, Platform};
 use super::walk::{self, Unusable};
 use super::{Diag, Diags, LoadedRecipe, Overrides, Project, expand_host, test_host_name, yaml};
-use crate::recipe::{Kind, Location, Name, Presence, Resource, Spanned, Spec, Text};
+use crate::recipe::{Kind, Location, Name, Presence, Resource, Spanned, Spec, Text, Vars};
 use crate::resource;
 use crate::template::{self, Templates};
-
-/// Variable names that the template context uses for itself.
-const RESERVED_VARS: &[&str] = &["host", "facts"];
 
 pub(super) fn validate(project: &Project, overrides: &Overrides) -> Diags {
     let mut diags = Diags::default();
@@ -94,7 +91,7 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
     for (name, host) in inventory.hosts.iter() {
         check_host_name(&name.value, name.referenced, diags);
         check_groups(&host.groups, diags);
-        check_reserved_vars(project, &host.vars, name.referenced, diags);
+        check_var_names(&host.vars, &|loc| inv(project, loc), diags);
         if host.address.value.trim().is_empty() {
             diags.push(
                 Diag::at(
@@ -106,8 +103,8 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
             );
         }
     }
-    for (name, group) in inventory.groups.iter() {
-        check_reserved_vars(project, &group.vars, name.referenced, diags);
+    for (_, group) in inventory.groups.iter() {
+        check_var_names(&group.vars, &|loc| inv(project, loc), diags);
         for recipe in &group.recipes {
             if !project.recipes.contains_key(&recipe.value) {
                 diags.push(unknown_name(
@@ -169,7 +166,7 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
         }
         for (name, host) in test_hosts.hosts.iter() {
             check_groups(&host.groups, diags);
-            check_reserved_vars(project, &host.vars, name.referenced, diags);
+            check_var_names(&host.vars, &|loc| inv(project, loc), diags);
             if !valid_host_name(&name.value) {
                 diags.push(
                     Diag::at(
@@ -318,18 +315,15 @@ fn valid_host_name(name: &str) -> bool {
         && !name.starts_with(['-', '.'])
 }
 
-fn check_reserved_vars(
-    project: &Project,
-    vars: &serde_json::Map<String, Value>,
-    loc: Location,
-    diags: &mut Diags,
-) {
-    for key in vars.keys() {
-        if RESERVED_VARS.contains(&key.as_str()) {
+/// Every variable name of `vars` must follow the one rule for names (the
+/// same as for `--var`).
+fn check_var_names(vars: &Vars, at: &dyn Fn(Location) -> super::Place, diags: &mut Diags) {
+    for name in &vars.names {
+        if let Some((message, help)) = super::expand::var_name_problem(&name.value) {
             diags.push(
-                Diag::at(inv(project, loc), format!("the variable name '{key}' is reserved"))
-                    .label("its vars are here")
-                    .help("templates see `host` and `facts` as objects redgreen fills in; rename the variable"),
+                Diag::at(at(name.referenced), message)
+                    .label("this variable")
+                    .help(help),
             );
         }
     }
@@ -366,14 +360,7 @@ fn check_recipe(
             ));
         }
     }
-    for key in recipe.recipe.vars.keys() {
-        if RESERVED_VARS.contains(&key.as_str()) {
-            diags.push(
-                Diag::at(at(Location::UNKNOWN), format!("the variable name '{key}' is reserved"))
-                    .help("templates see `host` and `facts` as objects redgreen fills in; rename the variable"),
-            );
-        }
-    }
+    check_var_names(&recipe.recipe.vars, &at, diags);
     for resource in &recipe.recipe.resources {
         check_resource(project, recipe, resource, handlers, diags);
     }
@@ -514,6 +501,7 @@ fn check_resource(
             }
         }
         Spec::Template(template) => {
+            check_var_names(&template.vars, &at, diags);
             required(&template.source, "source", "site.conf.hbs", diags);
             if let Some(source) = &template.source
                 && !project.templates.contains(&source.value)
@@ -857,7 +845,7 @@ fn check_hosts(project: &Project, overrides: &Overrides, diags: &mut Diags) {
                 name.value.clone(),
                 h.address.value.clone(),
                 h.groups.iter().map(|g| g.value.clone()).collect(),
-                h.vars.clone(),
+                h.vars.values.clone(),
             )
         })
         .collect();
@@ -868,7 +856,7 @@ fn check_hosts(project: &Project, overrides: &Overrides, diags: &mut Diags) {
                     test_host_name(&name.value, &platform.value.name.value),
                     String::new(),
                     h.groups.iter().map(|g| g.value.clone()).collect(),
-                    h.vars.clone(),
+                    h.vars.values.clone(),
                 ));
             }
         }
@@ -899,7 +887,7 @@ fn check_hosts(project: &Project, overrides: &Overrides, diags: &mut Diags) {
                 Spec::Template(t) => t.source.as_ref().map(|source| {
                     let mut ctx = context.clone();
                     if let Value::Object(map) = &mut ctx {
-                        for (k, v) in &t.vars {
+                        for (k, v) in t.vars.iter() {
                             map.insert(k.clone(), v.clone());
                         }
                     }
