@@ -131,10 +131,7 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
                 ));
             };
             let mut argv = docker.state().ssh_command(&record);
-            if !command.is_empty() {
-                argv.push("--".into());
-                argv.extend(command.iter().cloned());
-            }
+            argv.extend(command.iter().cloned());
             let status = std::process::Command::new(&argv[0])
                 .args(&argv[1..])
                 .status()

@@ -92,14 +92,11 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
         check_host_name(&name.value, name.referenced, diags);
         check_groups(&host.groups, diags);
         check_var_names(&host.vars, &|loc| inv(project, loc), diags);
-        if host.address.value.trim().is_empty() {
+        if let Some(problem) = crate::transport::address_problem(&host.address.value) {
             diags.push(
-                Diag::at(
-                    inv(project, host.address.referenced),
-                    "the address is empty",
-                )
-                .label("empty")
-                .help("give the host's DNS name or IP address"),
+                Diag::at(inv(project, host.address.referenced), problem)
+                    .label("not an address")
+                    .help("give the host's DNS name or IP address (or a Host of your ssh_config)"),
             );
         }
     }

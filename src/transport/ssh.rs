@@ -33,6 +33,11 @@ pub struct SshTransport {
 impl SshTransport {
     /// Open the master connection.
     pub async fn connect(conn: &Connection) -> Result<SshTransport, TransportError> {
+        // The openssh crate puts the destination after ssh's options with no
+        // `--`: an address that looks like an option never gets that far.
+        if let Some(problem) = super::address_problem(&conn.address) {
+            return Err(TransportError::Connect(problem));
+        }
         let mut builder = SessionBuilder::default();
         builder
             .known_hosts_check(if conn.accept_new_host_key {
