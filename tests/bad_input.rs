@@ -7,8 +7,9 @@
 //! appear in the error output; `args` the command lines, one per line
 //! (default: both `validate` and `converge`), where `{project}` stands for
 //! the project's directory; `setup` what is made when the case is copied, one
-//! per line: `huge PATH BYTES` (a large recipe), `link PATH TARGET` (a
-//! symbolic link), `fifo PATH` (a named pipe).
+//! per line: `huge PATH BYTES` (a large recipe), `sparse PATH BYTES` (a
+//! file of that size that takes no room), `link PATH TARGET` (a symbolic
+//! link), `fifo PATH` (a named pipe).
 
 mod common;
 
@@ -39,6 +40,12 @@ fn every_bad_input_exits_2_with_its_place_and_touches_nothing() {
                 };
                 if let ["link", path, target] = words[..] {
                     std::os::unix::fs::symlink(target, full(path)).unwrap();
+                }
+                if let ["sparse", path, bytes] = words[..] {
+                    std::fs::File::create(full(path))
+                        .unwrap()
+                        .set_len(bytes.parse().unwrap())
+                        .unwrap();
                 }
                 if let ["fifo", path] = words[..] {
                     let status = std::process::Command::new("mkfifo")
