@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use notify_debouncer_mini::{DebounceEventResult, new_debouncer, notify::RecursiveMode};
+use notify_debouncer_mini::{DebounceEventResult, new_debouncer_opt, notify};
 use owo_colors::{OwoColorize, Stream};
 
 use crate::config::{Diags, Overrides, Project};
@@ -145,8 +145,14 @@ pub async fn run(
     }
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<PathBuf>>();
-    let mut debouncer = new_debouncer(
-        Duration::from_millis(150),
+    // Links are not followed: one to `/` (or a loop) would have the watcher
+    // walk the whole machine. Reading the project follows them only inside
+    // it (config::walk), and a round reads everything again anyway.
+    let config = notify_debouncer_mini::Config::default()
+        .with_timeout(Duration::from_millis(150))
+        .with_notify_config(notify::Config::default().with_follow_symlinks(false));
+    let mut debouncer = new_debouncer_opt::<_, notify::RecommendedWatcher>(
+        config,
         move |result: DebounceEventResult| {
             if let Ok(events) = result {
                 let _ = tx.send(events.into_iter().map(|e| e.path).collect());
@@ -162,9 +168,9 @@ pub async fn run(
         let path = root.join(watched);
         if path.exists() {
             let mode = if path.is_dir() {
-                RecursiveMode::Recursive
+                notify::RecursiveMode::Recursive
             } else {
-                RecursiveMode::NonRecursive
+                notify::RecursiveMode::NonRecursive
             };
             debouncer.watcher().watch(&path, mode).map_err(|e| {
                 Diags::from(crate::config::Diag::plain(format!(
