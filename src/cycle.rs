@@ -249,7 +249,7 @@ pub async fn run(
             Target {
                 name: spec.name.clone(),
                 groups: entry.groups.iter().map(|g| g.value.clone()).collect(),
-                vars: entry.vars.clone(),
+                vars: entry.vars.values.clone(),
                 connection: None,
                 address: "127.0.0.1".into(),
             }
@@ -552,7 +552,7 @@ pub fn target_of(
     Target {
         name: record.name.clone(),
         groups: entry.groups.iter().map(|g| g.value.clone()).collect(),
-        vars: entry.vars.clone(),
+        vars: entry.vars.values.clone(),
         connection: Some(driver.state().connection(record, connect_timeout)),
         address: record.address.clone(),
     }

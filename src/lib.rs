@@ -15,7 +15,12 @@
 //! * [`verify`] runs Gherkin features against hosts (cucumber, the step library),
 //! * [`report`] prints results,
 //! * [`schema`] is the JSON Schema of redgreen.yml and recipes, for editors,
-//! * [`cli`] is the command line, a thin layer over the above.
+//! * [`cli`] is the command line, a thin layer over the above,
+//! * [`output`] is how everything is printed (masked, escaped, never a panic).
+
+// Everything is printed through `output` (masked, escaped, a closed pipe is
+// not a panic); `print!` and friends would bypass it.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cli;
 pub mod config;
@@ -23,6 +28,7 @@ pub mod cycle;
 pub mod driver;
 pub mod engine;
 pub mod ledger;
+pub mod output;
 pub mod recipe;
 pub mod report;
 pub mod resource;

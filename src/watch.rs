@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use notify_debouncer_mini::{DebounceEventResult, new_debouncer, notify::RecursiveMode};
+use notify_debouncer_mini::{DebounceEventResult, new_debouncer_opt, notify};
 use owo_colors::{OwoColorize, Stream};
 
 use crate::config::{Diags, Overrides, Project};
@@ -145,9 +145,9 @@ pub async fn run(
             .record(&spec.name)
             .is_some_and(|r| running.contains(&r.container));
         if up {
-            println!("using {} (already up)", spec.name);
+            crate::outln!("using {} (already up)", spec.name);
         } else {
-            println!("creating {}...", spec.name);
+            crate::outln!("creating {}...", spec.name);
         }
         let quiet = |_: &str| {};
         match driver.create(spec, &quiet).await {
@@ -157,7 +157,7 @@ pub async fn run(
                 &record,
                 options.connect_timeout,
             )),
-            Err(err) => eprintln!("cannot create {}: {err}", spec.name),
+            Err(err) => crate::errln!("cannot create {}: {err}", spec.name),
         }
     }
     if targets.is_empty() {
@@ -165,8 +165,14 @@ pub async fn run(
     }
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<PathBuf>>();
-    let mut debouncer = new_debouncer(
-        Duration::from_millis(150),
+    // Links are not followed: one to `/` (or a loop) would have the watcher
+    // walk the whole machine. Reading the project follows them only inside
+    // it (config::walk), and a round reads everything again anyway.
+    let config = notify_debouncer_mini::Config::default()
+        .with_timeout(Duration::from_millis(150))
+        .with_notify_config(notify::Config::default().with_follow_symlinks(false));
+    let mut debouncer = new_debouncer_opt::<_, notify::RecommendedWatcher>(
+        config,
         move |result: DebounceEventResult| {
             if let Ok(events) = result {
                 let _ = tx.send(events.into_iter().map(|e| e.path).collect());
@@ -182,9 +188,9 @@ pub async fn run(
         let path = root.join(watched);
         if path.exists() {
             let mode = if path.is_dir() {
-                RecursiveMode::Recursive
+                notify::RecursiveMode::Recursive
             } else {
-                RecursiveMode::NonRecursive
+                notify::RecursiveMode::NonRecursive
             };
             debouncer.watcher().watch(&path, mode).map_err(|e| {
                 Diags::from(crate::config::Diag::plain(format!(
@@ -196,7 +202,7 @@ pub async fn run(
     }
     // A Ctrl-C (or SIGTERM, SIGHUP) that comes while a round runs is kept
     // and stops the watch when that round ends.
-    println!(
+    crate::outln!(
         "watching recipes/, templates/, files/, features/ and redgreen.yml on {} test host(s); Ctrl-C to stop",
         targets.len()
     );
@@ -246,7 +252,7 @@ pub async fn run(
         }
     }
     drop(debouncer);
-    println!("\nstopped; the test hosts are kept (`redgreen hosts destroy` removes them)");
+    crate::outln!("\nstopped; the test hosts are kept (`redgreen hosts destroy` removes them)");
     Ok(crate::exit::OK)
 }
 
@@ -262,14 +268,14 @@ impl Snapshot {
             if path.is_file() {
                 snapshot.update(root, Path::new(watched));
             } else {
-                crate::config::walk(&path, &mut |file| {
+                for file in crate::config::walk::files(root, &path) {
                     if let Ok(relative) = file.strip_prefix(root) {
                         let relative = relative.to_path_buf();
                         snapshot
                             .0
                             .insert(relative.clone(), fingerprint(&root.join(&relative)));
                     }
-                });
+                }
             }
         }
         snapshot
@@ -324,7 +330,7 @@ async fn round(
     let (project, suite) = match load(root, &options.overrides) {
         Ok(loaded) => loaded,
         Err(diags) => {
-            println!("[{time}] {what} → a mistake, nothing ran:");
+            crate::outln!("[{time}] {what} → a mistake, nothing ran:");
             crate::cli::print_diags(&diags);
             return;
         }
@@ -418,7 +424,7 @@ async fn round(
         match Suite::load(&project, &features_only) {
             Ok(suite) => (suite, all_targets.to_vec()),
             Err(diags) => {
-                println!("{line} a mistake, nothing ran:");
+                crate::outln!("{line} a mistake, nothing ran:");
                 crate::cli::print_diags(&diags);
                 return;
             }
@@ -480,9 +486,9 @@ async fn round(
         ),
         None => format!("in {:.1}s", started.elapsed().as_secs_f64()),
     };
-    println!("{line} → {verdict} ({took})");
+    crate::outln!("{line} → {verdict} ({took})");
     for scenario in failed {
-        println!(
+        crate::outln!(
             "    ✘ {} {} on {}",
             scenario.id(),
             scenario.scenario,
@@ -490,12 +496,12 @@ async fn round(
         );
         match &scenario.failure {
             Some(failure) => {
-                println!("        {}", failure.step);
+                crate::outln!("        {}", failure.step);
                 for line in failure.message.lines().take(6) {
-                    println!("        {line}");
+                    crate::outln!("        {line}");
                 }
             }
-            None => println!("        unreachable"),
+            None => crate::outln!("        unreachable"),
         }
     }
 }

@@ -6,7 +6,10 @@
 //! unreachable and the exit code 3. `expected.txt` holds lines that must all
 //! appear in the error output; `args` the command lines, one per line
 //! (default: both `validate` and `converge`), where `{project}` stands for
-//! the project's directory; `setup` generated files (`huge PATH BYTES`).
+//! the project's directory; `setup` what is made when the case is copied, one
+//! per line: `huge PATH BYTES` (a large recipe), `sparse PATH BYTES` (a
+//! file of that size that takes no room), `link PATH TARGET` (a symbolic
+//! link), `fifo PATH` (a named pipe).
 
 mod common;
 
@@ -30,6 +33,27 @@ fn every_bad_input_exits_2_with_its_place_and_touches_nothing() {
         if let Ok(setup) = std::fs::read_to_string(case.join("setup")) {
             for line in setup.lines() {
                 let words: Vec<&str> = line.split_whitespace().collect();
+                let full = |path: &str| {
+                    let full = project.path().join(path);
+                    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+                    full
+                };
+                if let ["link", path, target] = words[..] {
+                    std::os::unix::fs::symlink(target, full(path)).unwrap();
+                }
+                if let ["sparse", path, bytes] = words[..] {
+                    std::fs::File::create(full(path))
+                        .unwrap()
+                        .set_len(bytes.parse().unwrap())
+                        .unwrap();
+                }
+                if let ["fifo", path] = words[..] {
+                    let status = std::process::Command::new("mkfifo")
+                        .arg(full(path))
+                        .status()
+                        .unwrap();
+                    assert!(status.success(), "mkfifo {path}");
+                }
                 if let ["huge", path, bytes] = words[..] {
                     let mut text = String::from("resources: []\n");
                     while text.len() < bytes.parse::<usize>().unwrap() {

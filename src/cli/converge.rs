@@ -83,7 +83,7 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
             ));
         }
     }
-    print!("{}", crate::secrets::redact(&text));
+    crate::output::print(&text);
     if options.interrupt.is_set() {
         return Ok(options.interrupt.exit_code());
     }

@@ -100,7 +100,7 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
             let docker = driver(&project)?;
             let state = docker.state();
             let running = docker.instances().await.unwrap_or_default();
-            println!("{:<32} {:<12} {:<16} IMAGE", "TEST HOST", "STATE", "SSH");
+            crate::outln!("{:<32} {:<12} {:<16} IMAGE", "TEST HOST", "STATE", "SSH");
             for name in project.test_host_names() {
                 let record = state.record(&name);
                 let status = match &record {
@@ -110,7 +110,7 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
                         .map_or("gone".to_string(), |i| i.state.clone()),
                     None => "not created".to_string(),
                 };
-                println!(
+                crate::outln!(
                     "{:<32} {:<12} {:<16} {}",
                     name,
                     status,
@@ -131,10 +131,7 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
                 ));
             };
             let mut argv = docker.state().ssh_command(&record);
-            if !command.is_empty() {
-                argv.push("--".into());
-                argv.extend(command.iter().cloned());
-            }
+            argv.extend(command.iter().cloned());
             let status = std::process::Command::new(&argv[0])
                 .args(&argv[1..])
                 .status()
@@ -171,7 +168,7 @@ pub(crate) async fn create(docker: &dyn Driver, specs: &[TestHostSpec]) -> Resul
     for (spec, result) in results {
         match result {
             Ok(record) => {
-                println!(
+                crate::outln!(
                     "created {} ({}{}{}) in {:.1}s",
                     record.name,
                     record.address,
@@ -183,11 +180,11 @@ pub(crate) async fn create(docker: &dyn Driver, specs: &[TestHostSpec]) -> Resul
                     record.boot_seconds
                 );
                 if let Some(note) = &record.accel_note {
-                    println!("  {}: {note}", record.name);
+                    crate::outln!("  {}: {note}", record.name);
                 }
             }
             Err(err) => {
-                eprintln!("error: cannot create {}: {err}", spec.name);
+                crate::errln!("error: cannot create {}: {err}", spec.name);
                 code = exit::FAILED;
             }
         }
@@ -217,9 +214,9 @@ pub(crate) async fn destroy(docker: &dyn Driver, names: &[String]) -> Result<i32
         .await;
     for (record, result) in results {
         match result {
-            Ok(()) => println!("destroyed {}", record.name),
+            Ok(()) => crate::outln!("destroyed {}", record.name),
             Err(err) => {
-                eprintln!("error: cannot destroy {}: {err}", record.name);
+                crate::errln!("error: cannot destroy {}: {err}", record.name);
                 code = exit::FAILED;
             }
         }
@@ -227,7 +224,7 @@ pub(crate) async fn destroy(docker: &dyn Driver, names: &[String]) -> Result<i32
     if names.is_empty() {
         for instance in docker.instances().await.unwrap_or_default() {
             if docker.remove_instance(&instance.id).await.is_ok() {
-                println!("removed leftover test host {}", instance.id);
+                crate::outln!("removed leftover test host {}", instance.id);
             }
         }
     }

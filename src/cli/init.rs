@@ -74,11 +74,11 @@ pub(super) fn run(project_dir: &Path, args: &InitArgs) -> Result<i32, Failure> {
         .unwrap_or_else(|| project_dir.to_path_buf());
     scaffold(&dir)?;
     let shown = dir.display();
-    println!("Created a redgreen project in {shown}:");
+    crate::outln!("Created a redgreen project in {shown}:");
     for (path, _) in FILES {
-        println!("  {path}");
+        crate::outln!("  {path}");
     }
-    println!(
+    crate::outln!(
         "\nNext:\n  redgreen -C {shown} test      # red on a fresh test host, converge, then green\n  redgreen -C {shown} validate  # check everything; touches no host"
     );
     Ok(exit::OK)

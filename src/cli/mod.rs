@@ -246,7 +246,7 @@ async fn run(cli: Cli) -> i32 {
         Command::Watch(args) => watch::run(&cli, args).await,
         Command::Schema { document } => {
             let schema = crate::schema::schema(*document);
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(&schema).expect("schemas serialize")
             );
@@ -262,7 +262,7 @@ async fn run(cli: Cli) -> i32 {
             exit::BAD_INPUT
         }
         Err(Failure::Other(code, message)) => {
-            eprintln!("error: {}", crate::secrets::redact(&message));
+            crate::errln!("error: {message}");
             code
         }
     }
@@ -298,18 +298,30 @@ pub fn print_diags(diags: &Diags) {
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
     for diag in &diags.0 {
         // Masked before rendering: miette may wrap a long message mid-secret.
-        let diag = &crate::secrets::redact_diag(diag);
+        let diag = &shown_diag(&crate::secrets::redact_diag(diag));
         let mut text = String::new();
         if handler.render_report(&mut text, diag).is_err() {
             text = diag.one_line();
         }
-        eprintln!("{}", crate::secrets::redact(&text));
+        crate::errln!("{text}");
     }
     let n = diags.0.len();
-    eprintln!(
+    crate::errln!(
         "error: {n} problem{} found; nothing was touched",
         if n == 1 { "" } else { "s" }
     );
+}
+
+/// A problem with every text in it escaped for a terminal: messages quote
+/// names, paths and values from the user's files.
+fn shown_diag(diag: &Diag) -> Diag {
+    use crate::output::shown_text;
+    let mut diag = diag.clone();
+    diag.message = shown_text(&diag.message).into_owned();
+    diag.label = shown_text(&diag.label).into_owned();
+    diag.help = diag.help.map(|h| shown_text(&h).into_owned());
+    diag.related = diag.related.iter().map(shown_diag).collect();
+    diag
 }
 
 /// Print `text`, or write it to `out` when given.
@@ -322,7 +334,7 @@ pub(crate) fn write_output(out: Option<&std::path::Path>, text: &str) -> Result<
             )
         }),
         None => {
-            print!("{text}");
+            crate::output::print(text);
             Ok(())
         }
     }
@@ -341,7 +353,7 @@ async fn validate(cli: &Cli, args: &VarArgs) -> Result<i32, Failure> {
     diags.into_result()?;
     let hosts = project.inventory.hosts.0.len();
     let test_hosts = project.test_host_names().len();
-    println!(
+    crate::outln!(
         "ok: redgreen.yml, {} recipe(s), {} template(s), {features} feature(s) with {scenarios} scenario(s); {hosts} host(s), {test_hosts} test host(s)",
         project.recipes.len(),
         project.templates.names().len(),
@@ -379,11 +391,11 @@ async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {
                 bar.finish_and_clear();
                 let folder = base.disk.parent().map(|p| p.display().to_string());
                 match base.built_seconds {
-                    Some(seconds) => println!(
+                    Some(seconds) => crate::outln!(
                         "built the {image} VM image in {seconds:.0}s: {}",
                         folder.unwrap_or_default()
                     ),
-                    None => println!(
+                    None => crate::outln!(
                         "the {image} VM image already exists (use --force to rebuild it): {}",
                         folder.unwrap_or_default()
                     ),
@@ -396,7 +408,7 @@ async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {
                     .map_err(other)?
                     .is_some()
             {
-                println!("{image} already exists (use --force to rebuild it)");
+                crate::outln!("{image} already exists (use --force to rebuild it)");
                 return Ok(exit::OK);
             }
             let bar = hosts::spinner(image);
@@ -406,7 +418,7 @@ async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {
                 .await
                 .map_err(other)?;
             bar.finish_and_clear();
-            println!("built {image} in {:.0}s", started.elapsed().as_secs_f64());
+            crate::outln!("built {image} in {:.0}s", started.elapsed().as_secs_f64());
             Ok(exit::OK)
         }
     }

@@ -35,7 +35,7 @@ pub(crate) fn listen() {
     ]
     .map(signal);
     let [Ok(mut int), Ok(mut term), Ok(mut hup)] = streams else {
-        eprintln!("warning: cannot listen for signals; Ctrl-C ends redgreen at once");
+        crate::errln!("warning: cannot listen for signals; Ctrl-C ends redgreen at once");
         return;
     };
     tokio::spawn(async move {
@@ -58,12 +58,12 @@ pub(crate) fn listen() {
                     } else {
                         "a second signal"
                     };
-                    eprintln!(
+                    crate::errln!(
                         "\n{name}: finishing the scripts that are running; {again} to quit at once"
                     );
                 }
                 _ => {
-                    eprintln!("\n{name}: stopping now, closing the SSH connections");
+                    crate::errln!("\n{name}: stopping now, closing the SSH connections");
                     crate::transport::ssh::close_all();
                     std::process::exit(128 + number);
                 }

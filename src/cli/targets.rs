@@ -43,7 +43,7 @@ pub fn resolve(project: &Project, args: &RunArgs) -> Result<Vec<Target>, Failure
             name: name.value.clone(),
             base: None,
             groups: entry.groups.iter().map(|g| g.value.clone()).collect(),
-            vars: entry.vars.clone(),
+            vars: entry.vars.values.clone(),
             entry: Some(entry),
         })
         .collect();
@@ -55,7 +55,7 @@ pub fn resolve(project: &Project, args: &RunArgs) -> Result<Vec<Target>, Failure
                     name: test_host_name(&name.value, &platform.value.name.value),
                     base: Some(name.value.clone()),
                     groups: entry.groups.iter().map(|g| g.value.clone()).collect(),
-                    vars: entry.vars.clone(),
+                    vars: entry.vars.values.clone(),
                     entry: None,
                 });
             }

@@ -59,7 +59,7 @@ struct Lines {
 
 impl cycle::Progress for Lines {
     fn phase(&self, phase: Phase, hosts: usize) {
-        eprintln!(
+        crate::errln!(
             "{} {} ({hosts} test host{})",
             "▶".if_supports_color(Stream::Stderr, |s| s.cyan()),
             phase.title(),
@@ -68,7 +68,7 @@ impl cycle::Progress for Lines {
     }
 
     fn done(&self, phase: Phase, seconds: f64, summary: &str) {
-        eprintln!("  {} in {seconds:.1}s: {summary}", phase.title());
+        crate::errln!("  {} in {seconds:.1}s: {summary}", phase.title());
     }
 
     fn observer(&self) -> Arc<dyn Observer> {
@@ -81,7 +81,7 @@ impl cycle::Progress for Lines {
 
     fn creating(&self, host: &str, step: &str) {
         if self.verbose {
-            eprintln!("  {host}: {step}");
+            crate::errln!("  {host}: {step}");
         }
     }
 }
@@ -149,11 +149,11 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
                 )
             })?;
             if args.format != TestFormat::Pretty {
-                eprint!("{}", crate::secrets::redact(&summary(&report)));
+                crate::output::eprint(&summary(&report));
             }
-            eprintln!("wrote {}", path.display());
+            crate::errln!("wrote {}", path.display());
         }
-        None => print!("{text}"),
+        None => crate::output::print(&text),
     }
     if report.interrupted {
         return Ok(options.interrupt.exit_code());

@@ -143,7 +143,7 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
     };
     let report = verify::run(&suite, &targets, &options, &outputs).await?;
     if report.scenarios.is_empty() {
-        eprintln!(
+        crate::errln!(
             "no scenario to run: none selects these hosts{}",
             if args.tags.is_some() {
                 " and matches --tags"
@@ -175,6 +175,6 @@ pub(super) fn steps(cli: &Cli) -> i32 {
         print_diags(&diags);
         return exit::BAD_INPUT;
     }
-    print!("{}", verify::steps_text(&library));
+    crate::output::print(&verify::steps_text(&library));
     exit::OK
 }

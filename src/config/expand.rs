@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::{Diag, Diags, LoadedRecipe, Place, Project, yaml};
 use crate::recipe::{Kind, Resource, Spanned, Spec};
+use crate::resource;
 use crate::template;
 
 /// Values given on the command line, which win over everything else.
@@ -29,8 +30,8 @@ impl Overrides {
                 return Err(Diag::plain(format!("--var {pair}: expected NAME=VALUE"))
                     .help("for example --var port=8080"));
             };
-            if key.is_empty() {
-                return Err(Diag::plain(format!("--var {pair}: the name is empty")));
+            if let Some((message, help)) = var_name_problem(key) {
+                return Err(Diag::plain(format!("--var {pair}: {message}")).help(help));
             }
             let parsed = serde_saphyr::from_str::<Value>(value)
                 .ok()
@@ -43,6 +44,40 @@ impl Overrides {
             secrets_optional: false,
         })
     }
+}
+
+/// Names the template context uses for itself.
+pub const RESERVED_VARS: &[&str] = &["host", "facts"];
+
+/// What is wrong with a variable name, if anything: (message, help). The one
+/// rule for names in recipes, redgreen.yml and `--var`: letters, digits, `_`
+/// and `-`, starting with a letter or `_` (what a template can name as
+/// `{{name}}`), and not one of the [`RESERVED_VARS`].
+pub fn var_name_problem(name: &str) -> Option<(String, String)> {
+    let shown = crate::output::shown(name);
+    if name.is_empty() {
+        return Some((
+            "a variable name is empty".into(),
+            "name it with letters, digits, _ and -".into(),
+        ));
+    }
+    if RESERVED_VARS.contains(&name) {
+        return Some((
+            format!("the variable name '{shown}' is reserved"),
+            "templates see `host` and `facts` as objects redgreen fills in; rename the variable"
+                .into(),
+        ));
+    }
+    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    (!valid).then(|| {
+        (
+            format!("'{shown}' is not a valid variable name"),
+            "variable names are letters, digits, _ and -, starting with a letter or _ (a template names them as {{name}}; a dot there means a field of a variable)".into(),
+        )
+    })
 }
 
 /// One resource as it applies to one host.
@@ -82,15 +117,29 @@ impl PlannedResource<'_> {
         }
     }
 
-    /// How the resource is shown in output: its label, or `type name`.
-    pub fn title(&self) -> String {
-        if let Some(label) = &self.resource.value.common.label {
-            return label.value.clone();
-        }
+    /// What it is, as shown in output: its type and name (`file /etc/motd`,
+    /// `line /etc/ssh/sshd_config: PermitRootLogin no`), escaped for a
+    /// terminal ([`crate::output::shown`]).
+    pub fn identity(&self) -> String {
         let names = self.names.join(", ");
-        match &self.path {
+        let identity = match &self.path {
             Some(path) => format!("{} {path}: {names}", self.kind()),
             None => format!("{} {names}", self.kind()),
+        };
+        crate::output::shown(&identity).into_owned()
+    }
+
+    /// How the resource is shown in output: always its identity, so that no
+    /// label can hide what a resource changes or removes, then its `name:`
+    /// label, if it has one: `file /srv/old [remove the old site]`.
+    pub fn title(&self) -> String {
+        match &self.resource.value.common.label {
+            Some(label) => format!(
+                "{} [{}]",
+                self.identity(),
+                crate::output::shown(&label.value)
+            ),
+            None => self.identity(),
         }
     }
 }
@@ -228,13 +277,25 @@ fn render_names<'p>(
 ) -> Result<PlannedResource<'p>, Diag> {
     let res = &resource.value;
     let place = yaml::place_of(&recipe.source, res.name.referenced);
-    let names = res
-        .name
-        .value
-        .items()
-        .into_iter()
-        .map(|name| project.templates.render_inline(name, context, &place))
-        .collect::<Result<Vec<_>, _>>()?;
+    let kind = res.kind().expect("expanded resources have known types");
+    let mut names = Vec::new();
+    for name in res.name.value.items() {
+        let rendered = project.templates.render_inline(name, context, &place)?;
+        if name.contains("{{") {
+            resource::fields::check_name(kind, &rendered, place.clone())?;
+        }
+        names.push(rendered);
+    }
+    // Every other templated value that reaches a script, with the host's
+    // vars (the probe uses them before facts are known); what needs facts
+    // is checked when the host is planned.
+    let at = |loc| yaml::place_of(&recipe.source, loc);
+    resource::fields::check_rendered(res, &at, &|text, loc| {
+        project
+            .templates
+            .render_inline(text, context, &at(loc))
+            .ok()
+    })?;
     let path = match &res.spec {
         Spec::Line(line) => match &line.path {
             Some(path) => {

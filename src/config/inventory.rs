@@ -133,7 +133,7 @@ pub struct HostEntry {
     /// Host vars (win over group and recipe vars).
     #[serde(default, deserialize_with = "null_as_default")]
     #[schemars(with = "Option<Map<String, Value>>")]
-    pub vars: Map<String, Value>,
+    pub vars: crate::recipe::Vars,
 }
 
 /// One entry under `groups:`.
@@ -147,7 +147,7 @@ pub struct GroupEntry {
     /// Group vars.
     #[serde(default, deserialize_with = "null_as_default")]
     #[schemars(with = "Option<Map<String, Value>>")]
-    pub vars: Map<String, Value>,
+    pub vars: crate::recipe::Vars,
 }
 
 /// `test_hosts:`.
@@ -227,7 +227,7 @@ pub struct TestHostEntry {
     /// Host vars.
     #[serde(default, deserialize_with = "null_as_default")]
     #[schemars(with = "Option<Map<String, Value>>")]
-    pub vars: Map<String, Value>,
+    pub vars: crate::recipe::Vars,
 }
 
 /// A YAML mapping from names to entries that keeps the order and the place of

@@ -11,6 +11,7 @@ pub mod diagnostic;
 mod expand;
 pub mod inventory;
 mod validate;
+pub mod walk;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -76,7 +77,9 @@ impl Project {
         };
 
         let mut recipes = BTreeMap::new();
-        for (name, path, shown) in files_under(&root.join("recipes"), "recipes", &["yml", "yaml"]) {
+        let (found, problems) = files_under(root, "recipes", &["yml", "yaml"]);
+        diags.0.extend(problems);
+        for (name, path, shown) in found {
             let loaded = yaml::read_source(&path, &shown)
                 .and_then(|source| Ok((yaml::parse::<Recipe>(&source)?, source)));
             match loaded {
@@ -94,7 +97,7 @@ impl Project {
             }
         }
 
-        let (templates, template_diags) = Templates::load(&root.join("templates"));
+        let (templates, template_diags) = Templates::load(root, &root.join("templates"));
         diags.0.extend(template_diags.0);
 
         match (inventory, diags.is_empty()) {
@@ -144,52 +147,33 @@ pub fn test_host_name(host: &str, platform: &str) -> String {
     format!("{host}-{platform}")
 }
 
-/// Every file under `dir` with one of `extensions`, sorted, as
-/// (name without extension relative to dir, path, name shown in messages).
+/// Every file under the project's folder `folder` with one of `extensions`,
+/// sorted, as (name without extension relative to the folder, path, name
+/// shown in messages); and the links in it that lead outside the project.
 fn files_under(
-    dir: &Path,
-    shown_prefix: &str,
+    root: &Path,
+    folder: &str,
     extensions: &[&str],
-) -> Vec<(String, PathBuf, String)> {
+) -> (Vec<(String, PathBuf, String)>, Vec<Diag>) {
+    let dir = root.join(folder);
     let mut out = Vec::new();
-    walk(dir, &mut |path| {
-        let Ok(relative) = path.strip_prefix(dir) else {
-            return;
+    let (files, problems) = walk::files_or_problems(root, &dir, folder);
+    for path in files {
+        let Ok(relative) = path.strip_prefix(&dir) else {
+            continue;
         };
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if !extensions.contains(&ext) {
-            return;
+            continue;
         }
         let rel = relative.to_string_lossy().into_owned();
         let name = rel
             .strip_suffix(&format!(".{ext}"))
             .unwrap_or(&rel)
             .to_string();
-        out.push((name, path.to_path_buf(), format!("{shown_prefix}/{rel}")));
-    });
-    out.sort();
-    out
-}
-
-/// Call `f` for every regular file below `dir`, skipping hidden entries.
-pub(crate) fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-    paths.sort();
-    for path in paths {
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if path.is_dir() {
-            walk(&path, f);
-        } else if path.is_file() {
-            f(&path);
-        }
+        let shown = format!("{folder}/{rel}");
+        out.push((name, path, shown));
     }
+    out.sort();
+    (out, problems)
 }

@@ -10,13 +10,11 @@ use serde_json::{Value, json};
 
 use super::diagnostic::suggestion;
 use super::inventory::{DriverKind, Platform};
+use super::walk::{self, Unusable};
 use super::{Diag, Diags, LoadedRecipe, Overrides, Project, expand_host, test_host_name, yaml};
-use crate::recipe::{Kind, Location, Name, Presence, Resource, Spanned, Spec, Text};
+use crate::recipe::{Kind, Location, Name, Presence, Resource, Spanned, Spec, Text, Vars};
 use crate::resource;
 use crate::template::{self, Templates};
-
-/// Variable names that the template context uses for itself.
-const RESERVED_VARS: &[&str] = &["host", "facts"];
 
 pub(super) fn validate(project: &Project, overrides: &Overrides) -> Diags {
     let mut diags = Diags::default();
@@ -93,20 +91,17 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
     for (name, host) in inventory.hosts.iter() {
         check_host_name(&name.value, name.referenced, diags);
         check_groups(&host.groups, diags);
-        check_reserved_vars(project, &host.vars, name.referenced, diags);
-        if host.address.value.trim().is_empty() {
+        check_var_names(&host.vars, &|loc| inv(project, loc), diags);
+        if let Some(problem) = crate::transport::address_problem(&host.address.value) {
             diags.push(
-                Diag::at(
-                    inv(project, host.address.referenced),
-                    "the address is empty",
-                )
-                .label("empty")
-                .help("give the host's DNS name or IP address"),
+                Diag::at(inv(project, host.address.referenced), problem)
+                    .label("not an address")
+                    .help("give the host's DNS name or IP address (or a Host of your ssh_config)"),
             );
         }
     }
-    for (name, group) in inventory.groups.iter() {
-        check_reserved_vars(project, &group.vars, name.referenced, diags);
+    for (_, group) in inventory.groups.iter() {
+        check_var_names(&group.vars, &|loc| inv(project, loc), diags);
         for recipe in &group.recipes {
             if !project.recipes.contains_key(&recipe.value) {
                 diags.push(unknown_name(
@@ -168,7 +163,7 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
         }
         for (name, host) in test_hosts.hosts.iter() {
             check_groups(&host.groups, diags);
-            check_reserved_vars(project, &host.vars, name.referenced, diags);
+            check_var_names(&host.vars, &|loc| inv(project, loc), diags);
             if !valid_host_name(&name.value) {
                 diags.push(
                     Diag::at(
@@ -317,18 +312,15 @@ fn valid_host_name(name: &str) -> bool {
         && !name.starts_with(['-', '.'])
 }
 
-fn check_reserved_vars(
-    project: &Project,
-    vars: &serde_json::Map<String, Value>,
-    loc: Location,
-    diags: &mut Diags,
-) {
-    for key in vars.keys() {
-        if RESERVED_VARS.contains(&key.as_str()) {
+/// Every variable name of `vars` must follow the one rule for names (the
+/// same as for `--var`).
+fn check_var_names(vars: &Vars, at: &dyn Fn(Location) -> super::Place, diags: &mut Diags) {
+    for name in &vars.names {
+        if let Some((message, help)) = super::expand::var_name_problem(&name.value) {
             diags.push(
-                Diag::at(inv(project, loc), format!("the variable name '{key}' is reserved"))
-                    .label("its vars are here")
-                    .help("templates see `host` and `facts` as objects redgreen fills in; rename the variable"),
+                Diag::at(at(name.referenced), message)
+                    .label("this variable")
+                    .help(help),
             );
         }
     }
@@ -365,14 +357,7 @@ fn check_recipe(
             ));
         }
     }
-    for key in recipe.recipe.vars.keys() {
-        if RESERVED_VARS.contains(&key.as_str()) {
-            diags.push(
-                Diag::at(at(Location::UNKNOWN), format!("the variable name '{key}' is reserved"))
-                    .help("templates see `host` and `facts` as objects redgreen fills in; rename the variable"),
-            );
-        }
-    }
+    check_var_names(&recipe.recipe.vars, &at, diags);
     for resource in &recipe.recipe.resources {
         check_resource(project, recipe, resource, handlers, diags);
     }
@@ -476,15 +461,6 @@ fn check_resource(
             );
         }
     };
-    let absolute = |name: &str, loc: Location, diags: &mut Diags| {
-        if !name.starts_with('/') && !name.starts_with("{{") {
-            diags.push(
-                Diag::at(at(loc), format!("'{name}' is not an absolute path"))
-                    .label("relative path")
-                    .help("paths on the host start with /"),
-            );
-        }
-    };
     let presence =
         |state: &Option<Spanned<Presence>>| state.as_ref().map(|s| s.value).unwrap_or_default();
     let name = res
@@ -497,33 +473,11 @@ fn check_resource(
         .to_string();
     // A value without {{ }} is checked now; a templated one when it is rendered.
     let literal = |text: &str| !text.contains("{{");
-    let one_line = |text: &str, loc: Location, what: &str, diags: &mut Diags| {
-        if text.contains('\n') {
-            diags.push(
-                Diag::at(at(loc), format!("{what} must be one line"))
-                    .label("several lines")
-                    .help("remove the line breaks (in YAML, a `|` block keeps them; use a plain or quoted string)"),
-            );
-        }
-    };
-    let user_name = |text: &Text, diags: &mut Diags| {
-        if literal(&text.value)
-            && !resource::user::valid_name(&text.value)
-            && text.value.parse::<u32>().is_err()
-        {
-            diags.push(
-                Diag::at(
-                    at(text.referenced),
-                    format!("invalid user or group name '{}'", text.value),
-                )
-                .label("not a name")
-                .help("names are lowercase letters, digits, _ and -, starting with a letter or _"),
-            );
-        }
-    };
+    // What reaches a script: no NUL, one line where it must be, owners
+    // that are names or ids (templated values are checked once rendered).
+    diags.0.extend(resource::fields::check_literal(res, &at));
     match &res.spec {
         Spec::File(file) => {
-            absolute(&name, res.name.referenced, diags);
             if let (Some(content), Some(_)) = (&file.content, &file.source) {
                 diags.push(
                     Diag::at(
@@ -544,7 +498,7 @@ fn check_resource(
             }
         }
         Spec::Template(template) => {
-            absolute(&name, res.name.referenced, diags);
+            check_var_names(&template.vars, &at, diags);
             required(&template.source, "source", "site.conf.hbs", diags);
             if let Some(source) = &template.source
                 && !project.templates.contains(&source.value)
@@ -558,25 +512,14 @@ fn check_resource(
                 ));
             }
         }
-        Spec::Directory(_) => absolute(&name, res.name.referenced, diags),
+        Spec::Directory(_) => {}
         Spec::Link(link) => {
-            absolute(&name, res.name.referenced, diags);
             if presence(&link.state) == Presence::Present {
                 required(&link.to, "to", "/srv/app/releases/v1", diags);
             }
         }
         Spec::Line(line) => {
             required(&line.path, "path", "/etc/ssh/sshd_config", diags);
-            if let Some(path) = &line.path {
-                absolute(&path.value, path.referenced, diags);
-            }
-            if name.contains('\n') {
-                diags.push(
-                    Diag::at(at(res.name.referenced), "a line resource manages one line, but this has several")
-                        .label("several lines")
-                        .help("write one `line` resource per line, or manage the whole file with `file` or `template`"),
-                );
-            }
             if let Some(pattern) = &line.match_
                 && let Err(err) = Regex::new(&pattern.value)
             {
@@ -637,13 +580,6 @@ fn check_resource(
                     );
                 }
             }
-            one_line(&name, res.name.referenced, "a cron entry's name", diags);
-            if let Some(run) = &cron.run {
-                one_line(&run.value, run.referenced, "`run` of a cron entry", diags);
-            }
-            if let Some(user) = &cron.user {
-                user_name(user, diags);
-            }
         }
         Spec::Sysctl(sysctl) => {
             required(&sysctl.value, "value", "\"1\"", diags);
@@ -655,14 +591,6 @@ fn check_resource(
                     )
                     .label("not a sysctl key")
                     .help("a dotted key, like net.ipv4.ip_forward"),
-                );
-            }
-            if let Some(value) = &sysctl.value {
-                one_line(
-                    &value.value,
-                    value.referenced,
-                    "a kernel parameter's value",
-                    diags,
                 );
             }
         }
@@ -694,7 +622,6 @@ fn check_resource(
             }
         }
         Spec::Download(download) => {
-            absolute(&name, res.name.referenced, diags);
             required(
                 &download.url,
                 "url",
@@ -728,22 +655,13 @@ fn check_resource(
                 );
             }
         }
-        Spec::User(user) => {
+        Spec::User(_) => {
             if literal(&name) && !resource::user::valid_name(&name) {
                 diags.push(
                     Diag::at(at(res.name.referenced), format!("invalid user name '{name}'"))
                         .label("not a user name")
                         .help("user names are lowercase letters, digits, _ and -, starting with a letter or _"),
                 );
-            }
-            for group in user.group.iter().chain(&user.groups) {
-                user_name(group, diags);
-            }
-            for path in [&user.home, &user.shell].into_iter().flatten() {
-                absolute(&path.value, path.referenced, diags);
-            }
-            for key in &user.authorized_keys {
-                one_line(key.value.trim(), key.referenced, "an authorized key", diags);
             }
         }
         Spec::Group(_) => {
@@ -755,7 +673,7 @@ fn check_resource(
                 );
             }
         }
-        Spec::Service(service) => {
+        Spec::Service(_) => {
             if literal(&name) && !resource::service::valid_name(&name) {
                 diags.push(
                     Diag::at(
@@ -766,17 +684,8 @@ fn check_resource(
                     .help("a systemd unit, like nginx or getty@tty1.service"),
                 );
             }
-            for path in &service.restart_on {
-                absolute(&path.value, path.referenced, diags);
-            }
         }
         Spec::Command(command) => {
-            for path in [&command.creates, &command.cwd].into_iter().flatten() {
-                absolute(&path.value, path.referenced, diags);
-            }
-            if let Some(user) = &command.user {
-                user_name(user, diags);
-            }
             for key in command.env.keys() {
                 if !resource::command::valid_env_name(key) {
                     diags.push(
@@ -815,21 +724,44 @@ fn check_file_source(project: &Project, recipe: &LoadedRecipe, source: &Text, di
             .label("outside files/")
             .help("put the file under files/ and name it relative to files/"),
         );
-    } else if !path.is_file() {
-        let mut known = Vec::new();
-        crate::config::walk(&project.files_dir(), &mut |p| {
-            if let Ok(rel) = p.strip_prefix(project.files_dir()) {
-                known.push(rel.to_string_lossy().into_owned());
+    } else {
+        let place = yaml::place_of(&recipe.source, source.referenced);
+        match walk::resolve(&project.root, &path) {
+            Ok(_) => {}
+            Err(Unusable::Missing) => {
+                let files_dir = project.files_dir();
+                let known: Vec<String> = walk::files(&project.root, &files_dir)
+                    .iter()
+                    .filter_map(|p| p.strip_prefix(&files_dir).ok())
+                    .map(|rel| rel.to_string_lossy().into_owned())
+                    .collect();
+                let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                diags.push(unknown_name(
+                    place,
+                    "file",
+                    &source.value,
+                    &known,
+                    &format!("create files/{}", source.value),
+                ));
             }
-        });
-        let known: Vec<&str> = known.iter().map(String::as_str).collect();
-        diags.push(unknown_name(
-            yaml::place_of(&recipe.source, source.referenced),
-            "file",
-            &source.value,
-            &known,
-            &format!("create files/{}", source.value),
-        ));
+            Err(Unusable::Outside(target)) => diags.push(
+                Diag::at(
+                    place,
+                    format!(
+                        "files/{} is a link to {}, outside the project",
+                        source.value,
+                        target.display()
+                    ),
+                )
+                .label("leads outside the project")
+                .help("a source must be a file inside the project (else any file of this machine could reach a host); copy it into files/"),
+            ),
+            Err(Unusable::NotAFile) => diags.push(
+                Diag::at(place, format!("files/{} is not a regular file", source.value))
+                    .label("not a file")
+                    .help("a source is a regular file under files/ (not a folder, FIFO or device)"),
+            ),
+        }
     }
 }
 
@@ -910,7 +842,7 @@ fn check_hosts(project: &Project, overrides: &Overrides, diags: &mut Diags) {
                 name.value.clone(),
                 h.address.value.clone(),
                 h.groups.iter().map(|g| g.value.clone()).collect(),
-                h.vars.clone(),
+                h.vars.values.clone(),
             )
         })
         .collect();
@@ -921,7 +853,7 @@ fn check_hosts(project: &Project, overrides: &Overrides, diags: &mut Diags) {
                     test_host_name(&name.value, &platform.value.name.value),
                     String::new(),
                     h.groups.iter().map(|g| g.value.clone()).collect(),
-                    h.vars.clone(),
+                    h.vars.values.clone(),
                 ));
             }
         }
@@ -952,7 +884,7 @@ fn check_hosts(project: &Project, overrides: &Overrides, diags: &mut Diags) {
                 Spec::Template(t) => t.source.as_ref().map(|source| {
                     let mut ctx = context.clone();
                     if let Value::Object(map) = &mut ctx {
-                        for (k, v) in &t.vars {
+                        for (k, v) in t.vars.iter() {
                             map.insert(k.clone(), v.clone());
                         }
                     }

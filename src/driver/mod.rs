@@ -389,6 +389,8 @@ impl State {
             self.ssh_config().display().to_string(),
             "-p".into(),
             record.port.to_string(),
+            // Options end here: the destination and a command follow.
+            "--".into(),
             format!("root@{}", record.address),
         ]
     }

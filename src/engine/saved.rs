@@ -27,6 +27,9 @@ use crate::resource::Change;
 /// The version of the file format; a file with a newer one is refused.
 pub const FORMAT: u32 = 1;
 
+/// The largest saved plan redgreen reads.
+pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
+
 /// A plan saved by `redgreen plan --out FILE`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedPlan {
@@ -112,11 +115,26 @@ impl SavedPlan {
 
     /// Read a saved plan; `shown` is the path as the user gave it.
     pub fn read(path: &Path, shown: &str) -> Result<SavedPlan, Diag> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Diag::plain(format!("cannot read the plan {shown}: {e}")))?;
+        use crate::config::yaml::{Unreadable, read_regular};
         let again = format!(
             "make it with `redgreen plan --out {shown}`, review it, then `redgreen converge --plan {shown}`"
         );
+        let bytes = read_regular(path, MAX_BYTES).map_err(|problem| match problem {
+            Unreadable::Io(e) => Diag::plain(format!("cannot read the plan {shown}: {e}")),
+            Unreadable::NotAFile => Diag::plain(format!(
+                "{shown} is not a saved plan: it is not a regular file"
+            ))
+            .help(again.clone()),
+            Unreadable::TooLarge(size) => Diag::plain(format!(
+                "{shown} is not a saved plan: it is too large ({size} bytes; a plan has at most {} MiB)",
+                MAX_BYTES / 1024 / 1024
+            ))
+            .help(again.clone()),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Diag::plain(format!("{shown} is not a saved plan: it is not UTF-8 text"))
+                .help(again.clone())
+        })?;
         let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
             Diag::plain(format!("{shown} is not a saved plan: it is not JSON ({e})"))
                 .help(again.clone())
@@ -305,7 +323,9 @@ pub fn inputs(root: &Path) -> BTreeMap<String, String> {
         add(&project_file);
     }
     for dir in ["recipes", "templates", "files"] {
-        crate::config::walk(&root.join(dir), &mut add);
+        for path in crate::config::walk::files(root, &root.join(dir)) {
+            add(&path);
+        }
     }
     out
 }

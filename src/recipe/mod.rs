@@ -26,6 +26,49 @@ use serde_json::{Map, Value};
 /// A string with its place in the file.
 pub type Text = Spanned<String>;
 
+/// Variables as written: each name with its place, and the values (read
+/// through [`std::ops::Deref`] as a map).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Vars {
+    /// Name → value.
+    pub values: Map<String, Value>,
+    /// Every name with its place, in order.
+    pub names: Vec<Text>,
+}
+
+impl std::ops::Deref for Vars {
+    type Target = Map<String, Value>;
+
+    fn deref(&self) -> &Map<String, Value> {
+        &self.values
+    }
+}
+
+impl<'de> Deserialize<'de> for Vars {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct VarsVisitor;
+        impl<'de> serde::de::Visitor<'de> for VarsVisitor {
+            type Value = Vars;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of variable names to values")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Vars, M::Error> {
+                let mut vars = Vars::default();
+                while let Some(name) = map.next_key::<Text>()? {
+                    let value = map.next_value::<Value>()?;
+                    vars.values.insert(name.value.clone(), value);
+                    vars.names.push(name);
+                }
+                Ok(vars)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Vars, E> {
+                Ok(Vars::default())
+            }
+        }
+        deserializer.deserialize_map(VarsVisitor)
+    }
+}
+
 /// A recipe file as written.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -33,7 +76,7 @@ pub struct Recipe {
     /// Default values for variables, overridden by group, host and command-line vars.
     #[serde(default, deserialize_with = "de::null_as_default")]
     #[schemars(with = "Option<Map<String, Value>>")]
-    pub vars: Map<String, Value>,
+    pub vars: Vars,
     /// Other recipes whose resources come first.
     #[serde(default, deserialize_with = "de::null_as_default")]
     #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]

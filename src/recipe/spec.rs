@@ -241,7 +241,7 @@ pub struct TemplateSpec {
     /// Extra variables for this template only.
     #[serde(default, deserialize_with = "super::de::null_as_default")]
     #[schemars(with = "Option<Map<String, Value>>")]
-    pub vars: Map<String, Value>,
+    pub vars: super::Vars,
     /// Owner (name or uid).
     #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
     pub owner: Option<Text>,

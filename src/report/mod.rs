@@ -7,7 +7,7 @@ pub mod junit;
 pub mod rollout;
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use owo_colors::{OwoColorize, Stream};
 
 use crate::engine::{HostOutcome, HostReport, Observer, RunReport, Status};
+use crate::output::{shown, shown_text};
 
 /// Output formats of plan and converge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -66,11 +67,7 @@ impl Pretty {
 
     fn print(&self, text: &str) {
         // Printing through the bars keeps them below the text.
-        self.bars.suspend(|| {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(crate::secrets::redact(text).as_bytes());
-            let _ = out.flush();
-        });
+        self.bars.suspend(|| crate::output::print(text));
     }
 }
 
@@ -137,7 +134,11 @@ pub fn converge_text(report: &HostReport) -> String {
     let host = report.host.as_str();
     for resource in report.resources.iter().chain(&report.handlers) {
         let detail = match resource.status {
-            Status::Failed | Status::Skipped => resource.message.clone().unwrap_or_default(),
+            Status::Failed | Status::Skipped => resource
+                .message
+                .as_deref()
+                .map(|m| shown_text(m).into_owned())
+                .unwrap_or_default(),
             _ => resource
                 .changes
                 .iter()
@@ -176,7 +177,8 @@ pub fn converge_text(report: &HostReport) -> String {
         .iter()
         .chain(&report.handlers)
         .any(|r| r.status == Status::Failed);
-    match &report.outcome {
+    let outcome = shown_outcome(&report.outcome);
+    match &outcome {
         HostOutcome::Ok => {}
         HostOutcome::Failed(_) if shown => {}
         HostOutcome::Failed(reason) => out.push_str(&format!(
@@ -203,7 +205,7 @@ pub fn converge_text(report: &HostReport) -> String {
 pub fn plan_text(report: &HostReport) -> String {
     let mut out = String::new();
     let host = report.host.as_str();
-    match &report.outcome {
+    match &shown_outcome(&report.outcome) {
         HostOutcome::Unreachable(reason) => {
             return format!("{host}: unreachable: {reason}\n\n");
         }
@@ -280,7 +282,7 @@ fn planned_resource(resource: &crate::engine::ResourceReport) -> String {
         resource.declared
     );
     if let Some(message) = &resource.message {
-        out.push_str(&format!("      {message}\n"));
+        out.push_str(&format!("      {}\n", shown_text(message)));
     }
     for change in &resource.changes {
         out.push_str(&format!("      {change}\n"));
@@ -298,6 +300,10 @@ fn planned_resource(resource: &crate::engine::ResourceReport) -> String {
 fn colored_diff(diff: &str, indent: &str) -> String {
     let mut out = String::new();
     for line in diff.lines() {
+        // File contents may hold escape sequences and carriage returns: a
+        // diff shows them, it does not play them.
+        let line = shown_text(line);
+        let line = line.as_ref();
         let colored = if line.starts_with('+') && !line.starts_with("+++") {
             line.if_supports_color(Stream::Stdout, |l| l.green())
                 .to_string()
@@ -310,6 +316,19 @@ fn colored_diff(diff: &str, indent: &str) -> String {
         out.push_str(&format!("{indent}{colored}\n"));
     }
     out
+}
+
+/// A host's outcome with its reason escaped for a terminal (it may quote
+/// what the host printed).
+fn shown_outcome(outcome: &HostOutcome) -> HostOutcome {
+    let text = |reason: &String| shown_text(reason).into_owned();
+    match outcome {
+        HostOutcome::Ok => HostOutcome::Ok,
+        HostOutcome::Failed(r) => HostOutcome::Failed(text(r)),
+        HostOutcome::Unreachable(r) => HostOutcome::Unreachable(text(r)),
+        HostOutcome::Interrupted(r) => HostOutcome::Interrupted(text(r)),
+        HostOutcome::Refused(r) => HostOutcome::Refused(text(r)),
+    }
 }
 
 /// The width of a HOST column holding these names.
@@ -365,7 +384,7 @@ pub fn recap(report: &RunReport) -> String {
                 &format!(
                     "  {:<width$}  unreachable: {}",
                     host.host,
-                    reason.lines().next().unwrap_or("")
+                    shown(reason.lines().next().unwrap_or(""))
                 )
                 .if_supports_color(Stream::Stdout, |l| l.red())
                 .to_string(),
@@ -375,7 +394,7 @@ pub fn recap(report: &RunReport) -> String {
     }
     for host in &report.hosts {
         for note in &host.notes {
-            out.push_str(&format!("  note: {}: {note}\n", host.host));
+            out.push_str(&format!("  note: {}: {}\n", host.host, shown_text(note)));
         }
     }
     out

@@ -129,16 +129,7 @@ pub(super) fn plan(
     let key = match &spec.key {
         None => None,
         Some(key) if is_inline_key(&key.value) => Some(key.value.trim().as_bytes().to_vec()),
-        Some(key) => {
-            let file = input.files_dir.join(&key.value);
-            Some(std::fs::read(&file).map_err(|e| {
-                Diag::at(
-                    crate::config::yaml::place_of(&input.planned.recipe.source, key.referenced),
-                    format!("cannot read files/{}: {e}", key.value),
-                )
-                .label("this key")
-            })?)
-        }
+        Some(key) => Some(input.read_file(key)?),
     };
     let mut line = String::from("deb ");
     if let Some(key) = &key {
@@ -156,7 +147,9 @@ pub(super) fn plan(
         ) {
             Decision::Apply { changes, snippet } => parts.push(Decision::Apply {
                 changes,
-                snippet: format!("if [ ! -d {dir} ]; then mkdir -m 0755 -p {dir}; fi\n{snippet}"),
+                snippet: format!(
+                    "if [ ! -d {dir} ]; then mkdir -m 0755 -p -- {dir}; fi\n{snippet}"
+                ),
             }),
             other => parts.push(other),
         }
@@ -178,7 +171,7 @@ pub(super) fn plan(
     ) {
         Decision::Apply { changes, snippet } => parts.push(Decision::Apply {
             changes,
-            snippet: format!("if [ ! -d {dir} ]; then mkdir -m 0755 -p {dir}; fi\n{snippet}"),
+            snippet: format!("if [ ! -d {dir} ]; then mkdir -m 0755 -p -- {dir}; fi\n{snippet}"),
         }),
         other => parts.push(other),
     }

@@ -57,13 +57,13 @@ impl Attrs {
         }
         if let Some(owner) = &self.owner {
             out.push_str(&format!(
-                "case \" $(stat -c '%U %u' -- {p}) \" in *\" \"{o}\" \"*) ;; *) chown {o} -- {p}; rg_emit \"$rg_tag\" changed owner ;; esac\n",
+                "case \" $(stat -c '%U %u' -- {p}) \" in *\" \"{o}\" \"*) ;; *) chown -- {o} {p}; rg_emit \"$rg_tag\" changed owner ;; esac\n",
                 o = quote(owner),
             ));
         }
         if let Some(group) = &self.group {
             out.push_str(&format!(
-                "case \" $(stat -c '%G %g' -- {p}) \" in *\" \"{g}\" \"*) ;; *) chgrp {g} -- {p}; rg_emit \"$rg_tag\" changed group ;; esac\n",
+                "case \" $(stat -c '%G %g' -- {p}) \" in *\" \"{g}\" \"*) ;; *) chgrp -- {g} {p}; rg_emit \"$rg_tag\" changed group ;; esac\n",
                 g = quote(group),
             ));
         }
@@ -75,15 +75,15 @@ impl Attrs {
     pub fn set_on_tmp(&self) -> String {
         let mut out = String::new();
         if let Some(mode) = self.mode {
-            out.push_str(&format!("  chmod {mode:04o} \"$rg_tmp\"\n"));
+            out.push_str(&format!("  chmod {mode:04o} -- \"$rg_tmp\"\n"));
         }
         match (&self.owner, &self.group) {
             (Some(o), Some(g)) => out.push_str(&format!(
-                "  chown {} \"$rg_tmp\"\n",
+                "  chown -- {} \"$rg_tmp\"\n",
                 quote(&format!("{o}:{g}"))
             )),
-            (Some(o), None) => out.push_str(&format!("  chown {} \"$rg_tmp\"\n", quote(o))),
-            (None, Some(g)) => out.push_str(&format!("  chgrp {} \"$rg_tmp\"\n", quote(g))),
+            (Some(o), None) => out.push_str(&format!("  chown -- {} \"$rg_tmp\"\n", quote(o))),
+            (None, Some(g)) => out.push_str(&format!("  chgrp -- {} \"$rg_tmp\"\n", quote(g))),
             (None, None) => {}
         }
         out

@@ -42,7 +42,7 @@ pub struct Invocation {
 /// environment the command sees, then goes to `RG_CWD`, exports the `env`
 /// values and runs the command.
 pub const RUNNER: &str = "rg_run=$RG_RUN rg_cwd=$RG_CWD rg_env=$RG_ENV; unset RG_RUN RG_CWD RG_ENV; \
-if [ -n \"$rg_cwd\" ]; then cd \"$rg_cwd\" || exit; fi; eval \"$rg_env\"; eval \"$rg_run\"";
+if [ -n \"$rg_cwd\" ]; then cd -- \"$rg_cwd\" || exit; fi; eval \"$rg_env\"; eval \"$rg_run\"";
 
 impl Invocation {
     /// Shell that runs `command` this way (to be placed in a subshell): the
@@ -227,6 +227,7 @@ pub(super) fn plan(
 /// The changes and snippet of a command under `handlers:` when notified: its
 /// guards are checked on the host only.
 pub fn handler(input: &PlanInput<'_>, spec: &CommandSpec) -> Result<(Vec<Change>, String), Diag> {
+    input.check_values()?;
     let command = render(input, spec)?;
     Ok((vec![Change::Note { text: "run".into() }], snippet(&command)))
 }
@@ -252,8 +253,8 @@ fn snippet(command: &Rendered) -> String {
     }
     out.push_str(&format!(
         "rg_o=$(mktemp)\n\
-         if ( {} ) </dev/null >\"$rg_o\" 2>&1; then rm -f \"$rg_o\"; rg_emit \"$rg_tag\" changed ran\n\
-         else rg_s=$?; tail -c 4000 \"$rg_o\" >&2; rm -f \"$rg_o\"; echo \"the command exited with status $rg_s\" >&2; exit 1; fi\n",
+         if ( {} ) </dev/null >\"$rg_o\" 2>&1; then rm -f -- \"$rg_o\"; rg_emit \"$rg_tag\" changed ran\n\
+         else rg_s=$?; tail -c 4000 \"$rg_o\" >&2; rm -f -- \"$rg_o\"; echo \"the command exited with status $rg_s\" >&2; exit 1; fi\n",
         wrap(&command.run)
     ));
     out

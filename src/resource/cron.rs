@@ -42,7 +42,7 @@ impl CrontabState {
 
 /// Shell function of the probe that reads crontabs.
 pub const PROBE_FUNCTIONS: &str = r#"rg_crontab() {
-  if ! id -u "$2" >/dev/null 2>&1; then rg_emit "$1" user missing; return 0; fi
+  if ! id -u -- "$2" >/dev/null 2>&1; then rg_emit "$1" user missing; return 0; fi
   if ! command -v crontab >/dev/null 2>&1; then rg_emit "$1" cron missing; return 0; fi
   rg_emit "$1" content "$(crontab -u "$2" -l 2>/dev/null | rg_b64)"
 }
@@ -192,7 +192,7 @@ fn snippet(user: &str, old: &[u8], new: &[u8]) -> String {
     let mut out = format!(
         "if ! command -v crontab >/dev/null 2>&1; then echo 'cron is not installed on this host (no crontab command); add `package: cron` before this resource' >&2; exit 1; fi\n\
          rg_t=$(mktemp)\n\
-         trap 'rm -f \"$rg_t\"' EXIT\n\
+         trap 'rm -f -- \"$rg_t\"' EXIT\n\
          crontab -u {u} -l > \"$rg_t\" 2>/dev/null || : > \"$rg_t\"\n\
          rg_cur=$(sha256sum < \"$rg_t\" | cut -c1-64)\n\
          if [ \"$rg_cur\" != {new_sha} ]; then\n\
@@ -203,7 +203,7 @@ fn snippet(user: &str, old: &[u8], new: &[u8]) -> String {
     );
     out.push_str(&data_block(new));
     out.push_str(&format!(
-        "  crontab -u {u} \"$rg_t\"\n\
+        "  crontab -u {u} -- \"$rg_t\"\n\
          \x20 rg_emit \"$rg_tag\" changed crontab\n\
          fi\n"
     ));

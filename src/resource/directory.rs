@@ -111,13 +111,13 @@ fn recursive_snippet(path: &str, attrs: &Attrs) -> String {
     if let Some(owner) = owner {
         let o = quote(&owner);
         out.push_str(&format!(
-            "rg_before=$(find {p} -exec stat -c '%u:%g' -- {{}} + | sort -u | cksum)\nchown -R {o} -- {p}\n[ \"$rg_before\" = \"$(find {p} -exec stat -c '%u:%g' -- {{}} + | sort -u | cksum)\" ] || rg_emit \"$rg_tag\" changed owners-inside\n"
+            "rg_before=$(find -- {p} -exec stat -c '%u:%g' -- {{}} + | sort -u | cksum)\nchown -R -- {o} {p}\n[ \"$rg_before\" = \"$(find -- {p} -exec stat -c '%u:%g' -- {{}} + | sort -u | cksum)\" ] || rg_emit \"$rg_tag\" changed owners-inside\n"
         ));
     }
     if let Some(mode) = attrs.mode {
         let m = quote(&format!("{mode:o}"));
         out.push_str(&format!(
-            "if find {p} -type d ! -perm {m} | grep -q .; then find {p} -type d -exec chmod {mode:04o} -- {{}} +; rg_emit \"$rg_tag\" changed modes-inside; fi\n"
+            "if find -- {p} -type d ! -perm {m} | grep -q .; then find -- {p} -type d -exec chmod {mode:04o} -- {{}} +; rg_emit \"$rg_tag\" changed modes-inside; fi\n"
         ));
     }
     out

@@ -134,8 +134,8 @@ fn fetch_snippet(path: &str, url: &str, sha: &str, attrs: &Attrs) -> String {
          if [ -f \"$rg_p\" ] && [ ! -L \"$rg_p\" ]; then rg_cur=$(sha256sum < \"$rg_p\" | cut -c1-64); fi\n\
          if [ \"$rg_cur\" != {s} ]; then\n\
          \x20 if [ ! -d {d} ]; then echo \"the directory \"{d}\" does not exist; create it with a directory resource first\" >&2; exit 1; fi\n\
-         \x20 rg_tmp=$(mktemp {tmp})\n\
-         \x20 trap 'rm -f \"$rg_tmp\"' EXIT HUP INT TERM\n\
+         \x20 rg_tmp=$(mktemp -- {tmp})\n\
+         \x20 trap 'rm -f -- \"$rg_tmp\"' EXIT HUP INT TERM\n\
          \x20 if command -v curl >/dev/null 2>&1; then printf '%s\\n' {curl_config} | curl -fsSL --retry 2 -o \"$rg_tmp\" -K -\n\
          \x20 elif command -v wget >/dev/null 2>&1; then printf '%s\\n' {u} | wget -q -O \"$rg_tmp\" -i -\n\
          \x20 else echo 'neither curl nor wget is installed on this host; install one (package: curl) before this download' >&2; exit 1; fi\n\
@@ -145,7 +145,7 @@ fn fetch_snippet(path: &str, url: &str, sha: &str, attrs: &Attrs) -> String {
     );
     out.push_str(&attrs.set_on_tmp());
     out.push_str(
-        "  mv -f \"$rg_tmp\" \"$rg_p\"\n\
+        "  mv -f -- \"$rg_tmp\" \"$rg_p\"\n\
          \x20 trap - EXIT HUP INT TERM\n\
          \x20 rg_emit \"$rg_tag\" changed downloaded\n\
          fi\n",

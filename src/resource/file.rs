@@ -46,16 +46,7 @@ pub(super) fn plan(
     }
     let content = match (&spec.content, &spec.source) {
         (Some(content), _) => Some(input.render(content)?.into_bytes()),
-        (None, Some(source)) => {
-            let file = input.files_dir.join(&source.value);
-            Some(std::fs::read(&file).map_err(|e| {
-                Diag::at(
-                    crate::config::yaml::place_of(&input.planned.recipe.source, source.referenced),
-                    format!("cannot read files/{}: {e}", source.value),
-                )
-                .label("this source")
-            })?)
-        }
+        (None, Some(source)) => Some(input.read_file(source)?),
         (None, None) => None,
     };
     let attrs = attrs_of(
@@ -220,10 +211,10 @@ fn write_snippet(desired: &DesiredFile, full: &Attrs, sha: Option<&str>) -> Stri
         dir_shown = dir.replace(['"', '`', '$', '\\'], "_"),
     ));
     out.push_str(&format!(
-        "  rg_tmp=$(mktemp {})\n",
+        "  rg_tmp=$(mktemp -- {})\n",
         quote(&format!("{}/.rg-XXXXXX", dir.trim_end_matches('/')))
     ));
-    out.push_str("  trap 'rm -f \"$rg_tmp\"' EXIT HUP INT TERM\n");
+    out.push_str("  trap 'rm -f -- \"$rg_tmp\"' EXIT HUP INT TERM\n");
     match &desired.content {
         Some(content) if !content.is_empty() => {
             out.push_str("  base64 -d > \"$rg_tmp\" <<'RG_DATA'\n");
@@ -232,7 +223,7 @@ fn write_snippet(desired: &DesiredFile, full: &Attrs, sha: Option<&str>) -> Stri
         _ => {}
     }
     out.push_str(&full.set_on_tmp());
-    out.push_str("  mv -f \"$rg_tmp\" \"$rg_p\"\n  trap - EXIT HUP INT TERM\n");
+    out.push_str("  mv -f -- \"$rg_tmp\" \"$rg_p\"\n  trap - EXIT HUP INT TERM\n");
     out.push_str(if desired.content.is_some() {
         "  rg_emit \"$rg_tag\" changed content\n"
     } else {

@@ -33,7 +33,7 @@ impl GroupState {
 
 /// Shell function of the probe that answers group queries.
 pub const PROBE_FUNCTIONS: &str = r#"rg_group() {
-  rg_l=$(getent group "$2") || return 0
+  rg_l=$(getent group -- "$2") || return 0
   rg_emit "$1" entry "$rg_l"
 }
 "#;
@@ -63,7 +63,7 @@ pub(super) fn plan(
                 what: "group".into(),
             }],
             snippet: format!(
-                "if getent group {n} >/dev/null; then groupdel {n}; rg_emit \"$rg_tag\" changed removed; fi\n"
+                "if getent group -- {n} >/dev/null; then groupdel -- {n}; rg_emit \"$rg_tag\" changed removed; fi\n"
             ),
         });
     }
@@ -101,7 +101,7 @@ pub(super) fn plan(
 fn gid_snippet(name: &str, gid: u32) -> String {
     let n = quote(name);
     format!(
-        "if [ \"$(getent group {n} | cut -d: -f3)\" != {gid} ]; then groupmod -g {gid} -- {n}; rg_emit \"$rg_tag\" changed gid; fi\n"
+        "if [ \"$(getent group -- {n} | cut -d: -f3)\" != {gid} ]; then groupmod -g {gid} -- {n}; rg_emit \"$rg_tag\" changed gid; fi\n"
     )
 }
 
@@ -115,7 +115,7 @@ fn create_snippet(name: &str, gid: Option<u32>, system: bool) -> String {
         args.push_str(&format!("-g {gid} "));
     }
     let mut out = format!(
-        "if ! getent group {n} >/dev/null; then groupadd {args}-- {n}; rg_emit \"$rg_tag\" changed created; fi\n"
+        "if ! getent group -- {n} >/dev/null; then groupadd {args}-- {n}; rg_emit \"$rg_tag\" changed created; fi\n"
     );
     if let Some(gid) = gid {
         out.push_str(&gid_snippet(name, gid));

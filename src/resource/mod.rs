@@ -15,6 +15,7 @@ pub mod cron;
 pub mod directory;
 pub mod download;
 pub mod facts;
+pub mod fields;
 pub mod file;
 pub mod group;
 pub mod line;
@@ -244,22 +245,24 @@ impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // A value that is set where there was none reads "mode 0644".
         let from = |v: &Option<String>| v.as_ref().map(|v| format!("{v} → ")).unwrap_or_default();
-        match self {
-            Change::Create { what } => write!(f, "create {what}"),
-            Change::Remove { what } => write!(f, "remove {what}"),
+        let text = match self {
+            Change::Create { what } => format!("create {what}"),
+            Change::Remove { what } => format!("remove {what}"),
             Change::Content { diff, .. } => match diff {
                 Some(diff) => {
                     let (added, removed) = diff_counts(diff);
-                    write!(f, "content (+{added} -{removed})")
+                    format!("content (+{added} -{removed})")
                 }
-                None => write!(f, "content"),
+                None => "content".into(),
             },
-            Change::Mode { from: a, to } => write!(f, "mode {}{to}", from(a)),
-            Change::Owner { from: a, to } => write!(f, "owner {}{to}", from(a)),
-            Change::Group { from: a, to } => write!(f, "group {}{to}", from(a)),
-            Change::Target { from: a, to } => write!(f, "target {}{to}", from(a)),
-            Change::Note { text } => f.write_str(text),
-        }
+            Change::Mode { from: a, to } => format!("mode {}{to}", from(a)),
+            Change::Owner { from: a, to } => format!("owner {}{to}", from(a)),
+            Change::Group { from: a, to } => format!("group {}{to}", from(a)),
+            Change::Target { from: a, to } => format!("target {}{to}", from(a)),
+            Change::Note { text } => text.clone(),
+        };
+        // Paths, link targets and names come from recipes and hosts.
+        f.write_str(&crate::output::shown(&text))
     }
 }
 
@@ -310,6 +313,33 @@ impl PlanInput<'_> {
     /// The resource's (first) name, rendered.
     pub fn name(&self) -> &str {
         &self.planned.names[0]
+    }
+
+    /// Check the resource's templated values, rendered with the facts, by
+    /// the rules literal ones obey ([`fields`]), before they reach a script.
+    pub fn check_values(&self) -> Result<(), Diag> {
+        let at = |loc| crate::config::yaml::place_of(&self.planned.recipe.source, loc);
+        fields::check_rendered(&self.planned.resource.value, &at, &|text, loc| {
+            self.templates
+                .render_inline(text, self.context, &at(loc))
+                .ok()
+        })
+    }
+
+    /// Read a file under files/ that a field of this resource names (`source`,
+    /// an apt key): only a regular file inside the project, links followed.
+    pub fn read_file(&self, name: &crate::recipe::Text) -> Result<Vec<u8>, Diag> {
+        let root = self.files_dir.parent().unwrap_or(self.files_dir);
+        let shown = format!("files/{}", name.value);
+        crate::config::walk::read_inside(root, &self.files_dir.join(&name.value), &shown).map_err(
+            |problem| {
+                Diag::at(
+                    crate::config::yaml::place_of(&self.planned.recipe.source, name.referenced),
+                    problem,
+                )
+                .label("this file")
+            },
+        )
     }
 
     /// Render an inline string of this resource (content, targets, values).
@@ -391,6 +421,7 @@ pub fn queries(input: &QueryInput<'_>) -> Vec<Query> {
 /// Decide what a resource must change, given the world so far, and update the
 /// world to what it will be after the change.
 pub fn plan(input: &PlanInput<'_>, world: &mut World) -> Result<Decision, Diag> {
+    input.check_values()?;
     match &input.planned.resource.value.spec {
         Spec::File(spec) => file::plan(input, spec, world),
         Spec::Template(spec) => template::plan(input, spec, world),

@@ -117,7 +117,7 @@ rg_apt_cache() {
   rg_ref=/var/lib/apt/periodic/update-success-stamp
   if [ ! -e "$rg_ref" ] || [ /var/lib/apt/lists -nt "$rg_ref" ]; then rg_ref=/var/lib/apt/lists; fi
   if [ -n "$(find /etc/apt/sources.list /etc/apt/sources.list.d /etc/apt/keyrings /etc/apt/trusted.gpg.d -maxdepth 1 -newer "$rg_ref" 2>/dev/null | head -n 1)" ]; then echo sources; return 0; fi
-  echo $(( $(date +%s) - $(stat -c %Y "$rg_ref") ))
+  echo $(( $(date +%s) - $(stat -c %Y -- "$rg_ref") ))
 }
 "#;
 
@@ -129,7 +129,7 @@ fn apply_functions() -> String {
          \x20 rg_c=$(rg_apt_cache)\n\
          \x20 case $rg_c in missing|sources) ;; *) [ \"$rg_c\" -gt {CACHE_MAX_AGE} ] || return 0 ;; esac\n\
          \x20 rg_apt_get update >&2\n\
-         \x20 mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/update-success-stamp\n\
+         \x20 mkdir -p -- /var/lib/apt/periodic && touch -- /var/lib/apt/periodic/update-success-stamp\n\
          }}\n\
          rg_apt_get() {{ DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \"$@\"; }}\n"
     )
@@ -384,7 +384,7 @@ fn install_snippet(wants: &[Want], latest: bool) -> String {
     out.push_str(&format!(
         "if [ -n \"$rg_want\" ]; then\n\
          \x20 rg_apt_refresh\n\
-         \x20 rg_apt_get install{downgrades} $rg_want >&2\n\
+         \x20 rg_apt_get install{downgrades} -- $rg_want >&2\n\
          \x20 rg_emit \"$rg_tag\" changed \"installed$rg_want\"\n\
          fi\n"
     ));
@@ -403,7 +403,7 @@ fn remove_snippet(wants: &[Want]) -> String {
     }
     out.push_str(
         "if [ -n \"$rg_drop\" ]; then\n\
-         \x20 rg_apt_get remove $rg_drop >&2\n\
+         \x20 rg_apt_get remove -- $rg_drop >&2\n\
          \x20 rg_emit \"$rg_tag\" changed \"removed$rg_drop\"\n\
          fi\n",
     );

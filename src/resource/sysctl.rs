@@ -190,7 +190,7 @@ pub(super) fn plan(
         changes.extend(file_changes);
         if persist {
             snippet.push_str(&format!(
-                "if [ ! -d {d} ]; then mkdir -p {d}; fi\n",
+                "if [ ! -d {d} ]; then mkdir -p -- {d}; fi\n",
                 d = quote(DIR)
             ));
         }

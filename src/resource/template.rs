@@ -23,7 +23,7 @@ pub(super) fn plan(
     // The template's own vars win over the host's.
     let mut context = input.context.clone();
     if let Value::Object(map) = &mut context {
-        for (key, value) in &spec.vars {
+        for (key, value) in spec.vars.iter() {
             map.insert(key.clone(), value.clone());
         }
     }

@@ -89,10 +89,10 @@ impl UserState {
 
 /// Shell function of the probe that answers user queries.
 pub const PROBE_FUNCTIONS: &str = r#"rg_user() {
-  rg_l=$(getent passwd "$2") || return 0
+  rg_l=$(getent passwd -- "$2") || return 0
   rg_emit "$1" passwd "$(printf %s "$rg_l" | rg_b64)"
-  rg_emit "$1" group "$(id -gn "$2")"
-  rg_emit "$1" groups "$(id -Gn "$2")"
+  rg_emit "$1" group "$(id -gn -- "$2")"
+  rg_emit "$1" groups "$(id -Gn -- "$2")"
   rg_h=$(printf %s "$rg_l" | cut -d: -f6)
   if [ -d "$rg_h/.ssh" ] && [ ! -L "$rg_h/.ssh" ]; then
     rg_emit "$1" ssh_stat "$(stat -c '%a %U' -- "$rg_h/.ssh")"
@@ -154,7 +154,7 @@ pub(super) fn plan(
                 what: "user".into(),
             }],
             snippet: format!(
-                "if getent passwd {n} >/dev/null; then userdel {n}; rg_emit \"$rg_tag\" changed removed; fi\n"
+                "if getent passwd -- {n} >/dev/null; then userdel -- {n}; rg_emit \"$rg_tag\" changed removed; fi\n"
             ),
         });
     }
@@ -363,7 +363,7 @@ fn create_snippet(wanted: &Wanted) -> String {
     }
     let n = quote(&wanted.name);
     format!(
-        "if ! getent passwd {n} >/dev/null; then\n\
+        "if ! getent passwd -- {n} >/dev/null; then\n\
          \x20 useradd {} -- {n}\n\
          \x20 rg_emit \"$rg_tag\" changed created\n\
          else\n{}fi\n",
@@ -382,38 +382,38 @@ fn modify_snippet(wanted: &Wanted) -> String {
     let mut out = String::new();
     if let Some(uid) = wanted.uid {
         out.push_str(&format!(
-            "if [ \"$(id -u {n})\" != {uid} ]; then usermod -u {uid} -- {n}; rg_emit \"$rg_tag\" changed uid; fi\n"
+            "if [ \"$(id -u -- {n})\" != {uid} ]; then usermod -u {uid} -- {n}; rg_emit \"$rg_tag\" changed uid; fi\n"
         ));
     }
     if let Some(group) = &wanted.group {
         let g = quote(group);
         out.push_str(&format!(
-            "case \" $(id -gn {n}) $(id -g {n}) \" in *\" \"{g}\" \"*) ;; *) usermod -g {g} -- {n}; rg_emit \"$rg_tag\" changed group ;; esac\n"
+            "case \" $(id -gn -- {n}) $(id -g -- {n}) \" in *\" \"{g}\" \"*) ;; *) usermod -g {g} -- {n}; rg_emit \"$rg_tag\" changed group ;; esac\n"
         ));
     }
     if let Some(groups) = &wanted.groups {
         // Compared as sorted lists without the primary group.
         let primary = match &wanted.group {
             Some(g) => quote(g),
-            None => format!("\"$(id -gn {n})\""),
+            None => format!("\"$(id -gn -- {n})\""),
         };
         let wanted_list = quote(&groups_arg(groups));
         out.push_str(&format!(
             "rg_want=$(printf %s {wanted_list} | tr , '\\n' | grep -vx -- {primary} | sort -u | paste -sd, -)\n\
-             rg_have=$(id -Gn {n} | tr ' ' '\\n' | grep -vx -- \"$(id -gn {n})\" | sort -u | paste -sd, -)\n\
+             rg_have=$(id -Gn -- {n} | tr ' ' '\\n' | grep -vx -- \"$(id -gn -- {n})\" | sort -u | paste -sd, -)\n\
              if [ \"$rg_want\" != \"$rg_have\" ]; then usermod -G \"$rg_want\" -- {n}; rg_emit \"$rg_tag\" changed groups; fi\n"
         ));
     }
     if let Some(shell) = &wanted.shell {
         let s = quote(shell);
         out.push_str(&format!(
-            "if [ \"$(getent passwd {n} | cut -d: -f7)\" != {s} ]; then usermod -s {s} -- {n}; rg_emit \"$rg_tag\" changed shell; fi\n"
+            "if [ \"$(getent passwd -- {n} | cut -d: -f7)\" != {s} ]; then usermod -s {s} -- {n}; rg_emit \"$rg_tag\" changed shell; fi\n"
         ));
     }
     if let Some(home) = &wanted.home {
         let h = quote(home);
         out.push_str(&format!(
-            "if [ \"$(getent passwd {n} | cut -d: -f6)\" != {h} ]; then usermod -d {h} -m -- {n}; rg_emit \"$rg_tag\" changed home; fi\n"
+            "if [ \"$(getent passwd -- {n} | cut -d: -f6)\" != {h} ]; then usermod -d {h} -m -- {n}; rg_emit \"$rg_tag\" changed home; fi\n"
         ));
     }
     out
@@ -426,29 +426,29 @@ fn keys_snippet(name: &str, keys: &[u8]) -> String {
     let sha = quote(&sha256_hex(keys));
     let owner = quote(&format!("{name}:"));
     let mut out = format!(
-        "rg_h=$(getent passwd {n} | cut -d: -f6)\n\
-         rg_own={owner}\"$(id -gn {n})\"\n\
+        "rg_h=$(getent passwd -- {n} | cut -d: -f6)\n\
+         rg_own={owner}\"$(id -gn -- {n})\"\n\
          if [ -z \"$rg_h\" ] || [ ! -d \"$rg_h\" ]; then echo \"the home directory of \"{n}\" ($rg_h) does not exist\" >&2; exit 1; fi\n\
          if [ -L \"$rg_h/.ssh\" ] || [ -L \"$rg_h/.ssh/authorized_keys\" ]; then echo \"$rg_h/.ssh or its authorized_keys is a symlink; not following it\" >&2; exit 1; fi\n\
-         if [ ! -d \"$rg_h/.ssh\" ]; then mkdir -m 0700 -- \"$rg_h/.ssh\"; chown \"$rg_own\" -- \"$rg_h/.ssh\"; rg_emit \"$rg_tag\" changed ssh-dir; fi\n\
-         if [ \"$(stat -c '%a %U' -- \"$rg_h/.ssh\")\" != \"700 \"{n} ]; then chmod 0700 -- \"$rg_h/.ssh\"; chown \"$rg_own\" -- \"$rg_h/.ssh\"; rg_emit \"$rg_tag\" changed ssh-dir; fi\n\
+         if [ ! -d \"$rg_h/.ssh\" ]; then mkdir -m 0700 -- \"$rg_h/.ssh\"; chown -- \"$rg_own\" \"$rg_h/.ssh\"; rg_emit \"$rg_tag\" changed ssh-dir; fi\n\
+         if [ \"$(stat -c '%a %U' -- \"$rg_h/.ssh\")\" != \"700 \"{n} ]; then chmod 0700 -- \"$rg_h/.ssh\"; chown -- \"$rg_own\" \"$rg_h/.ssh\"; rg_emit \"$rg_tag\" changed ssh-dir; fi\n\
          rg_k=\"$rg_h/.ssh/authorized_keys\"\n\
          rg_cur=\n\
          if [ -f \"$rg_k\" ]; then rg_cur=$(sha256sum < \"$rg_k\" | cut -c1-64); fi\n\
          if [ \"$rg_cur\" != {sha} ]; then\n\
-         \x20 rg_tmp=$(mktemp \"$rg_h/.ssh/.rg-XXXXXX\")\n\
-         \x20 trap 'rm -f \"$rg_tmp\"' EXIT HUP INT TERM\n\
+         \x20 rg_tmp=$(mktemp -- \"$rg_h/.ssh/.rg-XXXXXX\")\n\
+         \x20 trap 'rm -f -- \"$rg_tmp\"' EXIT HUP INT TERM\n\
          \x20 base64 -d > \"$rg_tmp\" <<'RG_DATA'\n"
     );
     out.push_str(&data_block(keys));
     out.push_str(&format!(
-        "  chmod 0600 \"$rg_tmp\"\n\
-         \x20 chown \"$rg_own\" \"$rg_tmp\"\n\
-         \x20 mv -f \"$rg_tmp\" \"$rg_k\"\n\
+        "  chmod 0600 -- \"$rg_tmp\"\n\
+         \x20 chown -- \"$rg_own\" \"$rg_tmp\"\n\
+         \x20 mv -f -- \"$rg_tmp\" \"$rg_k\"\n\
          \x20 trap - EXIT HUP INT TERM\n\
          \x20 rg_emit \"$rg_tag\" changed authorized_keys\n\
          fi\n\
-         if [ \"$(stat -c '%a %U' -- \"$rg_k\")\" != \"600 \"{n} ]; then chmod 0600 -- \"$rg_k\"; chown \"$rg_own\" -- \"$rg_k\"; rg_emit \"$rg_tag\" changed authorized_keys-mode; fi\n"
+         if [ \"$(stat -c '%a %U' -- \"$rg_k\")\" != \"600 \"{n} ]; then chmod 0600 -- \"$rg_k\"; chown -- \"$rg_own\" \"$rg_k\"; rg_emit \"$rg_tag\" changed authorized_keys-mode; fi\n"
     ));
     out
 }

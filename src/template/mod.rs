@@ -4,7 +4,9 @@
 //! The context of every render is the host's variables at the top level, plus
 //! `host` (`name`, `address`, `groups`) and `facts` (gathered on the host).
 
-use std::collections::BTreeMap;
+pub mod partials;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use handlebars::{Handlebars, RenderError, TemplateError};
@@ -18,6 +20,8 @@ use crate::config::yaml;
 pub struct Templates {
     registry: Handlebars<'static>,
     sources: BTreeMap<String, Source>,
+    /// What every template includes (checked at load).
+    partials: partials::Graph,
 }
 
 impl Default for Templates {
@@ -25,8 +29,50 @@ impl Default for Templates {
         Self {
             registry: new_registry(),
             sources: BTreeMap::new(),
+            partials: partials::Graph::default(),
         }
     }
+}
+
+/// The most a template (or an inline string) may render: beyond it, the
+/// render stops with an error (a loop over a huge list, a partial bomb).
+pub const MAX_RENDERED_BYTES: usize = 16 * 1024 * 1024;
+
+/// A render's output, refused beyond [`MAX_RENDERED_BYTES`].
+#[derive(Default)]
+struct Capped {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_RENDERED_BYTES {
+            self.over = true;
+            return Err(std::io::Error::other("the rendered text is too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capped {
+    fn text(self) -> String {
+        // Handlebars writes whole `str`s.
+        String::from_utf8(self.bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+fn too_large(what: &str) -> String {
+    format!(
+        "{what} renders more than {} MiB",
+        MAX_RENDERED_BYTES / 1024 / 1024
+    )
 }
 
 fn new_registry() -> Handlebars<'static> {
@@ -37,19 +83,20 @@ fn new_registry() -> Handlebars<'static> {
 }
 
 impl Templates {
-    /// Compile every file under `dir` (the project's templates/). Each template
-    /// is registered under its path relative to `dir` (`site.conf.hbs`), and
-    /// also as a partial under the same name.
-    pub fn load(dir: &Path) -> (Templates, Diags) {
+    /// Compile every file under `dir` (the templates/ of the project at
+    /// `root`). Each template is registered under its path relative to `dir`
+    /// (`site.conf.hbs`), and also as a partial under the same name.
+    pub fn load(root: &Path, dir: &Path) -> (Templates, Diags) {
         let mut templates = Templates::default();
-        let mut diags = Diags::default();
-        crate::config::walk(dir, &mut |path| {
+        let (files, problems) = crate::config::walk::files_or_problems(root, dir, "templates");
+        let mut diags = Diags(problems);
+        for path in files {
             let Ok(relative) = path.strip_prefix(dir) else {
-                return;
+                continue;
             };
             let name = relative.to_string_lossy().into_owned();
             let shown = format!("templates/{name}");
-            match yaml::read_source(path, &shown) {
+            match yaml::read_source(&path, &shown) {
                 Ok(source) => {
                     if let Err(err) = templates
                         .registry
@@ -64,8 +111,78 @@ impl Templates {
                 }
                 Err(diag) => diags.push(diag),
             }
-        });
+        }
+        diags.0.extend(templates.check_partials());
         (templates, diags)
+    }
+
+    /// Build the graph of what each template includes and check it: no
+    /// cycle, bounded depth and number of inclusions, names written out.
+    fn check_partials(&mut self) -> Vec<Diag> {
+        let mut graph = partials::Graph::default();
+        for name in self.sources.keys() {
+            if let Some(template) = self.registry.get_template(name) {
+                graph.nodes.insert(name.clone(), partials::node(template));
+            }
+        }
+        let mut problems = Vec::new();
+        let mut cycles_seen = BTreeSet::new();
+        let place = |name: &str, (line, column): (usize, usize)| {
+            self.sources
+                .get(name)
+                .map(|source| Place::new(source, source.offset_of(line, column), 1))
+        };
+        for (name, node) in &graph.nodes {
+            for computed in &node.computed {
+                if let Some(place) = place(name, computed.at) {
+                    problems.push(
+                        Diag::at(place, format!("templates/{name} includes a partial whose name is computed"))
+                            .label("a computed partial name")
+                            .help("write the partial's name out, like {{> header.hbs}}, so that redgreen can check what every template includes"),
+                    );
+                }
+            }
+        }
+        // Renders start at templates nobody includes: a problem is shown
+        // once, for them; templates that only include each other have none.
+        let roots = graph.roots();
+        let mut order: Vec<(&String, &partials::Node)> = graph.nodes.iter().collect();
+        order.sort_by_key(|(name, _)| !roots.contains(&name.as_str()));
+        for (name, node) in order {
+            let Err((problem, spot)) = graph.check(name, node) else {
+                continue;
+            };
+            match &problem {
+                partials::Problem::Cycle(chain) => {
+                    let mut key = chain.clone();
+                    key.sort();
+                    key.dedup();
+                    if !cycles_seen.insert(key) {
+                        continue;
+                    }
+                }
+                _ if !roots.contains(&name.as_str()) => continue,
+                _ => {}
+            }
+            let Some(place) = place(&spot.template, spot.at) else {
+                continue;
+            };
+            let label = match problem {
+                partials::Problem::Cycle(_) => "this inclusion closes the cycle",
+                _ => "included here",
+            };
+            problems.push(
+                Diag::at(place, problem.message(&format!("templates/{name}")))
+                    .label(label)
+                    .help(format!(
+                        "a template may include partials at most {} deep and {} times in all, and never itself through others",
+                        partials::MAX_DEPTH,
+                        partials::MAX_EXPANSIONS
+                    )),
+            );
+        }
+        self.partials = graph;
+        problems
     }
 
     /// True when templates/ has a template of that name.
@@ -80,10 +197,16 @@ impl Templates {
 
     /// Render a template from templates/.
     pub fn render_file(&self, name: &str, context: &Value) -> Result<String, Diag> {
-        self.registry.render(name, context).map_err(|err| {
-            let source = self.sources.get(name);
-            render_error_in_file(source, name, &err)
-        })
+        let mut out = Capped::default();
+        match self.registry.render_to_write(name, context, &mut out) {
+            Ok(()) => Ok(out.text()),
+            Err(_) if out.over => Err(Diag::plain(too_large(&format!("templates/{name}")))
+                .help("a template that renders this much is a mistake (a loop over a huge list, partials included over and over); render less, or ship the data as a file under files/")),
+            Err(err) => {
+                let source = self.sources.get(name);
+                Err(render_error_in_file(source, name, &err))
+            }
+        }
     }
 
     /// Render an inline string from a recipe (content, names, paths). `place`
@@ -98,9 +221,45 @@ impl Templates {
         if !text.contains("{{") {
             return Ok(text.to_string());
         }
-        self.registry
-            .render_template(text, context)
-            .map_err(|err| inline_error(place, &err))
+        // Any inclusion has a `>` (`{{> x}}`, `{{~> x}}`, `{{#> layout}}`).
+        if text.contains('>') {
+            let template = handlebars::Template::compile(text).map_err(|err| {
+                Diag::at(
+                    place.clone(),
+                    format!("template syntax error: {}", err.reason()),
+                )
+                .label("in this string")
+            })?;
+            let node = partials::node(&template);
+            if !node.computed.is_empty() {
+                return Err(Diag::at(
+                    place.clone(),
+                    "this string includes a partial whose name is computed",
+                )
+                .label("a computed partial name")
+                .help("write the partial's name out, like {{> header.hbs}}"));
+            }
+            if let Err((problem, _)) = self.partials.check("this string", &node) {
+                return Err(Diag::at(place.clone(), problem.message("this string"))
+                    .label("in this string")
+                    .help(format!(
+                        "a string may include partials at most {} deep and {} times in all",
+                        partials::MAX_DEPTH,
+                        partials::MAX_EXPANSIONS
+                    )));
+            }
+        }
+        let mut out = Capped::default();
+        match self
+            .registry
+            .render_template_to_write(text, context, &mut out)
+        {
+            Ok(()) => Ok(out.text()),
+            Err(_) if out.over => Err(Diag::at(place.clone(), too_large("this string"))
+                .label("in this string")
+                .help("render less, or ship the data as a file under files/")),
+            Err(err) => Err(inline_error(place, &err)),
+        }
     }
 
     /// Check that an inline string compiles, without rendering it.

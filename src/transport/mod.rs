@@ -164,6 +164,37 @@ pub struct Connection {
     pub accept_new_host_key: bool,
 }
 
+/// What is wrong with an address to connect to, if anything. ssh takes its
+/// destination among its options, so one that starts with `-` would be read
+/// as an option (`-oProxyCommand=...`); whitespace and control characters
+/// are never part of a host name or an address.
+pub fn address_problem(address: &str) -> Option<String> {
+    if address.trim().is_empty() {
+        return Some("the address is empty".into());
+    }
+    if address.starts_with('-') {
+        return Some(format!(
+            "the address '{}' starts with '-', which ssh would read as an option",
+            crate::output::shown(address)
+        ));
+    }
+    if let Some(c) = address
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control())
+    {
+        return Some(format!(
+            "the address '{}' holds {}, which no host name or address has",
+            crate::output::shown(address),
+            if c.is_control() {
+                "a control character"
+            } else {
+                "whitespace"
+            }
+        ));
+    }
+    None
+}
+
 impl Connection {
     /// True when scripts that need root must go through sudo for a login as
     /// `login` (the user ssh logs in as).

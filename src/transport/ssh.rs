@@ -39,6 +39,11 @@ pub struct SshTransport {
 impl SshTransport {
     /// Open the master connection.
     pub async fn connect(conn: &Connection) -> Result<SshTransport, TransportError> {
+        // The openssh crate puts the destination after ssh's options with no
+        // `--`: an address that looks like an option never gets that far.
+        if let Some(problem) = super::address_problem(&conn.address) {
+            return Err(TransportError::Connect(problem));
+        }
         let resolved = Resolved::of(conn).await?;
         let mut builder = SessionBuilder::default();
         builder

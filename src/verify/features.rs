@@ -2,7 +2,7 @@
 //! before any host is touched, and expanding every scenario once per host it
 //! selects.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::LazyLock;
 
 use cucumber::feature::Ext as _;
@@ -37,14 +37,25 @@ pub fn find(root: &Path, selection: &[PathBuf]) -> Result<Vec<(PathBuf, String)>
         selection.to_vec()
     };
     for path in wanted {
+        // A folder named outside the project on the command line (absolute,
+        // or with ..) is its own boundary; links never lead out of it.
+        let named_outside = path
+            .components()
+            .any(|c| matches!(c, Component::RootDir | Component::ParentDir));
         // Relative paths are the project's, wherever redgreen runs (-C).
         let path = root.join(path);
         if path.is_dir() {
-            crate::config::walk(&path, &mut |file| {
-                if file.extension().is_some_and(|e| e == "feature") {
-                    found.push(file.to_path_buf());
-                }
-            });
+            let boundary = if named_outside { path.as_path() } else { root };
+            let shown = path
+                .strip_prefix(root)
+                .map_or_else(|_| path.display().to_string(), |p| p.display().to_string());
+            let (files, problems) = crate::config::walk::files_or_problems(boundary, &path, &shown);
+            diags.0.extend(problems);
+            found.extend(
+                files
+                    .into_iter()
+                    .filter(|file| file.extension().is_some_and(|e| e == "feature")),
+            );
         } else if path.is_file() {
             found.push(path);
         } else if !selection.is_empty() {

@@ -206,7 +206,7 @@ pub async fn run(
         .iter()
         .any(|o| o.format == Format::Pretty && o.file.is_none());
     if pretty_on_stdout {
-        print!("{}", report::recap(&report));
+        crate::output::print(&report::recap(&report));
     }
     Ok(report)
 }

@@ -380,7 +380,7 @@ pub fn outputs(formats: &[String], out: Option<&PathBuf>) -> Result<Vec<Output>,
 /// Open where an output writes (creating its directory).
 pub fn open(output: &Output) -> Result<Box<dyn Write>, Diag> {
     match &output.file {
-        None => Ok(Box::new(io::stdout())),
+        None => Ok(Box::new(crate::output::Stdout)),
         Some(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)

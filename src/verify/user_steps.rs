@@ -17,6 +17,7 @@ use serde::Deserialize;
 use super::features::FEATURES_DIR;
 use super::library::{Action, Keyword, Library, Phrase, Shape};
 use super::steps::custom::references;
+use crate::config::walk::{self, Unusable};
 use crate::config::yaml::{self, place_of};
 use crate::config::{Diag, Diags, Source};
 use crate::recipe::{Spanned, Text};
@@ -42,8 +43,13 @@ struct Entry {
 pub fn load(root: &Path, library: &mut Library) -> Diags {
     let mut diags = Diags::default();
     let path = root.join(FEATURES_DIR).join("steps.yml");
-    if !path.is_file() {
-        return diags;
+    match walk::resolve(root, &path) {
+        Ok(_) => {}
+        Err(Unusable::Missing) => return diags,
+        Err(Unusable::Outside(target)) => return walk::outside(STEPS_FILE, &target).into(),
+        Err(Unusable::NotAFile) => {
+            return Diag::plain(format!("{STEPS_FILE} is not a regular file")).into();
+        }
     }
     let source = match yaml::read_source(&path, STEPS_FILE) {
         Ok(source) => source,

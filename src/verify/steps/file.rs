@@ -354,7 +354,7 @@ pub async fn symlink_points_to(world: &mut HostWorld, args: &Args) -> Verdict {
             "p={}; t={}\n\
              if [ -L \"$p\" ]; then\n\
              \techo link; readlink -- \"$p\"; readlink -f -- \"$p\" || echo\n\
-             \tcd \"$(dirname -- \"$p\")\" && readlink -f -- \"$t\" || echo\n\
+             \tcd -- \"$(dirname -- \"$p\")\" && readlink -f -- \"$t\" || echo\n\
              elif [ -e \"$p\" ]; then echo other; stat -c %F -- \"$p\"\n\
              else echo missing; fi\n",
             quote(path),

@@ -9,20 +9,20 @@ use crate::verify::world::{Failure, HostWorld, Verdict, expect};
 /// `NAME<TAB>unknown` for each package named in `$@`.
 const QUERY: &str = r#"rg_pkg() {
   if command -v dpkg-query >/dev/null 2>&1; then
-    s=$(dpkg-query -W -f='${db:Status-Status} ${Version}\n' "$1" 2>/dev/null | head -n 1)
+    s=$(dpkg-query -W -f='${db:Status-Status} ${Version}\n' -- "$1" 2>/dev/null | head -n 1)
     case $s in
       "installed "*) echo "installed ${s#installed }" ;;
       "") echo "absent" ;;
       *) echo "absent ${s%% *}" ;;
     esac
   elif command -v rpm >/dev/null 2>&1; then
-    if v=$(rpm -q --qf '%{VERSION}-%{RELEASE}' "$1" 2>/dev/null); then echo "installed $v"; else echo absent; fi
+    if v=$(rpm -q --qf '%{VERSION}-%{RELEASE}' -- "$1" 2>/dev/null); then echo "installed $v"; else echo absent; fi
   elif command -v apk >/dev/null 2>&1; then
-    if apk info -e "$1" >/dev/null 2>&1; then
-      v=$(apk info "$1" 2>/dev/null | head -n 1); v=${v#"$1"-}; echo "installed ${v%% *}"
+    if apk info -e -- "$1" >/dev/null 2>&1; then
+      v=$(apk info -- "$1" 2>/dev/null | head -n 1); v=${v#"$1"-}; echo "installed ${v%% *}"
     else echo absent; fi
   elif command -v pacman >/dev/null 2>&1; then
-    if v=$(pacman -Q "$1" 2>/dev/null); then echo "installed ${v#* }"; else echo absent; fi
+    if v=$(pacman -Q -- "$1" 2>/dev/null); then echo "installed ${v#* }"; else echo absent; fi
   else echo unknown; fi
 }
 for p in "$@"; do printf '%s\t' "$p"; rg_pkg "$p"; done

@@ -12,7 +12,7 @@ const QUERY: &str = r#"if [ -d /run/systemd/system ] && command -v systemctl >/d
 elif command -v rc-service >/dev/null 2>&1; then
   echo init=openrc
   if rc-service -e "$n"; then echo LoadState=loaded; else echo LoadState=not-found; fi
-  rc-service "$n" status >/dev/null 2>&1; echo "running_exit=$?"
+  rc-service -- "$n" status >/dev/null 2>&1; echo "running_exit=$?"
   rc-update show default 2>/dev/null | grep -q "^ *$n |"; echo "enabled_exit=$?"
 elif [ -x "/etc/init.d/$n" ]; then
   echo init=sysv; echo LoadState=loaded

@@ -21,7 +21,7 @@ async fn entry(
     let output = world
         .check(format!(
             "n={}\n\
-             if command -v getent >/dev/null 2>&1; then getent {database} \"$n\"\n\
+             if command -v getent >/dev/null 2>&1; then getent {database} -- \"$n\"\n\
              else awk -F: -v n=\"$n\" '$1 == n' /etc/{database}; fi\n\
              true\n",
             quote(name)
