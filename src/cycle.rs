@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::config::{Diags, Overrides, Project, test_host_name};
+use crate::config::{Overrides, Project, test_host_name};
+use crate::diagnostic::Diags;
 use crate::driver::{Driver, TestHostRecord, TestHostSpec};
 use crate::engine::{self, HostOutcome, Mode, Observer, ResourceReport, RunReport, Status, Target};
 use crate::verify::{self, Outcome, ScenarioResult, Suite};

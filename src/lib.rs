@@ -25,8 +25,10 @@
 pub mod cli;
 pub mod config;
 pub mod cycle;
+pub mod diagnostic;
 pub mod driver;
 pub mod engine;
+pub mod files;
 pub mod ledger;
 pub mod output;
 pub mod recipe;

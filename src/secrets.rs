@@ -110,7 +110,7 @@ pub fn to_json(value: &impl serde::Serialize) -> String {
 }
 
 /// A diagnostic with every secret in its words masked.
-pub fn redact_diag(diag: &crate::config::Diag) -> crate::config::Diag {
+pub fn redact_diag(diag: &crate::diagnostic::Diag) -> crate::diagnostic::Diag {
     let mut diag = diag.clone();
     diag.message = redact(&diag.message).into_owned();
     diag.label = redact(&diag.label).into_owned();

@@ -24,8 +24,9 @@ use std::time::{Duration, Instant, SystemTime};
 use notify_debouncer_mini::{DebounceEventResult, new_debouncer_opt, notify};
 use owo_colors::{OwoColorize, Stream};
 
-use crate::config::{Diags, Overrides, Project};
+use crate::config::{Overrides, Project};
 use crate::cycle;
+use crate::diagnostic::Diags;
 use crate::driver::{Driver, TestHostSpec};
 use crate::engine::{self, HostOutcome, Mode, Status, Target};
 use crate::recipe::Spec;
@@ -180,7 +181,7 @@ pub async fn run(
         },
     )
     .map_err(|e| {
-        Diags::from(crate::config::Diag::plain(format!(
+        Diags::from(crate::diagnostic::Diag::plain(format!(
             "cannot watch the project: {e}"
         )))
     })?;
@@ -193,7 +194,7 @@ pub async fn run(
                 notify::RecursiveMode::NonRecursive
             };
             debouncer.watcher().watch(&path, mode).map_err(|e| {
-                Diags::from(crate::config::Diag::plain(format!(
+                Diags::from(crate::diagnostic::Diag::plain(format!(
                     "cannot watch {}: {e}",
                     path.display()
                 )))
@@ -268,7 +269,7 @@ impl Snapshot {
             if path.is_file() {
                 snapshot.update(root, Path::new(watched));
             } else {
-                for file in crate::config::walk::files(root, &path) {
+                for file in crate::files::walk::files(root, &path) {
                     if let Ok(relative) = file.strip_prefix(root) {
                         let relative = relative.to_path_buf();
                         snapshot

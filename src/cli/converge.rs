@@ -8,7 +8,8 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{Cli, Failure, RunArgs, interrupt_on_signals, load, targets};
-use crate::config::{Diag, Overrides, Project};
+use crate::config::{Overrides, Project};
+use crate::diagnostic::Diag;
 use crate::engine::rollout::{self, Rollout, Size};
 use crate::engine::saved::SavedPlan;
 use crate::engine::{self, Approval, Mode, Observer};

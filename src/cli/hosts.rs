@@ -7,7 +7,8 @@ use indicatif::{MultiProgress, ProgressDrawTarget};
 
 use super::{Cli, Failure, HostsCommand};
 use crate::config::inventory::DriverKind;
-use crate::config::{Diag, Overrides, Project, test_host_name};
+use crate::config::{Overrides, Project, test_host_name};
+use crate::diagnostic::Diag;
 use crate::driver::{self, Driver, TestHostSpec};
 use crate::exit;
 
@@ -68,7 +69,7 @@ pub(crate) fn specs(project: &Project, names: &[String]) -> Result<Vec<TestHostS
         if !specs.iter().any(|s| s.name == *name) && !test_hosts.hosts.names().any(|h| h == name) {
             let known = project.test_host_names();
             let known: Vec<&str> = known.iter().map(String::as_str).collect();
-            let (best, list) = crate::config::diagnostic::suggestion(name, &known);
+            let (best, list) = crate::diagnostic::suggestion(name, &known);
             let message = match best {
                 Some(best) => format!("unknown test host '{name}', did you mean '{best}'?"),
                 None => format!("unknown test host '{name}'"),

@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Diag, Diags, Overrides, Project};
+use crate::config::{Overrides, Project};
+use crate::diagnostic::{Diag, Diags};
 use crate::driver::{self, image};
 use crate::engine;
 use crate::exit;

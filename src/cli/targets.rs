@@ -12,9 +12,10 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use super::{ConnectionKind, Failure, RunArgs};
-use crate::config::diagnostic::suggestion;
 use crate::config::inventory::{Become, HostEntry};
-use crate::config::{Diag, Project, test_host_name};
+use crate::config::{Project, test_host_name};
+use crate::diagnostic::Diag;
+use crate::diagnostic::suggestion;
 use crate::driver::State;
 use crate::engine::Target;
 use crate::exit;

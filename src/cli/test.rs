@@ -7,8 +7,9 @@ use clap::Args;
 use owo_colors::{OwoColorize, Stream};
 
 use super::{Cli, Failure, VarArgs, hosts, interrupt_on_signals, load};
-use crate::config::{Diag, Overrides};
+use crate::config::Overrides;
 use crate::cycle::{self, CycleReport, Phase};
+use crate::diagnostic::Diag;
 use crate::engine::{Observer, Quiet};
 use crate::exit;
 use crate::report::Pretty;

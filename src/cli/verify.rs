@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{Cli, ConnectionKind, Failure, RunArgs, VarArgs, load, print_diags, targets};
-use crate::config::{Diag, Diags, Overrides, Project};
+use crate::config::{Overrides, Project};
+use crate::diagnostic::{Diag, Diags};
 use crate::exit;
 use crate::verify::{self, Library, Suite};
 

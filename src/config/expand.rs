@@ -5,7 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 
-use super::{Diag, Diags, LoadedRecipe, Place, Project, yaml};
+use super::{LoadedRecipe, Project};
+use crate::diagnostic::{Diag, Diags, Place};
 use crate::recipe::{Kind, Resource, Spanned, Spec};
 use crate::resource;
 use crate::template;
@@ -105,7 +106,7 @@ impl PlannedResource<'_> {
     /// The place of the resource in its recipe.
     pub fn place(&self) -> Place {
         let res = &self.resource.value;
-        yaml::place_of(&self.recipe.source, res.kind.referenced)
+        self.recipe.source.place(res.kind.referenced)
     }
 
     /// What identifies it on a host: type and name (and path for `line`).
@@ -276,7 +277,7 @@ fn render_names<'p>(
     context: &Value,
 ) -> Result<PlannedResource<'p>, Diag> {
     let res = &resource.value;
-    let place = yaml::place_of(&recipe.source, res.name.referenced);
+    let place = recipe.source.place(res.name.referenced);
     let kind = res.kind().expect("expanded resources have known types");
     let mut names = Vec::new();
     for name in res.name.value.items() {
@@ -289,7 +290,7 @@ fn render_names<'p>(
     // Every other templated value that reaches a script, with the host's
     // vars (the probe uses them before facts are known); what needs facts
     // is checked when the host is planned.
-    let at = |loc| yaml::place_of(&recipe.source, loc);
+    let at = |loc| recipe.source.place(loc);
     resource::fields::check_rendered(res, &at, &|text, loc| {
         project
             .templates
@@ -299,7 +300,7 @@ fn render_names<'p>(
     let path = match &res.spec {
         Spec::Line(line) => match &line.path {
             Some(path) => {
-                let place = yaml::place_of(&recipe.source, path.referenced);
+                let place = recipe.source.place(path.referenced);
                 Some(
                     project
                         .templates

@@ -7,21 +7,20 @@
 //! cycles, duplicate resources per host, templates rendered per host.
 //! Nothing here touches a host.
 
-pub mod diagnostic;
 mod expand;
 pub mod inventory;
 mod validate;
-pub mod walk;
 pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use diagnostic::{Diag, Diags, Place, Source};
 pub use expand::{HostResources, Overrides, PlannedResource, expand_host};
 pub use inventory::Inventory;
 pub use validate::parse_service_notify;
 
+use crate::diagnostic::{Diag, Diags, Place, Source};
+use crate::files::walk;
 use crate::recipe::Recipe;
 use crate::template::Templates;
 
@@ -67,7 +66,7 @@ impl Project {
             .help("run redgreen in a project directory, pass -C DIR, or create one with `redgreen init`")
             .into());
         }
-        let inventory_source = yaml::read_source(&project_file, PROJECT_FILE)?;
+        let inventory_source = crate::files::read_source(&project_file, PROJECT_FILE)?;
         let inventory = match yaml::parse::<Inventory>(&inventory_source) {
             Ok(inventory) => Some(inventory),
             Err(diag) => {
@@ -80,7 +79,7 @@ impl Project {
         let (found, problems) = files_under(root, "recipes", &["yml", "yaml"]);
         diags.0.extend(problems);
         for (name, path, shown) in found {
-            let loaded = yaml::read_source(&path, &shown)
+            let loaded = crate::files::read_source(&path, &shown)
                 .and_then(|source| Ok((yaml::parse::<Recipe>(&source)?, source)));
             match loaded {
                 Ok((recipe, source)) => {
@@ -119,7 +118,7 @@ impl Project {
 
     /// A place in redgreen.yml.
     pub fn inventory_place(&self, loc: crate::recipe::Location) -> Place {
-        yaml::place_of(&self.inventory_source, loc)
+        self.inventory_source.place(loc)
     }
 
     /// The names of every declared test host (`HOST-PLATFORM`), in order.

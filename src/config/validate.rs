@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use regex::Regex;
 use serde_json::{Value, json};
 
-use super::diagnostic::suggestion;
 use super::inventory::{DriverKind, Platform};
 use super::walk::{self, Unusable};
-use super::{Diag, Diags, LoadedRecipe, Overrides, Project, expand_host, test_host_name, yaml};
+use super::{LoadedRecipe, Overrides, Project, expand_host, test_host_name};
+use crate::diagnostic::suggestion;
+use crate::diagnostic::{Diag, Diags, Place};
 use crate::recipe::{Kind, Location, Name, Presence, Resource, Spanned, Spec, Text, Vars};
 use crate::resource;
 use crate::template::{self, Templates};
@@ -30,11 +31,11 @@ pub(super) fn validate(project: &Project, overrides: &Overrides) -> Diags {
     diags
 }
 
-fn inv(project: &Project, loc: Location) -> super::Place {
+fn inv(project: &Project, loc: Location) -> Place {
     project.inventory_place(loc)
 }
 
-fn unknown_name(place: super::Place, what: &str, name: &str, known: &[&str], fix: &str) -> Diag {
+fn unknown_name(place: Place, what: &str, name: &str, known: &[&str], fix: &str) -> Diag {
     let (best, list) = suggestion(name, known);
     let message = match best {
         Some(best) => format!("unknown {what} '{name}', did you mean '{best}'?"),
@@ -314,7 +315,7 @@ fn valid_host_name(name: &str) -> bool {
 
 /// Every variable name of `vars` must follow the one rule for names (the
 /// same as for `--var`).
-fn check_var_names(vars: &Vars, at: &dyn Fn(Location) -> super::Place, diags: &mut Diags) {
+fn check_var_names(vars: &Vars, at: &dyn Fn(Location) -> Place, diags: &mut Diags) {
     for name in &vars.names {
         if let Some((message, help)) = super::expand::var_name_problem(&name.value) {
             diags.push(
@@ -344,7 +345,7 @@ fn check_recipe(
     handlers: &BTreeSet<String>,
     diags: &mut Diags,
 ) {
-    let at = |loc: Location| yaml::place_of(&recipe.source, loc);
+    let at = |loc: Location| recipe.source.place(loc);
     let recipe_names: Vec<&str> = project.recipes.keys().map(String::as_str).collect();
     for include in &recipe.recipe.include {
         if !project.recipes.contains_key(&include.value) {
@@ -382,7 +383,7 @@ fn check_resource(
     handlers: &BTreeSet<String>,
     diags: &mut Diags,
 ) {
-    let at = |loc: Location| yaml::place_of(&recipe.source, loc);
+    let at = |loc: Location| recipe.source.place(loc);
     let res = &resource.value;
     let Some(kind) = res.kind() else {
         let (best, list) = suggestion(&res.kind.value, &Kind::names());
@@ -718,14 +719,14 @@ fn check_file_source(project: &Project, recipe: &LoadedRecipe, source: &Text, di
     if escapes {
         diags.push(
             Diag::at(
-                yaml::place_of(&recipe.source, source.referenced),
+                recipe.source.place(source.referenced),
                 "`source` must be a path inside files/",
             )
             .label("outside files/")
             .help("put the file under files/ and name it relative to files/"),
         );
     } else {
-        let place = yaml::place_of(&recipe.source, source.referenced);
+        let place = recipe.source.place(source.referenced);
         match walk::resolve(&project.root, &path) {
             Ok(_) => {}
             Err(Unusable::Missing) => {
@@ -803,7 +804,7 @@ fn find_cycle<'p>(
                 chain.push(include.value.clone());
                 diags.push(
                     Diag::at(
-                        yaml::place_of(&recipe.source, include.referenced),
+                        recipe.source.place(include.referenced),
                         format!("include cycle: {}", chain.join(" → ")),
                     )
                     .label("this include closes the cycle")
@@ -894,7 +895,7 @@ fn check_hosts(project: &Project, overrides: &Overrides, diags: &mut Diags) {
                         .map(|_| ())
                 }),
                 Spec::File(f) => f.content.as_ref().map(|content| {
-                    let place = yaml::place_of(&planned.recipe.source, content.referenced);
+                    let place = planned.recipe.source.place(content.referenced);
                     project
                         .templates
                         .render_inline(&content.value, &context, &place)

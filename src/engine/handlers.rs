@@ -233,7 +233,7 @@ fn render(
     planned: &PlannedResource<'_>,
     text: &crate::recipe::Text,
 ) -> Option<String> {
-    let place = crate::config::yaml::place_of(&planned.recipe.source, text.referenced);
+    let place = planned.recipe.source.place(text.referenced);
     input
         .project
         .templates

@@ -20,7 +20,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::{Diag, HostResources, PlannedResource, Project};
+use crate::config::{HostResources, PlannedResource, Project};
+use crate::diagnostic::Diag;
 use crate::recipe::When;
 use crate::resource::{self, Change, Decision, Facts, PlanInput};
 use crate::template;
@@ -305,9 +306,9 @@ pub fn jobs<'p>(
     project: &'p Project,
     targets: Vec<Target>,
     overrides: &crate::config::Overrides,
-) -> Result<Vec<Job<'p>>, crate::config::Diags> {
+) -> Result<Vec<Job<'p>>, crate::diagnostic::Diags> {
     let mut jobs = Vec::new();
-    let mut diags = crate::config::Diags::default();
+    let mut diags = crate::diagnostic::Diags::default();
     for target in targets {
         let host_value = template::host_value(&target.name, &target.address, &target.groups);
         match crate::config::expand_host(

@@ -21,7 +21,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{HostOutcome, ResourceReport, RunReport, Status};
-use crate::config::Diag;
+use crate::diagnostic::Diag;
 use crate::resource::Change;
 
 /// The version of the file format; a file with a newer one is refused.
@@ -115,7 +115,7 @@ impl SavedPlan {
 
     /// Read a saved plan; `shown` is the path as the user gave it.
     pub fn read(path: &Path, shown: &str) -> Result<SavedPlan, Diag> {
-        use crate::config::yaml::{Unreadable, read_regular};
+        use crate::files::{Unreadable, read_regular};
         let again = format!(
             "make it with `redgreen plan --out {shown}`, review it, then `redgreen converge --plan {shown}`"
         );
@@ -323,7 +323,7 @@ pub fn inputs(root: &Path) -> BTreeMap<String, String> {
         add(&project_file);
     }
     for dir in ["recipes", "templates", "files"] {
-        for path in crate::config::walk::files(root, &root.join(dir)) {
+        for path in crate::files::walk::files(root, &root.join(dir)) {
             add(&path);
         }
     }

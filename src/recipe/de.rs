@@ -370,8 +370,8 @@ impl<'de> Deserialize<'de> for Mode {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::diagnostic::Source;
     use crate::config::yaml;
+    use crate::diagnostic::Source;
     use crate::recipe::{Name, Recipe, Spec, When};
 
     fn parse(text: &str) -> Result<Recipe, String> {

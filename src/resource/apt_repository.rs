@@ -18,7 +18,7 @@
 use super::file::{DesiredFile, plan_absent, plan_present};
 use super::package::CacheState;
 use super::{Change, Decision, PlanInput, Query, World};
-use crate::config::Diag;
+use crate::diagnostic::Diag;
 use crate::recipe::{AptRepositorySpec, Presence};
 use crate::shell::quote;
 

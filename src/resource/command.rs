@@ -21,7 +21,7 @@
 //!   shell's own command line is always the same ([`RUNNER`]).
 
 use super::{Change, Decision, PlanInput, Query, QueryInput, World};
-use crate::config::Diag;
+use crate::diagnostic::Diag;
 use crate::recipe::CommandSpec;
 use crate::shell::quote;
 

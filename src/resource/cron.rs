@@ -11,7 +11,7 @@
 
 use super::file::sha256_hex;
 use super::{Change, Decision, PlanInput, Query, QueryInput, World};
-use crate::config::Diag;
+use crate::diagnostic::Diag;
 use crate::recipe::{CronSpec, Presence};
 use crate::shell::{Lines, data_block, decode, quote};
 

@@ -5,7 +5,7 @@
 use super::attrs::Attrs;
 use super::file::attrs_of;
 use super::{Change, Decision, PathKind, PathState, PlanInput, World};
-use crate::config::Diag;
+use crate::diagnostic::Diag;
 use crate::recipe::{DirectorySpec, Presence};
 use crate::shell::quote;
 

@@ -12,7 +12,7 @@
 use super::attrs::Attrs;
 use super::file::{DEFAULT_FILE_MODE, attrs_of, parent};
 use super::{Change, Decision, PathKind, PathState, PlanInput, World};
-use crate::config::Diag;
+use crate::diagnostic::Diag;
 use crate::recipe::DownloadSpec;
 use crate::shell::quote;
 

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::config::{Diag, Place};
+use crate::diagnostic::{Diag, Place};
 use crate::recipe::{Kind, Location, Resource, Spec, Text};
 
 /// What a value is on the host, which decides what it may hold.

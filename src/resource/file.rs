@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::attrs::Attrs;
 use super::{Change, Decision, PathKind, PathState, PlanInput, World};
-use crate::config::Diag;
+use crate::diagnostic::Diag;
 use crate::recipe::{FileSpec, Presence};
 use crate::shell::{data_block, quote};
 

@@ -5,7 +5,7 @@
 //! `state: absent` removes it.
 
 use super::{Change, Decision, PlanInput, World};
-use crate::config::Diag;
+use crate::diagnostic::Diag;
 use crate::recipe::{GroupSpec, Presence};
 use crate::shell::{Lines, quote};
 

@@ -11,7 +11,7 @@ use regex::bytes::Regex;
 
 use super::file::{DesiredFile, plan_present};
 use super::{Change, Decision, PathKind, PlanInput, World};
-use crate::config::Diag;
+use crate::diagnostic::Diag;
 use crate::recipe::{LineSpec, Presence};
 
 pub(super) fn plan(

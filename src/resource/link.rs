@@ -2,7 +2,7 @@
 //! over the old one).
 
 use super::{Change, Decision, PathKind, PathState, PlanInput, World};
-use crate::config::Diag;
+use crate::diagnostic::Diag;
 use crate::recipe::{LinkSpec, Presence};
 use crate::shell::quote;
 

@@ -36,7 +36,8 @@ use serde_json::Value;
 pub use facts::Facts;
 pub use path::{PathKind, PathState};
 
-use crate::config::{Diag, PlannedResource};
+use crate::config::PlannedResource;
+use crate::diagnostic::Diag;
 use crate::recipe::Spec;
 use crate::template::Templates;
 
@@ -318,7 +319,7 @@ impl PlanInput<'_> {
     /// Check the resource's templated values, rendered with the facts, by
     /// the rules literal ones obey ([`fields`]), before they reach a script.
     pub fn check_values(&self) -> Result<(), Diag> {
-        let at = |loc| crate::config::yaml::place_of(&self.planned.recipe.source, loc);
+        let at = |loc| self.planned.recipe.source.place(loc);
         fields::check_rendered(&self.planned.resource.value, &at, &|text, loc| {
             self.templates
                 .render_inline(text, self.context, &at(loc))
@@ -331,20 +332,17 @@ impl PlanInput<'_> {
     pub fn read_file(&self, name: &crate::recipe::Text) -> Result<Vec<u8>, Diag> {
         let root = self.files_dir.parent().unwrap_or(self.files_dir);
         let shown = format!("files/{}", name.value);
-        crate::config::walk::read_inside(root, &self.files_dir.join(&name.value), &shown).map_err(
+        crate::files::walk::read_inside(root, &self.files_dir.join(&name.value), &shown).map_err(
             |problem| {
-                Diag::at(
-                    crate::config::yaml::place_of(&self.planned.recipe.source, name.referenced),
-                    problem,
-                )
-                .label("this file")
+                Diag::at(self.planned.recipe.source.place(name.referenced), problem)
+                    .label("this file")
             },
         )
     }
 
     /// Render an inline string of this resource (content, targets, values).
     pub fn render(&self, text: &crate::recipe::Text) -> Result<String, Diag> {
-        let place = crate::config::yaml::place_of(&self.planned.recipe.source, text.referenced);
+        let place = self.planned.recipe.source.place(text.referenced);
         self.templates
             .render_inline(&text.value, self.context, &place)
     }
@@ -367,7 +365,7 @@ impl QueryInput<'_> {
     /// Render a field for the probe; None when it cannot be rendered without
     /// facts (the plan then reports it, with the facts at hand).
     pub fn render(&self, text: &crate::recipe::Text) -> Option<String> {
-        let place = crate::config::yaml::place_of(&self.planned.recipe.source, text.referenced);
+        let place = self.planned.recipe.source.place(text.referenced);
         self.templates
             .render_inline(&text.value, self.context, &place)
             .ok()

@@ -16,7 +16,8 @@
 //!   example written by an `apt_repository` earlier in the same converge.
 
 use super::{Change, Decision, PlanInput, Query, World};
-use crate::config::{Diag, PlannedResource};
+use crate::config::PlannedResource;
+use crate::diagnostic::Diag;
 use crate::recipe::{PackageSpec, PackageState as Wanted};
 use crate::shell::{Lines, quote};
 

@@ -20,7 +20,7 @@
 //!   configuration when it starts).
 
 use super::{Change, Decision, PlanInput, World};
-use crate::config::Diag;
+use crate::diagnostic::Diag;
 use crate::recipe::ServiceSpec;
 use crate::shell::{Lines, quote};
 

@@ -14,7 +14,7 @@
 
 use super::file::{DesiredFile, plan_absent, plan_present};
 use super::{Change, Decision, PlanInput, Query, World};
-use crate::config::Diag;
+use crate::diagnostic::Diag;
 use crate::recipe::SysctlSpec;
 use crate::shell::{Lines, decode, quote};
 

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::file::{DesiredFile, attrs_of, plan_absent, plan_present};
 use super::{Decision, PlanInput, World};
-use crate::config::Diag;
+use crate::diagnostic::Diag;
 use crate::recipe::{Presence, TemplateSpec};
 
 pub(super) fn plan(

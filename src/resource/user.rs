@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use super::file::sha256_hex;
 use super::{Change, Decision, PlanInput, World};
-use crate::config::Diag;
+use crate::diagnostic::Diag;
 use crate::recipe::{Presence, UserSpec};
 use crate::shell::{Lines, data_block, decode, quote};
 

@@ -12,8 +12,7 @@ use std::path::Path;
 use handlebars::{Handlebars, RenderError, TemplateError};
 use serde_json::{Map, Value, json};
 
-use crate::config::diagnostic::{Diag, Diags, Place, Source};
-use crate::config::yaml;
+use crate::diagnostic::{Diag, Diags, Place, Source};
 
 /// Every template under templates/, compiled, plus a registry for inline strings.
 #[derive(Debug)]
@@ -88,7 +87,7 @@ impl Templates {
     /// (`site.conf.hbs`), and also as a partial under the same name.
     pub fn load(root: &Path, dir: &Path) -> (Templates, Diags) {
         let mut templates = Templates::default();
-        let (files, problems) = crate::config::walk::files_or_problems(root, dir, "templates");
+        let (files, problems) = crate::files::walk::files_or_problems(root, dir, "templates");
         let mut diags = Diags(problems);
         for path in files {
             let Ok(relative) = path.strip_prefix(dir) else {
@@ -96,7 +95,7 @@ impl Templates {
             };
             let name = relative.to_string_lossy().into_owned();
             let shown = format!("templates/{name}");
-            match yaml::read_source(&path, &shown) {
+            match crate::files::read_source(&path, &shown) {
                 Ok(source) => {
                     if let Err(err) = templates
                         .registry

@@ -11,8 +11,8 @@ use gherkin::tagexpr::TagOperation;
 use regex::Regex;
 
 use super::library::{Block, Library};
-use crate::config::yaml::read_source;
-use crate::config::{Diag, Diags, Place, Source};
+use crate::diagnostic::{Diag, Diags, Place, Source};
+use crate::files::read_source;
 
 /// The directory of features in a project.
 pub const FEATURES_DIR: &str = "features";
@@ -49,7 +49,7 @@ pub fn find(root: &Path, selection: &[PathBuf]) -> Result<Vec<(PathBuf, String)>
             let shown = path
                 .strip_prefix(root)
                 .map_or_else(|_| path.display().to_string(), |p| p.display().to_string());
-            let (files, problems) = crate::config::walk::files_or_problems(boundary, &path, &shown);
+            let (files, problems) = crate::files::walk::files_or_problems(boundary, &path, &shown);
             diags.0.extend(problems);
             found.extend(
                 files
@@ -152,7 +152,7 @@ pub fn parse(source: &Source) -> Result<gherkin::Feature, Diag> {
             let indent = line.len() - line.trim_start().len();
             let word = line.split_whitespace().next().unwrap_or("");
             let place = Place::new(source, line_start + indent, word.len().max(1));
-            let message = match crate::config::diagnostic::closest(word, KEYWORDS) {
+            let message = match crate::diagnostic::closest(word, KEYWORDS) {
                 Some(best) if expected.contains("unknown keyword") && !KEYWORDS.contains(&word) => {
                     format!(
                         "{} is not valid Gherkin: '{word}' is not a keyword, did you mean '{best}'?",
@@ -256,7 +256,7 @@ fn check_descriptions(file: &FeatureFile, diags: &mut Diags) {
             if word.is_empty() || KEYWORDS.contains(&word) {
                 continue;
             }
-            let Some(best) = crate::config::diagnostic::closest(word, KEYWORDS) else {
+            let Some(best) = crate::diagnostic::closest(word, KEYWORDS) else {
                 continue;
             };
             misspelt = true;
@@ -463,7 +463,7 @@ fn check_tags(file: &FeatureFile, names: &Names, diags: &mut Diags) {
         reported.push(tag);
         let offset = file.source.text.find(&format!("@{tag}")).unwrap_or(0);
         let candidates: Vec<&str> = known.iter().map(String::as_str).collect();
-        let (best, list) = crate::config::diagnostic::suggestion(name, &candidates);
+        let (best, list) = crate::diagnostic::suggestion(name, &candidates);
         let message = match best {
             Some(best) => format!("unknown {what} '{name}', did you mean '{best}'?"),
             None => format!("unknown {what} '{name}'"),

@@ -17,7 +17,7 @@ use futures::future::LocalBoxFuture;
 use regex::Regex;
 
 use super::world::{Failure, HostWorld};
-use crate::config::Place;
+use crate::diagnostic::Place;
 
 /// A built-in step's code: one short async function of the world and the
 /// step's arguments.
@@ -347,7 +347,7 @@ fn compile(text: &str, shape: Shape) -> Result<(Regex, Vec<Placeholder>, Block),
         let name = &after[..close];
         let Some((_, placeholder)) = Placeholder::ALL.iter().find(|(n, _)| *n == name) else {
             let names: Vec<&str> = Placeholder::ALL.iter().map(|(n, _)| *n).collect();
-            let best = crate::config::diagnostic::closest(name, names.iter().copied());
+            let best = crate::diagnostic::closest(name, names.iter().copied());
             return Err(PhraseError {
                 message: match best {
                     Some(best) => {

@@ -36,7 +36,8 @@ pub use report::{
     StepResult, StepStatus,
 };
 
-use crate::config::{Diag, Diags, Project, test_host_name};
+use crate::config::{Project, test_host_name};
+use crate::diagnostic::{Diag, Diags};
 use crate::engine::Target;
 
 /// Features and steps, loaded and checked.

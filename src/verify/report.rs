@@ -19,8 +19,8 @@ use serde::Serialize;
 
 use super::features::{host_of, host_suffix};
 use super::world::{FailureKind, HostWorld};
-use crate::config::Diag;
-use crate::config::diagnostic::suggestion;
+use crate::diagnostic::Diag;
+use crate::diagnostic::suggestion;
 
 /// How a scenario ended on a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

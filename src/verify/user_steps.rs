@@ -17,9 +17,9 @@ use serde::Deserialize;
 use super::features::FEATURES_DIR;
 use super::library::{Action, Keyword, Library, Phrase, Shape};
 use super::steps::custom::references;
-use crate::config::walk::{self, Unusable};
-use crate::config::yaml::{self, place_of};
-use crate::config::{Diag, Diags, Source};
+use crate::config::yaml;
+use crate::diagnostic::{Diag, Diags, Source};
+use crate::files::walk::{self, Unusable};
 use crate::recipe::{Spanned, Text};
 
 /// The file of user steps, relative to the project.
@@ -51,7 +51,7 @@ pub fn load(root: &Path, library: &mut Library) -> Diags {
             return Diag::plain(format!("{STEPS_FILE} is not a regular file")).into();
         }
     }
-    let source = match yaml::read_source(&path, STEPS_FILE) {
+    let source = match crate::files::read_source(&path, STEPS_FILE) {
         Ok(source) => source,
         Err(diag) => return diag.into(),
     };
@@ -84,7 +84,7 @@ pub fn load(root: &Path, library: &mut Library) -> Diags {
 }
 
 fn phrase(source: &Source, entry: &Entry) -> Result<Phrase, Diag> {
-    let place = place_of(source, entry.step.referenced);
+    let place = source.place(entry.step.referenced);
     let shape = Shape {
         negatable: false,
         retryable: true,
@@ -110,19 +110,18 @@ fn phrase(source: &Source, entry: &Entry) -> Result<Phrase, Diag> {
             n => format!("has {n} values, {{1}} to {{{n}}}"),
         };
         return Err(Diag::at(
-            place_of(source, entry.run.referenced),
+            source.place(entry.run.referenced),
             format!("the command uses {{{bad}}}, but the step {has}"),
         )
         .label("no such value")
         .help("{1} is the step's first {string}, {int} or {word}, {2} the second, and so on"));
     }
     if entry.run.value.trim().is_empty() {
-        return Err(Diag::at(
-            place_of(source, entry.run.referenced),
-            "the command is empty",
-        )
-        .label("empty")
-        .help("write the shell command that checks the step; it passes when it exits 0"));
+        return Err(
+            Diag::at(source.place(entry.run.referenced), "the command is empty")
+                .label("empty")
+                .help("write the shell command that checks the step; it passes when it exits 0"),
+        );
     }
     Ok(phrase)
 }
@@ -140,7 +139,7 @@ fn clash(
         other.parse(&phrase.example).is_some() || phrase.parse(&other.example).is_some()
     })?;
     let (index, other) = other;
-    let place = place_of(source, entry.step.referenced);
+    let place = source.place(entry.step.referenced);
     let mut diag = Diag::at(
         place,
         format!(

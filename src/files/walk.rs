@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::Diag;
+use crate::diagnostic::Diag;
 
 /// What a walk finds.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,5 @@
 //! Errors about what a user typed: a message, the file, the spot, and what to do.
+//! A leaf: every layer may use it, it uses none.
 //!
 //! Every problem found in `redgreen.yml`, a recipe, a template or a feature
 //! becomes a [`Diag`]. It renders through miette with the file name, line and
@@ -35,6 +36,18 @@ impl Source {
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         (line, column)
+    }
+
+    /// The place that a location of the YAML parser (serde-saphyr) points at.
+    pub fn place(&self, loc: serde_saphyr::Location) -> Place {
+        let span = loc.span();
+        match (span.byte_offset(), span.byte_len()) {
+            (Some(offset), Some(len)) => Place::new(self, offset as usize, len as usize),
+            _ => {
+                let offset = self.offset_of(loc.line() as usize, loc.column() as usize);
+                Place::new(self, offset, 0)
+            }
+        }
     }
 
     /// The byte offset of a 1-based line and column (columns count characters).
