@@ -22,7 +22,8 @@ use serde::Serialize;
 use crate::config::{Overrides, Project, test_host_name};
 use crate::diagnostic::Diags;
 use crate::driver::{Driver, TestHostRecord, TestHostSpec};
-use crate::engine::{self, HostOutcome, Mode, Observer, ResourceReport, RunReport, Status, Target};
+use crate::engine::{self, HostOutcome, Mode, Observer, ResourceReport, RunReport, Status};
+use crate::transport::Target;
 use crate::verify::{self, Outcome, ScenarioResult, Suite};
 
 /// How a cycle goes.

@@ -28,8 +28,9 @@ use crate::config::{Overrides, Project};
 use crate::cycle;
 use crate::diagnostic::Diags;
 use crate::driver::{Driver, TestHostSpec};
-use crate::engine::{self, HostOutcome, Mode, Status, Target};
+use crate::engine::{self, HostOutcome, Mode, Status};
 use crate::recipe::Spec;
+use crate::transport::Target;
 use crate::verify::{self, Outcome, Suite};
 
 /// How the loop runs.

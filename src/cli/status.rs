@@ -14,11 +14,11 @@ use clap::Args;
 
 use super::{Cli, ConnectionKind, Failure, RunArgs, VarArgs, targets};
 use crate::config::Project;
-use crate::engine::{self, Target};
 use crate::exit;
 use crate::ledger::{self, Ledger, Revision};
 use crate::report::Format;
 use crate::transport::Script;
+use crate::transport::Target;
 
 /// One host's line of the status.
 #[derive(Debug, Clone, Serialize)]
@@ -127,7 +127,7 @@ async fn read_ledger(target: Target) -> HostStatus {
         drifted: false,
     };
     let script = format!("{}{}echo @end\n", crate::shell::PRELUDE, ledger::PROBE);
-    match engine::connect(&target).await {
+    match crate::transport::connect(&target).await {
         Ok(transport) => {
             match transport.run(&Script::root(script)).await {
                 Ok(output) => {

@@ -12,14 +12,15 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use super::{ConnectionKind, Failure, RunArgs};
-use crate::config::inventory::{Become, HostEntry};
+use crate::config::inventory::HostEntry;
 use crate::config::{Project, test_host_name};
 use crate::diagnostic::Diag;
 use crate::diagnostic::suggestion;
 use crate::driver::State;
-use crate::engine::Target;
 use crate::exit;
+use crate::transport::Become;
 use crate::transport::Connection;
+use crate::transport::Target;
 
 /// A host that could be selected.
 struct Candidate<'p> {

@@ -8,6 +8,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::recipe::{Spanned, Text};
+pub use crate::transport::Become;
 
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
@@ -89,16 +90,6 @@ impl Defaults {
     pub fn connect_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.connect_timeout.as_ref().map_or(10, |t| t.value))
     }
-}
-
-/// How commands that need root run on a non-root login.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Become {
-    /// `sudo -n`, once per batch of commands.
-    Sudo,
-    /// Never: run everything as the login user.
-    None,
 }
 
 /// One entry under `hosts:`.

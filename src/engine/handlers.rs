@@ -245,7 +245,7 @@ fn render(
 mod tests {
     use super::*;
     use crate::config::{Overrides, expand_host};
-    use crate::engine::Target;
+    use crate::transport::Target;
 
     /// The handler titles that `recipe` runs when the resources at
     /// `changed` (indices) change.

@@ -25,9 +25,7 @@ use crate::diagnostic::Diag;
 use crate::recipe::When;
 use crate::resource::{self, Change, Decision, Facts, PlanInput};
 use crate::template;
-use crate::transport::local::LocalTransport;
-use crate::transport::ssh::SshTransport;
-use crate::transport::{Connection, Counted, Script, Transport, TransportError};
+use crate::transport::{Counted, Script, Target, Transport, TransportError, connect};
 
 /// Plan only, or plan and apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,21 +118,6 @@ impl Interrupt {
             signal => 128 + signal,
         }
     }
-}
-
-/// A host to work on.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// Its name.
-    pub name: String,
-    /// Its groups, in order.
-    pub groups: Vec<String>,
-    /// Its own vars.
-    pub vars: Map<String, Value>,
-    /// How to reach it; None runs on this machine.
-    pub connection: Option<Connection>,
-    /// Address shown to templates as `host.address`.
-    pub address: String,
 }
 
 /// What happened to one resource.
@@ -368,14 +351,6 @@ pub async fn run(
             Mode::Converge => "converge",
         },
         hosts: reports,
-    }
-}
-
-/// Open a transport to a target.
-pub async fn connect(target: &Target) -> Result<Box<dyn Transport>, TransportError> {
-    match &target.connection {
-        Some(connection) => Ok(Box::new(SshTransport::connect(connection).await?)),
-        None => Ok(Box::new(LocalTransport::new())),
     }
 }
 

@@ -19,10 +19,11 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::{Job, Observer, Options, RunReport, Target};
+use super::{Job, Observer, Options, RunReport};
 use crate::config::Project;
 use crate::ledger::{self, FeaturesResult};
 use crate::transport::Script;
+use crate::transport::Target;
 use crate::verify::{self, Outcome, Reporters, ScenarioResult, Suite};
 
 /// A number of hosts, or a percentage of all the hosts of the rollout.
@@ -491,7 +492,9 @@ async fn write_ledger(
     ledger: &ledger::Ledger,
     timeout: std::time::Duration,
 ) -> Result<(), String> {
-    let transport = super::connect(target).await.map_err(|e| e.to_string())?;
+    let transport = crate::transport::connect(target)
+        .await
+        .map_err(|e| e.to_string())?;
     let output = transport
         .run(
             &Script::root(ledger::write_script(ledger, timeout))

@@ -20,7 +20,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use crate::config::inventory::Become;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// How commands that need root run on a non-root login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Become {
+    /// `sudo -n`, once per batch of commands.
+    Sudo,
+    /// Never: run everything as the login user.
+    None,
+}
 
 /// A script to run on a host.
 #[derive(Debug, Clone)]
@@ -136,6 +147,29 @@ pub trait Transport: Send + Sync {
 
     /// Close the connection. Further runs fail.
     async fn close(&self);
+}
+
+/// A host to work on.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Its name.
+    pub name: String,
+    /// Its groups, in order.
+    pub groups: Vec<String>,
+    /// Its own vars.
+    pub vars: Map<String, Value>,
+    /// How to reach it; None runs on this machine.
+    pub connection: Option<Connection>,
+    /// Address shown to templates as `host.address`.
+    pub address: String,
+}
+
+/// Open a transport to a target.
+pub async fn connect(target: &Target) -> Result<Box<dyn Transport>, TransportError> {
+    match &target.connection {
+        Some(connection) => Ok(Box::new(ssh::SshTransport::connect(connection).await?)),
+        None => Ok(Box::new(local::LocalTransport::new())),
+    }
 }
 
 /// How to reach a host over SSH.

@@ -38,7 +38,7 @@ pub use report::{
 
 use crate::config::{Project, test_host_name};
 use crate::diagnostic::{Diag, Diags};
-use crate::engine::Target;
+use crate::transport::Target;
 
 /// Features and steps, loaded and checked.
 #[derive(Debug, Clone)]

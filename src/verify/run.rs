@@ -18,7 +18,7 @@ use super::library::Library;
 use super::report::{HostSummary, Outcome, Report, Reporters};
 use super::world::{Failure, FailureKind, HostWorld, dispatch};
 use super::{Options, Suite};
-use crate::engine::{self, Target};
+use crate::transport::Target;
 use crate::transport::{Counted, Transport, TransportError};
 
 /// Scenarios that run at once (cucumber's own default).
@@ -40,7 +40,7 @@ impl HostSlot {
         self.transport
             .get_or_init(|| async {
                 let _permit = self.connecting.acquire().await.expect("semaphore open");
-                engine::connect(&self.target)
+                crate::transport::connect(&self.target)
                     .await
                     .map(|t| Arc::new(Counted::new(t)))
             })
