@@ -24,7 +24,6 @@
 
 pub mod cli;
 pub mod config;
-pub mod cycle;
 pub mod diagnostic;
 pub mod driver;
 pub mod engine;
@@ -40,7 +39,7 @@ pub mod shell;
 pub mod template;
 pub mod transport;
 pub mod verify;
-pub mod watch;
+pub mod workflow;
 
 /// Process exit codes, as promised in the specification.
 pub mod exit {

@@ -7,14 +7,15 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{Cli, Failure, RunArgs, interrupt_on_signals, load, targets};
+use super::{Cli, Failure, RunArgs, interrupt_on_signals, load};
 use crate::config::{Overrides, Project};
 use crate::diagnostic::Diag;
-use crate::engine::rollout::{self, Rollout, Size};
 use crate::engine::saved::SavedPlan;
 use crate::engine::{self, Approval, Mode, Observer};
 use crate::report::{self, Format};
 use crate::verify::Suite;
+use crate::workflow::rollout::{self, Rollout, Size};
+use crate::workflow::targets;
 
 /// `converge` flags.
 #[derive(Debug, Args, Clone)]
@@ -59,7 +60,7 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
     let mut diags = project.validate(&overrides);
     crate::cli::verify::check_features(&project, &mut diags);
     diags.into_result()?;
-    let targets = targets::resolve(&project, args)?;
+    let targets = targets::resolve(&project, &args.selection())?;
     let jobs = engine::jobs(&project, targets, &overrides)?;
     let options = options(&project, args, Mode::Plan, true, Approval::default());
     let pretty = args.format == Format::Pretty;
@@ -116,7 +117,7 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
         .map_err(|found| diags.0.extend(found.0))
         .ok();
     diags.into_result()?;
-    let targets = targets::resolve(&project, &run)?;
+    let targets = targets::resolve(&project, &run.selection())?;
     let jobs = engine::jobs(&project, targets, &overrides)?;
     let approval = match saved {
         Some(plan) => Approval::Saved(plan),

@@ -6,7 +6,6 @@ mod hosts;
 mod init;
 mod signals;
 mod status;
-mod targets;
 mod test;
 mod verify;
 mod watch;
@@ -23,6 +22,8 @@ use crate::driver::{self, image};
 use crate::engine;
 use crate::exit;
 use crate::report::Format;
+pub(crate) use crate::workflow::Failure;
+use crate::workflow::targets::Selection;
 
 /// Test-driven infrastructure provisioning: Gherkin features first, YAML
 /// recipes, converge over SSH, red then green.
@@ -127,6 +128,20 @@ pub struct RunArgs {
     /// Variables.
     #[command(flatten)]
     pub vars: VarArgs,
+}
+
+impl RunArgs {
+    /// The hosts these flags select.
+    fn selection(&self) -> Selection {
+        Selection {
+            target: self.target.clone(),
+            hosts: self.hosts.clone(),
+            group: self.group.clone(),
+            test_hosts: self.test_hosts,
+            local: self.connection == ConnectionKind::Local,
+            accept_new_host_keys: self.accept_new_host_keys,
+        }
+    }
 }
 
 pub use converge::ConvergeArgs;
@@ -266,26 +281,6 @@ async fn run(cli: Cli) -> i32 {
             crate::errln!("error: {message}");
             code
         }
-    }
-}
-
-/// Why a command stopped.
-pub(crate) enum Failure {
-    /// Bad input: exit 2, nothing was touched.
-    BadInput(Diags),
-    /// Anything else, with its exit code.
-    Other(i32, String),
-}
-
-impl From<Diags> for Failure {
-    fn from(diags: Diags) -> Self {
-        Failure::BadInput(diags)
-    }
-}
-
-impl From<Diag> for Failure {
-    fn from(diag: Diag) -> Self {
-        Failure::BadInput(diag.into())
     }
 }
 

@@ -12,13 +12,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Cli, ConnectionKind, Failure, RunArgs, VarArgs, targets};
+use super::{Cli, ConnectionKind, Failure};
 use crate::config::Project;
 use crate::exit;
 use crate::ledger::{self, Ledger, Revision};
-use crate::report::Format;
 use crate::transport::Script;
 use crate::transport::Target;
+use crate::workflow::targets::{self, Selection};
 
 /// One host's line of the status.
 #[derive(Debug, Clone, Serialize)]
@@ -76,18 +76,13 @@ pub enum StatusFormat {
 
 pub(super) async fn run(cli: &Cli, args: &StatusArgs) -> Result<i32, Failure> {
     let project = Project::load(&cli.dir)?;
-    let selection = RunArgs {
+    let selection = Selection {
         target: args.target.clone(),
         hosts: args.hosts.clone(),
         group: args.group.clone(),
         test_hosts: args.test_hosts,
-        concurrency: args.concurrency,
-        tags: Vec::new(),
-        format: Format::Pretty,
-        out: None,
-        connection: args.connection,
+        local: args.connection == ConnectionKind::Local,
         accept_new_host_keys: args.accept_new_host_keys,
-        vars: VarArgs::default(),
     };
     let targets = targets::resolve(&project, &selection)?;
     let revision = Revision::of(&project.root);

@@ -8,12 +8,12 @@ use owo_colors::{OwoColorize, Stream};
 
 use super::{Cli, Failure, VarArgs, hosts, interrupt_on_signals, load};
 use crate::config::Overrides;
-use crate::cycle::{self, CycleReport, Phase};
 use crate::diagnostic::Diag;
 use crate::engine::{Observer, Quiet};
 use crate::exit;
 use crate::report::Pretty;
 use crate::verify::{Outcome, Suite};
+use crate::workflow::cycle::{self, CycleReport, Phase};
 
 /// `test` flags.
 #[derive(Debug, Args, Clone)]

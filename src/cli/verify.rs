@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Cli, ConnectionKind, Failure, RunArgs, VarArgs, load, print_diags, targets};
+use super::{Cli, ConnectionKind, Failure, load, print_diags};
 use crate::config::{Overrides, Project};
 use crate::diagnostic::{Diag, Diags};
 use crate::exit;
 use crate::verify::{self, Library, Suite};
+use crate::workflow::targets::{self, Selection};
 
 /// `verify` flags.
 #[derive(Debug, Args, Clone)]
@@ -119,18 +120,13 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
                 .into(),
         );
     }
-    let run_args = RunArgs {
+    let run_args = Selection {
         target,
         hosts: args.hosts.clone(),
         group: args.group.clone(),
         test_hosts: args.test_hosts,
-        concurrency: args.concurrency,
-        tags: Vec::new(),
-        format: crate::report::Format::Pretty,
-        out: None,
-        connection: args.connection,
+        local: args.connection == ConnectionKind::Local,
         accept_new_host_keys: args.accept_new_host_keys,
-        vars: VarArgs::default(),
     };
     let targets = targets::resolve(&project, &run_args)?;
     let defaults = &project.inventory.defaults;

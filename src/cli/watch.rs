@@ -33,12 +33,12 @@ pub(super) async fn run(cli: &Cli, args: &WatchArgs) -> Result<i32, Failure> {
         ));
     }
     let defaults = &project.inventory.defaults;
-    let options = crate::watch::Options {
+    let options = crate::workflow::watch::Options {
         concurrency: defaults.concurrency(args.concurrency),
         command_timeout: defaults.command_timeout(),
         connect_timeout: defaults.connect_timeout(),
         overrides,
         interrupt: super::interrupt_on_signals(),
     };
-    Ok(crate::watch::run(&cli.dir, driver.as_ref(), &specs, &options).await?)
+    Ok(crate::workflow::watch::run(&cli.dir, driver.as_ref(), &specs, &options).await?)
 }

@@ -8,7 +8,6 @@
 //! at once; a failing or unreachable host does not stop the others.
 
 mod handlers;
-pub mod rollout;
 pub mod saved;
 mod script;
 
@@ -264,7 +263,7 @@ pub trait Observer: Send + Sync {
     /// A batch of a rollout starts (`Canary: web1`, `Batch 2 of 3: ...`).
     fn batch(&self, _title: &str) {}
     /// The features ran on the hosts of a batch.
-    fn features_done(&self, _verdicts: &[rollout::HostVerdict]) {}
+    fn features_done(&self, _verdicts: &[crate::workflow::rollout::HostVerdict]) {}
 }
 
 /// An observer that shows nothing.

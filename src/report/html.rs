@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::cycle::{CycleReport, Phase, ScenarioCycle};
 use crate::verify::Outcome;
+use crate::workflow::cycle::{CycleReport, Phase, ScenarioCycle};
 
 /// Text for HTML: secrets masked, then escaped (in that order: an escaped
 /// secret would no longer match the mask).

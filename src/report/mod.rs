@@ -105,7 +105,7 @@ impl Observer for Pretty {
         ));
     }
 
-    fn features_done(&self, verdicts: &[crate::engine::rollout::HostVerdict]) {
+    fn features_done(&self, verdicts: &[crate::workflow::rollout::HostVerdict]) {
         self.print(&rollout::features_text(verdicts));
     }
 }

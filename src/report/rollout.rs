@@ -4,7 +4,7 @@
 
 use owo_colors::{OwoColorize, Stream};
 
-use crate::engine::rollout::{HostState, HostVerdict, RolloutReport};
+use crate::workflow::rollout::{HostState, HostVerdict, RolloutReport};
 
 /// How the features ended on the hosts of a batch: a line per host, then a
 /// line per failed scenario.

@@ -25,13 +25,13 @@ use notify_debouncer_mini::{DebounceEventResult, new_debouncer_opt, notify};
 use owo_colors::{OwoColorize, Stream};
 
 use crate::config::{Overrides, Project};
-use crate::cycle;
 use crate::diagnostic::Diags;
 use crate::driver::{Driver, TestHostSpec};
 use crate::engine::{self, HostOutcome, Mode, Status};
 use crate::recipe::Spec;
 use crate::transport::Target;
 use crate::verify::{self, Outcome, Suite};
+use crate::workflow::cycle;
 
 /// How the loop runs.
 #[derive(Debug, Clone)]

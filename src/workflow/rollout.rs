@@ -19,8 +19,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::{Job, Observer, Options, RunReport};
 use crate::config::Project;
+use crate::engine::{self, Job, Observer, Options, RunReport};
 use crate::ledger::{self, FeaturesResult};
 use crate::transport::Script;
 use crate::transport::Target;
@@ -295,7 +295,7 @@ pub async fn run(
             });
         }
         let targets: Vec<Target> = batch.iter().map(|j| j.target.clone()).collect();
-        let converged = super::run(project, batch, options, observer.clone()).await;
+        let converged = engine::run(project, batch, options, observer.clone()).await;
         let verdicts = verify_batch(&converged, &targets, options, features, index).await;
         observer.features_done(&verdicts.0);
         report.scenarios.extend(verdicts.1);
@@ -361,7 +361,7 @@ async fn verify_batch(
     features: &Features<'_>,
     index: usize,
 ) -> (Vec<HostVerdict>, Vec<ScenarioResult>) {
-    use super::HostOutcome;
+    use crate::engine::HostOutcome;
     let ok: Vec<Target> = converged
         .hosts
         .iter()

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use super::{ConnectionKind, Failure, RunArgs};
+use super::Failure;
 use crate::config::inventory::HostEntry;
 use crate::config::{Project, test_host_name};
 use crate::diagnostic::Diag;
@@ -21,6 +21,23 @@ use crate::exit;
 use crate::transport::Become;
 use crate::transport::Connection;
 use crate::transport::Target;
+
+/// Which hosts a command asked for, as given on its command line.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// TARGET: a host, test host or group name, or `ssh://...`.
+    pub target: Option<String>,
+    /// `--hosts`.
+    pub hosts: Vec<String>,
+    /// `--group`.
+    pub group: Option<String>,
+    /// `--test-hosts`.
+    pub test_hosts: bool,
+    /// `--connection local`: run on this machine instead of over SSH.
+    pub local: bool,
+    /// `--accept-new-host-keys`.
+    pub accept_new_host_keys: bool,
+}
 
 /// A host that could be selected.
 struct Candidate<'p> {
@@ -33,7 +50,7 @@ struct Candidate<'p> {
 }
 
 /// Resolve the selection into targets, or explain what is wrong.
-pub fn resolve(project: &Project, args: &RunArgs) -> Result<Vec<Target>, Failure> {
+pub fn resolve(project: &Project, args: &Selection) -> Result<Vec<Target>, Failure> {
     if let Some(text) = args.target.as_deref().filter(|t| is_ad_hoc(t)) {
         return Ok(vec![ad_hoc(project, args, text)?]);
     }
@@ -169,7 +186,7 @@ pub fn resolve(project: &Project, args: &RunArgs) -> Result<Vec<Target>, Failure
             name: c.name.clone(),
             groups: c.groups.clone(),
             vars: c.vars.clone(),
-            connection: (args.connection == ConnectionKind::Ssh).then_some(connection),
+            connection: (!args.local).then_some(connection),
             address,
         });
     }
@@ -181,7 +198,7 @@ pub fn resolve(project: &Project, args: &RunArgs) -> Result<Vec<Target>, Failure
 /// decides the rest, as with plain ssh.
 fn connection(
     project: &Project,
-    args: &RunArgs,
+    args: &Selection,
     name: &str,
     address: &str,
     entry: Option<&HostEntry>,
@@ -224,7 +241,7 @@ pub fn is_ad_hoc(target: &str) -> bool {
 /// A server that is not in the inventory, `ssh://[USER@]HOST[:PORT]`, with
 /// the recipes, vars and features of the group `--group` names. USER and
 /// PORT win over `defaults:`; the rest is as for a host under `hosts:`.
-fn ad_hoc(project: &Project, args: &RunArgs, text: &str) -> Result<Target, Failure> {
+fn ad_hoc(project: &Project, args: &Selection, text: &str) -> Result<Target, Failure> {
     let url = SshUrl::parse(text)?;
     let Some(group) = &args.group else {
         return Err(Diag::plain(format!(
@@ -251,7 +268,7 @@ fn ad_hoc(project: &Project, args: &RunArgs, text: &str) -> Result<Target, Failu
         name,
         groups: vec![group.clone()],
         vars: Map::new(),
-        connection: (args.connection == ConnectionKind::Ssh).then_some(connection),
+        connection: (!args.local).then_some(connection),
         address: url.host,
     })
 }
