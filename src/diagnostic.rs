@@ -163,6 +163,24 @@ impl Diag {
         self
     }
 
+    /// `unknown WHAT 'NAME', did you mean 'X'?` at `place`, with what to do and
+    /// the names there are.
+    pub fn unknown(place: Place, what: &str, name: &str, known: &[&str], fix: &str) -> Diag {
+        let (best, list) = suggestion(name, known);
+        let message = match best {
+            Some(best) => format!("unknown {what} '{name}', did you mean '{best}'?"),
+            None => format!("unknown {what} '{name}'"),
+        };
+        let help = if known.is_empty() {
+            fix.to_string()
+        } else {
+            format!("{fix}; {list}")
+        };
+        Diag::at(place, message)
+            .label(format!("unknown {what}"))
+            .help(help)
+    }
+
     /// The message with its position, on one line: `file:line:col: message`.
     pub fn one_line(&self) -> String {
         match &self.place {

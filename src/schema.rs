@@ -12,7 +12,7 @@ use schemars::generate::SchemaSettings;
 use serde_json::Value;
 
 use crate::config::Inventory;
-use crate::recipe::Recipe;
+use crate::config::Recipe;
 
 /// Which file the schema is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -6,9 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::{Map, Value};
 
 use super::{LoadedRecipe, Project};
-use crate::diagnostic::{Diag, Diags, Place};
-use crate::recipe::{Kind, Resource, Spanned, Spec};
-use crate::resource;
+use crate::diagnostic::{Diag, Diags};
+use crate::recipe::{Spanned, var_name_problem};
+use crate::resource::{self, PlannedResource, Resource};
 use crate::template;
 
 /// Values given on the command line, which win over everything else.
@@ -44,104 +44,6 @@ impl Overrides {
             vars,
             secrets_optional: false,
         })
-    }
-}
-
-/// Names the template context uses for itself.
-pub const RESERVED_VARS: &[&str] = &["host", "facts"];
-
-/// What is wrong with a variable name, if anything: (message, help). The one
-/// rule for names in recipes, redgreen.yml and `--var`: letters, digits, `_`
-/// and `-`, starting with a letter or `_` (what a template can name as
-/// `{{name}}`), and not one of the [`RESERVED_VARS`].
-pub fn var_name_problem(name: &str) -> Option<(String, String)> {
-    let shown = crate::output::shown(name);
-    if name.is_empty() {
-        return Some((
-            "a variable name is empty".into(),
-            "name it with letters, digits, _ and -".into(),
-        ));
-    }
-    if RESERVED_VARS.contains(&name) {
-        return Some((
-            format!("the variable name '{shown}' is reserved"),
-            "templates see `host` and `facts` as objects redgreen fills in; rename the variable"
-                .into(),
-        ));
-    }
-    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    (!valid).then(|| {
-        (
-            format!("'{shown}' is not a valid variable name"),
-            "variable names are letters, digits, _ and -, starting with a letter or _ (a template names them as {{name}}; a dot there means a field of a variable)".into(),
-        )
-    })
-}
-
-/// One resource as it applies to one host.
-#[derive(Debug, Clone)]
-pub struct PlannedResource<'p> {
-    /// The recipe it comes from.
-    pub recipe: &'p LoadedRecipe,
-    /// The resource as written.
-    pub resource: &'p Spanned<Resource>,
-    /// Its names, rendered with the host's vars (one, or several for `package: [..]`).
-    pub names: Vec<String>,
-    /// `line` only: the path, rendered.
-    pub path: Option<String>,
-}
-
-impl PlannedResource<'_> {
-    /// The resource's type.
-    pub fn kind(&self) -> Kind {
-        self.resource
-            .value
-            .kind()
-            .expect("expanded resources have known types")
-    }
-
-    /// The place of the resource in its recipe.
-    pub fn place(&self) -> Place {
-        let res = &self.resource.value;
-        self.recipe.source.place(res.kind.referenced)
-    }
-
-    /// What identifies it on a host: type and name (and path for `line`).
-    pub fn identities(&self) -> Vec<String> {
-        let kind = self.kind();
-        match &self.path {
-            Some(path) => vec![format!("{kind} {path}: {}", self.names[0])],
-            None => self.names.iter().map(|n| format!("{kind} {n}")).collect(),
-        }
-    }
-
-    /// What it is, as shown in output: its type and name (`file /etc/motd`,
-    /// `line /etc/ssh/sshd_config: PermitRootLogin no`), escaped for a
-    /// terminal ([`crate::output::shown`]).
-    pub fn identity(&self) -> String {
-        let names = self.names.join(", ");
-        let identity = match &self.path {
-            Some(path) => format!("{} {path}: {names}", self.kind()),
-            None => format!("{} {names}", self.kind()),
-        };
-        crate::output::shown(&identity).into_owned()
-    }
-
-    /// How the resource is shown in output: always its identity, so that no
-    /// label can hide what a resource changes or removes, then its `name:`
-    /// label, if it has one: `file /srv/old [remove the old site]`.
-    pub fn title(&self) -> String {
-        match &self.resource.value.common.label {
-            Some(label) => format!(
-                "{} [{}]",
-                self.identity(),
-                crate::output::shown(&label.value)
-            ),
-            None => self.identity(),
-        }
     }
 }
 
@@ -297,22 +199,19 @@ fn render_names<'p>(
             .render_inline(text, context, &at(loc))
             .ok()
     })?;
-    let path = match &res.spec {
-        Spec::Line(line) => match &line.path {
-            Some(path) => {
-                let place = recipe.source.place(path.referenced);
-                Some(
-                    project
-                        .templates
-                        .render_inline(&path.value, context, &place)?,
-                )
-            }
-            None => None,
-        },
-        _ => None,
+    let path = match resource::path_field(res) {
+        Some(path) => {
+            let place = recipe.source.place(path.referenced);
+            Some(
+                project
+                    .templates
+                    .render_inline(&path.value, context, &place)?,
+            )
+        }
+        None => None,
     };
     Ok(PlannedResource {
-        recipe,
+        source: &recipe.source,
         resource,
         names,
         path,

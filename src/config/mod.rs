@@ -15,17 +15,43 @@ pub mod yaml;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use expand::{HostResources, Overrides, PlannedResource, expand_host};
+pub use expand::{HostResources, Overrides, expand_host};
 pub use inventory::Inventory;
 pub use validate::parse_service_notify;
 
 use crate::diagnostic::{Diag, Diags, Place, Source};
 use crate::files::walk;
-use crate::recipe::Recipe;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::recipe::{Spanned, Text, Vars};
+use crate::resource::Resource;
 use crate::template::Templates;
 
 /// The name of the project file.
 pub const PROJECT_FILE: &str = "redgreen.yml";
+
+/// A recipe file as written.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// Default values for variables, overridden by group, host and command-line vars.
+    #[serde(default, deserialize_with = "crate::recipe::de::null_as_default")]
+    #[schemars(with = "Option<Map<String, Value>>")]
+    pub vars: Vars,
+    /// Other recipes whose resources come first.
+    #[serde(default, deserialize_with = "crate::recipe::de::null_as_default")]
+    #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]
+    pub include: Vec<Text>,
+    /// What the host must have, in order.
+    #[serde(default, deserialize_with = "crate::recipe::de::null_as_default")]
+    #[schemars(with = "Option<Vec<Resource>>")]
+    pub resources: Vec<Spanned<Resource>>,
+    /// `command` resources that run only when notified, once, at the end.
+    #[serde(default, deserialize_with = "crate::recipe::de::null_as_default")]
+    #[schemars(with = "Option<Vec<Resource>>")]
+    pub handlers: Vec<Spanned<Resource>>,
+}
 
 /// A recipe file and its parsed model.
 #[derive(Debug, Clone)]
@@ -175,4 +201,92 @@ fn files_under(
     }
     out.sort();
     (out, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Recipe, yaml};
+    use crate::diagnostic::Source;
+    use crate::recipe::{Name, When};
+    use crate::resource::Spec;
+
+    fn parse(text: &str) -> Result<Recipe, String> {
+        yaml::parse::<Recipe>(&Source::new("r.yml", text)).map_err(|d| d.one_line())
+    }
+
+    #[test]
+    fn a_resource_is_its_type_and_name_then_fields() {
+        let recipe = parse(
+            "resources:\n  - file: /etc/motd\n    content: hi\n    mode: 0640\n    notify: reload\n",
+        )
+        .unwrap();
+        let res = &recipe.resources[0].value;
+        assert_eq!(res.kind.value, "file");
+        assert_eq!(res.name.value, Name::One("/etc/motd".into()));
+        let Spec::File(file) = &res.spec else {
+            panic!("not a file")
+        };
+        assert_eq!(file.content.as_ref().unwrap().value, "hi");
+        assert_eq!(file.mode.as_ref().unwrap().value.0, 0o640);
+        assert_eq!(res.common.notify[0].value, "reload");
+        assert_eq!(res.name.referenced.line(), 2);
+    }
+
+    #[test]
+    fn common_fields_may_come_first() {
+        let recipe =
+            parse("resources:\n  - name: greet\n    when: { os_family: debian }\n    file: /a\n")
+                .unwrap();
+        let res = &recipe.resources[0].value;
+        assert_eq!(res.common.label.as_ref().unwrap().value, "greet");
+        assert!(matches!(
+            res.common.when.as_ref().unwrap().value,
+            When::Match(_)
+        ));
+        assert_eq!(res.name.value, Name::One("/a".into()));
+    }
+
+    #[test]
+    fn unknown_field_names_the_closest_and_the_spot() {
+        let err = parse("resources:\n  - file: /a\n    onwer: root\n").unwrap_err();
+        assert_eq!(
+            err,
+            "r.yml:3:5: unknown field 'onwer', did you mean 'owner'?"
+        );
+    }
+
+    #[test]
+    fn unknown_type_is_kept_for_validation() {
+        let recipe = parse("resources:\n  - fiel: /a\n    owner: root\n").unwrap();
+        assert!(matches!(recipe.resources[0].value.spec, Spec::Unknown));
+        assert_eq!(recipe.resources[0].value.kind.value, "fiel");
+    }
+
+    #[test]
+    fn bad_mode_points_at_the_value() {
+        let err = parse("resources:\n  - file: /a\n    mode: \"0999\"\n").unwrap_err();
+        assert!(err.starts_with("r.yml:3:11: invalid mode '0999'"), "{err}");
+    }
+
+    #[test]
+    fn package_takes_a_list() {
+        let recipe = parse("resources:\n  - package: [curl, git]\n").unwrap();
+        assert_eq!(
+            recipe.resources[0].value.name.value,
+            Name::List(vec!["curl".into(), "git".into()])
+        );
+    }
+
+    #[test]
+    fn notify_takes_a_list() {
+        let recipe = parse("resources:\n  - file: /a\n    notify: [a, b]\n").unwrap();
+        let notify: Vec<_> = recipe.resources[0]
+            .value
+            .common
+            .notify
+            .iter()
+            .map(|t| t.value.as_str())
+            .collect();
+        assert_eq!(notify, ["a", "b"]);
+    }
 }

@@ -5,16 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use regex::Regex;
 use serde_json::{Value, json};
 
 use super::inventory::{DriverKind, Platform};
-use super::walk::{self, Unusable};
 use super::{LoadedRecipe, Overrides, Project, expand_host, test_host_name};
-use crate::diagnostic::suggestion;
-use crate::diagnostic::{Diag, Diags, Place};
-use crate::recipe::{Kind, Location, Name, Presence, Resource, Spanned, Spec, Text, Vars};
-use crate::resource;
+use crate::diagnostic::{Diag, Diags, Place, suggestion};
+use crate::files::walk::{self, Unusable};
+use crate::recipe::{Location, Name, Spanned, Text};
+use crate::resource::{self, Kind, Resource};
 use crate::template::{self, Templates};
 
 pub(super) fn validate(project: &Project, overrides: &Overrides) -> Diags {
@@ -35,22 +33,6 @@ fn inv(project: &Project, loc: Location) -> Place {
     project.inventory_place(loc)
 }
 
-fn unknown_name(place: Place, what: &str, name: &str, known: &[&str], fix: &str) -> Diag {
-    let (best, list) = suggestion(name, known);
-    let message = match best {
-        Some(best) => format!("unknown {what} '{name}', did you mean '{best}'?"),
-        None => format!("unknown {what} '{name}'"),
-    };
-    let help = if known.is_empty() {
-        fix.to_string()
-    } else {
-        format!("{fix}; {list}")
-    };
-    Diag::at(place, message)
-        .label(format!("unknown {what}"))
-        .help(help)
-}
-
 fn check_inventory(project: &Project, diags: &mut Diags) {
     let inventory = &project.inventory;
     let group_names: Vec<&str> = inventory.groups.names().collect();
@@ -59,7 +41,7 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
     let check_groups = |groups: &[Text], diags: &mut Diags| {
         for group in groups {
             if inventory.groups.get(&group.value).is_none() {
-                diags.push(unknown_name(
+                diags.push(Diag::unknown(
                     inv(project, group.referenced),
                     "group",
                     &group.value,
@@ -92,7 +74,9 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
     for (name, host) in inventory.hosts.iter() {
         check_host_name(&name.value, name.referenced, diags);
         check_groups(&host.groups, diags);
-        check_var_names(&host.vars, &|loc| inv(project, loc), diags);
+        diags
+            .0
+            .extend(host.vars.name_problems(&|loc| inv(project, loc)));
         if let Some(problem) = crate::transport::address_problem(&host.address.value) {
             diags.push(
                 Diag::at(inv(project, host.address.referenced), problem)
@@ -102,10 +86,12 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
         }
     }
     for (_, group) in inventory.groups.iter() {
-        check_var_names(&group.vars, &|loc| inv(project, loc), diags);
+        diags
+            .0
+            .extend(group.vars.name_problems(&|loc| inv(project, loc)));
         for recipe in &group.recipes {
             if !project.recipes.contains_key(&recipe.value) {
-                diags.push(unknown_name(
+                diags.push(Diag::unknown(
                     inv(project, recipe.referenced),
                     "recipe",
                     &recipe.value,
@@ -164,7 +150,9 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
         }
         for (name, host) in test_hosts.hosts.iter() {
             check_groups(&host.groups, diags);
-            check_var_names(&host.vars, &|loc| inv(project, loc), diags);
+            diags
+                .0
+                .extend(host.vars.name_problems(&|loc| inv(project, loc)));
             if !valid_host_name(&name.value) {
                 diags.push(
                     Diag::at(
@@ -313,20 +301,6 @@ fn valid_host_name(name: &str) -> bool {
         && !name.starts_with(['-', '.'])
 }
 
-/// Every variable name of `vars` must follow the one rule for names (the
-/// same as for `--var`).
-fn check_var_names(vars: &Vars, at: &dyn Fn(Location) -> Place, diags: &mut Diags) {
-    for name in &vars.names {
-        if let Some((message, help)) = super::expand::var_name_problem(&name.value) {
-            diags.push(
-                Diag::at(at(name.referenced), message)
-                    .label("this variable")
-                    .help(help),
-            );
-        }
-    }
-}
-
 fn handler_names(project: &Project) -> BTreeSet<String> {
     project
         .recipes
@@ -349,7 +323,7 @@ fn check_recipe(
     let recipe_names: Vec<&str> = project.recipes.keys().map(String::as_str).collect();
     for include in &recipe.recipe.include {
         if !project.recipes.contains_key(&include.value) {
-            diags.push(unknown_name(
+            diags.push(Diag::unknown(
                 at(include.referenced),
                 "recipe",
                 &include.value,
@@ -358,7 +332,7 @@ fn check_recipe(
             ));
         }
     }
-    check_var_names(&recipe.recipe.vars, &at, diags);
+    diags.0.extend(recipe.recipe.vars.name_problems(&at));
     for resource in &recipe.recipe.resources {
         check_resource(project, recipe, resource, handlers, diags);
     }
@@ -403,7 +377,7 @@ fn check_resource(
     };
 
     if let Name::List(_) = res.name.value
-        && kind != Kind::Package
+        && !kind.takes_a_list()
     {
         diags.push(
             Diag::at(
@@ -437,7 +411,7 @@ fn check_resource(
     for notify in &res.common.notify {
         if !handlers.contains(&notify.value) && parse_service_notify(&notify.value).is_none() {
             let known: Vec<&str> = handlers.iter().map(String::as_str).collect();
-            diags.push(unknown_name(
+            diags.push(Diag::unknown(
                 at(notify.referenced),
                 "handler",
                 &notify.value,
@@ -453,259 +427,20 @@ fn check_resource(
         diags.push(diag);
     }
 
-    let required = |field: &Option<Text>, name: &str, example: &str, diags: &mut Diags| {
-        if field.is_none() {
-            diags.push(
-                Diag::at(at(res.kind.referenced), format!("a {kind} needs `{name}`"))
-                    .label(format!("add `{name}:` to this {kind}"))
-                    .help(format!("for example {name}: {example}")),
-            );
-        }
-    };
-    let presence =
-        |state: &Option<Spanned<Presence>>| state.as_ref().map(|s| s.value).unwrap_or_default();
-    let name = res
-        .name
-        .value
-        .items()
-        .first()
-        .copied()
-        .unwrap_or("")
-        .to_string();
-    // A value without {{ }} is checked now; a templated one when it is rendered.
-    let literal = |text: &str| !text.contains("{{");
     // What reaches a script: no NUL, one line where it must be, owners
-    // that are names or ids (templated values are checked once rendered).
+    // that are names or ids, names by their type's rule (templated values
+    // are checked once rendered).
     diags.0.extend(resource::fields::check_literal(res, &at));
-    match &res.spec {
-        Spec::File(file) => {
-            if let (Some(content), Some(_)) = (&file.content, &file.source) {
-                diags.push(
-                    Diag::at(
-                        at(content.referenced),
-                        "a file takes `content` or `source`, not both",
-                    )
-                    .label("content here")
-                    .help("use `content` for inline text, `source` for a file under files/"),
-                );
-            }
-            if let Some(source) = &file.source {
-                check_file_source(project, recipe, source, diags);
-            }
-            if let Some(content) = &file.content
-                && let Err(diag) = Templates::check_inline(&content.value, &at(content.referenced))
-            {
-                diags.push(diag);
-            }
-        }
-        Spec::Template(template) => {
-            check_var_names(&template.vars, &at, diags);
-            required(&template.source, "source", "site.conf.hbs", diags);
-            if let Some(source) = &template.source
-                && !project.templates.contains(&source.value)
-            {
-                diags.push(unknown_name(
-                    at(source.referenced),
-                    "template",
-                    &source.value,
-                    &project.templates.names(),
-                    &format!("create templates/{}", source.value),
-                ));
-            }
-        }
-        Spec::Directory(_) => {}
-        Spec::Link(link) => {
-            if presence(&link.state) == Presence::Present {
-                required(&link.to, "to", "/srv/app/releases/v1", diags);
-            }
-        }
-        Spec::Line(line) => {
-            required(&line.path, "path", "/etc/ssh/sshd_config", diags);
-            if let Some(pattern) = &line.match_
-                && let Err(err) = Regex::new(&pattern.value)
-            {
-                diags.push(
-                    Diag::at(at(pattern.referenced), format!("invalid regular expression: {}", first_line(&err.to_string())))
-                        .label("invalid")
-                        .help("`match` is a regular expression of the line to replace, like ^PermitRootLogin"),
-                );
-            }
-        }
-        Spec::Package(package) => {
-            if let (Some(version), Name::List(_)) = (&package.version, &res.name.value) {
-                diags.push(
-                    Diag::at(
-                        at(version.referenced),
-                        "`version` pins one package, but this is a list",
-                    )
-                    .label("version of a list")
-                    .help("write the pinned package as a resource of its own"),
-                );
-            }
-            for item in res.name.value.items() {
-                if literal(item) && !resource::package::valid_name(item) {
-                    diags.push(
-                        Diag::at(at(res.name.referenced), format!("invalid package name '{item}'"))
-                            .label("not a package name")
-                            .help("package names are lowercase letters, digits, and + - . (like nginx-light or libc6:amd64)"),
-                    );
-                }
-            }
-            if let Some(version) = &package.version
-                && literal(&version.value)
-                && !resource::package::valid_version(&version.value)
-            {
-                diags.push(
-                    Diag::at(
-                        at(version.referenced),
-                        format!("invalid package version '{}'", version.value),
-                    )
-                    .label("not a version")
-                    .help("a Debian version, like 1.22.1-9 or 1:2.3-1+deb12u1"),
-                );
-            }
-        }
-        Spec::Cron(cron) => {
-            let state = presence(&cron.state);
-            if state == Presence::Present {
-                required(&cron.schedule, "schedule", "\"*/5 * * * *\"", diags);
-                required(&cron.run, "run", "/usr/local/bin/backup.sh", diags);
-            }
-            if let Some(schedule) = &cron.schedule {
-                let fields = schedule.value.split_whitespace().count();
-                if fields != 5 && !schedule.value.starts_with('@') {
-                    diags.push(
-                        Diag::at(at(schedule.referenced), format!("a cron schedule has 5 fields, this has {fields}"))
-                            .label("not 5 fields")
-                            .help("minute hour day-of-month month day-of-week, like \"*/5 * * * *\", or @daily"),
-                    );
-                }
-            }
-        }
-        Spec::Sysctl(sysctl) => {
-            required(&sysctl.value, "value", "\"1\"", diags);
-            if literal(&name) && !resource::sysctl::valid_key(&name) {
-                diags.push(
-                    Diag::at(
-                        at(res.name.referenced),
-                        format!("invalid kernel parameter '{name}'"),
-                    )
-                    .label("not a sysctl key")
-                    .help("a dotted key, like net.ipv4.ip_forward"),
-                );
-            }
-        }
-        Spec::AptRepository(repo) => {
-            if presence(&repo.state) == Presence::Present {
-                required(&repo.uri, "uri", "https://example.org/debian", diags);
-            }
-            if literal(&name) && !resource::apt_repository::valid_name(&name) {
-                diags.push(
-                    Diag::at(at(res.name.referenced), format!("invalid repository name '{name}'"))
-                        .label("not a file name")
-                        .help("the name becomes /etc/apt/sources.list.d/NAME.list: letters, digits, . _ -"),
-                );
-            }
-            if let Some(uri) = &repo.uri
-                && literal(&uri.value)
-                && !uri.value.contains(':')
-            {
-                diags.push(
-                    Diag::at(at(uri.referenced), format!("'{}' is not a URI", uri.value))
-                        .label("no scheme")
-                        .help("for example https://example.org/debian"),
-                );
-            }
-            if let Some(key) = &repo.key
-                && !resource::apt_repository::is_inline_key(&key.value)
-            {
-                check_file_source(project, recipe, key, diags);
-            }
-        }
-        Spec::Download(download) => {
-            required(
-                &download.url,
-                "url",
-                "https://example.org/tool.tar.gz",
-                diags,
-            );
-            required(
-                &download.sha256,
-                "sha256",
-                "the file's sha256 in hex",
-                diags,
-            );
-            if let Some(sha) = &download.sha256
-                && literal(&sha.value)
-                && !resource::download::valid_sha256(&sha.value)
-            {
-                diags.push(
-                    Diag::at(at(sha.referenced), "`sha256` must be 64 hexadecimal digits")
-                        .label("not a sha256")
-                        .help("compute it with `sha256sum FILE`"),
-                );
-            }
-            if let Some(url) = &download.url
-                && literal(&url.value)
-                && !resource::download::valid_url(&url.value)
-            {
-                diags.push(
-                    Diag::at(at(url.referenced), format!("'{}' is not a URL the host can fetch", url.value))
-                        .label("not an http, https or ftp URL")
-                        .help("for example https://example.org/tool.tar.gz; the host fetches it with curl or wget"),
-                );
-            }
-        }
-        Spec::User(_) => {
-            if literal(&name) && !resource::user::valid_name(&name) {
-                diags.push(
-                    Diag::at(at(res.name.referenced), format!("invalid user name '{name}'"))
-                        .label("not a user name")
-                        .help("user names are lowercase letters, digits, _ and -, starting with a letter or _"),
-                );
-            }
-        }
-        Spec::Group(_) => {
-            if literal(&name) && !resource::user::valid_name(&name) {
-                diags.push(
-                    Diag::at(at(res.name.referenced), format!("invalid group name '{name}'"))
-                        .label("not a group name")
-                        .help("group names are lowercase letters, digits, _ and -, starting with a letter or _"),
-                );
-            }
-        }
-        Spec::Service(_) => {
-            if literal(&name) && !resource::service::valid_name(&name) {
-                diags.push(
-                    Diag::at(
-                        at(res.name.referenced),
-                        format!("invalid service name '{name}'"),
-                    )
-                    .label("not a unit name")
-                    .help("a systemd unit, like nginx or getty@tty1.service"),
-                );
-            }
-        }
-        Spec::Command(command) => {
-            for key in command.env.keys() {
-                if !resource::command::valid_env_name(key) {
-                    diags.push(
-                        Diag::at(
-                            at(res.kind.referenced),
-                            format!("invalid environment variable name '{key}' in `env`"),
-                        )
-                        .label("in this command's env")
-                        .help("names are letters, digits and _, not starting with a digit"),
-                    );
-                }
-            }
-        }
-        Spec::Unknown => {}
+    let mut check = resource::Check {
+        resource: res,
+        source: &recipe.source,
+        templates: &project.templates,
+        diags: &mut diags.0,
+    };
+    resource::check(&mut check);
+    for source in resource::sources(res) {
+        check_file_source(project, recipe, source, diags);
     }
-}
-
-fn first_line(text: &str) -> String {
-    text.lines().last().unwrap_or(text).trim().to_string()
 }
 
 fn check_file_source(project: &Project, recipe: &LoadedRecipe, source: &Text, diags: &mut Diags) {
@@ -737,7 +472,7 @@ fn check_file_source(project: &Project, recipe: &LoadedRecipe, source: &Text, di
                     .map(|rel| rel.to_string_lossy().into_owned())
                     .collect();
                 let known: Vec<&str> = known.iter().map(String::as_str).collect();
-                diags.push(unknown_name(
+                diags.push(Diag::unknown(
                     place,
                     "file",
                     &source.value,
@@ -881,29 +616,8 @@ fn check_hosts(project: &Project, overrides: &Overrides, diags: &mut Diags) {
             if res.common.when.is_some() {
                 continue; // may not apply to this host; rendered at converge
             }
-            let rendered = match &res.spec {
-                Spec::Template(t) => t.source.as_ref().map(|source| {
-                    let mut ctx = context.clone();
-                    if let Value::Object(map) = &mut ctx {
-                        for (k, v) in t.vars.iter() {
-                            map.insert(k.clone(), v.clone());
-                        }
-                    }
-                    project
-                        .templates
-                        .render_file(&source.value, &ctx)
-                        .map(|_| ())
-                }),
-                Spec::File(f) => f.content.as_ref().map(|content| {
-                    let place = planned.recipe.source.place(content.referenced);
-                    project
-                        .templates
-                        .render_inline(&content.value, &context, &place)
-                        .map(|_| ())
-                }),
-                _ => None,
-            };
-            if let Some(Err(diag)) = rendered
+            let rendered = resource::render_early(planned, &project.templates, &context);
+            if let Err(diag) = rendered
                 && seen.insert(diag.one_line())
             {
                 diags.push(diag.also(format!("found while rendering for host '{name}'")));

@@ -18,10 +18,10 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::{Job, ResourceReport, Status};
-use crate::config::{PlannedResource, Project};
-use crate::recipe::{Name, Spec};
+use crate::config::Project;
+use crate::recipe::Name;
 use crate::resource::service::{self, Action};
-use crate::resource::{self, Change, PlanInput, World};
+use crate::resource::{self, Change, PlanInput, PlannedResource, Probed, Spec};
 
 /// What handler planning looks at.
 pub(super) struct Input<'a> {
@@ -31,7 +31,7 @@ pub(super) struct Input<'a> {
     pub facts: &'a Value,
     pub files_dir: &'a Path,
     pub want_diff: bool,
-    pub world: &'a World,
+    pub world: &'a Probed,
 }
 
 /// A handler that will be in the apply script.
@@ -233,7 +233,7 @@ fn render(
     planned: &PlannedResource<'_>,
     text: &crate::recipe::Text,
 ) -> Option<String> {
-    let place = planned.recipe.source.place(text.referenced);
+    let place = planned.source.place(text.referenced);
     input
         .project
         .templates

@@ -9,7 +9,7 @@
 
 mod handlers;
 pub mod saved;
-mod script;
+pub mod script;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,10 +19,10 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::{HostResources, PlannedResource, Project};
+use crate::config::{HostResources, Project};
 use crate::diagnostic::Diag;
 use crate::recipe::When;
-use crate::resource::{self, Change, Decision, Facts, PlanInput};
+use crate::resource::{self, Change, Decision, Facts, PlanInput, PlannedResource};
 use crate::template;
 use crate::transport::{Counted, Script, Target, Transport, TransportError, connect};
 
@@ -421,7 +421,7 @@ async fn work(
     let host_value = template::host_value(name, &job.target.address, &job.target.groups);
     // Fields the probe needs are rendered before facts are known.
     let query_context = template::context(&job.resources.vars, &host_value, None);
-    let queries = resource::dedup_queries(
+    let queries = resource::query::dedup_queries(
         selected
             .iter()
             .flat_map(|planned| {
@@ -436,8 +436,7 @@ async fn work(
     );
 
     observer.phase(name, "probing");
-    let probe =
-        Script::root(resource::probe_script(&queries)).with_timeout(options.command_timeout);
+    let probe = Script::root(script::probe(&queries)).with_timeout(options.command_timeout);
     let output = transport.run(&probe).await?;
     let lines = crate::shell::parse_lines(&output.stdout_text());
     if !lines.complete {
@@ -455,8 +454,8 @@ async fn work(
         });
         return Ok(());
     }
-    let mut world = resource::read_answers(&queries, &lines);
-    report.answers = resource::answers(&queries, &lines);
+    let mut world = resource::query::read_answers(&queries, &lines);
+    report.answers = resource::query::answers(&queries, &lines);
     report.facts = Some(world.facts.clone());
     let recorded = crate::ledger::read(&lines);
     let ledger = crate::ledger::Ledger {
@@ -513,21 +512,10 @@ async fn work(
                 item.report.removes = changes.iter().any(Change::is_removal);
                 item.report.changes = changes;
                 item.snippet = Some(snippet);
-                world.changed_earlier = true;
-                if resource::managed_paths(planned)
-                    .iter()
-                    .any(|p| resource::UNIT_DIRS.iter().any(|d| p.starts_with(d)))
-                {
-                    world.unit_files_changed = true;
-                }
-                if let crate::recipe::Spec::Command(spec) = &planned.resource.value.spec
-                    && resource::command::unguarded(spec)
-                {
-                    report.notes.push(format!(
-                        "{} has no guard (creates, unless, only_if): it runs on every converge",
-                        item.report.title
-                    ));
-                }
+                world.will_change(&resource::managed_paths(planned));
+                report
+                    .notes
+                    .extend(resource::notes(planned, &item.report.title));
             }
             Err(diag) => {
                 plan_failed = true;

@@ -1,3 +1,11 @@
+//! The two scripts a converge sends to a host, side by side: the probe
+//! (round trip 1), which asks every question of every resource at once, and
+//! the apply script (round trip 2).
+//!
+//! The probe: the prelude, the shell functions its questions need, then the
+//! facts, the ledger and every question, each answer a line `@TAG KEY VALUE`
+//! (see [`crate::resource::query`]).
+//!
 //! The apply script: every change of a host in one script, each snippet in a
 //! subshell of its own with `set -e`, its stdin closed (the script itself
 //! arrives on stdin), its output collected, and its failure stopping the
@@ -11,7 +19,23 @@
 //! [`crate::ledger::locked`]); each snippet runs with the lock's file
 //! descriptor closed, so that a daemon a command starts does not hold it.
 
+use crate::resource::facts;
+use crate::resource::query::{self, Query};
 use crate::shell::PRELUDE;
+
+/// The shell text of the probe: the prelude, the facts, the ledger and
+/// every query.
+pub fn probe(queries: &[Query]) -> String {
+    let mut script = String::from(PRELUDE);
+    script.push_str(&query::probe_functions(queries));
+    // The script arrives on stdin: nothing in it may read stdin.
+    script.push_str("{\n");
+    script.push_str(facts::PROBE);
+    script.push_str(crate::ledger::PROBE);
+    script.push_str(&query::probe_lines(queries));
+    script.push_str("} </dev/null\necho @end\n");
+    script
+}
 
 /// One resource's snippet in the apply script.
 pub struct Step<'a> {
@@ -106,6 +130,65 @@ fn push_snippet(script: &mut String, tag: &str, snippet: &str) {
 mod tests {
     use super::*;
     use crate::shell::parse_lines;
+
+    fn every_kind_of_query() -> Vec<Query> {
+        vec![
+            Query::Path {
+                path: "/etc/motd".into(),
+                content_limit: query::DIFF_LIMIT,
+            },
+            Query::Tree {
+                path: "/srv/www".into(),
+            },
+            Query::Package {
+                name: "nginx-light".into(),
+                candidate: true,
+            },
+            Query::PackageCache,
+            Query::User {
+                name: "deploy".into(),
+            },
+            Query::Group { name: "app".into() },
+            Query::Service {
+                name: "nginx".into(),
+            },
+            Query::Guard {
+                check: crate::resource::command::Invocation::default()
+                    .wrap("test -f /srv/app/.migrated"),
+                shown: "test -f /srv/app/.migrated".into(),
+            },
+            Query::Crontab {
+                user: "deploy".into(),
+            },
+            Query::Sysctl {
+                key: "net.ipv4.ip_forward".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn the_probe_asks_every_question_in_one_script() {
+        insta::assert_snapshot!(probe(&every_kind_of_query()));
+    }
+
+    /// The whole probe runs under the machine's sh and finishes, whatever
+    /// this machine lacks (no such user, unit or package here).
+    #[test]
+    fn the_probe_runs_to_its_end() {
+        let queries = every_kind_of_query();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(probe(&queries))
+            .output()
+            .unwrap();
+        let lines = crate::shell::parse_lines(&String::from_utf8_lossy(&out.stdout));
+        assert!(lines.complete, "{}", String::from_utf8_lossy(&out.stderr));
+        let world = query::read_answers(&queries, &lines);
+        assert!(!world.facts.arch.is_empty());
+        assert!(world.guards.contains_key(
+            &crate::resource::command::Invocation::default().wrap("test -f /srv/app/.migrated")
+        ));
+    }
 
     fn run(script: &str) -> String {
         let out = std::process::Command::new("sh")

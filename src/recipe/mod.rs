@@ -1,8 +1,12 @@
-//! The typed model of recipes and resources: pure data, as the user wrote it.
+//! The words recipes are written in: values that keep their place in the
+//! file ([`Spanned`], [`Text`]), variables ([`Vars`]) and the one rule for
+//! their names, a resource's name ([`Name`]), the fields every resource
+//! takes ([`Common`], [`When`]), and the values many types share
+//! ([`Presence`], [`Mode`]).
 //!
 //! A recipe is a YAML file with optional `vars`, `include`, `resources` and
-//! `handlers`. A resource is a mapping whose first key is its type and whose
-//! value is its name (the thing it manages):
+//! `handlers` ([`crate::config::Recipe`]). A resource is a mapping whose first
+//! key is its type and whose value is its name (the thing it manages):
 //!
 //! ```yaml
 //! - file: /etc/motd
@@ -10,10 +14,10 @@
 //!   mode: "0644"
 //! ```
 //!
-//! Every value keeps its place in the file ([`Spanned`]) so that later checks
-//! can point at it.
+//! Its shape comes from its type ([`crate::resource`]); every value keeps its
+//! place in the file so that later checks can point at it.
 
-mod de;
+pub(crate) mod de;
 pub mod schema;
 pub mod spec;
 
@@ -21,6 +25,8 @@ pub use serde_saphyr::{Location, Spanned};
 pub use spec::*;
 
 use serde::Deserialize;
+
+use crate::diagnostic::{Diag, Place};
 use serde_json::{Map, Value};
 
 /// A string with its place in the file.
@@ -34,6 +40,24 @@ pub struct Vars {
     pub values: Map<String, Value>,
     /// Every name with its place, in order.
     pub names: Vec<Text>,
+}
+
+impl Vars {
+    /// A problem for every name that breaks [the rule for names](var_name_problem),
+    /// at its place (`at` turns a location into a place of the file).
+    pub fn name_problems(&self, at: &dyn Fn(Location) -> Place) -> Vec<Diag> {
+        self.names
+            .iter()
+            .filter_map(|name| {
+                let (message, help) = var_name_problem(&name.value)?;
+                Some(
+                    Diag::at(at(name.referenced), message)
+                        .label("this variable")
+                        .help(help),
+                )
+            })
+            .collect()
+    }
 }
 
 impl std::ops::Deref for Vars {
@@ -69,47 +93,38 @@ impl<'de> Deserialize<'de> for Vars {
     }
 }
 
-/// A recipe file as written.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Recipe {
-    /// Default values for variables, overridden by group, host and command-line vars.
-    #[serde(default, deserialize_with = "de::null_as_default")]
-    #[schemars(with = "Option<Map<String, Value>>")]
-    pub vars: Vars,
-    /// Other recipes whose resources come first.
-    #[serde(default, deserialize_with = "de::null_as_default")]
-    #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]
-    pub include: Vec<Text>,
-    /// What the host must have, in order.
-    #[serde(default, deserialize_with = "de::null_as_default")]
-    #[schemars(with = "Option<Vec<Resource>>")]
-    pub resources: Vec<Spanned<Resource>>,
-    /// `command` resources that run only when notified, once, at the end.
-    #[serde(default, deserialize_with = "de::null_as_default")]
-    #[schemars(with = "Option<Vec<Resource>>")]
-    pub handlers: Vec<Spanned<Resource>>,
-}
+/// Names the template context uses for itself.
+pub const RESERVED_VARS: &[&str] = &["host", "facts"];
 
-/// One resource: its type, its name, the fields common to every type, and the
-/// fields of its type.
-#[derive(Debug, Clone)]
-pub struct Resource {
-    /// The type key as written (`file`, `package`, ...), with its place.
-    pub kind: Text,
-    /// The resource's name: the thing it manages.
-    pub name: Spanned<Name>,
-    /// `when`, `notify`, `tags`, `name`.
-    pub common: Common,
-    /// The type-specific fields; `Unknown` when the type key is not a known type.
-    pub spec: Spec,
-}
-
-impl Resource {
-    /// The resource's type, if it is a known one.
-    pub fn kind(&self) -> Option<Kind> {
-        self.spec.kind()
+/// What is wrong with a variable name, if anything: (message, help). The one
+/// rule for names in recipes, redgreen.yml and `--var`: letters, digits, `_`
+/// and `-`, starting with a letter or `_` (what a template can name as
+/// `{{name}}`), and not one of the [`RESERVED_VARS`].
+pub fn var_name_problem(name: &str) -> Option<(String, String)> {
+    let shown = crate::output::shown(name);
+    if name.is_empty() {
+        return Some((
+            "a variable name is empty".into(),
+            "name it with letters, digits, _ and -".into(),
+        ));
     }
+    if RESERVED_VARS.contains(&name) {
+        return Some((
+            format!("the variable name '{shown}' is reserved"),
+            "templates see `host` and `facts` as objects redgreen fills in; rename the variable"
+                .into(),
+        ));
+    }
+    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    (!valid).then(|| {
+        (
+            format!("'{shown}' is not a valid variable name"),
+            "variable names are letters, digits, _ and -, starting with a letter or _ (a template names them as {{name}}; a dot there means a field of a variable)".into(),
+        )
+    })
 }
 
 /// The value of the type key: one name, or a list (the list form of `package`).

@@ -17,10 +17,110 @@
 
 use super::file::{DesiredFile, plan_absent, plan_present};
 use super::package::CacheState;
-use super::{Change, Decision, PlanInput, Query, World};
+use super::{Change, Decision, PlanInput, Probed, Query};
 use crate::diagnostic::Diag;
-use crate::recipe::{AptRepositorySpec, Presence};
+use crate::recipe::{Presence, Spanned, Text};
 use crate::shell::quote;
+use serde::Deserialize;
+
+use super::{
+    Check, Field, Holds, Kind, NameRule, QueryInput, Resource, ResourceType, fields, literal,
+    presence,
+};
+
+/// `apt_repository: nodesource`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AptRepositorySpec {
+    /// The repository's URI.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub uri: Option<Text>,
+    /// The suite (default: the host's codename).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub suite: Option<Text>,
+    /// Components.
+    #[serde(default, deserialize_with = "crate::recipe::de::null_as_default")]
+    #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]
+    pub components: Vec<Text>,
+    /// The signing key (ASCII-armoured text, or a file under files/).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub key: Option<Text>,
+    /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
+    pub state: Option<Spanned<Presence>>,
+}
+
+/// The `apt_repository` type.
+pub struct AptRepository;
+
+impl ResourceType for AptRepository {
+    const KEY: &'static str = "apt_repository";
+    const NAME: Holds = Holds::Name(Kind::AptRepository);
+    const NAME_RULE: Option<NameRule> = Some(NameRule {
+        valid: valid_name,
+        noun: "repository name",
+        label: "not a file name",
+        help: "the name becomes /etc/apt/sources.list.d/NAME.list: letters, digits, . _ -",
+    });
+    type Spec = AptRepositorySpec;
+
+    fn values<'r>(spec: &'r AptRepositorySpec, _: &'r Resource) -> Vec<Field<'r>> {
+        let mut out: Vec<Field<'r>> = [
+            fields::optional("`uri`", &spec.uri, Holds::Word),
+            fields::optional("`suite`", &spec.suite, Holds::Word),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        out.extend(
+            spec.components
+                .iter()
+                .map(|c| fields::field("`components`", c, Holds::Word)),
+        );
+        if let Some(key) = &spec.key
+            && is_inline_key(&key.value)
+        {
+            out.push(fields::field("`key`", key, Holds::Text));
+        }
+        out
+    }
+
+    fn sources(spec: &AptRepositorySpec) -> Vec<&Text> {
+        spec.key
+            .iter()
+            .filter(|key| !is_inline_key(&key.value))
+            .collect()
+    }
+
+    fn check(spec: &AptRepositorySpec, check: &mut Check<'_>) {
+        if presence(&spec.state) == Presence::Present {
+            check.required(&spec.uri, "uri", "https://example.org/debian");
+        }
+        if let Some(uri) = &spec.uri
+            && literal(&uri.value)
+            && !uri.value.contains(':')
+        {
+            let place = check.at(uri.referenced);
+            check.push(
+                Diag::at(place, format!("'{}' is not a URI", uri.value))
+                    .label("no scheme")
+                    .help("for example https://example.org/debian"),
+            );
+        }
+    }
+
+    fn queries(_: &AptRepositorySpec, input: &QueryInput<'_>) -> Vec<Query> {
+        queries(&input.name(), input.content_limit())
+    }
+
+    fn plan(
+        spec: &AptRepositorySpec,
+        input: &PlanInput<'_>,
+        probed: &mut Probed,
+    ) -> Result<Decision, Diag> {
+        plan(input, spec, probed)
+    }
+}
 
 /// Where source lists go.
 pub const SOURCES_DIR: &str = "/etc/apt/sources.list.d";
@@ -69,7 +169,7 @@ pub(super) fn queries(name: &str, content_limit: u64) -> Vec<Query> {
 pub(super) fn plan(
     input: &PlanInput<'_>,
     spec: &AptRepositorySpec,
-    world: &mut World,
+    world: &mut Probed,
 ) -> Result<Decision, Diag> {
     let name = input.name().to_string();
     if !valid_name(&name) {
@@ -190,7 +290,7 @@ fn root_file(path: &str, content: Vec<u8>) -> DesiredFile {
 
 /// One decision from the decisions about each file; a change makes the
 /// package cache stale for the resources planned after.
-fn finish(parts: Vec<Decision>, world: &mut World) -> Decision {
+fn finish(parts: Vec<Decision>, world: &mut Probed) -> Decision {
     let mut changes: Vec<Change> = Vec::new();
     let mut snippet = String::new();
     for part in parts {

@@ -20,10 +20,119 @@
 //!   stdin), handed to the command's shell in its environment, and that
 //!   shell's own command line is always the same ([`RUNNER`]).
 
-use super::{Change, Decision, PlanInput, Query, QueryInput, World};
+use super::{Change, Decision, PlanInput, Probed, Query, QueryInput};
 use crate::diagnostic::Diag;
-use crate::recipe::CommandSpec;
+use crate::recipe::Text;
 use crate::shell::quote;
+use serde::Deserialize;
+
+use super::{Check, Field, Holds, Resource, ResourceType, fields};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+/// `command: migrate`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSpec {
+    /// The shell command (default: the resource's name).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub run: Option<Text>,
+    /// Skip when this path exists.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub creates: Option<Text>,
+    /// Skip when this command succeeds.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub unless: Option<Text>,
+    /// Run only when this command succeeds.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub only_if: Option<Text>,
+    /// Working directory.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub cwd: Option<Text>,
+    /// Run as this user.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub user: Option<Text>,
+    /// Environment variables.
+    #[serde(default, deserialize_with = "crate::recipe::de::null_as_default")]
+    #[schemars(with = "Option<Map<String, Value>>")]
+    pub env: Map<String, Value>,
+}
+
+/// The `command` type.
+pub struct Command;
+
+impl ResourceType for Command {
+    const KEY: &'static str = "command";
+    const NAME: Holds = Holds::Text;
+    const NAME_WHAT: &'static str = "the command";
+    type Spec = CommandSpec;
+
+    fn values<'r>(spec: &'r CommandSpec, resource: &'r Resource) -> Vec<Field<'r>> {
+        let mut out: Vec<Field<'r>> = [
+            fields::optional("`run`", &spec.run, Holds::Text),
+            fields::optional("`unless`", &spec.unless, Holds::Text),
+            fields::optional("`only_if`", &spec.only_if, Holds::Text),
+            fields::optional("`creates`", &spec.creates, Holds::Path),
+            fields::optional("`cwd`", &spec.cwd, Holds::Path),
+            fields::optional("`user`", &spec.user, Holds::Account),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        // `env` values have no place of their own: the resource's is shown.
+        for (key, value) in &spec.env {
+            out.push(Field {
+                what: Cow::Owned(format!("`env` {key}")),
+                text: match value {
+                    serde_json::Value::String(s) => Cow::Borrowed(s.as_str()),
+                    other => Cow::Owned(other.to_string()),
+                },
+                at: resource.kind.referenced,
+                holds: Holds::Text,
+            });
+        }
+        out
+    }
+
+    fn check(spec: &CommandSpec, check: &mut Check<'_>) {
+        for key in spec.env.keys() {
+            if !valid_env_name(key) {
+                let place = check.at(check.resource.kind.referenced);
+                check.push(
+                    Diag::at(
+                        place,
+                        format!("invalid environment variable name '{key}' in `env`"),
+                    )
+                    .label("in this command's env")
+                    .help("names are letters, digits and _, not starting with a digit"),
+                );
+            }
+        }
+    }
+
+    fn queries(spec: &CommandSpec, input: &QueryInput<'_>) -> Vec<Query> {
+        queries(input, spec)
+    }
+
+    fn plan(
+        spec: &CommandSpec,
+        input: &PlanInput<'_>,
+        probed: &mut Probed,
+    ) -> Result<Decision, Diag> {
+        plan(input, spec, probed)
+    }
+
+    fn notes(spec: &CommandSpec, title: &str) -> Vec<String> {
+        unguarded(spec)
+            .then(|| {
+                format!(
+                    "{title} has no guard (creates, unless, only_if): it runs on every converge"
+                )
+            })
+            .into_iter()
+            .collect()
+    }
+}
 
 /// How a command (or one of its guards) runs.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -178,7 +287,7 @@ fn render(input: &PlanInput<'_>, spec: &CommandSpec) -> Result<Rendered, Diag> {
 pub(super) fn plan(
     input: &PlanInput<'_>,
     spec: &CommandSpec,
-    world: &mut World,
+    world: &mut Probed,
 ) -> Result<Decision, Diag> {
     let command = render(input, spec)?;
     if command.creates.is_none() && command.unless.is_none() && command.only_if.is_none() {

@@ -10,10 +10,78 @@
 //! crontab still is what the plan expects (else: "run again").
 
 use super::file::sha256_hex;
-use super::{Change, Decision, PlanInput, Query, QueryInput, World};
+use super::{Change, Decision, PlanInput, Probed, Query, QueryInput};
 use crate::diagnostic::Diag;
-use crate::recipe::{CronSpec, Presence};
+use crate::recipe::{Presence, Spanned, Text};
 use crate::shell::{Lines, data_block, decode, quote};
+use serde::Deserialize;
+
+use super::{Check, Field, Holds, Resource, ResourceType, fields, presence};
+
+/// `cron: nightly-backup`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CronSpec {
+    /// Whose crontab (default root).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub user: Option<Text>,
+    /// Five cron fields: `"*/5 * * * *"`.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub schedule: Option<Text>,
+    /// The command.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub run: Option<Text>,
+    /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
+    pub state: Option<Spanned<Presence>>,
+}
+
+/// The `cron` type.
+pub struct Cron;
+
+impl ResourceType for Cron {
+    const KEY: &'static str = "cron";
+    const NAME: Holds = Holds::Line;
+    const NAME_WHAT: &'static str = "a cron entry's name";
+    type Spec = CronSpec;
+
+    fn values<'r>(spec: &'r CronSpec, _: &'r Resource) -> Vec<Field<'r>> {
+        [
+            fields::optional("`user` of a cron entry", &spec.user, Holds::Account),
+            fields::optional("`schedule`", &spec.schedule, Holds::Line),
+            fields::optional("`run` of a cron entry", &spec.run, Holds::Line),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    fn check(spec: &CronSpec, check: &mut Check<'_>) {
+        if presence(&spec.state) == Presence::Present {
+            check.required(&spec.schedule, "schedule", "\"*/5 * * * *\"");
+            check.required(&spec.run, "run", "/usr/local/bin/backup.sh");
+        }
+        if let Some(schedule) = &spec.schedule {
+            let fields = schedule.value.split_whitespace().count();
+            if fields != 5 && !schedule.value.starts_with('@') {
+                let place = check.at(schedule.referenced);
+                check.push(
+                    Diag::at(place, format!("a cron schedule has 5 fields, this has {fields}"))
+                        .label("not 5 fields")
+                        .help("minute hour day-of-month month day-of-week, like \"*/5 * * * *\", or @daily"),
+                );
+            }
+        }
+    }
+
+    fn queries(spec: &CronSpec, input: &QueryInput<'_>) -> Vec<Query> {
+        queries(input, spec)
+    }
+
+    fn plan(spec: &CronSpec, input: &PlanInput<'_>, probed: &mut Probed) -> Result<Decision, Diag> {
+        plan(input, spec, probed)
+    }
+}
 
 /// What the probe found about a user's crontab.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -98,7 +166,7 @@ pub fn edit(content: &[u8], name: &str, entry: Option<&str>) -> Vec<u8> {
 pub(super) fn plan(
     input: &PlanInput<'_>,
     spec: &CronSpec,
-    world: &mut World,
+    world: &mut Probed,
 ) -> Result<Decision, Diag> {
     let name = input.name().to_string();
     let user = match &spec.user {

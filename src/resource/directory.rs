@@ -4,15 +4,77 @@
 
 use super::attrs::Attrs;
 use super::file::attrs_of;
-use super::{Change, Decision, PathKind, PathState, PlanInput, World};
+use super::{Change, Decision, PathKind, PathState, PlanInput, Probed};
 use crate::diagnostic::Diag;
-use crate::recipe::{DirectorySpec, Presence};
+use crate::recipe::{Presence, Spanned, Text};
 use crate::shell::quote;
+use serde::Deserialize;
+
+use super::{Field, Holds, PlannedResource, Query, QueryInput, Resource, ResourceType, fields};
+use crate::recipe::Mode;
+
+/// `directory: /srv/www`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySpec {
+    /// Owner (name or uid).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub owner: Option<Text>,
+    /// Group (name or gid).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub group: Option<Text>,
+    /// Permissions.
+    #[schemars(with = "Option<Mode>")]
+    pub mode: Option<Spanned<Mode>>,
+    /// Apply owner and group to everything inside, mode to every directory
+    /// inside; with `state: absent`, remove the directory and its contents.
+    #[schemars(with = "Option<bool>")]
+    pub recursive: Option<Spanned<bool>>,
+    /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
+    pub state: Option<Spanned<Presence>>,
+}
+
+/// The `directory` type.
+pub struct Directory;
+
+impl ResourceType for Directory {
+    const KEY: &'static str = "directory";
+    const NAME: Holds = Holds::Path;
+    type Spec = DirectorySpec;
+
+    fn values<'r>(spec: &'r DirectorySpec, _: &'r Resource) -> Vec<Field<'r>> {
+        fields::owner_and_group(&spec.owner, &spec.group)
+    }
+
+    fn queries(spec: &DirectorySpec, input: &QueryInput<'_>) -> Vec<Query> {
+        let mut queries = vec![Query::Path {
+            path: input.name(),
+            content_limit: 0,
+        }];
+        if spec.recursive.as_ref().is_some_and(|r| r.value) {
+            queries.push(Query::Tree { path: input.name() });
+        }
+        queries
+    }
+
+    fn plan(
+        spec: &DirectorySpec,
+        input: &PlanInput<'_>,
+        probed: &mut Probed,
+    ) -> Result<Decision, Diag> {
+        plan(input, spec, probed)
+    }
+
+    fn managed_paths(_: &DirectorySpec, planned: &PlannedResource<'_>) -> Vec<String> {
+        planned.names.clone()
+    }
+}
 
 pub(super) fn plan(
     input: &PlanInput<'_>,
     spec: &DirectorySpec,
-    world: &mut World,
+    world: &mut Probed,
 ) -> Result<Decision, Diag> {
     let path = input.name().to_string();
     let state = world.path(&path);

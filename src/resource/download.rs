@@ -11,10 +11,105 @@
 
 use super::attrs::Attrs;
 use super::file::{DEFAULT_FILE_MODE, attrs_of, parent};
-use super::{Change, Decision, PathKind, PathState, PlanInput, World};
+use super::{Change, Decision, PathKind, PathState, PlanInput, Probed};
 use crate::diagnostic::Diag;
-use crate::recipe::DownloadSpec;
+use crate::recipe::{Spanned, Text};
 use crate::shell::quote;
+use serde::Deserialize;
+
+use super::{
+    Check, Field, Holds, PlannedResource, Query, QueryInput, Resource, ResourceType, fields,
+    literal,
+};
+use crate::recipe::Mode;
+
+/// `download: /usr/local/bin/tool`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadSpec {
+    /// Where to fetch it from.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub url: Option<Text>,
+    /// The expected sha256 (required).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub sha256: Option<Text>,
+    /// Owner (name or uid).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub owner: Option<Text>,
+    /// Group (name or gid).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub group: Option<Text>,
+    /// Permissions.
+    #[schemars(with = "Option<Mode>")]
+    pub mode: Option<Spanned<Mode>>,
+}
+
+/// The `download` type.
+pub struct Download;
+
+impl ResourceType for Download {
+    const KEY: &'static str = "download";
+    const NAME: Holds = Holds::Path;
+    type Spec = DownloadSpec;
+
+    fn values<'r>(spec: &'r DownloadSpec, _: &'r Resource) -> Vec<Field<'r>> {
+        let mut out: Vec<Field<'r>> = [
+            fields::optional("`url`", &spec.url, Holds::Word),
+            fields::optional("`sha256`", &spec.sha256, Holds::Word),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        out.extend(fields::owner_and_group(&spec.owner, &spec.group));
+        out
+    }
+
+    fn check(spec: &DownloadSpec, check: &mut Check<'_>) {
+        check.required(&spec.url, "url", "https://example.org/tool.tar.gz");
+        check.required(&spec.sha256, "sha256", "the file's sha256 in hex");
+        if let Some(sha) = &spec.sha256
+            && literal(&sha.value)
+            && !valid_sha256(&sha.value)
+        {
+            let place = check.at(sha.referenced);
+            check.push(
+                Diag::at(place, "`sha256` must be 64 hexadecimal digits")
+                    .label("not a sha256")
+                    .help("compute it with `sha256sum FILE`"),
+            );
+        }
+        if let Some(url) = &spec.url
+            && literal(&url.value)
+            && !valid_url(&url.value)
+        {
+            let place = check.at(url.referenced);
+            check.push(
+                Diag::at(place, format!("'{}' is not a URL the host can fetch", url.value))
+                    .label("not an http, https or ftp URL")
+                    .help("for example https://example.org/tool.tar.gz; the host fetches it with curl or wget"),
+            );
+        }
+    }
+
+    fn queries(_: &DownloadSpec, input: &QueryInput<'_>) -> Vec<Query> {
+        vec![Query::Path {
+            path: input.name(),
+            content_limit: 0,
+        }]
+    }
+
+    fn plan(
+        spec: &DownloadSpec,
+        input: &PlanInput<'_>,
+        probed: &mut Probed,
+    ) -> Result<Decision, Diag> {
+        plan(input, spec, probed)
+    }
+
+    fn managed_paths(_: &DownloadSpec, planned: &PlannedResource<'_>) -> Vec<String> {
+        planned.names.clone()
+    }
+}
 
 /// True for a sha256 in hex.
 pub fn valid_sha256(sha: &str) -> bool {
@@ -32,7 +127,7 @@ pub fn valid_url(url: &str) -> bool {
 pub(super) fn plan(
     input: &PlanInput<'_>,
     spec: &DownloadSpec,
-    world: &mut World,
+    world: &mut Probed,
 ) -> Result<Decision, Diag> {
     let path = input.name().to_string();
     let (Some(url), Some(sha)) = (&spec.url, &spec.sha256) else {

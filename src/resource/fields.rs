@@ -17,10 +17,9 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
-
+use super::{Kind, Resource};
 use crate::diagnostic::{Diag, Place};
-use crate::recipe::{Kind, Location, Resource, Spec, Text};
+use crate::recipe::{Location, Text};
 
 /// What a value is on the host, which decides what it may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +67,8 @@ impl Field<'_> {
     }
 }
 
-fn field<'r>(what: &'static str, text: &'r Text, holds: Holds) -> Field<'r> {
+/// A value of a field as written.
+pub fn field<'r>(what: &'static str, text: &'r Text, holds: Holds) -> Field<'r> {
     Field {
         what: Cow::Borrowed(what),
         text: Cow::Borrowed(&text.value),
@@ -77,131 +77,20 @@ fn field<'r>(what: &'static str, text: &'r Text, holds: Holds) -> Field<'r> {
     }
 }
 
-/// What a resource's name is on the host.
-pub fn name_holds(kind: Kind) -> Holds {
-    match kind {
-        Kind::File | Kind::Template | Kind::Directory | Kind::Link | Kind::Download => Holds::Path,
-        Kind::Line | Kind::Cron => Holds::Line,
-        Kind::Command => Holds::Text,
-        Kind::Package
-        | Kind::User
-        | Kind::Group
-        | Kind::Service
-        | Kind::Sysctl
-        | Kind::AptRepository => Holds::Name(kind),
-    }
+/// The value of an optional field, when it is given.
+pub fn optional<'r>(what: &'static str, text: &'r Option<Text>, holds: Holds) -> Option<Field<'r>> {
+    text.as_ref().map(|text| field(what, text, holds))
 }
 
-/// How a resource's name is called in messages.
-fn name_what(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Line => "a `line` resource's text",
-        Kind::Cron => "a cron entry's name",
-        Kind::Command => "the command",
-        _ => "the path",
-    }
-}
-
-/// Every value of `resource` that reaches a script, but its name (see
-/// [`name_holds`]).
-pub fn fields(resource: &Resource) -> Vec<Field<'_>> {
-    let mut out = Vec::new();
-    fn opt<'r>(out: &mut Vec<Field<'r>>, what: &'static str, text: &'r Option<Text>, holds: Holds) {
-        if let Some(text) = text {
-            out.push(field(what, text, holds));
-        }
-    }
-    match &resource.spec {
-        Spec::File(s) => {
-            opt(&mut out, "`owner`", &s.owner, Holds::Account);
-            opt(&mut out, "`group`", &s.group, Holds::Account);
-        }
-        Spec::Template(s) => {
-            opt(&mut out, "`owner`", &s.owner, Holds::Account);
-            opt(&mut out, "`group`", &s.group, Holds::Account);
-        }
-        Spec::Directory(s) => {
-            opt(&mut out, "`owner`", &s.owner, Holds::Account);
-            opt(&mut out, "`group`", &s.group, Holds::Account);
-        }
-        Spec::Download(s) => {
-            opt(&mut out, "`url`", &s.url, Holds::Word);
-            opt(&mut out, "`sha256`", &s.sha256, Holds::Word);
-            opt(&mut out, "`owner`", &s.owner, Holds::Account);
-            opt(&mut out, "`group`", &s.group, Holds::Account);
-        }
-        Spec::Link(s) => opt(&mut out, "`to`", &s.to, Holds::Target),
-        Spec::Line(s) => opt(&mut out, "`path`", &s.path, Holds::Path),
-        Spec::User(s) => {
-            opt(&mut out, "`group`", &s.group, Holds::Account);
-            opt(&mut out, "`shell`", &s.shell, Holds::Path);
-            opt(&mut out, "`home`", &s.home, Holds::Path);
-            out.extend(
-                s.groups
-                    .iter()
-                    .map(|g| field("`groups`", g, Holds::Account)),
-            );
-            // A key from a `|` block ends with a line break, which is not part of it.
-            out.extend(s.authorized_keys.iter().map(|k| Field {
-                text: Cow::Borrowed(k.value.trim()),
-                ..field("an authorized key", k, Holds::Line)
-            }));
-        }
-        Spec::Service(s) => {
-            out.extend(
-                s.restart_on
-                    .iter()
-                    .map(|p| field("`restart_on`", p, Holds::Path)),
-            );
-        }
-        Spec::Command(s) => {
-            opt(&mut out, "`run`", &s.run, Holds::Text);
-            opt(&mut out, "`unless`", &s.unless, Holds::Text);
-            opt(&mut out, "`only_if`", &s.only_if, Holds::Text);
-            opt(&mut out, "`creates`", &s.creates, Holds::Path);
-            opt(&mut out, "`cwd`", &s.cwd, Holds::Path);
-            opt(&mut out, "`user`", &s.user, Holds::Account);
-            // `env` values have no place of their own: the resource's is shown.
-            for (key, value) in &s.env {
-                out.push(Field {
-                    what: Cow::Owned(format!("`env` {key}")),
-                    text: match value {
-                        Value::String(s) => Cow::Borrowed(s.as_str()),
-                        other => Cow::Owned(other.to_string()),
-                    },
-                    at: resource.kind.referenced,
-                    holds: Holds::Text,
-                });
-            }
-        }
-        Spec::Cron(s) => {
-            opt(&mut out, "`user` of a cron entry", &s.user, Holds::Account);
-            opt(&mut out, "`schedule`", &s.schedule, Holds::Line);
-            opt(&mut out, "`run` of a cron entry", &s.run, Holds::Line);
-        }
-        Spec::Sysctl(s) => opt(
-            &mut out,
-            "a kernel parameter's value",
-            &s.value,
-            Holds::Line,
-        ),
-        Spec::AptRepository(s) => {
-            opt(&mut out, "`uri`", &s.uri, Holds::Word);
-            opt(&mut out, "`suite`", &s.suite, Holds::Word);
-            out.extend(
-                s.components
-                    .iter()
-                    .map(|c| field("`components`", c, Holds::Word)),
-            );
-            if let Some(key) = &s.key
-                && crate::resource::apt_repository::is_inline_key(&key.value)
-            {
-                out.push(field("`key`", key, Holds::Text));
-            }
-        }
-        Spec::Package(_) | Spec::Group(_) | Spec::Unknown => {}
-    }
-    out
+/// `owner` and `group` of a path: a user and a group, or ids.
+pub fn owner_and_group<'r>(owner: &'r Option<Text>, group: &'r Option<Text>) -> Vec<Field<'r>> {
+    [
+        optional("`owner`", owner, Holds::Account),
+        optional("`group`", group, Holds::Account),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// What is wrong with `value` for a value that `holds` this, in words:
@@ -272,49 +161,34 @@ pub fn problem(what: &str, holds: Holds, value: &str) -> Option<(String, String,
             )
         }),
         Holds::Name(kind) => {
-            let (valid, noun, help): (fn(&str) -> bool, &str, &str) = match kind {
-                Kind::Package => (
-                    super::package::valid_name,
-                    "package name",
-                    "package names are lowercase letters, digits, and + - . (like nginx-light or libc6:amd64)",
-                ),
-                Kind::User | Kind::Group => (
-                    super::user::valid_name,
-                    if kind == Kind::User { "user name" } else { "group name" },
-                    "names are lowercase letters, digits, _ and -, starting with a letter or _",
-                ),
-                Kind::Service => (
-                    super::service::valid_name,
-                    "service name",
-                    "a systemd unit, like nginx or getty@tty1.service",
-                ),
-                Kind::Sysctl => (
-                    super::sysctl::valid_key,
-                    "kernel parameter",
-                    "a dotted key, like net.ipv4.ip_forward",
-                ),
-                Kind::AptRepository => (
-                    super::apt_repository::valid_name,
-                    "repository name",
-                    "the name becomes /etc/apt/sources.list.d/NAME.list: letters, digits, . _ -",
-                ),
-                _ => return None,
-            };
-            (!valid(value)).then(|| {
+            let rule = kind.name_rule()?;
+            (!(rule.valid)(value)).then(|| {
                 (
-                    format!("invalid {noun} '{value}'"),
-                    format!("not a {noun}"),
-                    help.to_string(),
+                    format!("invalid {} '{value}'", rule.noun),
+                    rule.label.to_string(),
+                    rule.help.to_string(),
                 )
             })
         }
     }
 }
 
+/// True for a user or group name that useradd accepts everywhere
+/// (`[a-z_][a-z0-9_-]*[$]?`, at most 32 characters).
+pub fn valid_account_name(name: &str) -> bool {
+    let body = name.strip_suffix('$').unwrap_or(name);
+    !body.is_empty()
+        && name.len() <= 32
+        && body.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && body
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
 /// True for a user or group as `chown`, `chgrp`, `su` and `crontab` take it
 /// without surprise: a name like the user resource's, or a numeric id.
 pub fn valid_account(value: &str) -> bool {
-    super::user::valid_name(value)
+    valid_account_name(value)
         || (!value.is_empty() && value.len() <= 10 && value.chars().all(|c| c.is_ascii_digit()))
 }
 
@@ -325,24 +199,24 @@ fn diag(place: Place, what: &str, holds: Holds, value: &str) -> Option<Diag> {
 
 /// Problems with the values of `resource` that are written as they are
 /// (not templates), its name included, at their places. `at` turns a
-/// location into a place of the recipe. Names of types with a rule of their
-/// own (packages, users, ...) are left to the recipe's checks.
+/// location into a place of the recipe.
 pub fn check_literal(resource: &Resource, at: &dyn Fn(Location) -> Place) -> Vec<Diag> {
     let mut out = Vec::new();
     if let Some(kind) = resource.kind() {
-        let holds = name_holds(kind);
-        if !matches!(holds, Holds::Name(_)) {
-            for name in resource.name.value.items() {
-                if !name.contains("{{")
-                    && let Some(d) =
-                        diag(at(resource.name.referenced), name_what(kind), holds, name)
-                {
-                    out.push(d);
-                }
+        for name in resource.name.value.items() {
+            if !name.contains("{{")
+                && let Some(d) = diag(
+                    at(resource.name.referenced),
+                    kind.name_what(),
+                    kind.name_holds(),
+                    name,
+                )
+            {
+                out.push(d);
             }
         }
     }
-    for field in fields(resource) {
+    for field in super::values(resource) {
         if !field.templated()
             && let Some(d) = diag(at(field.at), &field.what, field.holds, &field.text)
         {
@@ -361,7 +235,7 @@ pub fn check_rendered(
     at: &dyn Fn(Location) -> Place,
     render: &dyn Fn(&str, Location) -> Option<String>,
 ) -> Result<(), Diag> {
-    for field in fields(resource).into_iter().filter(Field::templated) {
+    for field in super::values(resource).into_iter().filter(Field::templated) {
         let Some(value) = render(&field.text, field.at) else {
             continue;
         };
@@ -377,7 +251,7 @@ pub fn check_rendered(
 
 /// The problem with a rendered name of a resource of type `kind`.
 pub fn check_name(kind: Kind, name: &str, place: Place) -> Result<(), Diag> {
-    match diag(place, name_what(kind), name_holds(kind), name) {
+    match diag(place, kind.name_what(), kind.name_holds(), name) {
         Some(d) => Err(d.also(format!(
             "the name is a template; rendered, it is '{}'",
             crate::output::shown(name)

@@ -6,10 +6,106 @@
 use sha2::{Digest, Sha256};
 
 use super::attrs::Attrs;
-use super::{Change, Decision, PathKind, PathState, PlanInput, World};
+use super::{Change, Decision, PathKind, PathState, PlanInput, Probed};
 use crate::diagnostic::Diag;
-use crate::recipe::{FileSpec, Presence};
+use crate::recipe::{Presence, Spanned, Text};
 use crate::shell::{data_block, quote};
+use serde::Deserialize;
+
+use super::{
+    Check, Field, Holds, PlannedResource, Query, QueryInput, Resource, ResourceType, fields,
+};
+use crate::recipe::Mode;
+use crate::template::Templates;
+use serde_json::Value;
+
+/// `file: /etc/motd`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    /// Inline content, rendered with handlebars.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub content: Option<Text>,
+    /// A file under files/, copied as is.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub source: Option<Text>,
+    /// Owner (name or uid).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub owner: Option<Text>,
+    /// Group (name or gid).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub group: Option<Text>,
+    /// Permissions.
+    #[schemars(with = "Option<Mode>")]
+    pub mode: Option<Spanned<Mode>>,
+    /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
+    pub state: Option<Spanned<Presence>>,
+}
+
+/// The `file` type.
+pub struct File;
+
+impl ResourceType for File {
+    const KEY: &'static str = "file";
+    const NAME: Holds = Holds::Path;
+    type Spec = FileSpec;
+
+    fn values<'r>(spec: &'r FileSpec, _: &'r Resource) -> Vec<Field<'r>> {
+        fields::owner_and_group(&spec.owner, &spec.group)
+    }
+
+    fn sources(spec: &FileSpec) -> Vec<&Text> {
+        spec.source.iter().collect()
+    }
+
+    fn check(spec: &FileSpec, check: &mut Check<'_>) {
+        if let (Some(content), Some(_)) = (&spec.content, &spec.source) {
+            let place = check.at(content.referenced);
+            check.push(
+                Diag::at(place, "a file takes `content` or `source`, not both")
+                    .label("content here")
+                    .help("use `content` for inline text, `source` for a file under files/"),
+            );
+        }
+        if let Some(content) = &spec.content {
+            check.template(content);
+        }
+    }
+
+    fn render_early(
+        spec: &FileSpec,
+        planned: &PlannedResource<'_>,
+        templates: &Templates,
+        context: &Value,
+    ) -> Result<(), Diag> {
+        match &spec.content {
+            Some(content) => templates
+                .render_inline(
+                    &content.value,
+                    context,
+                    &planned.source.place(content.referenced),
+                )
+                .map(drop),
+            None => Ok(()),
+        }
+    }
+
+    fn queries(_: &FileSpec, input: &QueryInput<'_>) -> Vec<Query> {
+        vec![Query::Path {
+            path: input.name(),
+            content_limit: input.content_limit(),
+        }]
+    }
+
+    fn plan(spec: &FileSpec, input: &PlanInput<'_>, probed: &mut Probed) -> Result<Decision, Diag> {
+        plan(input, spec, probed)
+    }
+
+    fn managed_paths(_: &FileSpec, planned: &PlannedResource<'_>) -> Vec<String> {
+        planned.names.clone()
+    }
+}
 
 /// Mode of files redgreen creates when the recipe does not say.
 pub const DEFAULT_FILE_MODE: u32 = 0o644;
@@ -38,7 +134,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 pub(super) fn plan(
     input: &PlanInput<'_>,
     spec: &FileSpec,
-    world: &mut World,
+    world: &mut Probed,
 ) -> Result<Decision, Diag> {
     let path = input.name().to_string();
     if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
@@ -85,7 +181,7 @@ pub(super) fn attrs_of(
 pub fn plan_present(
     input: &PlanInput<'_>,
     desired: DesiredFile,
-    world: &mut World,
+    world: &mut Probed,
 ) -> Result<Decision, Diag> {
     let state = world.path(&desired.path);
     if matches!(state.kind, PathKind::Dir | PathKind::Other) {
@@ -234,7 +330,11 @@ fn write_snippet(desired: &DesiredFile, full: &Attrs, sha: Option<&str>) -> Stri
 }
 
 /// Plan a file that must not exist.
-pub fn plan_absent(input: &PlanInput<'_>, path: &str, world: &mut World) -> Result<Decision, Diag> {
+pub fn plan_absent(
+    input: &PlanInput<'_>,
+    path: &str,
+    world: &mut Probed,
+) -> Result<Decision, Diag> {
     let state = world.path(path);
     match state.kind {
         PathKind::Absent => Ok(Decision::Ok),

@@ -4,10 +4,55 @@
 //! group's gid is changed when it differs (`system` only matters at creation);
 //! `state: absent` removes it.
 
-use super::{Change, Decision, PlanInput, World};
+use super::{Change, Decision, PlanInput, Probed};
 use crate::diagnostic::Diag;
-use crate::recipe::{GroupSpec, Presence};
+use crate::recipe::{Presence, Spanned};
 use crate::shell::{Lines, quote};
+use serde::Deserialize;
+
+use super::{Holds, Kind, NameRule, Query, QueryInput, ResourceType};
+
+/// `group: app`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    /// Group id.
+    #[schemars(with = "Option<u32>")]
+    pub gid: Option<Spanned<u32>>,
+    /// A system group.
+    #[schemars(with = "Option<bool>")]
+    pub system: Option<Spanned<bool>>,
+    /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
+    pub state: Option<Spanned<Presence>>,
+}
+
+/// The `group` type.
+pub struct Group;
+
+impl ResourceType for Group {
+    const KEY: &'static str = "group";
+    const NAME: Holds = Holds::Name(Kind::Group);
+    const NAME_RULE: Option<NameRule> = Some(NameRule {
+        valid: super::fields::valid_account_name,
+        noun: "group name",
+        label: "not a group name",
+        help: "group names are lowercase letters, digits, _ and -, starting with a letter or _",
+    });
+    type Spec = GroupSpec;
+
+    fn queries(_: &GroupSpec, input: &QueryInput<'_>) -> Vec<Query> {
+        vec![Query::Group { name: input.name() }]
+    }
+
+    fn plan(
+        spec: &GroupSpec,
+        input: &PlanInput<'_>,
+        probed: &mut Probed,
+    ) -> Result<Decision, Diag> {
+        plan(input, spec, probed)
+    }
+}
 
 /// What the probe found about a group.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,10 +86,10 @@ pub const PROBE_FUNCTIONS: &str = r#"rg_group() {
 pub(super) fn plan(
     input: &PlanInput<'_>,
     spec: &GroupSpec,
-    world: &mut World,
+    world: &mut Probed,
 ) -> Result<Decision, Diag> {
     let name = input.name().to_string();
-    if !super::user::valid_name(&name) {
+    if !super::fields::valid_account_name(&name) {
         return Err(Diag::at(
             input.planned.place(),
             format!("invalid group name '{name}'"),

@@ -10,14 +10,100 @@
 use regex::bytes::Regex;
 
 use super::file::{DesiredFile, plan_present};
-use super::{Change, Decision, PathKind, PlanInput, World};
+use super::{Change, Decision, PathKind, PlanInput, Probed};
 use crate::diagnostic::Diag;
-use crate::recipe::{LineSpec, Presence};
+use crate::recipe::{Presence, Spanned, Text};
+use serde::Deserialize;
+
+use super::{
+    Check, Field, Holds, PlannedResource, Query, QueryInput, Resource, ResourceType, fields,
+};
+use crate::resource::query::LINE_LIMIT;
+
+/// `line: "PermitRootLogin no"`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineSpec {
+    /// The file the line is in.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub path: Option<Text>,
+    /// A regular expression of the line to replace.
+    #[serde(rename = "match")]
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub match_: Option<Text>,
+    /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
+    pub state: Option<Spanned<Presence>>,
+    /// Create the file if it is missing (default true).
+    #[schemars(with = "Option<bool>")]
+    pub create: Option<Spanned<bool>>,
+}
+
+/// The `line` type.
+pub struct Line;
+
+impl ResourceType for Line {
+    const KEY: &'static str = "line";
+    const NAME: Holds = Holds::Line;
+    const NAME_WHAT: &'static str = "a `line` resource's text";
+    type Spec = LineSpec;
+
+    fn values<'r>(spec: &'r LineSpec, _: &'r Resource) -> Vec<Field<'r>> {
+        fields::optional("`path`", &spec.path, Holds::Path)
+            .into_iter()
+            .collect()
+    }
+
+    fn path_field(spec: &LineSpec) -> Option<&Text> {
+        spec.path.as_ref()
+    }
+
+    fn check(spec: &LineSpec, check: &mut Check<'_>) {
+        check.required(&spec.path, "path", "/etc/ssh/sshd_config");
+        if let Some(pattern) = &spec.match_
+            && let Err(err) = regex::Regex::new(&pattern.value)
+        {
+            let place = check.at(pattern.referenced);
+            check.push(
+                Diag::at(
+                    place,
+                    format!("invalid regular expression: {}", regex_problem(&err)),
+                )
+                .label("invalid")
+                .help(
+                    "`match` is a regular expression of the line to replace, like ^PermitRootLogin",
+                ),
+            );
+        }
+    }
+
+    fn queries(_: &LineSpec, input: &QueryInput<'_>) -> Vec<Query> {
+        vec![Query::Path {
+            path: input.planned.path.clone().unwrap_or_default(),
+            content_limit: LINE_LIMIT,
+        }]
+    }
+
+    fn plan(spec: &LineSpec, input: &PlanInput<'_>, probed: &mut Probed) -> Result<Decision, Diag> {
+        plan(input, spec, probed)
+    }
+
+    fn managed_paths(_: &LineSpec, planned: &PlannedResource<'_>) -> Vec<String> {
+        planned.path.iter().cloned().collect()
+    }
+}
+
+/// What is wrong with a regular expression: the last line of the regex
+/// crate's message (the lines before it quote the pattern).
+fn regex_problem(err: &regex::Error) -> String {
+    let text = err.to_string();
+    text.lines().last().unwrap_or(&text).trim().to_string()
+}
 
 pub(super) fn plan(
     input: &PlanInput<'_>,
     spec: &LineSpec,
-    world: &mut World,
+    world: &mut Probed,
 ) -> Result<Decision, Diag> {
     let line = input.name().to_string();
     let path = input.planned.path.clone().unwrap_or_default();
@@ -39,7 +125,7 @@ pub(super) fn plan(
                 input.planned.place(),
                 format!(
                     "{path} is larger than {} MiB; a line resource edits smaller files",
-                    super::LINE_LIMIT / 1024 / 1024
+                    super::query::LINE_LIMIT / 1024 / 1024
                 ),
             )
         })?),

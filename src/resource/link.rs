@@ -1,15 +1,69 @@
 //! `link`: a symbolic link, replaced atomically (a new link beside it, renamed
 //! over the old one).
 
-use super::{Change, Decision, PathKind, PathState, PlanInput, World};
+use super::{Change, Decision, PathKind, PathState, PlanInput, Probed};
 use crate::diagnostic::Diag;
-use crate::recipe::{LinkSpec, Presence};
+use crate::recipe::{Presence, Spanned, Text};
 use crate::shell::quote;
+use serde::Deserialize;
+
+use super::{
+    Check, Field, Holds, PlannedResource, Query, QueryInput, Resource, ResourceType, fields,
+    presence,
+};
+
+/// `link: /srv/app/current`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// What the link points to.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub to: Option<Text>,
+    /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
+    pub state: Option<Spanned<Presence>>,
+}
+
+/// The `link` type.
+pub struct Link;
+
+impl ResourceType for Link {
+    const KEY: &'static str = "link";
+    const NAME: Holds = Holds::Path;
+    type Spec = LinkSpec;
+
+    fn values<'r>(spec: &'r LinkSpec, _: &'r Resource) -> Vec<Field<'r>> {
+        fields::optional("`to`", &spec.to, Holds::Target)
+            .into_iter()
+            .collect()
+    }
+
+    fn check(spec: &LinkSpec, check: &mut Check<'_>) {
+        if presence(&spec.state) == Presence::Present {
+            check.required(&spec.to, "to", "/srv/app/releases/v1");
+        }
+    }
+
+    fn queries(_: &LinkSpec, input: &QueryInput<'_>) -> Vec<Query> {
+        vec![Query::Path {
+            path: input.name(),
+            content_limit: 0,
+        }]
+    }
+
+    fn plan(spec: &LinkSpec, input: &PlanInput<'_>, probed: &mut Probed) -> Result<Decision, Diag> {
+        plan(input, spec, probed)
+    }
+
+    fn managed_paths(_: &LinkSpec, planned: &PlannedResource<'_>) -> Vec<String> {
+        planned.names.clone()
+    }
+}
 
 pub(super) fn plan(
     input: &PlanInput<'_>,
     spec: &LinkSpec,
-    world: &mut World,
+    world: &mut Probed,
 ) -> Result<Decision, Diag> {
     let path = input.name().to_string();
     let state = world.path(&path);

@@ -7,9 +7,36 @@
 //! resource locally, and sends every apply snippet in one more script.
 //! Each apply snippet re-checks its own condition on the host just before it
 //! acts, and prints `@TAG changed WHAT` for what it did.
+//!
+//! # One file per type
+//!
+//! Each type is one file that holds everything about it: its fields as the
+//! user writes them (a serde struct, its doc comments the JSON Schema's
+//! descriptions), what its name and values may hold, its checks before any
+//! host ([`ResourceType::check`]), its questions for the probe, its plan
+//! and its shell snippets. It implements [`ResourceType`] and is listed once
+//! in the registry below. The generic layers never name a type: the loader
+//! reads a resource's fields through [`Spec::deserialize_fields`], the JSON
+//! Schema takes each type's [`Kind::fields_schema`], validation calls
+//! [`check`], the engine calls [`queries`] and [`plan`].
+//!
+//! To add a type `NAME`:
+//!
+//! 1. write `src/resource/NAME.rs`: the fields struct (`#[derive(Debug,
+//!    Clone, Default, Deserialize, schemars::JsonSchema)]`,
+//!    `#[serde(deny_unknown_fields)]`, every field an `Option<Text>` or
+//!    another spanned value so that errors can point at it), a unit struct
+//!    `Name` and `impl ResourceType for Name` (its `plan` and `queries`, and
+//!    whatever else it has: checks, values that reach a script, sources
+//!    under files/, managed paths);
+//! 2. add one line to [`registry!`] below: `Name => name::Name,`;
+//! 3. document it in docs/resources.md, and test it: unit tests of its plan
+//!    and snippets beside it (see [`testing`]), an integration test on a real
+//!    host in tests/, a case under fixtures/bad/ for each input it refuses.
 
 pub mod apt_repository;
 mod attrs;
+pub mod change;
 pub mod command;
 pub mod cron;
 pub mod directory;
@@ -18,675 +45,427 @@ pub mod facts;
 pub mod fields;
 pub mod file;
 pub mod group;
+pub mod input;
 pub mod line;
 pub mod link;
 pub mod package;
 pub mod path;
+pub mod planned;
+pub mod query;
 pub mod service;
 pub mod sysctl;
 pub mod template;
 pub mod user;
+pub mod written;
 
-use std::collections::BTreeMap;
-use std::path::Path as FsPath;
-
-use serde::{Deserialize, Serialize};
+use schemars::{Schema, SchemaGenerator};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use change::{Change, Decision, naming};
 pub use facts::Facts;
+pub use fields::{Field, Holds};
+pub use input::{PlanInput, QueryInput};
 pub use path::{PathKind, PathState};
+pub use planned::PlannedResource;
+pub use query::{Probed, Query};
+pub use written::Resource;
 
-use crate::config::PlannedResource;
-use crate::diagnostic::Diag;
-use crate::recipe::Spec;
+use crate::diagnostic::{Diag, Place, Source};
+use crate::recipe::{Location, Presence, Spanned, Text};
 use crate::template::Templates;
 
-/// The largest file whose content the probe brings back for a diff.
-pub const DIFF_LIMIT: u64 = 256 * 1024;
-/// The largest file a `line` resource edits.
-pub const LINE_LIMIT: u64 = 16 * 1024 * 1024;
+/// What a resource type is: everything the generic layers ask of it. Only
+/// [`ResourceType::Spec`], [`ResourceType::KEY`], [`ResourceType::queries`]
+/// and [`ResourceType::plan`] are required; the rest has defaults that
+/// suit a type without them.
+pub trait ResourceType {
+    /// The type key as users write it (`file`).
+    const KEY: &'static str;
+    /// What the resource's name is on the host, and so what it may hold.
+    const NAME: Holds;
+    /// How the name is called in messages about what it holds.
+    const NAME_WHAT: &'static str = "the path";
+    /// Whether the name may be a list (`package: [curl, git]`).
+    const LIST: bool = false;
+    /// The rule for names when [`ResourceType::NAME`] is
+    /// [`Holds::Name`]: which names are valid, and how to say it.
+    const NAME_RULE: Option<NameRule> = None;
 
-/// A question the probe asks the host.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Query {
-    /// The state of a path (type, mode, owner, sha256, link target), and its
-    /// content when it is a file of at most `content_limit` bytes (0: never).
-    Path {
-        /// Absolute path.
-        path: String,
-        /// Bring the content back up to this size.
-        content_limit: u64,
-    },
-    /// Owners and directory modes of everything below a directory.
-    Tree {
-        /// Absolute path.
-        path: String,
-    },
-    /// Whether a package is installed (and at which version), and with
-    /// `candidate`, the version the package cache would install.
-    Package {
-        /// Package name.
-        name: String,
-        /// Also ask for the candidate version.
-        candidate: bool,
-    },
-    /// How old the package cache is, and whether a source changed since.
-    PackageCache,
-    /// A user account, its groups and its authorized keys.
-    User {
-        /// User name.
-        name: String,
-    },
-    /// A group.
-    Group {
-        /// Group name.
-        name: String,
-    },
-    /// A service: loaded, active, enabled.
-    Service {
-        /// Unit name.
-        name: String,
-    },
-    /// The exit status of a side-effect-free check (`unless`, `only_if`).
-    Guard {
-        /// The whole shell command, as built by [`command`].
-        check: String,
-        /// The check as the recipe gives it, for messages.
-        shown: String,
-    },
-    /// A user's crontab.
-    Crontab {
-        /// Whose.
-        user: String,
-    },
-    /// A kernel parameter's current value.
-    Sysctl {
-        /// Its key (`net.ipv4.ip_forward`).
-        key: String,
-    },
-}
+    /// Its fields as the user writes them.
+    type Spec: DeserializeOwned + schemars::JsonSchema + std::fmt::Debug + Clone;
 
-/// What the probe found, and what the plan expects each path to be after
-/// each resource so far (so that two resources on one path agree).
-#[derive(Debug, Clone, Default)]
-pub struct World {
-    /// Facts about the host.
-    pub facts: Facts,
-    /// Path → state.
-    pub paths: BTreeMap<String, PathState>,
-    /// Directory → (distinct `user:group uid:gid` of its tree, distinct modes of its directories).
-    pub trees: BTreeMap<String, path::TreeState>,
-    /// Package → installed and candidate versions.
-    pub packages: BTreeMap<String, package::PackageState>,
-    /// The package cache's freshness.
-    pub package_cache: package::CacheState,
-    /// User name → account.
-    pub users: BTreeMap<String, user::UserState>,
-    /// Group name → group.
-    pub groups: BTreeMap<String, group::GroupState>,
-    /// Unit name → service state.
-    pub services: BTreeMap<String, service::ServiceState>,
-    /// Guard command → exit status on the host at probe time.
-    pub guards: BTreeMap<String, i32>,
-    /// User → crontab.
-    pub crontabs: BTreeMap<String, cron::CrontabState>,
-    /// Kernel parameter → value.
-    pub sysctls: BTreeMap<String, sysctl::SysctlState>,
-    /// True once a resource planned before this one changes the host: what the
-    /// probe saw may no longer hold (a package brings a service, a file makes a
-    /// guard pass), so uncertain answers are re-checked on the host at apply.
-    pub changed_earlier: bool,
-    /// True once a resource planned before this one writes under a systemd
-    /// unit directory: services re-check on the host (daemon-reload).
-    pub unit_files_changed: bool,
-}
+    /// The values of the fields that reach a script, with what each may
+    /// hold ([`fields`]); the name is [`ResourceType::NAME`].
+    fn values<'r>(_spec: &'r Self::Spec, _resource: &'r Resource) -> Vec<Field<'r>> {
+        Vec::new()
+    }
 
-/// The same decision, with `Create` and `Remove` naming `path` (for resources
-/// that manage several files, like `apt_repository` and `sysctl`).
-pub fn naming(decision: Decision, path: &str) -> Decision {
-    match decision {
-        Decision::Apply { changes, snippet } => Decision::Apply {
-            changes: changes
-                .into_iter()
-                .map(|change| match change {
-                    Change::Create { what } => Change::Create {
-                        what: format!("{what} {path}"),
-                    },
-                    Change::Remove { what } => Change::Remove {
-                        what: format!("{what} {path}"),
-                    },
-                    other => other,
-                })
-                .collect(),
-            snippet,
-        },
-        other => other,
+    /// The files under files/ it reads (`source`, an apt key file).
+    fn sources(_spec: &Self::Spec) -> Vec<&Text> {
+        Vec::new()
+    }
+
+    /// The file it works in when its name is not a path (`line`'s `path`),
+    /// rendered with the host's variables like the name.
+    fn path_field(_spec: &Self::Spec) -> Option<&Text> {
+        None
+    }
+
+    /// The type's own checks of a resource as written, before any host:
+    /// required fields, values that can be checked without a host.
+    fn check(_spec: &Self::Spec, _check: &mut Check<'_>) {}
+
+    /// Render what can be rendered before any host (with placeholder facts),
+    /// so that a template that cannot render is reported by `validate`.
+    fn render_early(
+        _spec: &Self::Spec,
+        _planned: &PlannedResource<'_>,
+        _templates: &Templates,
+        _context: &Value,
+    ) -> Result<(), Diag> {
+        Ok(())
+    }
+
+    /// The questions it asks the probe.
+    fn queries(spec: &Self::Spec, input: &QueryInput<'_>) -> Vec<Query>;
+
+    /// What must change, given what the probe found and what the resources
+    /// planned before it will leave; updates `probed` to what it leaves.
+    fn plan(
+        spec: &Self::Spec,
+        input: &PlanInput<'_>,
+        probed: &mut Probed,
+    ) -> Result<Decision, Diag>;
+
+    /// The paths it manages, for `restart_on` (a service restarts when a
+    /// resource that manages one of these paths changes).
+    fn managed_paths(_spec: &Self::Spec, _planned: &PlannedResource<'_>) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Things worth knowing about a resource that will change (a command
+    /// that runs on every converge), for the host's notes.
+    fn notes(_spec: &Self::Spec, _title: &str) -> Vec<String> {
+        Vec::new()
     }
 }
 
-/// Directories whose files are systemd units.
-pub const UNIT_DIRS: &[&str] = &["/etc/systemd/", "/lib/systemd/", "/usr/lib/systemd/"];
-
-impl World {
-    /// The expected state of `path` (absent if the probe did not ask).
-    pub fn path(&self, path: &str) -> PathState {
-        self.paths.get(path).cloned().unwrap_or_default()
-    }
+/// Which names of a type are valid, and how a bad one is explained.
+#[derive(Debug, Clone, Copy)]
+pub struct NameRule {
+    /// True for a valid name.
+    pub valid: fn(&str) -> bool,
+    /// What a name is: "package name".
+    pub noun: &'static str,
+    /// The words under the caret: "not a package name".
+    pub label: &'static str,
+    /// What a valid one looks like.
+    pub help: &'static str,
 }
 
-/// What a resource needs to change on a host, for people to read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "change", rename_all = "snake_case")]
-pub enum Change {
-    /// It does not exist and will be created.
-    Create {
-        /// What is created ("file", "directory", "symlink").
-        what: String,
-    },
-    /// It exists and will be removed.
-    Remove {
-        /// What is removed.
-        what: String,
-    },
-    /// A file's content changes.
-    Content {
-        /// A unified diff, when both sides are text and small enough.
-        diff: Option<String>,
-        /// sha256 before (None: no file).
-        from: Option<String>,
-        /// sha256 after.
-        to: String,
-    },
-    /// Permissions change.
-    Mode {
-        /// Before.
-        from: Option<String>,
-        /// After.
-        to: String,
-    },
-    /// Owner changes.
-    Owner {
-        /// Before.
-        from: Option<String>,
-        /// After.
-        to: String,
-    },
-    /// Group changes.
-    Group {
-        /// Before.
-        from: Option<String>,
-        /// After.
-        to: String,
-    },
-    /// A symlink's target changes.
-    Target {
-        /// Before.
-        from: Option<String>,
-        /// After.
-        to: String,
-    },
-    /// Anything else, in words.
-    Note {
-        /// What changes.
-        text: String,
-    },
-}
+/// The registry: every resource type, once, in the order the documentation
+/// lists them. It makes [`Kind`], [`Spec`] and the dispatch from them to
+/// each type's [`ResourceType`] implementation.
+macro_rules! registry {
+    ($($(#[$doc:meta])* $variant:ident => $module:ident::$type:ident,)*) => {
+        /// The resource types.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Kind {
+            $($(#[$doc])* $variant,)*
+        }
 
-impl Change {
-    /// True when the change deletes something from the host: a file, link,
-    /// directory (with what is in it), package, user, group, cron entry or
-    /// line. Converge applies these only from a saved plan or with
-    /// `--allow-removals`.
-    pub fn is_removal(&self) -> bool {
-        matches!(self, Change::Remove { .. })
-    }
-}
+        const COUNT: usize = [$(stringify!($variant)),*].len();
 
-impl std::fmt::Display for Change {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // A value that is set where there was none reads "mode 0644".
-        let from = |v: &Option<String>| v.as_ref().map(|v| format!("{v} → ")).unwrap_or_default();
-        let text = match self {
-            Change::Create { what } => format!("create {what}"),
-            Change::Remove { what } => format!("remove {what}"),
-            Change::Content { diff, .. } => match diff {
-                Some(diff) => {
-                    let (added, removed) = diff_counts(diff);
-                    format!("content (+{added} -{removed})")
+        impl Kind {
+            /// Every type, in the order the documentation lists them.
+            pub const ALL: [Kind; COUNT] = [$(Kind::$variant),*];
+
+            /// The type key as users write it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => <$module::$type as ResourceType>::KEY,)*
                 }
-                None => "content".into(),
-            },
-            Change::Mode { from: a, to } => format!("mode {}{to}", from(a)),
-            Change::Owner { from: a, to } => format!("owner {}{to}", from(a)),
-            Change::Group { from: a, to } => format!("group {}{to}", from(a)),
-            Change::Target { from: a, to } => format!("target {}{to}", from(a)),
-            Change::Note { text } => text.clone(),
-        };
-        // Paths, link targets and names come from recipes and hosts.
-        f.write_str(&crate::output::shown(&text))
-    }
-}
-
-fn diff_counts(diff: &str) -> (usize, usize) {
-    let added = diff
-        .lines()
-        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
-        .count();
-    let removed = diff
-        .lines()
-        .filter(|l| l.starts_with('-') && !l.starts_with("---"))
-        .count();
-    (added, removed)
-}
-
-/// What a resource decided for one host.
-#[derive(Debug, Clone)]
-pub enum Decision {
-    /// Already as it should be.
-    Ok,
-    /// Not applied here, and why (`when` did not hold).
-    Skip(String),
-    /// These changes, made by this snippet.
-    Apply {
-        /// What changes, for people.
-        changes: Vec<Change>,
-        /// Shell code that re-checks and makes the changes; prints
-        /// `@TAG changed WHAT` (TAG is `$rg_tag`).
-        snippet: String,
-    },
-}
-
-/// Everything a resource's plan may look at, besides the world.
-pub struct PlanInput<'a> {
-    /// The resource for this host, names rendered.
-    pub planned: &'a PlannedResource<'a>,
-    /// The template context (vars, host, facts).
-    pub context: &'a Value,
-    /// The project's templates.
-    pub templates: &'a Templates,
-    /// The project's files/ directory.
-    pub files_dir: &'a FsPath,
-    /// Whether the probe brought contents back for diffs.
-    pub want_diff: bool,
-}
-
-impl PlanInput<'_> {
-    /// The resource's (first) name, rendered.
-    pub fn name(&self) -> &str {
-        &self.planned.names[0]
-    }
-
-    /// Check the resource's templated values, rendered with the facts, by
-    /// the rules literal ones obey ([`fields`]), before they reach a script.
-    pub fn check_values(&self) -> Result<(), Diag> {
-        let at = |loc| self.planned.recipe.source.place(loc);
-        fields::check_rendered(&self.planned.resource.value, &at, &|text, loc| {
-            self.templates
-                .render_inline(text, self.context, &at(loc))
-                .ok()
-        })
-    }
-
-    /// Read a file under files/ that a field of this resource names (`source`,
-    /// an apt key): only a regular file inside the project, links followed.
-    pub fn read_file(&self, name: &crate::recipe::Text) -> Result<Vec<u8>, Diag> {
-        let root = self.files_dir.parent().unwrap_or(self.files_dir);
-        let shown = format!("files/{}", name.value);
-        crate::files::walk::read_inside(root, &self.files_dir.join(&name.value), &shown).map_err(
-            |problem| {
-                Diag::at(self.planned.recipe.source.place(name.referenced), problem)
-                    .label("this file")
-            },
-        )
-    }
-
-    /// Render an inline string of this resource (content, targets, values).
-    pub fn render(&self, text: &crate::recipe::Text) -> Result<String, Diag> {
-        let place = self.planned.recipe.source.place(text.referenced);
-        self.templates
-            .render_inline(&text.value, self.context, &place)
-    }
-}
-
-/// What [`queries`] needs besides the resource: fields used in queries are
-/// rendered before facts are known (the probe is what gathers them).
-pub struct QueryInput<'a> {
-    /// The resource for this host, names rendered.
-    pub planned: &'a PlannedResource<'a>,
-    /// The template context without facts (vars, host).
-    pub context: &'a Value,
-    /// The project's templates.
-    pub templates: &'a Templates,
-    /// Whether the probe brings contents back for diffs.
-    pub want_diff: bool,
-}
-
-impl QueryInput<'_> {
-    /// Render a field for the probe; None when it cannot be rendered without
-    /// facts (the plan then reports it, with the facts at hand).
-    pub fn render(&self, text: &crate::recipe::Text) -> Option<String> {
-        let place = self.planned.recipe.source.place(text.referenced);
-        self.templates
-            .render_inline(&text.value, self.context, &place)
-            .ok()
-    }
-}
-
-/// The questions a resource asks the probe.
-pub fn queries(input: &QueryInput<'_>) -> Vec<Query> {
-    let planned = input.planned;
-    let name = || planned.names[0].clone();
-    let content_limit = if input.want_diff { DIFF_LIMIT } else { 0 };
-    match &planned.resource.value.spec {
-        Spec::File(_) | Spec::Template(_) => vec![Query::Path {
-            path: name(),
-            content_limit,
-        }],
-        Spec::Directory(spec) => {
-            let mut queries = vec![Query::Path {
-                path: name(),
-                content_limit: 0,
-            }];
-            if spec.recursive.as_ref().is_some_and(|r| r.value) {
-                queries.push(Query::Tree { path: name() });
             }
-            queries
+
+            /// What a resource's name is on the host.
+            pub fn name_holds(self) -> Holds {
+                match self {
+                    $(Kind::$variant => <$module::$type as ResourceType>::NAME,)*
+                }
+            }
+
+            /// How the name is called in messages.
+            pub fn name_what(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => <$module::$type as ResourceType>::NAME_WHAT,)*
+                }
+            }
+
+            /// The rule for names of this type, if it has one of its own.
+            pub fn name_rule(self) -> Option<NameRule> {
+                match self {
+                    $(Kind::$variant => <$module::$type as ResourceType>::NAME_RULE,)*
+                }
+            }
+
+            /// Whether the name may be a list.
+            pub fn takes_a_list(self) -> bool {
+                match self {
+                    $(Kind::$variant => <$module::$type as ResourceType>::LIST,)*
+                }
+            }
+
+            /// The JSON Schema of the type's fields (derived from its struct).
+            pub fn fields_schema(self, generator: &mut SchemaGenerator) -> Schema {
+                match self {
+                    $(Kind::$variant => <<$module::$type as ResourceType>::Spec as schemars::JsonSchema>::json_schema(generator),)*
+                }
+            }
         }
-        Spec::Link(_) => vec![Query::Path {
-            path: name(),
-            content_limit: 0,
-        }],
-        Spec::Line(_) => vec![Query::Path {
-            path: planned.path.clone().unwrap_or_default(),
-            content_limit: LINE_LIMIT,
-        }],
-        Spec::Package(spec) => package::queries(planned, spec),
-        Spec::User(_) => vec![Query::User { name: name() }],
-        Spec::Group(_) => vec![Query::Group { name: name() }],
-        Spec::Service(_) => vec![Query::Service { name: name() }],
-        Spec::Command(spec) => command::queries(input, spec),
-        Spec::Cron(spec) => cron::queries(input, spec),
-        Spec::Sysctl(_) => sysctl::queries(&name(), content_limit),
-        Spec::AptRepository(_) => apt_repository::queries(&name(), content_limit),
-        Spec::Download(_) => vec![Query::Path {
-            path: name(),
-            content_limit: 0,
-        }],
-        Spec::Unknown => Vec::new(),
-    }
-}
 
-/// Decide what a resource must change, given the world so far, and update the
-/// world to what it will be after the change.
-pub fn plan(input: &PlanInput<'_>, world: &mut World) -> Result<Decision, Diag> {
-    input.check_values()?;
-    match &input.planned.resource.value.spec {
-        Spec::File(spec) => file::plan(input, spec, world),
-        Spec::Template(spec) => template::plan(input, spec, world),
-        Spec::Directory(spec) => directory::plan(input, spec, world),
-        Spec::Link(spec) => link::plan(input, spec, world),
-        Spec::Line(spec) => line::plan(input, spec, world),
-        Spec::Package(spec) => package::plan(input, spec, world),
-        Spec::User(spec) => user::plan(input, spec, world),
-        Spec::Group(spec) => group::plan(input, spec, world),
-        Spec::Service(spec) => service::plan(input, spec, world),
-        Spec::Command(spec) => command::plan(input, spec, world),
-        Spec::Cron(spec) => cron::plan(input, spec, world),
-        Spec::Sysctl(spec) => sysctl::plan(input, spec, world),
-        Spec::AptRepository(spec) => apt_repository::plan(input, spec, world),
-        Spec::Download(spec) => download::plan(input, spec, world),
-        Spec::Unknown => Err(Diag::at(
-            input.planned.place(),
-            "unknown resource type (reported by validation)",
-        )),
-    }
-}
-
-/// The paths a resource manages, for `restart_on` (a service restarts when a
-/// resource that manages one of these paths changes).
-pub fn managed_paths(planned: &PlannedResource<'_>) -> Vec<String> {
-    match &planned.resource.value.spec {
-        Spec::File(_)
-        | Spec::Template(_)
-        | Spec::Directory(_)
-        | Spec::Link(_)
-        | Spec::Download(_) => planned.names.clone(),
-        Spec::Line(_) => planned.path.iter().cloned().collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// The shell text of the probe: the prelude, the facts, and every query.
-pub fn probe_script(queries: &[Query]) -> String {
-    let mut script = String::from(crate::shell::PRELUDE);
-    let has = |f: fn(&Query) -> bool| queries.iter().any(f);
-    script.push_str(path::PROBE_FUNCTIONS);
-    if has(|q| matches!(q, Query::Package { .. } | Query::PackageCache)) {
-        script.push_str(package::PROBE_FUNCTIONS);
-    }
-    if has(|q| matches!(q, Query::User { .. })) {
-        script.push_str(user::PROBE_FUNCTIONS);
-    }
-    if has(|q| matches!(q, Query::Group { .. })) {
-        script.push_str(group::PROBE_FUNCTIONS);
-    }
-    if has(|q| matches!(q, Query::Service { .. })) {
-        script.push_str(service::PROBE_FUNCTIONS);
-    }
-    if has(|q| matches!(q, Query::Crontab { .. })) {
-        script.push_str(cron::PROBE_FUNCTIONS);
-    }
-    if has(|q| matches!(q, Query::Sysctl { .. })) {
-        script.push_str(sysctl::PROBE_FUNCTIONS);
-    }
-    // The script arrives on stdin: nothing in it may read stdin.
-    script.push_str("{\n");
-    script.push_str(facts::PROBE);
-    script.push_str(crate::ledger::PROBE);
-    // Every path at once (see `path::PROBE_FUNCTIONS`), then the rest.
-    let paths: Vec<(String, &str, u64)> = queries
-        .iter()
-        .enumerate()
-        .filter_map(|(index, query)| match query {
-            Query::Path {
-                path,
-                content_limit,
-            } => Some((format!("q{index}"), path.as_str(), *content_limit)),
-            _ => None,
-        })
-        .collect();
-    script.push_str(&path::probe_paths(&paths));
-    for (index, query) in queries.iter().enumerate() {
-        script.push_str(&probe_line(&format!("q{index}"), query));
-    }
-    script.push_str("} </dev/null\necho @end\n");
-    script
-}
-
-/// The probe line that answers one query under `tag`.
-fn probe_line(tag: &str, query: &Query) -> String {
-    use crate::shell::quote;
-    match query {
-        Query::Path { .. } => String::new(),
-        Query::Tree { .. } => path::probe(tag, query),
-        Query::Package { name, candidate } => {
-            format!("rg_pkg {tag} {} {}\n", quote(name), u8::from(*candidate))
+        /// The type-specific fields of a resource.
+        #[derive(Debug, Clone)]
+        pub enum Spec {
+            /// The type key was not a known type; the problem is reported by validation.
+            Unknown,
+            $($(#[$doc])* $variant(<$module::$type as ResourceType>::Spec),)*
         }
-        Query::PackageCache => format!("rg_emit {tag} cache \"$(rg_apt_cache)\"\n"),
-        Query::User { name } => format!("rg_user {tag} {}\n", quote(name)),
-        Query::Group { name } => format!("rg_group {tag} {}\n", quote(name)),
-        Query::Service { name } => format!("rg_service {tag} {}\n", quote(name)),
-        // A guard is side-effect free by contract; its output is not wanted.
-        Query::Guard { check, .. } => {
-            format!("( {check} ) </dev/null >/dev/null 2>&1; rg_emit {tag} status $?\n")
-        }
-        Query::Crontab { user } => format!("rg_crontab {tag} {}\n", quote(user)),
-        Query::Sysctl { key } => format!("rg_sysctl {tag} {}\n", quote(key)),
-    }
-}
 
-/// Read the probe's answers into a world.
-pub fn read_answers(queries: &[Query], lines: &crate::shell::Lines) -> World {
-    let mut world = World {
-        facts: Facts::from_lines(lines),
-        ..World::default()
+        impl Spec {
+            /// The type of this spec; `None` for [`Spec::Unknown`].
+            pub fn kind(&self) -> Option<Kind> {
+                match self {
+                    Spec::Unknown => None,
+                    $(Spec::$variant(_) => Some(Kind::$variant),)*
+                }
+            }
+
+            /// Read the fields of a resource of type `kind`.
+            pub fn deserialize_fields<'de, D: serde::Deserializer<'de>>(
+                kind: Kind,
+                fields: D,
+            ) -> Result<Spec, D::Error> {
+                match kind {
+                    $(Kind::$variant => serde::Deserialize::deserialize(fields).map(Spec::$variant),)*
+                }
+            }
+        }
+
+        /// The values of `resource` that reach a script, but its name.
+        pub fn values(resource: &Resource) -> Vec<Field<'_>> {
+            match &resource.spec {
+                Spec::Unknown => Vec::new(),
+                $(Spec::$variant(spec) => <$module::$type as ResourceType>::values(spec, resource),)*
+            }
+        }
+
+        /// The files under files/ that `resource` reads.
+        pub fn sources(resource: &Resource) -> Vec<&Text> {
+            match &resource.spec {
+                Spec::Unknown => Vec::new(),
+                $(Spec::$variant(spec) => <$module::$type as ResourceType>::sources(spec),)*
+            }
+        }
+
+        /// The file `resource` works in when its name is not a path.
+        pub fn path_field(resource: &Resource) -> Option<&Text> {
+            match &resource.spec {
+                Spec::Unknown => None,
+                $(Spec::$variant(spec) => <$module::$type as ResourceType>::path_field(spec),)*
+            }
+        }
+
+        /// The type's own checks of a resource as written.
+        pub fn check(check: &mut Check<'_>) {
+            match &check.resource.spec {
+                Spec::Unknown => {}
+                $(Spec::$variant(spec) => <$module::$type as ResourceType>::check(spec, check),)*
+            }
+        }
+
+        /// Render what can be rendered before any host.
+        pub fn render_early(
+            planned: &PlannedResource<'_>,
+            templates: &Templates,
+            context: &Value,
+        ) -> Result<(), Diag> {
+            match &planned.resource.value.spec {
+                Spec::Unknown => Ok(()),
+                $(Spec::$variant(spec) => {
+                    <$module::$type as ResourceType>::render_early(spec, planned, templates, context)
+                })*
+            }
+        }
+
+        /// The questions a resource asks the probe.
+        pub fn queries(input: &QueryInput<'_>) -> Vec<Query> {
+            match &input.planned.resource.value.spec {
+                Spec::Unknown => Vec::new(),
+                $(Spec::$variant(spec) => <$module::$type as ResourceType>::queries(spec, input),)*
+            }
+        }
+
+        /// Decide what a resource must change, given what the probe found and
+        /// what the resources before it leave, and update that to what it
+        /// will leave.
+        pub fn plan(input: &PlanInput<'_>, probed: &mut Probed) -> Result<Decision, Diag> {
+            input.check_values()?;
+            match &input.planned.resource.value.spec {
+                Spec::Unknown => Err(Diag::at(
+                    input.planned.place(),
+                    "unknown resource type (reported by validation)",
+                )),
+                $(Spec::$variant(spec) => <$module::$type as ResourceType>::plan(spec, input, probed),)*
+            }
+        }
+
+        /// The paths a resource manages, for `restart_on`.
+        pub fn managed_paths(planned: &PlannedResource<'_>) -> Vec<String> {
+            match &planned.resource.value.spec {
+                Spec::Unknown => Vec::new(),
+                $(Spec::$variant(spec) => <$module::$type as ResourceType>::managed_paths(spec, planned),)*
+            }
+        }
+
+        /// Things worth knowing about a resource that will change.
+        pub fn notes(planned: &PlannedResource<'_>, title: &str) -> Vec<String> {
+            match &planned.resource.value.spec {
+                Spec::Unknown => Vec::new(),
+                $(Spec::$variant(spec) => <$module::$type as ResourceType>::notes(spec, title),)*
+            }
+        }
     };
-    for (index, query) in queries.iter().enumerate() {
-        let tag = format!("q{index}");
-        match query {
-            Query::Path { path, .. } => {
-                world
-                    .paths
-                    .insert(path.clone(), PathState::from_lines(lines, &tag));
-            }
-            Query::Tree { path } => {
-                world
-                    .trees
-                    .insert(path.clone(), path::TreeState::from_lines(lines, &tag));
-            }
-            Query::Package { name, .. } => {
-                world
-                    .packages
-                    .insert(name.clone(), package::PackageState::from_lines(lines, &tag));
-            }
-            Query::PackageCache => {
-                world.package_cache = package::CacheState::from_lines(lines, &tag);
-            }
-            Query::User { name } => {
-                world
-                    .users
-                    .insert(name.clone(), user::UserState::from_lines(lines, &tag));
-            }
-            Query::Group { name } => {
-                world
-                    .groups
-                    .insert(name.clone(), group::GroupState::from_lines(lines, &tag));
-            }
-            Query::Service { name } => {
-                world
-                    .services
-                    .insert(name.clone(), service::ServiceState::from_lines(lines, &tag));
-            }
-            Query::Guard { check, .. } => {
-                if let Some(status) = lines.get(&tag, "status").and_then(|s| s.parse().ok()) {
-                    world.guards.insert(check.clone(), status);
-                }
-            }
-            Query::Crontab { user } => {
-                world
-                    .crontabs
-                    .insert(user.clone(), cron::CrontabState::from_lines(lines, &tag));
-            }
-            Query::Sysctl { key } => {
-                world
-                    .sysctls
-                    .insert(key.clone(), sysctl::SysctlState::from_lines(lines, &tag));
-            }
-        }
-    }
-    world
 }
 
-impl Query {
-    /// What the question is about, in words: `the file /etc/motd`.
-    pub fn subject(&self) -> String {
-        match self {
-            Query::Path { path, .. } => format!("the path {path}"),
-            Query::Tree { path } => format!("what is inside {path}"),
-            Query::Package { name, .. } => format!("the package {name}"),
-            Query::PackageCache => "the package cache".into(),
-            Query::User { name } => format!("the user {name}"),
-            Query::Group { name } => format!("the group {name}"),
-            Query::Service { name } => format!("the service {name}"),
-            Query::Guard { shown, .. } => format!("the check `{shown}`"),
-            Query::Crontab { user } => format!("the crontab of {user}"),
-            Query::Sysctl { key } => format!("the kernel parameter {key}"),
-        }
+registry! {
+    /// OS packages.
+    Package => package::Package,
+    /// A regular file with inline content or a source from files/.
+    File => file::File,
+    /// A file rendered from a handlebars template in templates/.
+    Template => template::Template,
+    /// A directory.
+    Directory => directory::Directory,
+    /// A symbolic link.
+    Link => link::Link,
+    /// One line in a file.
+    Line => line::Line,
+    /// A user account.
+    User => user::User,
+    /// A group.
+    Group => group::Group,
+    /// A service.
+    Service => service::Service,
+    /// An arbitrary command.
+    Command => command::Command,
+    /// A cron entry.
+    Cron => cron::Cron,
+    /// A kernel parameter.
+    Sysctl => sysctl::Sysctl,
+    /// An apt source and its key.
+    AptRepository => apt_repository::AptRepository,
+    /// A file fetched from a URL on the host.
+    Download => download::Download,
+}
+
+impl Kind {
+    /// The type for a type key, if it is one.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Every type key, for suggestions.
+    pub fn names() -> Vec<&'static str> {
+        Kind::ALL.iter().map(|k| k.as_str()).collect()
     }
 }
 
-/// What the probe found for each question, as a digest per subject, so that
-/// two probes of one host can be compared (a saved plan's against now's).
-/// Left out: the package cache (its age grows by itself) and file contents
-/// (brought back only for diffs; their sha256 stands for them).
-pub fn answers(queries: &[Query], lines: &crate::shell::Lines) -> BTreeMap<String, String> {
-    use sha2::{Digest, Sha256};
-    let mut out = BTreeMap::new();
-    for (index, query) in queries.iter().enumerate() {
-        if matches!(query, Query::PackageCache) {
-            continue;
-        }
-        let mut hasher = Sha256::new();
-        if let Some(keys) = lines.tag(&format!("q{index}")) {
-            for (key, values) in keys.iter().filter(|(k, _)| *k != "content") {
-                for value in values {
-                    hasher.update(format!("{key}={value}\n"));
-                }
-            }
-        }
-        let digest: String = hasher.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        out.insert(query.subject(), digest);
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
-    out
 }
 
-/// Merge duplicate queries (the same path asked by several resources), keeping
-/// the largest content limit; paths come first (sorted), then trees, then the
-/// other questions in the order they were first asked.
-pub fn dedup_queries(queries: Vec<Query>) -> Vec<Query> {
-    let mut paths: BTreeMap<String, u64> = BTreeMap::new();
-    let mut trees: Vec<String> = Vec::new();
-    let mut others: Vec<Query> = Vec::new();
-    for query in queries {
-        match query {
-            Query::Path {
-                path,
-                content_limit,
-            } => {
-                let limit = paths.entry(path).or_insert(0);
-                *limit = (*limit).max(content_limit);
-            }
-            Query::Tree { path } => {
-                if !trees.contains(&path) {
-                    trees.push(path);
-                }
-            }
-            Query::Package { name, candidate } => {
-                let existing = others.iter_mut().find_map(|q| match q {
-                    Query::Package { name: n, candidate } if *n == name => Some(candidate),
-                    _ => None,
-                });
-                match existing {
-                    Some(c) => *c |= candidate,
-                    None => others.push(Query::Package { name, candidate }),
-                }
-            }
-            other => {
-                if !others.contains(&other) {
-                    others.push(other);
-                }
-            }
+/// What a type's [`ResourceType::check`] may look at, and where its
+/// problems go.
+pub struct Check<'a> {
+    /// The resource as written.
+    pub resource: &'a Resource,
+    /// The recipe file it is written in.
+    pub source: &'a Source,
+    /// The project's templates.
+    pub templates: &'a Templates,
+    /// The problems found so far.
+    pub diags: &'a mut Vec<Diag>,
+}
+
+impl Check<'_> {
+    /// The place of a value of the resource.
+    pub fn at(&self, loc: Location) -> Place {
+        self.source.place(loc)
+    }
+
+    /// Record a problem.
+    pub fn push(&mut self, diag: Diag) {
+        self.diags.push(diag);
+    }
+
+    /// The resource's (first) name as written.
+    pub fn name(&self) -> String {
+        self.resource
+            .name
+            .value
+            .items()
+            .first()
+            .copied()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// A field the type needs: a problem when it is missing.
+    pub fn required(&mut self, field: &Option<Text>, name: &str, example: &str) {
+        if field.is_none() {
+            let kind = self.resource.kind.value.clone();
+            let place = self.at(self.resource.kind.referenced);
+            self.push(
+                Diag::at(place, format!("a {kind} needs `{name}`"))
+                    .label(format!("add `{name}:` to this {kind}"))
+                    .help(format!("for example {name}: {example}")),
+            );
         }
     }
-    let mut out: Vec<Query> = paths
-        .into_iter()
-        .map(|(path, content_limit)| Query::Path {
-            path,
-            content_limit,
-        })
-        .collect();
-    out.extend(trees.into_iter().map(|path| Query::Tree { path }));
-    out.extend(others);
-    out
+
+    /// A template written in a field, checked for syntax.
+    pub fn template(&mut self, text: &Text) {
+        if let Err(diag) = Templates::check_inline(&text.value, &self.at(text.referenced)) {
+            self.push(diag);
+        }
+    }
+
+    /// A name that must be one of `known` (a template, a file): the problem
+    /// when it is not, with the closest and the list.
+    pub fn unknown(&mut self, text: &Text, what: &str, known: &[&str], fix: &str) {
+        let place = self.at(text.referenced);
+        self.push(Diag::unknown(place, what, &text.value, known, fix));
+    }
+}
+
+/// `state:` as written, present when not given.
+pub fn presence(state: &Option<Spanned<Presence>>) -> Presence {
+    state.as_ref().map(|s| s.value).unwrap_or_default()
+}
+
+/// True for a value written as it is: one with `{{` is a template, checked
+/// once it is rendered.
+pub fn literal(text: &str) -> bool {
+    !text.contains("{{")
 }
 
 /// Plan a recipe's resources against a made-up world, without a host.
 #[cfg(test)]
 pub(crate) mod testing {
-    use super::{Decision, PlanInput, World};
+    use super::{Decision, PlanInput, Probed};
     use crate::config::{Overrides, Project, expand_host};
 
     /// What planning each resource of `recipe` (in order) decided; `files`
@@ -694,7 +473,7 @@ pub(crate) mod testing {
     pub fn plan(
         recipe: &str,
         files: &[(&str, &[u8])],
-        world: &mut World,
+        world: &mut Probed,
     ) -> Vec<Result<Decision, String>> {
         let dir = tempfile::tempdir().expect("temporary directory");
         std::fs::write(
@@ -744,8 +523,8 @@ pub(crate) mod testing {
     }
 
     /// A Debian 12 host with systemd and apt, as the probe would describe it.
-    pub fn debian() -> World {
-        let mut world = World::default();
+    pub fn debian() -> Probed {
+        let mut world = Probed::default();
         world.facts.os_family = "debian".into();
         world.facts.os_id = "debian".into();
         world.facts.os_codename = "bookworm".into();
@@ -771,97 +550,10 @@ pub(crate) mod testing {
 mod tests {
     use super::*;
 
-    fn every_kind_of_query() -> Vec<Query> {
-        vec![
-            Query::Path {
-                path: "/etc/motd".into(),
-                content_limit: DIFF_LIMIT,
-            },
-            Query::Tree {
-                path: "/srv/www".into(),
-            },
-            Query::Package {
-                name: "nginx-light".into(),
-                candidate: true,
-            },
-            Query::PackageCache,
-            Query::User {
-                name: "deploy".into(),
-            },
-            Query::Group { name: "app".into() },
-            Query::Service {
-                name: "nginx".into(),
-            },
-            Query::Guard {
-                check: command::Invocation::default().wrap("test -f /srv/app/.migrated"),
-                shown: "test -f /srv/app/.migrated".into(),
-            },
-            Query::Crontab {
-                user: "deploy".into(),
-            },
-            Query::Sysctl {
-                key: "net.ipv4.ip_forward".into(),
-            },
-        ]
-    }
-
     #[test]
-    fn the_probe_asks_every_question_in_one_script() {
-        insta::assert_snapshot!(probe_script(&every_kind_of_query()));
-    }
-
-    /// The whole probe runs under the machine's sh and finishes, whatever
-    /// this machine lacks (no such user, unit or package here).
-    #[test]
-    fn the_probe_runs_to_its_end() {
-        let queries = every_kind_of_query();
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(probe_script(&queries))
-            .output()
-            .unwrap();
-        let lines = crate::shell::parse_lines(&String::from_utf8_lossy(&out.stdout));
-        assert!(lines.complete, "{}", String::from_utf8_lossy(&out.stderr));
-        let world = read_answers(&queries, &lines);
-        assert!(!world.facts.arch.is_empty());
-        assert!(
-            world
-                .guards
-                .contains_key(&command::Invocation::default().wrap("test -f /srv/app/.migrated"))
-        );
-    }
-
-    #[test]
-    fn duplicate_questions_are_asked_once() {
-        let queries = dedup_queries(vec![
-            Query::Package {
-                name: "curl".into(),
-                candidate: false,
-            },
-            Query::PackageCache,
-            Query::Package {
-                name: "curl".into(),
-                candidate: true,
-            },
-            Query::PackageCache,
-            Query::Path {
-                path: "/a".into(),
-                content_limit: 0,
-            },
-        ]);
-        assert_eq!(
-            queries,
-            [
-                Query::Path {
-                    path: "/a".into(),
-                    content_limit: 0
-                },
-                Query::Package {
-                    name: "curl".into(),
-                    candidate: true
-                },
-                Query::PackageCache,
-            ]
-        );
+    fn kinds_round_trip_through_their_names() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::from_name(kind.as_str()), Some(kind));
+        }
     }
 }

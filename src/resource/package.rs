@@ -15,11 +15,92 @@
 //!   (`/etc/apt/sources.list*`, keyrings) is newer than the last update — for
 //!   example written by an `apt_repository` earlier in the same converge.
 
-use super::{Change, Decision, PlanInput, Query, World};
-use crate::config::PlannedResource;
+use super::{Change, Decision, PlanInput, Probed, Query};
 use crate::diagnostic::Diag;
-use crate::recipe::{PackageSpec, PackageState as Wanted};
+use crate::recipe::{Name, Spanned, Text};
 use crate::shell::{Lines, quote};
+use serde::Deserialize;
+
+use super::{Check, Holds, Kind, NameRule, PlannedResource, QueryInput, ResourceType, literal};
+
+/// `package: nginx` or `package: [curl, git]`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackageSpec {
+    /// present (default), absent or latest.
+    #[schemars(with = "Option<Wanted>")]
+    pub state: Option<Spanned<Wanted>>,
+    /// A version to pin (one package only).
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub version: Option<Text>,
+}
+
+/// `state` of a package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(rename = "PackageState")]
+pub enum Wanted {
+    /// Installed, any version (or the pinned `version`).
+    #[default]
+    Present,
+    /// Not installed.
+    Absent,
+    /// Installed at the newest version available.
+    Latest,
+}
+
+/// The `package` type.
+pub struct Package;
+
+impl ResourceType for Package {
+    const KEY: &'static str = "package";
+    const NAME: Holds = Holds::Name(Kind::Package);
+    const LIST: bool = true;
+    const NAME_RULE: Option<NameRule> = Some(NameRule {
+        valid: valid_name,
+        noun: "package name",
+        label: "not a package name",
+        help: "package names are lowercase letters, digits, and + - . (like nginx-light or libc6:amd64)",
+    });
+    type Spec = PackageSpec;
+
+    fn check(spec: &PackageSpec, check: &mut Check<'_>) {
+        if let (Some(version), Name::List(_)) = (&spec.version, &check.resource.name.value) {
+            let place = check.at(version.referenced);
+            check.push(
+                Diag::at(place, "`version` pins one package, but this is a list")
+                    .label("version of a list")
+                    .help("write the pinned package as a resource of its own"),
+            );
+        }
+        if let Some(version) = &spec.version
+            && literal(&version.value)
+            && !valid_version(&version.value)
+        {
+            let place = check.at(version.referenced);
+            check.push(
+                Diag::at(
+                    place,
+                    format!("invalid package version '{}'", version.value),
+                )
+                .label("not a version")
+                .help("a Debian version, like 1.22.1-9 or 1:2.3-1+deb12u1"),
+            );
+        }
+    }
+
+    fn queries(spec: &PackageSpec, input: &QueryInput<'_>) -> Vec<Query> {
+        queries(input.planned, spec)
+    }
+
+    fn plan(
+        spec: &PackageSpec,
+        input: &PlanInput<'_>,
+        probed: &mut Probed,
+    ) -> Result<Decision, Diag> {
+        plan(input, spec, probed)
+    }
+}
 
 /// The package cache is refreshed before an install when it is older than this (seconds).
 pub const CACHE_MAX_AGE: u64 = 3600;
@@ -200,7 +281,7 @@ impl Want {
 pub(super) fn plan(
     input: &PlanInput<'_>,
     spec: &PackageSpec,
-    world: &mut World,
+    world: &mut Probed,
 ) -> Result<Decision, Diag> {
     let manager = world.facts.package_manager.as_str();
     if manager != "apt" {
@@ -338,7 +419,7 @@ pub(super) fn plan(
     Ok(Decision::Apply { changes, snippet })
 }
 
-fn installed<'w>(world: &'w World, name: &str) -> Option<&'w str> {
+fn installed<'w>(world: &'w Probed, name: &str) -> Option<&'w str> {
     world
         .packages
         .get(name)

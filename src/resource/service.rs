@@ -19,10 +19,63 @@
 //!   `systemctl start` on an inactive one (a stopped service reads its new
 //!   configuration when it starts).
 
-use super::{Change, Decision, PlanInput, World};
+use super::{Change, Decision, PlanInput, Probed};
 use crate::diagnostic::Diag;
-use crate::recipe::ServiceSpec;
+use crate::recipe::{Spanned, Text};
 use crate::shell::{Lines, quote};
+use serde::Deserialize;
+
+use super::{Field, Holds, Kind, NameRule, Query, QueryInput, Resource, ResourceType, fields};
+
+/// `service: nginx`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Running now.
+    #[schemars(with = "Option<bool>")]
+    pub running: Option<Spanned<bool>>,
+    /// Started at boot.
+    #[schemars(with = "Option<bool>")]
+    pub enabled: Option<Spanned<bool>>,
+    /// Files whose change restarts the service.
+    #[serde(default, deserialize_with = "crate::recipe::de::null_as_default")]
+    #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]
+    pub restart_on: Vec<Text>,
+}
+
+/// The `service` type.
+pub struct Service;
+
+impl ResourceType for Service {
+    const KEY: &'static str = "service";
+    const NAME: Holds = Holds::Name(Kind::Service);
+    const NAME_RULE: Option<NameRule> = Some(NameRule {
+        valid: valid_name,
+        noun: "service name",
+        label: "not a unit name",
+        help: "a systemd unit, like nginx or getty@tty1.service",
+    });
+    type Spec = ServiceSpec;
+
+    fn values<'r>(spec: &'r ServiceSpec, _: &'r Resource) -> Vec<Field<'r>> {
+        spec.restart_on
+            .iter()
+            .map(|p| fields::field("`restart_on`", p, Holds::Path))
+            .collect()
+    }
+
+    fn queries(_: &ServiceSpec, input: &QueryInput<'_>) -> Vec<Query> {
+        vec![Query::Service { name: input.name() }]
+    }
+
+    fn plan(
+        spec: &ServiceSpec,
+        input: &PlanInput<'_>,
+        probed: &mut Probed,
+    ) -> Result<Decision, Diag> {
+        plan(input, spec, probed)
+    }
+}
 
 /// What the probe found about a unit.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -93,7 +146,7 @@ pub fn unsupported_init(input: &PlanInput<'_>, init: &str) -> Diag {
 pub(super) fn plan(
     input: &PlanInput<'_>,
     spec: &ServiceSpec,
-    world: &mut World,
+    world: &mut Probed,
 ) -> Result<Decision, Diag> {
     let name = input.name().to_string();
     if !valid_name(&name) {

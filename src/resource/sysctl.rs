@@ -13,10 +13,62 @@
 //!   parameters on a VM.
 
 use super::file::{DesiredFile, plan_absent, plan_present};
-use super::{Change, Decision, PlanInput, Query, World};
+use super::{Change, Decision, PlanInput, Probed, Query};
 use crate::diagnostic::Diag;
-use crate::recipe::SysctlSpec;
+use crate::recipe::{Spanned, Text};
 use crate::shell::{Lines, decode, quote};
+use serde::Deserialize;
+
+use super::{Check, Field, Holds, Kind, NameRule, QueryInput, Resource, ResourceType, fields};
+
+/// `sysctl: net.ipv4.ip_forward`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SysctlSpec {
+    /// The value.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub value: Option<Text>,
+    /// Persist under /etc/sysctl.d (default true).
+    #[schemars(with = "Option<bool>")]
+    pub persist: Option<Spanned<bool>>,
+}
+
+/// The `sysctl` type.
+pub struct Sysctl;
+
+impl ResourceType for Sysctl {
+    const KEY: &'static str = "sysctl";
+    const NAME: Holds = Holds::Name(Kind::Sysctl);
+    const NAME_RULE: Option<NameRule> = Some(NameRule {
+        valid: valid_key,
+        noun: "kernel parameter",
+        label: "not a sysctl key",
+        help: "a dotted key, like net.ipv4.ip_forward",
+    });
+    type Spec = SysctlSpec;
+
+    fn values<'r>(spec: &'r SysctlSpec, _: &'r Resource) -> Vec<Field<'r>> {
+        fields::optional("a kernel parameter's value", &spec.value, Holds::Line)
+            .into_iter()
+            .collect()
+    }
+
+    fn check(spec: &SysctlSpec, check: &mut Check<'_>) {
+        check.required(&spec.value, "value", "\"1\"");
+    }
+
+    fn queries(_: &SysctlSpec, input: &QueryInput<'_>) -> Vec<Query> {
+        queries(&input.name(), input.content_limit())
+    }
+
+    fn plan(
+        spec: &SysctlSpec,
+        input: &PlanInput<'_>,
+        probed: &mut Probed,
+    ) -> Result<Decision, Diag> {
+        plan(input, spec, probed)
+    }
+}
 
 /// Where persisted parameters go.
 pub const DIR: &str = "/etc/sysctl.d";
@@ -115,7 +167,7 @@ pub(super) fn queries(key: &str, content_limit: u64) -> Vec<Query> {
 pub(super) fn plan(
     input: &PlanInput<'_>,
     spec: &SysctlSpec,
-    world: &mut World,
+    world: &mut Probed,
 ) -> Result<Decision, Diag> {
     let key = input.name().to_string();
     if !valid_key(&key) {
@@ -268,7 +320,7 @@ mod tests {
 
     use crate::resource::testing;
 
-    fn world(container: &str) -> World {
+    fn world(container: &str) -> Probed {
         let mut world = testing::debian();
         world.facts.container = container.into();
         for key in ["vm.swappiness", "net.ipv4.ip_forward"] {

@@ -16,10 +16,90 @@
 use std::collections::BTreeSet;
 
 use super::file::sha256_hex;
-use super::{Change, Decision, PlanInput, World};
+use super::{Change, Decision, PlanInput, Probed};
 use crate::diagnostic::Diag;
-use crate::recipe::{Presence, UserSpec};
+use crate::recipe::{Presence, Spanned, Text};
 use crate::shell::{Lines, data_block, decode, quote};
+use serde::Deserialize;
+
+use super::{Field, Holds, Kind, NameRule, Query, QueryInput, Resource, ResourceType, fields};
+
+/// `user: deploy`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    /// User id.
+    #[schemars(with = "Option<u32>")]
+    pub uid: Option<Spanned<u32>>,
+    /// Primary group.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub group: Option<Text>,
+    /// Supplementary groups.
+    #[serde(default, deserialize_with = "crate::recipe::de::null_as_default")]
+    #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]
+    pub groups: Vec<Text>,
+    /// Login shell.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub shell: Option<Text>,
+    /// Home directory.
+    #[schemars(with = "Option<crate::recipe::schema::Scalar>")]
+    pub home: Option<Text>,
+    /// A system account.
+    #[schemars(with = "Option<bool>")]
+    pub system: Option<Spanned<bool>>,
+    /// Public keys for ~/.ssh/authorized_keys.
+    #[serde(default, deserialize_with = "crate::recipe::de::null_as_default")]
+    #[schemars(with = "Option<Vec<crate::recipe::schema::Scalar>>")]
+    pub authorized_keys: Vec<Text>,
+    /// present (default) or absent.
+    #[schemars(with = "Option<Presence>")]
+    pub state: Option<Spanned<Presence>>,
+}
+
+/// The `user` type.
+pub struct User;
+
+impl ResourceType for User {
+    const KEY: &'static str = "user";
+    const NAME: Holds = Holds::Name(Kind::User);
+    const NAME_RULE: Option<NameRule> = Some(NameRule {
+        valid: valid_name,
+        noun: "user name",
+        label: "not a user name",
+        help: "user names are lowercase letters, digits, _ and -, starting with a letter or _",
+    });
+    type Spec = UserSpec;
+
+    fn values<'r>(spec: &'r UserSpec, _: &'r Resource) -> Vec<Field<'r>> {
+        let mut out: Vec<Field<'r>> = [
+            fields::optional("`group`", &spec.group, Holds::Account),
+            fields::optional("`shell`", &spec.shell, Holds::Path),
+            fields::optional("`home`", &spec.home, Holds::Path),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        out.extend(
+            spec.groups
+                .iter()
+                .map(|g| fields::field("`groups`", g, Holds::Account)),
+        );
+        // A key from a `|` block ends with a line break, which is not part of it.
+        out.extend(spec.authorized_keys.iter().map(|k| Field {
+            text: std::borrow::Cow::Borrowed(k.value.trim()),
+            ..fields::field("an authorized key", k, Holds::Line)
+        }));
+        out
+    }
+
+    fn queries(_: &UserSpec, input: &QueryInput<'_>) -> Vec<Query> {
+        vec![Query::User { name: input.name() }]
+    }
+
+    fn plan(spec: &UserSpec, input: &PlanInput<'_>, probed: &mut Probed) -> Result<Decision, Diag> {
+        plan(input, spec, probed)
+    }
+}
 
 /// What the probe found about a user.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -104,17 +184,7 @@ pub const PROBE_FUNCTIONS: &str = r#"rg_user() {
 }
 "#;
 
-/// True for a user or group name that useradd accepts everywhere
-/// (`[a-z_][a-z0-9_-]*[$]?`, at most 32 characters).
-pub fn valid_name(name: &str) -> bool {
-    let body = name.strip_suffix('$').unwrap_or(name);
-    !body.is_empty()
-        && name.len() <= 32
-        && body.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && body
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
+pub use super::fields::valid_account_name as valid_name;
 
 /// The user as the resource wants it, rendered.
 #[derive(Debug, Clone, Default)]
@@ -132,7 +202,7 @@ struct Wanted {
 pub(super) fn plan(
     input: &PlanInput<'_>,
     spec: &UserSpec,
-    world: &mut World,
+    world: &mut Probed,
 ) -> Result<Decision, Diag> {
     let name = input.name().to_string();
     if !valid_name(&name) {

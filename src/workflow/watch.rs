@@ -28,7 +28,7 @@ use crate::config::{Overrides, Project};
 use crate::diagnostic::Diags;
 use crate::driver::{Driver, TestHostSpec};
 use crate::engine::{self, HostOutcome, Mode, Status};
-use crate::recipe::Spec;
+use crate::resource;
 use crate::transport::Target;
 use crate::verify::{self, Outcome, Suite};
 use crate::workflow::cycle;
@@ -113,8 +113,9 @@ fn affected(
                 || changes.iter().any(|change| match change {
                     Changed::Recipe(name) => job.resources.recipes.contains(name),
                     Changed::File(name) => job.resources.resources.iter().any(|r| {
-                        matches!(&r.resource.value.spec, Spec::File(f)
-                            if f.source.as_ref().is_some_and(|s| s.value == *name))
+                        resource::sources(&r.resource.value)
+                            .iter()
+                            .any(|source| source.value == *name)
                     }),
                     Changed::Feature(_) | Changed::Everything(_) => false,
                 })
