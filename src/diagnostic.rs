@@ -181,6 +181,17 @@ impl Diag {
             .help(help)
     }
 
+    /// `unknown WHAT 'NAME', did you mean 'X'?`, not tied to a place (a
+    /// command-line argument), with the names there are as its help.
+    pub fn unknown_plain(what: &str, name: &str, known: &[&str]) -> Diag {
+        let (best, list) = suggestion(name, known);
+        let message = match best {
+            Some(best) => format!("unknown {what} '{name}', did you mean '{best}'?"),
+            None => format!("unknown {what} '{name}'"),
+        };
+        Diag::plain(message).help(list)
+    }
+
     /// The message with its position, on one line: `file:line:col: message`.
     pub fn one_line(&self) -> String {
         match &self.place {
@@ -248,7 +259,7 @@ impl SourceCode for Source {
 }
 
 /// Every problem found in one pass over the input.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Diags(pub Vec<Diag>);
 
 impl Diags {

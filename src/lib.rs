@@ -28,7 +28,6 @@ pub mod diagnostic;
 pub mod driver;
 pub mod engine;
 pub mod files;
-pub mod ledger;
 pub mod output;
 pub mod recipe;
 pub mod report;

@@ -67,14 +67,14 @@ rg_emit() { printf '@%s %s %s\n' "$1" "$2" "$3"; }
 /// What a script printed: the values of every `@TAG KEY VALUE` line, by tag
 /// then key. A key printed several times keeps every value, in order.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Lines {
+pub struct TaggedLines {
     /// tag → key → values.
     pub tags: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     /// True when the script printed `@end` (it ran to its end).
     pub complete: bool,
 }
 
-impl Lines {
+impl TaggedLines {
     /// The first value of `key` under `tag`.
     pub fn get(&self, tag: &str, key: &str) -> Option<&str> {
         self.tags
@@ -110,8 +110,8 @@ pub fn parse_line(line: &str) -> Option<(&str, &str, &str)> {
 }
 
 /// Parse everything a script printed.
-pub fn parse_lines(output: &str) -> Lines {
-    let mut lines = Lines::default();
+pub fn parse_lines(output: &str) -> TaggedLines {
+    let mut lines = TaggedLines::default();
     for line in output.lines() {
         if line == "@end" {
             lines.complete = true;

@@ -7,15 +7,14 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{Cli, Failure, RunArgs, interrupt_on_signals, load};
+use super::{Cli, Failure, RunArgs, RunFormat, interrupt_on_signals, load};
 use crate::config::{Overrides, Project};
-use crate::diagnostic::Diag;
+use crate::diagnostic::{Diag, Diags};
 use crate::engine::saved::SavedPlan;
-use crate::engine::{self, Approval, Mode, Observer};
-use crate::report::{self, Format};
-use crate::verify::Suite;
-use crate::workflow::rollout::{self, Rollout, Size};
-use crate::workflow::targets;
+use crate::engine::{self, Approval, Mode};
+use crate::report::{self, Reporter};
+use crate::workflow::rollout::{self, Rollout};
+use crate::workflow::{self, Settings, targets};
 
 /// `converge` flags.
 #[derive(Debug, Args, Clone)]
@@ -57,17 +56,17 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
     let project = load(cli)?;
     let overrides = Overrides::from_pairs(&args.vars.vars)?;
     // Everything is checked before the first connection, features too.
-    let mut diags = project.validate(&overrides);
-    crate::cli::verify::check_features(&project, &mut diags);
-    diags.into_result()?;
+    workflow::check(&project, &overrides, Diags::default())?;
     let targets = targets::resolve(&project, &args.selection())?;
     let jobs = engine::jobs(&project, targets, &overrides)?;
-    let options = options(&project, args, Mode::Plan, true, Approval::default());
-    let pretty = args.format == Format::Pretty;
-    let result = engine::run(&project, jobs, &options, observer(pretty, true)).await;
+    let settings = settings(&project, args, overrides, cli.verbose);
+    let options = settings.engine(&project, Mode::Plan, true, &args.tags, Approval::default());
+    let live = args.format == RunFormat::Pretty;
+    let reporter = reporter(live, true);
+    let result = engine::run(&project, jobs, &options, &|e| reporter.engine(e)).await;
     let mut text = match args.format {
-        Format::Pretty => report::recap(&result) + &report::removals_note(&result),
-        Format::Json => report::json(&result) + "\n",
+        RunFormat::Pretty => report::converge::plan_end(&result),
+        RunFormat::Json => report::format::json(&result),
     };
     if let Some(path) = &args.out {
         let saved = SavedPlan::new(
@@ -78,7 +77,7 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
             &args.tags,
         );
         super::write_output(Some(path), &saved.to_json())?;
-        if pretty {
+        if live {
             text.push_str(&format!(
                 "\nSaved the plan to {0}; `redgreen converge --plan {0}` applies exactly this plan.\n",
                 path.display()
@@ -107,16 +106,19 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
         }
     };
     let overrides = Overrides::from_pairs(&run.vars.vars)?;
-    let mut diags = project.validate(&overrides);
-    let rollout = rollout_of(args).unwrap_or_else(|diag| {
-        diags.push(diag);
+    let mut flags = Diags::default();
+    let rollout = Rollout::of_flags(&rollout::Flags {
+        canary: args.canary,
+        batch: args.batch.clone(),
+        max_fail: args.max_fail.clone(),
+        verify: args.verify,
+    })
+    .unwrap_or_else(|diag| {
+        flags.push(diag);
         None
     });
     // Everything is checked before the first connection, features too.
-    let suite = Suite::load(&project, &[])
-        .map_err(|found| diags.0.extend(found.0))
-        .ok();
-    diags.into_result()?;
+    let suite = workflow::check(&project, &overrides, flags)?;
     let targets = targets::resolve(&project, &run.selection())?;
     let jobs = engine::jobs(&project, targets, &overrides)?;
     let approval = match saved {
@@ -124,54 +126,41 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
         None if args.allow_removals => Approval::Everything,
         None => Approval::NoRemovals,
     };
-    let options = options(&project, &run, Mode::Converge, args.diff, approval);
-    let live = run.format == Format::Pretty && run.out.is_none();
-    let observer = observer(live, false);
+    let settings = settings(&project, &run, overrides, cli.verbose);
+    let options = settings.engine(&project, Mode::Converge, args.diff, &run.tags, approval);
+    let live = run.format == RunFormat::Pretty && run.out.is_none();
+    let reporter = reporter(live, false);
 
-    let (text, code) = match (rollout, suite) {
-        (Some(rollout), Some(suite)) => {
+    let (text, code) = match rollout {
+        Some(rollout) => {
             let features = rollout::Features {
                 suite: &suite,
-                options: verify_options(&project, &run, cli.verbose),
+                options: settings.features(true),
             };
-            let result =
-                rollout::run(&project, jobs, &options, observer, &rollout, &features).await;
+            let result = rollout::run(
+                &project,
+                jobs,
+                &options,
+                reporter.as_ref(),
+                &rollout,
+                &features,
+            )
+            .await;
             let text = match run.format {
-                Format::Pretty => {
-                    let mut text = String::new();
-                    if !live {
-                        for host in &result.converge.hosts {
-                            text.push_str(&report::converge_text(host));
-                        }
-                        text.push_str(&report::rollout::features_text(&result.hosts));
-                    }
-                    text.push_str(&report::recap(&result.converge));
-                    text.push_str(&report::rollout::summary(&result));
-                    text
-                }
-                Format::Json => crate::secrets::to_json(&result) + "\n",
+                RunFormat::Pretty => report::rollout::end(&result, live),
+                RunFormat::Json => report::format::json(&result),
             };
             (text, result.exit_code())
         }
-        _ => {
-            let result = engine::run(&project, jobs, &options, observer).await;
+        None => {
+            let result = engine::run(&project, jobs, &options, &|e| reporter.engine(e)).await;
             let text = match run.format {
-                Format::Pretty => {
-                    let mut text = String::new();
-                    if !live {
-                        for host in &result.hosts {
-                            text.push_str(&report::converge_text(host));
-                        }
-                    }
-                    text.push_str(&report::recap(&result));
-                    text
-                }
-                Format::Json => report::json(&result) + "\n",
+                RunFormat::Pretty => report::converge::converge_end(&result, live),
+                RunFormat::Json => report::format::json(&result),
             };
             (text, result.exit_code())
         }
     };
-    let text = crate::secrets::redact(&text).into_owned();
     super::write_output(run.out.as_deref(), &text)?;
     if options.interrupt.is_set() {
         return Ok(options.interrupt.exit_code());
@@ -220,88 +209,22 @@ fn saved_plan(project: &Project, path: &Path, run: &RunArgs) -> Result<SavedPlan
     Ok(plan)
 }
 
-/// `--canary`, `--batch`, `--max-fail` and `--verify` as a rollout, if any.
-fn rollout_of(args: &ConvergeArgs) -> Result<Option<Rollout>, Diag> {
-    let size = |flag: &str, text: &str| {
-        Size::parse(text).map_err(|e| {
-            Diag::plain(format!("{flag} {text}: {e}")).help(format!(
-                "{flag} takes a number of hosts (2) or a percentage of all the hosts (25%)"
-            ))
-        })
-    };
-    let batch = args
-        .batch
-        .as_deref()
-        .map(|b| size("--batch", b))
-        .transpose()?;
-    if let (Some(Size::Hosts(0) | Size::Percent(0)), Some(text)) = (batch, &args.batch) {
-        return Err(
-            Diag::plain(format!("--batch {text}: a batch needs at least one host"))
-                .help("--batch 2 converges two hosts at a time; --batch 25% a quarter of them"),
-        );
-    }
-    if args.canary == Some(0) {
-        return Err(
-            Diag::plain("--canary 0: the canary needs at least one host")
-                .help("--canary 1 converges one host, and runs its features, before any other"),
-        );
-    }
-    let max_fail = args
-        .max_fail
-        .as_deref()
-        .map(|m| size("--max-fail", m))
-        .transpose()?;
-    if args.canary.is_none() && batch.is_none() {
-        if let Some(text) = &args.max_fail {
-            return Err(Diag::plain(format!(
-                "--max-fail {text} bounds the failures of a rollout, but this converge is not one"
-            ))
-            .help("add --canary N or --batch SIZE to roll out in batches"));
-        }
-        return Ok(args.verify.then(Rollout::verify_only));
-    }
-    Ok(Some(Rollout {
-        canary: args.canary.unwrap_or(0),
-        batch,
-        max_fail: max_fail.unwrap_or(Size::Hosts(0)),
-        gated: true,
-    }))
+/// The settings of a plan or converge.
+fn settings(project: &Project, args: &RunArgs, overrides: Overrides, verbose: u8) -> Settings {
+    Settings::new(
+        project,
+        args.concurrency,
+        overrides,
+        interrupt_on_signals(),
+        verbose > 0,
+    )
 }
 
-fn options(
-    project: &Project,
-    args: &RunArgs,
-    mode: Mode,
-    want_diff: bool,
-    approval: Approval,
-) -> engine::Options {
-    engine::Options {
-        mode,
-        concurrency: project.inventory.defaults.concurrency(args.concurrency),
-        want_diff,
-        command_timeout: project.inventory.defaults.command_timeout(),
-        tags: args.tags.clone(),
-        interrupt: interrupt_on_signals(),
-        revision: crate::ledger::Revision::of(&project.root),
-        approval,
-    }
-}
-
-fn verify_options(project: &Project, args: &RunArgs, verbose: u8) -> crate::verify::Options {
-    crate::verify::Options {
-        tags: None,
-        concurrency: project.inventory.defaults.concurrency(args.concurrency),
-        command_timeout: project.inventory.defaults.command_timeout(),
-        verbose: verbose > 0,
-        fail_fast: false,
-        wait_within: true,
-    }
-}
-
-fn observer(live: bool, plan: bool) -> Arc<dyn Observer> {
+/// Live progress on the terminal, or nothing (JSON, or `--out`).
+fn reporter(live: bool, plan: bool) -> Box<dyn Reporter> {
     if live {
-        Arc::new(report::Pretty::new(plan))
+        Box::new(report::live::Converge::new(plan))
     } else {
-        Arc::new(engine::Quiet)
+        Box::new(report::Quiet)
     }
 }

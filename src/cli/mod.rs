@@ -10,18 +10,16 @@ mod test;
 mod verify;
 mod watch;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Overrides, Project};
-use crate::diagnostic::{Diag, Diags};
+use crate::diagnostic::Diags;
 use crate::driver::{self, image};
 use crate::engine;
 use crate::exit;
-use crate::report::Format;
 pub(crate) use crate::workflow::Failure;
 use crate::workflow::targets::Selection;
 
@@ -114,7 +112,7 @@ pub struct RunArgs {
     pub tags: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "pretty")]
-    pub format: Format,
+    pub format: RunFormat,
     /// Write the output to this file instead of stdout; for `plan`, save the
     /// plan (JSON) to this file for `converge --plan FILE`.
     #[arg(long)]
@@ -145,6 +143,15 @@ impl RunArgs {
 }
 
 pub use converge::ConvergeArgs;
+
+/// Output formats of plan and converge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunFormat {
+    /// For people: live progress, a line per resource, a recap.
+    Pretty,
+    /// One JSON document at the end.
+    Json,
+}
 
 /// How to reach hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -286,54 +293,15 @@ async fn run(cli: Cli) -> i32 {
 
 /// Print problems as miette reports, then a summary line.
 pub fn print_diags(diags: &Diags) {
-    let theme = if std::io::stderr().is_terminal() {
-        miette::GraphicalTheme::unicode()
-    } else {
-        miette::GraphicalTheme::unicode_nocolor()
-    };
-    let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
-    for diag in &diags.0 {
-        // Masked before rendering: miette may wrap a long message mid-secret.
-        let diag = &shown_diag(&crate::secrets::redact_diag(diag));
-        let mut text = String::new();
-        if handler.render_report(&mut text, diag).is_err() {
-            text = diag.one_line();
-        }
-        crate::errln!("{text}");
-    }
-    let n = diags.0.len();
-    crate::errln!(
-        "error: {n} problem{} found; nothing was touched",
-        if n == 1 { "" } else { "s" }
-    );
+    crate::output::eprint(&crate::report::diagnostics(diags));
 }
 
-/// A problem with every text in it escaped for a terminal: messages quote
-/// names, paths and values from the user's files.
-fn shown_diag(diag: &Diag) -> Diag {
-    use crate::output::shown_text;
-    let mut diag = diag.clone();
-    diag.message = shown_text(&diag.message).into_owned();
-    diag.label = shown_text(&diag.label).into_owned();
-    diag.help = diag.help.map(|h| shown_text(&h).into_owned());
-    diag.related = diag.related.iter().map(shown_diag).collect();
-    diag
-}
-
-/// Print `text`, or write it to `out` when given.
+/// Print `text`, or write it to `out` when given (masked either way).
 pub(crate) fn write_output(out: Option<&std::path::Path>, text: &str) -> Result<(), Failure> {
-    match out {
-        Some(path) => std::fs::write(path, text).map_err(|e| {
-            Failure::Other(
-                exit::FAILED,
-                format!("cannot write {}: {e}", path.display()),
-            )
-        }),
-        None => {
-            crate::output::print(text);
-            Ok(())
-        }
-    }
+    crate::report::format::write_to(out, text).map_err(|e| {
+        let path = out.map(|p| p.display().to_string()).unwrap_or_default();
+        Failure::Other(exit::FAILED, format!("cannot write {path}: {e}"))
+    })
 }
 
 fn load(cli: &Cli) -> Result<Project, Failure> {
@@ -344,9 +312,8 @@ async fn validate(cli: &Cli, args: &VarArgs) -> Result<i32, Failure> {
     let project = load(cli)?;
     let mut overrides = Overrides::from_pairs(&args.vars)?;
     overrides.secrets_optional = true;
-    let mut diags = project.validate(&overrides);
-    let (features, scenarios) = verify::check_features(&project, &mut diags);
-    diags.into_result()?;
+    let suite = crate::workflow::check(&project, &overrides, Diags::default())?;
+    let (features, scenarios) = (suite.features.len(), suite.scenario_count());
     let hosts = project.inventory.hosts.0.len();
     let test_hosts = project.test_host_names().len();
     crate::outln!(

@@ -14,8 +14,8 @@ use clap::Args;
 
 use super::{Cli, ConnectionKind, Failure};
 use crate::config::Project;
+use crate::engine::ledger::{self, Ledger, Revision};
 use crate::exit;
-use crate::ledger::{self, Ledger, Revision};
 use crate::transport::Script;
 use crate::transport::Target;
 use crate::workflow::targets::{self, Selection};

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{Cli, ConnectionKind, Failure, load, print_diags};
-use crate::config::{Overrides, Project};
-use crate::diagnostic::{Diag, Diags};
+use crate::config::Overrides;
+use crate::diagnostic::Diag;
 use crate::exit;
+use crate::report::{self, Format, Out};
 use crate::verify::{self, Library, Suite};
+use crate::workflow::Settings;
 use crate::workflow::targets::{self, Selection};
 
 /// `verify` flags.
@@ -56,37 +58,6 @@ pub struct VerifyArgs {
     pub accept_new_host_keys: bool,
 }
 
-/// True when `name` names a host, test host or group of the project.
-fn is_host_or_group(project: &Project, name: &str) -> bool {
-    let inventory = &project.inventory;
-    inventory.hosts.iter().any(|(n, _)| n.value == name)
-        || inventory.groups.get(name).is_some()
-        || project.test_host_names().iter().any(|n| n == name)
-        || inventory
-            .test_hosts
-            .as_ref()
-            .is_some_and(|t| t.hosts.iter().any(|(n, _)| n.value == name))
-}
-
-/// TARGET and FEATURES…: a first word that is no host or group but looks
-/// like a path is a feature.
-fn split_target(project: &Project, args: &VerifyArgs) -> (Option<String>, Vec<PathBuf>) {
-    let mut features = args.features.clone();
-    match &args.target {
-        Some(target)
-            if !is_host_or_group(project, target)
-                && !targets::is_ad_hoc(target)
-                && (target.ends_with(".feature")
-                    || target.contains('/')
-                    || project.root.join(target).exists()) =>
-        {
-            features.insert(0, PathBuf::from(target));
-            (None, features)
-        }
-        other => (other.clone(), features),
-    }
-}
-
 /// `redgreen verify`.
 pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure> {
     let project = load(cli)?;
@@ -95,12 +66,12 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
         secrets_optional: true,
         ..Overrides::default()
     });
-    let outputs = verify::report::outputs(&args.formats, args.out.as_ref());
+    let destinations = report::format::destinations(&args.formats, args.out.as_ref());
     let tags = args.tags.as_deref().map(verify::parse_tags).transpose();
-    let (target, features) = split_target(&project, args);
+    let (target, features) = targets::split_target(&project, args.target.as_ref(), &args.features);
     let suite = Suite::load(&project, &features);
     let mut take = |diag: Diag| diags.push(diag);
-    let outputs = outputs.map_err(&mut take).ok();
+    let destinations = destinations.map_err(&mut take).ok();
     let tags = tags.map_err(&mut take).ok().flatten();
     let suite = match suite {
         Ok(suite) => Some(suite),
@@ -110,7 +81,7 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
         }
     };
     diags.into_result()?;
-    let (Some(outputs), Some(suite)) = (outputs, suite) else {
+    let (Some(destinations), Some(suite)) = (destinations, suite) else {
         unreachable!("problems were reported above");
     };
     if suite.features.is_empty() {
@@ -120,7 +91,7 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
                 .into(),
         );
     }
-    let run_args = Selection {
+    let selection = Selection {
         target,
         hosts: args.hosts.clone(),
         group: args.group.clone(),
@@ -128,17 +99,52 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
         local: args.connection == ConnectionKind::Local,
         accept_new_host_keys: args.accept_new_host_keys,
     };
-    let targets = targets::resolve(&project, &run_args)?;
-    let defaults = &project.inventory.defaults;
+    let targets = targets::resolve(&project, &selection)?;
+    let settings = Settings::new(
+        &project,
+        args.concurrency,
+        Overrides::default(),
+        // A signal ends verify at once (see `signals`).
+        Default::default(),
+        cli.verbose > 0,
+    );
     let options = verify::Options {
         tags,
-        concurrency: defaults.concurrency(args.concurrency),
-        command_timeout: defaults.command_timeout(),
-        verbose: cli.verbose > 0,
         fail_fast: args.fail_fast,
-        wait_within: true,
+        ..settings.features(true)
     };
-    let report = verify::run(&suite, &targets, &options, &outputs).await?;
+    // Every destination is opened before the run, so that a bad path stops
+    // it before any host is touched: pretty's first, it writes live.
+    let pretty = destinations.iter().find(|d| d.format == Format::Pretty);
+    let live = match pretty {
+        Some(destination) => Some(report::verify::Pretty::new(
+            Out::open(destination)?,
+            // Colour only on stdout, and there only where it supports it.
+            destination.file.is_none(),
+            settings.verbose,
+        )),
+        None => None,
+    };
+    let mut after = Vec::new();
+    for destination in destinations.iter().filter(|d| d.format != Format::Pretty) {
+        after.push((destination.format, Out::open(destination)?));
+    }
+    let listener = live
+        .as_ref()
+        .map(|live| move |e: verify::Event<'_>| live.verify(e));
+    let report = verify::run_features(
+        &suite,
+        &targets,
+        &options,
+        listener.as_ref().map(|l| l as verify::Listener<'_>),
+    )
+    .await;
+    for (format, mut out) in after {
+        out.write_text(&report::verify::render(format, &suite, &report));
+    }
+    if pretty.is_some_and(|d| d.file.is_none()) {
+        crate::output::print(&report::verify::recap(&report));
+    }
     if report.scenarios.is_empty() {
         crate::errln!(
             "no scenario to run: none selects these hosts{}",
@@ -152,18 +158,6 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
     Ok(report.exit_code())
 }
 
-/// The features of a project for `validate`: their problems join `diags`;
-/// returns how many feature files and scenarios there are.
-pub(super) fn check_features(project: &Project, diags: &mut Diags) -> (usize, usize) {
-    match Suite::load(project, &[]) {
-        Ok(suite) => (suite.features.len(), suite.scenario_count()),
-        Err(found) => {
-            diags.0.extend(found.0);
-            (0, 0)
-        }
-    }
-}
-
 /// `redgreen steps`: every phrase, built-in and from features/steps.yml.
 pub(super) fn steps(cli: &Cli) -> i32 {
     let mut library = Library::builtin();
@@ -172,6 +166,6 @@ pub(super) fn steps(cli: &Cli) -> i32 {
         print_diags(&diags);
         return exit::BAD_INPUT;
     }
-    crate::output::print(&verify::steps_text(&library));
+    crate::output::print(&report::steps::steps_text(&library));
     exit::OK
 }

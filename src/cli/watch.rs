@@ -3,9 +3,9 @@
 
 use clap::Args;
 
-use super::{Cli, Failure, VarArgs, hosts, load};
+use super::{Cli, Failure, VarArgs, load};
 use crate::config::Overrides;
-use crate::exit;
+use crate::workflow::{Settings, test_hosts, watch};
 
 /// `watch` flags.
 #[derive(Debug, Args, Clone)]
@@ -24,21 +24,15 @@ pub(super) async fn run(cli: &Cli, args: &WatchArgs) -> Result<i32, Failure> {
     let project = load(cli)?;
     let overrides = Overrides::from_pairs(&args.vars.vars)?;
     project.validate(&overrides).into_result()?;
-    let driver = hosts::driver(&project)?;
-    let specs = hosts::specs(&project, &args.suites)?;
-    if specs.is_empty() {
-        return Err(Failure::Other(
-            exit::BAD_INPUT,
-            "no test hosts: add test_hosts (platforms and hosts) to redgreen.yml".into(),
-        ));
-    }
-    let defaults = &project.inventory.defaults;
-    let options = crate::workflow::watch::Options {
-        concurrency: defaults.concurrency(args.concurrency),
-        command_timeout: defaults.command_timeout(),
-        connect_timeout: defaults.connect_timeout(),
+    let driver = test_hosts::driver(&project)?;
+    let specs = test_hosts::named(&project, &args.suites)?;
+    let settings = Settings::new(
+        &project,
+        args.concurrency,
         overrides,
-        interrupt: super::interrupt_on_signals(),
-    };
-    Ok(crate::workflow::watch::run(&cli.dir, driver.as_ref(), &specs, &options).await?)
+        super::interrupt_on_signals(),
+        false,
+    );
+    let reporter = crate::report::live::Watch;
+    Ok(watch::run(&cli.dir, driver.as_ref(), &specs, &settings, &reporter).await?)
 }

@@ -149,22 +149,47 @@ impl Project {
 
     /// The names of every declared test host (`HOST-PLATFORM`), in order.
     pub fn test_host_names(&self) -> Vec<String> {
+        self.test_hosts().into_iter().map(|t| t.name).collect()
+    }
+
+    /// Every declared test host: each entry of `test_hosts.hosts` on each
+    /// platform, entry by entry.
+    pub fn test_hosts(&self) -> Vec<TestHost<'_>> {
         let Some(test_hosts) = &self.inventory.test_hosts else {
             return Vec::new();
         };
-        let mut names = Vec::new();
-        for (host, _) in test_hosts.hosts.iter() {
+        let mut out = Vec::new();
+        for (entry_name, entry) in test_hosts.hosts.iter() {
             for platform in &test_hosts.platforms {
-                names.push(test_host_name(&host.value, &platform.value.name.value));
+                out.push(TestHost {
+                    name: test_host_name(&entry_name.value, &platform.value.name.value),
+                    entry_name,
+                    entry,
+                    platform,
+                });
             }
         }
-        names
+        out
     }
 
     /// Check everything that spans files. Returns every problem found.
     pub fn validate(&self, overrides: &Overrides) -> Diags {
         validate::validate(self, overrides)
     }
+}
+
+/// One test host of `test_hosts:`: an entry of its `hosts` on one of its
+/// platforms.
+#[derive(Debug, Clone)]
+pub struct TestHost<'p> {
+    /// `HOST-PLATFORM`.
+    pub name: String,
+    /// The entry's name (`HOST`), with its place.
+    pub entry_name: &'p Text,
+    /// The entry: groups and vars.
+    pub entry: &'p inventory::TestHostEntry,
+    /// The platform.
+    pub platform: &'p Spanned<inventory::Platform>,
 }
 
 /// The name of the test host for `host` on `platform`.

@@ -31,7 +31,7 @@ pub(super) struct Input<'a> {
     pub facts: &'a Value,
     pub files_dir: &'a Path,
     pub want_diff: bool,
-    pub world: &'a Probed,
+    pub probed: &'a Probed,
 }
 
 /// A handler that will be in the apply script.
@@ -146,11 +146,11 @@ pub(super) fn plan(input: &Input<'_>, resources: &[Notifier<'_, '_>]) -> Vec<Pla
             removes: false,
             message: None,
         };
-        let snippet = if input.world.facts.init != "systemd" {
+        let snippet = if input.probed.facts.init != "systemd" {
             report.status = Status::Failed;
             report.message = Some(format!(
                 "this host's init is {}; redgreen manages services with systemd only",
-                input.world.facts.init
+                input.probed.facts.init
             ));
             String::new()
         } else if !service::valid_name(&handler.name) {
@@ -199,7 +199,7 @@ pub(super) fn plan(input: &Input<'_>, resources: &[Notifier<'_, '_>]) -> Vec<Pla
             removes: false,
             message: None,
         };
-        let when = super::when_holds(&plan_input, input.facts, &input.job.resources.vars);
+        let when = super::plan::when_holds(&plan_input, input.facts, &input.job.resources.vars);
         let snippet = match when.and_then(|holds| {
             holds
                 .then(|| resource::command::handler(&plan_input, spec))
@@ -289,7 +289,7 @@ mod tests {
             facts: &facts,
             files_dir: &files_dir,
             want_diff: false,
-            world: &world,
+            probed: &world,
         };
         let notifiers: Vec<Notifier<'_, '_>> = job
             .resources

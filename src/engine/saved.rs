@@ -75,7 +75,7 @@ impl SavedPlan {
     pub fn new(
         report: &RunReport,
         root: &Path,
-        revision: &crate::ledger::Revision,
+        revision: &crate::engine::ledger::Revision,
         vars: &[String],
         tags: &[String],
     ) -> SavedPlan {

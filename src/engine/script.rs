@@ -16,7 +16,7 @@
 //! at the end, only if its flag is up.
 //!
 //! A converge's script runs under the host's converge lock (see
-//! [`crate::ledger::locked`]); each snippet runs with the lock's file
+//! [`crate::engine::ledger::locked`]); each snippet runs with the lock's file
 //! descriptor closed, so that a daemon a command starts does not hold it.
 
 use crate::resource::facts;
@@ -31,7 +31,7 @@ pub fn probe(queries: &[Query]) -> String {
     // The script arrives on stdin: nothing in it may read stdin.
     script.push_str("{\n");
     script.push_str(facts::PROBE);
-    script.push_str(crate::ledger::PROBE);
+    script.push_str(crate::engine::ledger::PROBE);
     script.push_str(&query::probe_lines(queries));
     script.push_str("} </dev/null\necho @end\n");
     script
@@ -57,8 +57,8 @@ pub fn apply_script(steps: &[Step<'_>], handlers: &[(String, &str)]) -> String {
 
 /// [`apply_script`] for a converge: it runs under the host's converge lock,
 /// its changes taking at most `command_timeout` once the lock is taken (see
-/// [`crate::ledger::locked`]; the whole may take
-/// [`crate::ledger::locked_timeout`]), and records the ledger at its end:
+/// [`crate::engine::ledger::locked`]; the whole may take
+/// [`crate::engine::ledger::locked_timeout`]), and records the ledger at its end:
 /// `ledger` is the shell defining `rg_ledger ok|failed` (see
 /// [`crate::ledger`]), called with `failed` when a snippet fails and `ok`
 /// when everything ran.
@@ -68,7 +68,7 @@ pub fn apply_script_recording(
     ledger: &str,
     command_timeout: std::time::Duration,
 ) -> String {
-    crate::ledger::locked(&build(steps, handlers, Some(ledger)), command_timeout)
+    crate::engine::ledger::locked(&build(steps, handlers, Some(ledger)), command_timeout)
 }
 
 fn build(steps: &[Step<'_>], handlers: &[(String, &str)], ledger: Option<&str>) -> String {

@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::report::cycle::{CycleReport, Phase, ScenarioCycle};
 use crate::verify::Outcome;
-use crate::workflow::cycle::{CycleReport, Phase, ScenarioCycle};
 
 /// Text for HTML: secrets masked, then escaped (in that order: an escaped
 /// secret would no longer match the mask).
@@ -71,7 +71,7 @@ pub fn cycle(report: &CycleReport, root: &Path) -> String {
         title = esc(&project),
         hosts = report.hosts.len(),
         scenarios = unique_scenarios(&report.scenarios).len(),
-        at = esc(&crate::ledger::now()),
+        at = esc(&crate::engine::ledger::now()),
     );
     let names: Vec<&str> = report.hosts.iter().map(|h| h.host.as_str()).collect();
     grid(
@@ -118,7 +118,7 @@ pub fn verify(report: &crate::verify::Report) -> String {
          <span class=\"muted\">{} host(s), {} scenario(s), {}</span></p>\n",
         names.len(),
         unique_scenarios(&scenarios).len(),
-        esc(&crate::ledger::now()),
+        esc(&crate::engine::ledger::now()),
     );
     grid(&mut out, "Scenarios", &scenarios, &names);
     out.push_str("<h2>Hosts</h2>\n<table><tr><th>Host</th><th>Passed</th><th>Failed</th><th>Skipped</th><th>Round trips</th><th>Unreachable</th></tr>\n");
@@ -131,7 +131,7 @@ pub fn verify(report: &crate::verify::Report) -> String {
             host.failed,
             host.skipped,
             host.round_trips,
-            esc(host.reason.as_deref().unwrap_or(""))
+            esc(host.unreachable().unwrap_or(""))
         );
     }
     out.push_str("</table>\n</body></html>\n");
@@ -244,7 +244,7 @@ fn hosts(out: &mut String, report: &CycleReport) {
                 None => out.push_str("<td class=\"num muted\">–</td>"),
             }
         }
-        let problems: Vec<String> = host.problems.iter().map(|p| esc(p)).collect();
+        let problems: Vec<String> = host.problems.iter().map(|p| esc(&p.to_string())).collect();
         let _ = writeln!(
             out,
             "<td>{}</td></tr>",

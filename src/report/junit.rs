@@ -52,7 +52,7 @@ fn testcase(scenario: &ScenarioResult) -> junit_report::TestCase {
         }
         Outcome::Skipped => junit_report::TestCase::skipped(&name),
     };
-    case.set_system_out(&crate::verify::pretty::scenario_text(
+    case.set_system_out(&crate::report::verify::scenario_text(
         scenario, false, false,
     ));
     case

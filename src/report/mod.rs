@@ -1,29 +1,100 @@
-//! Results → output: live progress and per-resource lines on the terminal, a
-//! recap table, unified diffs for plans, and JSON for machines.
+//! Results and events → output. The work below reports what happens as
+//! typed events ([`Event`]) and returns typed results; here they become
+//! what people and machines read: live progress on the terminal
+//! ([`live`]), each command's text ([`converge`], [`rollout`], [`cycle`],
+//! ...), JSON, JUnit XML, Cucumber JSON and HTML.
 
+pub mod converge;
 pub mod cucumber_json;
+pub mod cycle;
+pub mod format;
 pub mod html;
 pub mod junit;
+pub mod live;
 pub mod rollout;
+pub mod steps;
+pub mod verify;
+pub mod watch;
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use owo_colors::{OwoColorize, Stream};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::{HostOutcome, HostReport, Observer, RunReport, Status};
-use crate::output::{shown, shown_text};
+pub use format::{Destination, Format, Out};
 
-/// Output formats of plan and converge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// For people: live progress, a line per resource, a recap.
-    Pretty,
-    /// One JSON document at the end.
-    Json,
+use crate::diagnostic::{Diag, Diags};
+
+use crate::{engine, verify as verifying};
+
+/// Something that happened, as the work reports it.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// A step of a host's plan or converge.
+    Engine(engine::Event<'a>),
+    /// A batch of a rollout starts.
+    Batch {
+        /// Its number, from 0.
+        index: usize,
+        /// How many batches there are.
+        count: usize,
+        /// Whether it is the canary.
+        canary: bool,
+        /// Its hosts.
+        hosts: &'a [String],
+    },
+    /// The features ran on the hosts of a batch.
+    FeaturesDone(&'a [rollout::HostVerdict]),
+    /// A step of a verify run.
+    Verify(verifying::Event<'a>),
+    /// A phase of the red-green cycle starts on so many test hosts.
+    PhaseStarted {
+        /// The phase.
+        phase: cycle::Phase,
+        /// On how many test hosts.
+        hosts: usize,
+    },
+    /// A phase of the red-green cycle is done.
+    PhaseDone {
+        /// The phase.
+        phase: cycle::Phase,
+        /// As long as its slowest host took.
+        seconds: f64,
+        /// What it did.
+        summary: &'a cycle::PhaseSummary,
+    },
+    /// Something the watch does.
+    Watch(watch::Watch<'a>),
+    /// A step of making a test host (pulling its image, booting).
+    Creating {
+        /// The test host.
+        host: &'a str,
+        /// The step.
+        step: &'a str,
+    },
+}
+
+/// Where the work's events go: a live view on the terminal, or nothing.
+pub trait Reporter: Sync {
+    /// Take one event.
+    fn event(&self, event: Event<'_>);
+
+    /// The engine's events, for [`crate::engine::run`].
+    fn engine(&self, event: engine::Event<'_>) {
+        self.event(Event::Engine(event));
+    }
+
+    /// Verify's events, for [`crate::verify::run_features`].
+    fn verify(&self, event: verifying::Event<'_>) {
+        self.event(Event::Verify(event));
+    }
+}
+
+/// A reporter that shows nothing.
+pub struct Quiet;
+
+impl Reporter for Quiet {
+    fn event(&self, _: Event<'_>) {}
 }
 
 /// A spinner with a bold prefix, a message and the elapsed time, drawn on
@@ -42,459 +113,47 @@ pub fn spinner(prefix: &str) -> ProgressBar {
     bar
 }
 
-/// Live terminal output: a spinner per host while it works, its resources
-/// when it is done.
-pub struct Pretty {
-    bars: MultiProgress,
-    spinners: Mutex<HashMap<String, ProgressBar>>,
-    plan: bool,
-}
-
-impl Pretty {
-    /// Output for a plan (`plan: true`) or a converge.
-    pub fn new(plan: bool) -> Pretty {
-        let target = if std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        Pretty {
-            bars: MultiProgress::with_draw_target(target),
-            spinners: Mutex::new(HashMap::new()),
-            plan,
-        }
-    }
-
-    fn print(&self, text: &str) {
-        // Printing through the bars keeps them below the text.
-        self.bars.suspend(|| crate::output::print(text));
-    }
-}
-
-impl Observer for Pretty {
-    fn phase(&self, host: &str, phase: &str) {
-        let mut spinners = self.spinners.lock().expect("spinners lock");
-        let bar = spinners
-            .entry(host.to_string())
-            .or_insert_with(|| self.bars.add(spinner(host)));
-        bar.set_message(phase.to_string());
-    }
-
-    fn host_done(&self, report: &HostReport) {
-        if let Some(bar) = self
-            .spinners
-            .lock()
-            .expect("spinners lock")
-            .remove(&report.host)
-        {
-            bar.finish_and_clear();
-            self.bars.remove(&bar);
-        }
-        let text = if self.plan {
-            plan_text(report)
-        } else {
-            converge_text(report)
-        };
-        self.print(&text);
-    }
-
-    fn batch(&self, title: &str) {
-        self.print(&format!(
-            "\n{}\n",
-            title.if_supports_color(Stream::Stdout, |t| t.bold())
-        ));
-    }
-
-    fn features_done(&self, verdicts: &[crate::workflow::rollout::HostVerdict]) {
-        self.print(&rollout::features_text(verdicts));
-    }
-}
-
-fn status_word(status: Status) -> String {
-    let word = format!("{:<8}", status.word());
-    match status {
-        Status::Ok => word
-            .if_supports_color(Stream::Stdout, |w| w.green())
-            .to_string(),
-        Status::Changed | Status::WouldChange => word
-            .if_supports_color(Stream::Stdout, |w| w.yellow())
-            .to_string(),
-        Status::Failed => word
-            .if_supports_color(Stream::Stdout, |w| w.red())
-            .to_string(),
-        Status::Skipped => word
-            .if_supports_color(Stream::Stdout, |w| w.dimmed())
-            .to_string(),
-    }
-}
-
-/// The lines a converge prints for one host.
-pub fn converge_text(report: &HostReport) -> String {
-    let mut out = String::new();
-    let host = report.host.as_str();
-    for resource in report.resources.iter().chain(&report.handlers) {
-        let detail = match resource.status {
-            Status::Failed | Status::Skipped => resource
-                .message
-                .as_deref()
-                .map(|m| shown_text(m).into_owned())
-                .unwrap_or_default(),
-            _ => resource
-                .changes
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-        };
-        out.push_str(&format!(
-            "{host}  {}  {}{}\n",
-            status_word(resource.status),
-            resource.title,
-            if detail.is_empty() {
-                String::new()
-            } else {
-                format!("  ({detail})")
-            }
-        ));
-        // Diffs are there with --diff.
-        let changes: &[crate::resource::Change] = if resource.status == Status::Changed {
-            &resource.changes
-        } else {
-            &[]
-        };
-        for change in changes {
-            if let crate::resource::Change::Content {
-                diff: Some(diff), ..
-            } = change
-            {
-                out.push_str(&colored_diff(diff, "    "));
-            }
-        }
-    }
-    // A failure that a resource's line already shows is not said again.
-    let shown = report
-        .resources
-        .iter()
-        .chain(&report.handlers)
-        .any(|r| r.status == Status::Failed);
-    let outcome = shown_outcome(&report.outcome);
-    match &outcome {
-        HostOutcome::Ok => {}
-        HostOutcome::Failed(_) if shown => {}
-        HostOutcome::Failed(reason) => out.push_str(&format!(
-            "{host}  {}  {reason}\n",
-            status_word(Status::Failed)
-        )),
-        HostOutcome::Unreachable(reason) => out.push_str(&format!(
-            "{host}  {}  {reason}\n",
-            "unreachable".if_supports_color(Stream::Stdout, |w| w.red())
-        )),
-        HostOutcome::Interrupted(reason) => out.push_str(&format!(
-            "{host}  {}  {reason}\n",
-            "interrupted".if_supports_color(Stream::Stdout, |w| w.yellow())
-        )),
-        HostOutcome::Refused(reason) => out.push_str(&format!(
-            "{host}  {}  {reason}\n",
-            "refused".if_supports_color(Stream::Stdout, |w| w.red())
-        )),
-    }
-    out
-}
-
-/// The plan of one host: every change with its diff.
-pub fn plan_text(report: &HostReport) -> String {
-    let mut out = String::new();
-    let host = report.host.as_str();
-    match &shown_outcome(&report.outcome) {
-        HostOutcome::Unreachable(reason) => {
-            return format!("{host}: unreachable: {reason}\n\n");
-        }
-        HostOutcome::Failed(reason) => out.push_str(&format!("{host}: failed: {reason}\n")),
-        HostOutcome::Interrupted(reason) | HostOutcome::Refused(reason) => {
-            return format!("{host}: {reason}\n\n");
-        }
-        HostOutcome::Ok => {}
-    }
-    let changing: Vec<_> = report
-        .resources
-        .iter()
-        .filter(|r| matches!(r.status, Status::WouldChange | Status::Failed))
-        .collect();
-    if changing.is_empty() && report.outcome == HostOutcome::Ok {
-        out.push_str(&format!("{host}: no changes\n\n"));
-        return out;
-    }
-    let handlers: Vec<_> = report
-        .handlers
-        .iter()
-        .filter(|h| matches!(h.status, Status::WouldChange | Status::Failed))
-        .collect();
-    // Removals stand out: in a section of their own, after the other changes.
-    let (removals, changing): (Vec<_>, Vec<_>) = changing.into_iter().partition(|r| r.removes);
-    if report.outcome == HostOutcome::Ok {
-        let then = match handlers.len() {
-            0 => String::new(),
-            1 => ", then 1 handler".to_string(),
-            n => format!(", then {n} handlers"),
-        };
-        let removing = match removals.len() {
-            0 => String::new(),
-            1 => " (1 removal)".to_string(),
-            n => format!(" ({n} removals)"),
-        };
-        out.push_str(&format!(
-            "{host}: {} to change{removing}{then}\n",
-            changing.len() + removals.len()
-        ));
-    }
-    for resource in changing.into_iter().chain(handlers) {
-        out.push_str(&planned_resource(resource));
-    }
-    if !removals.is_empty() {
-        out.push_str(&format!(
-            "  {}\n",
-            "removals (applied only from a saved plan or with --allow-removals):"
-                .if_supports_color(Stream::Stdout, |t| t.red())
-        ));
-    }
-    for resource in removals {
-        out.push_str(&planned_resource(resource));
-    }
-    out.push('\n');
-    out
-}
-
-/// One resource of a plan: a mark (`~` change, `-` removal, `!` failure),
-/// its title and place, then each change with its diff.
-fn planned_resource(resource: &crate::engine::ResourceReport) -> String {
-    let mark = if resource.status == Status::Failed {
-        "!"
-    } else if resource.removes {
-        "-"
-    } else {
-        "~"
-    };
-    let mut out = format!(
-        "  {mark} {}  ({})\n",
-        resource
-            .title
-            .if_supports_color(Stream::Stdout, |t| t.bold()),
-        resource.declared
-    );
-    if let Some(message) = &resource.message {
-        out.push_str(&format!("      {}\n", shown_text(message)));
-    }
-    for change in &resource.changes {
-        out.push_str(&format!("      {change}\n"));
-        if let crate::resource::Change::Content {
-            diff: Some(diff), ..
-        } = change
-        {
-            out.push_str(&colored_diff(diff, "        "));
-        }
-    }
-    out
-}
-
-/// A unified diff, indented, with added lines green and removed lines red.
-fn colored_diff(diff: &str, indent: &str) -> String {
-    let mut out = String::new();
-    for line in diff.lines() {
-        // File contents may hold escape sequences and carriage returns: a
-        // diff shows them, it does not play them.
-        let line = shown_text(line);
-        let line = line.as_ref();
-        let colored = if line.starts_with('+') && !line.starts_with("+++") {
-            line.if_supports_color(Stream::Stdout, |l| l.green())
-                .to_string()
-        } else if line.starts_with('-') && !line.starts_with("---") {
-            line.if_supports_color(Stream::Stdout, |l| l.red())
-                .to_string()
-        } else {
-            line.to_string()
-        };
-        out.push_str(&format!("{indent}{colored}\n"));
-    }
-    out
-}
-
-/// A host's outcome with its reason escaped for a terminal (it may quote
-/// what the host printed).
-fn shown_outcome(outcome: &HostOutcome) -> HostOutcome {
-    let text = |reason: &String| shown_text(reason).into_owned();
-    match outcome {
-        HostOutcome::Ok => HostOutcome::Ok,
-        HostOutcome::Failed(r) => HostOutcome::Failed(text(r)),
-        HostOutcome::Unreachable(r) => HostOutcome::Unreachable(text(r)),
-        HostOutcome::Interrupted(r) => HostOutcome::Interrupted(text(r)),
-        HostOutcome::Refused(r) => HostOutcome::Refused(text(r)),
-    }
-}
-
 /// The width of a HOST column holding these names.
 pub fn host_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
     names.map(str::len).max().unwrap_or(0).max("HOST".len())
 }
 
-/// The recap table at the end of a run.
-pub fn recap(report: &RunReport) -> String {
-    let width = host_width(report.hosts.iter().map(|h| h.host.as_str()));
-    let plan = report.mode == "plan";
-    let mut out = String::from("\nRecap\n");
-    let changed_heading = if plan { "CHANGE" } else { "CHANGED" };
-    out.push_str(&format!(
-        "  {:<width$}  {:>4}  {:>7}  {:>6}  {:>7}  {:>7}  {:>11}\n",
-        "HOST", "OK", changed_heading, "FAILED", "SKIPPED", "TIME", "ROUND TRIPS"
-    ));
-    for host in &report.hosts {
-        let changed = host.count(Status::Changed) + host.count(Status::WouldChange);
-        let line = format!(
-            "  {:<width$}  {:>4}  {:>7}  {:>6}  {:>7}  {:>6.2}s  {:>11}",
-            host.host,
-            host.count(Status::Ok),
-            changed,
-            host.count(Status::Failed),
-            host.count(Status::Skipped),
-            host.seconds,
-            host.round_trips,
-        );
-        match &host.outcome {
-            HostOutcome::Ok => out.push_str(&line),
-            HostOutcome::Failed(_) => out.push_str(
-                &line
-                    .if_supports_color(Stream::Stdout, |l| l.red())
-                    .to_string(),
-            ),
-            HostOutcome::Interrupted(reason) if host.resources.is_empty() => out.push_str(
-                &format!("  {:<width$}  interrupted: {reason}", host.host)
-                    .if_supports_color(Stream::Stdout, |l| l.yellow())
-                    .to_string(),
-            ),
-            HostOutcome::Interrupted(_) => out.push_str(
-                &line
-                    .if_supports_color(Stream::Stdout, |l| l.yellow())
-                    .to_string(),
-            ),
-            HostOutcome::Refused(_) => out.push_str(
-                &format!("  {:<width$}  refused: nothing was changed", host.host)
-                    .if_supports_color(Stream::Stdout, |l| l.red())
-                    .to_string(),
-            ),
-            HostOutcome::Unreachable(reason) => out.push_str(
-                &format!(
-                    "  {:<width$}  unreachable: {}",
-                    host.host,
-                    shown(reason.lines().next().unwrap_or(""))
-                )
-                .if_supports_color(Stream::Stdout, |l| l.red())
-                .to_string(),
-            ),
+/// Problems as miette reports (masked, escaped for a terminal), then a
+/// summary line: what stderr shows for bad input.
+pub fn diagnostics(diags: &Diags) -> String {
+    let mut out = String::new();
+    let theme = if std::io::stderr().is_terminal() {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
+    for diag in &diags.0 {
+        // Masked before rendering: miette may wrap a long message mid-secret.
+        let diag = &shown_diag(&crate::secrets::redact_diag(diag));
+        let mut text = String::new();
+        if handler.render_report(&mut text, diag).is_err() {
+            text = diag.one_line();
         }
+        out.push_str(&text);
         out.push('\n');
     }
-    for host in &report.hosts {
-        for note in &host.notes {
-            out.push_str(&format!("  note: {}: {}\n", host.host, shown_text(note)));
-        }
-    }
+    let n = diags.0.len();
+    out.push_str(&format!(
+        "error: {n} problem{} found; nothing was touched\n",
+        if n == 1 { "" } else { "s" }
+    ));
     out
 }
 
-/// After a plan: how many removals there are and how converge treats them;
-/// empty when there are none.
-pub fn removals_note(report: &RunReport) -> String {
-    let hosts: Vec<(&str, usize)> = report
-        .hosts
-        .iter()
-        .map(|h| {
-            let n = h
-                .resources
-                .iter()
-                .filter(|r| r.status == Status::WouldChange && r.removes)
-                .count();
-            (h.host.as_str(), n)
-        })
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    if hosts.is_empty() {
-        return String::new();
-    }
-    let total: usize = hosts.iter().map(|(_, n)| n).sum();
-    format!(
-        "\n{} on {} ({}): `redgreen converge` refuses to apply them unless they are in a saved plan (`redgreen plan --out plan.json`, then `redgreen converge --plan plan.json`) or --allow-removals is given.\n",
-        if total == 1 {
-            "1 removal".to_string()
-        } else {
-            format!("{total} removals")
-        }
-        .if_supports_color(Stream::Stdout, |t| t.red()),
-        if hosts.len() == 1 {
-            "1 host".to_string()
-        } else {
-            format!("{} hosts", hosts.len())
-        },
-        hosts.iter().map(|(h, _)| *h).collect::<Vec<_>>().join(", ")
-    )
-}
-
-/// The whole report as JSON.
-pub fn json(report: &RunReport) -> String {
-    crate::secrets::to_json(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::ResourceReport;
-
-    fn host(outcome: HostOutcome, resources: Vec<ResourceReport>) -> HostReport {
-        HostReport {
-            host: "web1".into(),
-            outcome,
-            resources,
-            handlers: Vec::new(),
-            notes: Vec::new(),
-            round_trips: 2,
-            seconds: 0.1,
-            facts: None,
-            ledger: None,
-            answers: Default::default(),
-        }
-    }
-
-    fn package(status: Status, message: Option<&str>) -> ResourceReport {
-        ResourceReport {
-            kind: "package".into(),
-            title: "package gitt".into(),
-            declared: "recipes/base.yml:3:5".into(),
-            status,
-            changes: Vec::new(),
-            removes: false,
-            message: message.map(String::from),
-        }
-    }
-
-    #[test]
-    fn a_failure_is_said_once() {
-        let text = converge_text(&host(
-            HostOutcome::Failed("package gitt failed".into()),
-            vec![package(
-                Status::Failed,
-                Some("E: Unable to locate package gitt"),
-            )],
-        ));
-        assert_eq!(
-            text,
-            "web1  failed    package gitt  (E: Unable to locate package gitt)\n"
-        );
-        // A failure no resource shows is said on the host's line.
-        let text = converge_text(&host(
-            HostOutcome::Failed("the apply script stopped early (exit 1): oops".into()),
-            vec![package(Status::Ok, None)],
-        ));
-        assert_eq!(
-            text,
-            "web1  ok        package gitt\nweb1  failed    the apply script stopped early (exit 1): oops\n"
-        );
-    }
+/// A problem with every text in it escaped for a terminal: messages quote
+/// names, paths and values from the user's files.
+fn shown_diag(diag: &Diag) -> Diag {
+    use crate::output::shown_text;
+    let mut diag = diag.clone();
+    diag.message = shown_text(&diag.message).into_owned();
+    diag.label = shown_text(&diag.label).into_owned();
+    diag.help = diag.help.map(|h| shown_text(&h).into_owned());
+    diag.related = diag.related.iter().map(shown_diag).collect();
+    diag
 }

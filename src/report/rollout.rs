@@ -1,10 +1,124 @@
 //! Rollouts and `converge --verify` on the terminal: each batch's heading,
 //! how the features ended on each host, and at the end which hosts are on
-//! the new state and which are not.
+//! the new state and which are not; and what a rollout reports.
 
 use owo_colors::{OwoColorize, Stream};
 
-use crate::workflow::rollout::{HostState, HostVerdict, RolloutReport};
+use serde::Serialize;
+
+use crate::engine::RunReport;
+use crate::verify::ScenarioResult;
+
+/// Where a host ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostState {
+    /// Converged, and its features passed: on the new state.
+    Passed,
+    /// Converged (on the new state), but a scenario failed on it.
+    FeaturesFailed,
+    /// Its converge failed: partly changed, not on the new state.
+    ConvergeFailed,
+    /// It could not be reached: not changed.
+    Unreachable,
+    /// Its plan was refused: not changed.
+    Refused,
+    /// Ctrl-C came before its changes were applied.
+    Interrupted,
+    /// The rollout stopped before its batch: not touched.
+    Untouched,
+}
+
+impl HostState {
+    /// True when the host counts against `--max-fail`.
+    pub fn failed(self) -> bool {
+        matches!(
+            self,
+            HostState::FeaturesFailed
+                | HostState::ConvergeFailed
+                | HostState::Unreachable
+                | HostState::Refused
+        )
+    }
+
+    /// In words, for the summary.
+    pub fn words(self) -> &'static str {
+        match self {
+            HostState::Passed => "on the new state, features passed",
+            HostState::FeaturesFailed => "on the new state, features FAILED",
+            HostState::ConvergeFailed => "converge failed (partly changed)",
+            HostState::Unreachable => "unreachable (not changed)",
+            HostState::Refused => "refused (not changed)",
+            HostState::Interrupted => "interrupted (not changed)",
+            HostState::Untouched => "not converged (untouched)",
+        }
+    }
+}
+
+/// How one host of a rollout ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostVerdict {
+    /// The host.
+    pub host: String,
+    /// Its batch (0 is the canary when there is one); None when untouched.
+    pub batch: Option<usize>,
+    /// Where it ended up.
+    pub state: HostState,
+    /// Scenarios that passed on it.
+    pub passed: usize,
+    /// Scenarios that failed on it.
+    pub failed: usize,
+    /// Each failed scenario: `name (file:line): why`.
+    pub failures: Vec<String>,
+    /// Why its converge failed, and anything else worth knowing.
+    pub notes: Vec<String>,
+}
+
+/// Everything a rollout did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutReport {
+    /// Every host that was worked on, as converge reports them.
+    pub converge: RunReport,
+    /// The hosts of each batch, in order (the canary first, if any).
+    pub batches: Vec<Vec<String>>,
+    /// Whether the first batch is a canary.
+    pub canary: bool,
+    /// Whether the rollout could stop (false for `converge --verify`).
+    pub gated: bool,
+    /// How many failed hosts `--max-fail` allows.
+    pub allowed_failures: usize,
+    /// Every host, in order.
+    pub hosts: Vec<HostVerdict>,
+    /// Why the rollout stopped before its last batch.
+    pub stopped: Option<String>,
+    /// Every (scenario, host) result.
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+impl RolloutReport {
+    /// 130 when interrupted, 3 when a host was unreachable, 1 when a host
+    /// failed or the rollout stopped, else 0.
+    pub fn exit_code(&self) -> i32 {
+        let mut code = self.converge.exit_code();
+        for host in &self.hosts {
+            code = code.max(match host.state {
+                HostState::Passed | HostState::Untouched => crate::exit::OK,
+                HostState::Unreachable => crate::exit::UNREACHABLE,
+                HostState::Interrupted => crate::exit::INTERRUPTED,
+                _ => crate::exit::FAILED,
+            });
+        }
+        if self.stopped.is_some() {
+            code = code.max(crate::exit::FAILED);
+        }
+        code
+    }
+
+    /// How many hosts failed.
+    pub fn failed(&self) -> usize {
+        self.hosts.iter().filter(|h| h.state.failed()).count()
+    }
+}
 
 /// How the features ended on the hosts of a batch: a line per host, then a
 /// line per failed scenario.
@@ -115,4 +229,19 @@ pub fn summary(report: &RolloutReport) -> String {
         ));
     }
     out
+}
+
+/// What a rollout prints at its end: each host's resources and features,
+/// unless they were shown live, then the recap and the summary.
+pub fn end(report: &RolloutReport, live: bool) -> String {
+    let mut text = String::new();
+    if !live {
+        for host in &report.converge.hosts {
+            text.push_str(&super::converge::converge_text(host));
+        }
+        text.push_str(&features_text(&report.hosts));
+    }
+    text.push_str(&super::converge::recap(&report.converge));
+    text.push_str(&summary(report));
+    text
 }

@@ -13,7 +13,7 @@ use super::file::sha256_hex;
 use super::{Change, Decision, PlanInput, Probed, Query, QueryInput};
 use crate::diagnostic::Diag;
 use crate::recipe::{Presence, Spanned, Text};
-use crate::shell::{Lines, data_block, decode, quote};
+use crate::shell::{TaggedLines, data_block, decode, quote};
 use serde::Deserialize;
 
 use super::{Check, Field, Holds, Resource, ResourceType, fields, presence};
@@ -96,7 +96,7 @@ pub struct CrontabState {
 
 impl CrontabState {
     /// Read the answer under `tag`.
-    pub fn from_lines(lines: &Lines, tag: &str) -> CrontabState {
+    pub fn from_lines(lines: &TaggedLines, tag: &str) -> CrontabState {
         CrontabState {
             no_cron: lines.get(tag, "cron") == Some("missing"),
             no_user: lines.get(tag, "user") == Some("missing"),

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::shell::Lines;
+use crate::shell::TaggedLines;
 
 /// What redgreen knows about a host once it has probed it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -57,7 +57,7 @@ rg_emit facts user "$(id -un)"
 
 impl Facts {
     /// Read the facts the probe printed.
-    pub fn from_lines(lines: &Lines) -> Facts {
+    pub fn from_lines(lines: &TaggedLines) -> Facts {
         let get = |key: &str| lines.get("facts", key).unwrap_or("").to_string();
         let os_id = get("os_id");
         let os_like = get("os_like");

@@ -7,7 +7,7 @@
 use super::{Change, Decision, PlanInput, Probed};
 use crate::diagnostic::Diag;
 use crate::recipe::{Presence, Spanned};
-use crate::shell::{Lines, quote};
+use crate::shell::{TaggedLines, quote};
 use serde::Deserialize;
 
 use super::{Holds, Kind, NameRule, Query, QueryInput, ResourceType};
@@ -65,7 +65,7 @@ pub struct GroupState {
 
 impl GroupState {
     /// Read the answer under `tag` (`NAME:x:GID:MEMBERS` from getent).
-    pub fn from_lines(lines: &Lines, tag: &str) -> GroupState {
+    pub fn from_lines(lines: &TaggedLines, tag: &str) -> GroupState {
         match lines.get(tag, "entry") {
             Some(entry) => GroupState {
                 exists: true,

@@ -18,7 +18,7 @@
 use super::{Change, Decision, PlanInput, Probed, Query};
 use crate::diagnostic::Diag;
 use crate::recipe::{Name, Spanned, Text};
-use crate::shell::{Lines, quote};
+use crate::shell::{TaggedLines, quote};
 use serde::Deserialize;
 
 use super::{Check, Holds, Kind, NameRule, PlannedResource, QueryInput, ResourceType, literal};
@@ -116,7 +116,7 @@ pub struct PackageState {
 
 impl PackageState {
     /// Read the answer under `tag`.
-    pub fn from_lines(lines: &Lines, tag: &str) -> PackageState {
+    pub fn from_lines(lines: &TaggedLines, tag: &str) -> PackageState {
         let version = |key: &str| {
             lines
                 .get(tag, key)
@@ -147,7 +147,7 @@ pub enum CacheState {
 
 impl CacheState {
     /// Read the answer under `tag`.
-    pub fn from_lines(lines: &Lines, tag: &str) -> CacheState {
+    pub fn from_lines(lines: &TaggedLines, tag: &str) -> CacheState {
         match lines.get(tag, "cache").map(str::trim) {
             Some("missing") => CacheState::Missing,
             Some("sources") => CacheState::SourcesChanged,

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::Query;
-use crate::shell::{Lines, decode, quote};
+use crate::shell::{TaggedLines, decode, quote};
 
 /// What is at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,7 +66,7 @@ impl PathState {
     }
 
     /// Read the answer under `tag`.
-    pub fn from_lines(lines: &Lines, tag: &str) -> PathState {
+    pub fn from_lines(lines: &TaggedLines, tag: &str) -> PathState {
         let kind = match lines.get(tag, "type") {
             Some("file") => PathKind::File,
             Some("dir") => PathKind::Dir,
@@ -122,7 +122,7 @@ pub struct TreeState {
 
 impl TreeState {
     /// Read the answer under `tag`.
-    pub fn from_lines(lines: &Lines, tag: &str) -> TreeState {
+    pub fn from_lines(lines: &TaggedLines, tag: &str) -> TreeState {
         TreeState {
             owners: lines.all(tag, "owner").iter().cloned().collect(),
             dir_modes: lines
@@ -267,7 +267,7 @@ mod tests {
     use crate::shell::{PRELUDE, parse_lines};
 
     /// Run a script with `sh` (dash on Debian, as on the hosts).
-    fn run(script: &str) -> Lines {
+    fn run(script: &str) -> TaggedLines {
         let out = std::process::Command::new("sh")
             .args(["-c", script])
             .output()
@@ -313,7 +313,7 @@ mod tests {
             .collect()
     }
 
-    fn one_by_one(paths: &[(String, &str, u64)]) -> Lines {
+    fn one_by_one(paths: &[(String, &str, u64)]) -> TaggedLines {
         let mut script = format!("{PRELUDE}{PROBE_FUNCTIONS}");
         for (tag, path, limit) in paths {
             script.push_str(&format!("rg_path {tag} {} {limit}\n", quote(path)));
@@ -323,7 +323,7 @@ mod tests {
 
     /// The batch's answers for the awkward paths, with `shell` defined after
     /// the probe's functions, and the answers asked one path at a time.
-    fn answers(shell: &str) -> (Lines, Lines) {
+    fn answers(shell: &str) -> (TaggedLines, TaggedLines) {
         let dir = tempfile::tempdir().unwrap();
         let names = awkward(dir.path());
         let paths: Vec<(String, &str, u64)> = names

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::facts::Facts;
 use super::path::{PathState, TreeState};
 use super::{cron, group, package, path, service, sysctl, user};
-use crate::shell::{Lines, quote};
+use crate::shell::{TaggedLines, quote};
 
 /// The largest file whose content the probe brings back for a diff.
 pub const DIFF_LIMIT: u64 = 256 * 1024;
@@ -202,7 +202,7 @@ impl Query {
 }
 
 /// Read the probe's answers.
-pub fn read_answers(queries: &[Query], lines: &Lines) -> Probed {
+pub fn read_answers(queries: &[Query], lines: &TaggedLines) -> Probed {
     let mut world = Probed {
         facts: Facts::from_lines(lines),
         ..Probed::default()
@@ -285,7 +285,7 @@ impl Query {
 /// two probes of one host can be compared (a saved plan's against now's).
 /// Left out: the package cache (its age grows by itself) and file contents
 /// (brought back only for diffs; their sha256 stands for them).
-pub fn answers(queries: &[Query], lines: &Lines) -> BTreeMap<String, String> {
+pub fn answers(queries: &[Query], lines: &TaggedLines) -> BTreeMap<String, String> {
     use sha2::{Digest, Sha256};
     let mut out = BTreeMap::new();
     for (index, query) in queries.iter().enumerate() {

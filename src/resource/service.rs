@@ -22,7 +22,7 @@
 use super::{Change, Decision, PlanInput, Probed};
 use crate::diagnostic::Diag;
 use crate::recipe::{Spanned, Text};
-use crate::shell::{Lines, quote};
+use crate::shell::{TaggedLines, quote};
 use serde::Deserialize;
 
 use super::{Field, Holds, Kind, NameRule, Query, QueryInput, Resource, ResourceType, fields};
@@ -92,7 +92,7 @@ pub struct ServiceState {
 
 impl ServiceState {
     /// Read the answer under `tag`.
-    pub fn from_lines(lines: &Lines, tag: &str) -> ServiceState {
+    pub fn from_lines(lines: &TaggedLines, tag: &str) -> ServiceState {
         let get = |key: &str| lines.get(tag, key).unwrap_or("").trim().to_string();
         ServiceState {
             load: get("load"),

@@ -16,7 +16,7 @@ use super::file::{DesiredFile, plan_absent, plan_present};
 use super::{Change, Decision, PlanInput, Probed, Query};
 use crate::diagnostic::Diag;
 use crate::recipe::{Spanned, Text};
-use crate::shell::{Lines, decode, quote};
+use crate::shell::{TaggedLines, decode, quote};
 use serde::Deserialize;
 
 use super::{Check, Field, Holds, Kind, NameRule, QueryInput, Resource, ResourceType, fields};
@@ -82,7 +82,7 @@ pub struct SysctlState {
 
 impl SysctlState {
     /// Read the answer under `tag`.
-    pub fn from_lines(lines: &Lines, tag: &str) -> SysctlState {
+    pub fn from_lines(lines: &TaggedLines, tag: &str) -> SysctlState {
         SysctlState {
             value: lines
                 .get(tag, "value")

@@ -19,7 +19,7 @@ use super::file::sha256_hex;
 use super::{Change, Decision, PlanInput, Probed};
 use crate::diagnostic::Diag;
 use crate::recipe::{Presence, Spanned, Text};
-use crate::shell::{Lines, data_block, decode, quote};
+use crate::shell::{TaggedLines, data_block, decode, quote};
 use serde::Deserialize;
 
 use super::{Field, Holds, Kind, NameRule, Query, QueryInput, Resource, ResourceType, fields};
@@ -128,7 +128,7 @@ pub struct UserState {
 
 impl UserState {
     /// Read the answer under `tag`.
-    pub fn from_lines(lines: &Lines, tag: &str) -> UserState {
+    pub fn from_lines(lines: &TaggedLines, tag: &str) -> UserState {
         let Some(passwd) = lines
             .get(tag, "passwd")
             .and_then(decode)

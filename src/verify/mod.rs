@@ -5,24 +5,23 @@
 //! * [`features`] loads feature files, checks every step before any host is
 //!   touched, and expands each scenario once per host it selects;
 //! * [`world`] is the cucumber World: one scenario on one host;
-//! * `run` drives cucumber; [`report`] turns its events into results and
-//!   output (pretty, JSON, JUnit XML, Cucumber JSON).
+//! * `run` drives cucumber; `collect` turns its events into [`results`]
+//!   and typed [`Event`]s, which [`crate::report`] turns into output.
 //!
 //! [`Suite::load`] reads and checks; [`run_features`] runs and returns one
 //! result per (scenario, host). Both are what `redgreen verify` and
 //! `redgreen test` are made of.
 
+mod collect;
 pub mod features;
 pub mod library;
-pub(crate) mod pretty;
-pub mod report;
+pub mod results;
 mod run;
 pub mod steps;
 pub mod user_steps;
 pub mod world;
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,9 +30,9 @@ use gherkin::tagexpr::TagOperation;
 
 pub use features::FeatureFile;
 pub use library::Library;
-pub use report::{
-    Format, Outcome, Output, Report, Reporters, ScenarioResult, StepCounts, StepFailure,
-    StepResult, StepStatus,
+pub use results::{
+    HostSummary, Outcome, Reached, Report, ScenarioResult, StepCounts, StepFailure, StepResult,
+    StepStatus,
 };
 
 use crate::config::{Project, test_host_name};
@@ -158,10 +157,30 @@ impl Default for Options {
     }
 }
 
+/// What a run says while it runs, in file order (scenarios on different
+/// hosts run at once; these come as cucumber's `Normalize` orders them).
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// A feature's first scenario is about to be told.
+    FeatureStarted {
+        /// `Feature` (or the keyword of its language).
+        keyword: &'a str,
+        /// The feature's name.
+        name: &'a str,
+    },
+    /// A scenario is done on a host.
+    ScenarioDone(&'a ScenarioResult),
+    /// Every scenario is done.
+    Finished,
+}
+
+/// Where a run's events go.
+pub type Listener<'a> = &'a (dyn Fn(Event<'_>) + Sync);
+
 /// Run the suite's features against `targets`: every scenario once on every
 /// host it selects, scenarios on different hosts concurrently. Returns one
-/// result per (scenario, host); `reporters` get the live events
-/// ([`Reporters::none`] for results only).
+/// result per (scenario, host); `listener`, when given, hears the run as it
+/// goes. Verify never prints.
 ///
 /// The future is not `Send` (cucumber runs every scenario as a future on the
 /// calling task): await it where you are, or in `spawn_blocking` with
@@ -171,74 +190,9 @@ pub async fn run_features(
     suite: &Suite,
     targets: &[Target],
     options: &Options,
-    reporters: Reporters,
+    listener: Option<Listener<'_>>,
 ) -> Report {
-    run::execute(suite, targets, options, reporters).await
-}
-
-/// `redgreen verify`: run the suite with the given outputs (see
-/// [`report::outputs`]): pretty while it runs, the other formats from the
-/// results; then the recap after pretty output on stdout.
-pub async fn run(
-    suite: &Suite,
-    targets: &[Target],
-    options: &Options,
-    outputs: &[Output],
-) -> Result<Report, Diags> {
-    let reporters = Reporters::new(outputs, options.verbose)?;
-    // Every format but pretty is written from the results, after the run;
-    // their files are opened now so that a bad path stops the run first.
-    let mut after_run = Vec::new();
-    for output in outputs.iter().filter(|o| o.format != Format::Pretty) {
-        after_run.push((output.format, report::open(output)?));
-    }
-    let report = run_features(suite, targets, options, reporters).await;
-    for (format, mut out) in after_run {
-        let text = match format {
-            Format::Html => crate::report::html::verify(&report),
-            Format::Junit => crate::report::junit::verify(&report),
-            Format::CucumberJson => crate::report::cucumber_json::verify(suite, &report),
-            Format::Json | Format::Pretty => report::json(&report),
-        };
-        let _ = out.write_all(crate::secrets::redact(&text).as_bytes());
-        let _ = out.flush();
-    }
-    let pretty_on_stdout = outputs
-        .iter()
-        .any(|o| o.format == Format::Pretty && o.file.is_none());
-    if pretty_on_stdout {
-        crate::output::print(&report::recap(&report));
-    }
-    Ok(report)
-}
-
-/// The text of `redgreen steps`: every phrase, built-in and user, with an
-/// example.
-pub fn steps_text(library: &Library) -> String {
-    let mut out = String::from(
-        "Every `should` step also has a `should not` form, and any Then step may end\n\
-         with `within N seconds` (tried again every second until it passes).\n\
-         {string} is a double-quoted value, {int} a whole number, {word} a word.\n",
-    );
-    let mut family = "";
-    for phrase in &library.phrases {
-        if phrase.family != family {
-            family = phrase.family;
-            out.push_str(&format!("\n{family}\n"));
-        }
-        out.push_str(&format!("  {} {}\n", phrase.keyword, phrase.text));
-        let mut example = phrase.example.lines();
-        if let Some(first) = example.next() {
-            out.push_str(&format!("      e.g. {} {first}\n", phrase.keyword));
-        }
-        for line in example {
-            out.push_str(&format!("             {line}\n"));
-        }
-        if let (library::Action::User { run }, Some(defined)) = (&phrase.action, &phrase.defined) {
-            out.push_str(&format!("      runs {run}   ({})\n", defined.position()));
-        }
-    }
-    out
+    run::execute(suite, targets, options, listener).await
 }
 
 #[cfg(test)]
@@ -278,10 +232,5 @@ mod tests {
             };
             assert_eq!(library.find(&within).len(), 1, "{within}");
         }
-    }
-
-    #[test]
-    fn the_steps_listing_is_stable() {
-        insta::assert_snapshot!(steps_text(&Library::builtin()));
     }
 }

@@ -13,11 +13,12 @@ use std::time::Duration;
 use futures::future::LocalBoxFuture;
 use tokio::sync::{OnceCell, Semaphore};
 
+use super::collect::Reporters;
 use super::features::{self, HostTags};
 use super::library::Library;
-use super::report::{HostSummary, Outcome, Report, Reporters};
+use super::results::{HostSummary, Outcome, Reached, Report};
 use super::world::{Failure, FailureKind, HostWorld, dispatch};
-use super::{Options, Suite};
+use super::{Listener, Options, Suite};
 use crate::transport::Target;
 use crate::transport::{Counted, Transport, TransportError};
 
@@ -152,12 +153,12 @@ fn before_hook(
     }
 }
 
-/// Run the suite against `targets`, feeding `reporters`.
+/// Run the suite against `targets`, telling `listener` as it goes.
 pub(crate) async fn execute(
     suite: &Suite,
     targets: &[Target],
     options: &Options,
-    reporters: Reporters,
+    listener: Option<Listener<'_>>,
 ) -> Report {
     let host_tags: Vec<HostTags> = targets
         .iter()
@@ -213,13 +214,15 @@ pub(crate) async fn execute(
     } else {
         runner
     };
-    let cucumber =
-        cucumber::Cucumber::<HostWorld, Expanded, (), _, Reporters, cucumber::cli::Empty>::custom(
-            Expanded(expanded),
-            runner,
-            reporters,
-        )
-        .with_cli(cucumber::cli::Opts::<_, _, _, cucumber::cli::Empty>::default());
+    let cucumber = cucumber::Cucumber::<
+        HostWorld,
+        Expanded,
+        (),
+        _,
+        Reporters<'_>,
+        cucumber::cli::Empty,
+    >::custom(Expanded(expanded), runner, Reporters::new(listener))
+    .with_cli(cucumber::cli::Opts::<_, _, _, cucumber::cli::Empty>::default());
     let reporters = cucumber.run(()).await;
 
     for slot in &slots {
@@ -248,12 +251,10 @@ pub(crate) async fn execute(
             let reason = slot.unreachable();
             HostSummary {
                 host: name.clone(),
-                outcome: if reason.is_some() {
-                    "unreachable"
-                } else {
-                    "ok"
+                outcome: match reason {
+                    Some(reason) => Reached::Unreachable(reason),
+                    None => Reached::Ok,
                 },
-                reason,
                 passed: count(Outcome::Passed),
                 failed: count(Outcome::Failed),
                 skipped: count(Outcome::Skipped),

@@ -14,17 +14,17 @@
 //!
 //! `converge --verify` is the same with one batch of every host and no gate.
 
-use std::sync::Arc;
-
 use futures::StreamExt;
 use serde::Serialize;
 
 use crate::config::Project;
-use crate::engine::{self, Job, Observer, Options, RunReport};
-use crate::ledger::{self, FeaturesResult};
-use crate::transport::Script;
+use crate::diagnostic::Diag;
+use crate::engine::ledger::{self, FeaturesEnded, FeaturesResult};
+use crate::engine::{self, Job, Options, RunReport};
+use crate::report::rollout::{HostState, HostVerdict, RolloutReport};
+use crate::report::{Event, Reporter};
 use crate::transport::Target;
-use crate::verify::{self, Outcome, Reporters, ScenarioResult, Suite};
+use crate::verify::{self, Outcome, ScenarioResult, Suite};
 
 /// A number of hosts, or a percentage of all the hosts of the rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,7 +98,68 @@ pub struct Rollout {
     pub gated: bool,
 }
 
+/// The flags of `converge` that make a rollout.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// `--canary N`.
+    pub canary: Option<usize>,
+    /// `--batch SIZE|PCT`.
+    pub batch: Option<String>,
+    /// `--max-fail N|PCT`.
+    pub max_fail: Option<String>,
+    /// `--verify`.
+    pub verify: bool,
+}
+
 impl Rollout {
+    /// `--canary`, `--batch`, `--max-fail` and `--verify` as a rollout, if any.
+    pub fn of_flags(flags: &Flags) -> Result<Option<Rollout>, Diag> {
+        let size = |flag: &str, text: &str| {
+            Size::parse(text).map_err(|e| {
+                Diag::plain(format!("{flag} {text}: {e}")).help(format!(
+                    "{flag} takes a number of hosts (2) or a percentage of all the hosts (25%)"
+                ))
+            })
+        };
+        let batch = flags
+            .batch
+            .as_deref()
+            .map(|b| size("--batch", b))
+            .transpose()?;
+        if let (Some(Size::Hosts(0) | Size::Percent(0)), Some(text)) = (batch, &flags.batch) {
+            return Err(
+                Diag::plain(format!("--batch {text}: a batch needs at least one host"))
+                    .help("--batch 2 converges two hosts at a time; --batch 25% a quarter of them"),
+            );
+        }
+        if flags.canary == Some(0) {
+            return Err(
+                Diag::plain("--canary 0: the canary needs at least one host")
+                    .help("--canary 1 converges one host, and runs its features, before any other"),
+            );
+        }
+        let max_fail = flags
+            .max_fail
+            .as_deref()
+            .map(|m| size("--max-fail", m))
+            .transpose()?;
+        if flags.canary.is_none() && batch.is_none() {
+            if let Some(text) = &flags.max_fail {
+                return Err(Diag::plain(format!(
+                    "--max-fail {text} bounds the failures of a rollout, but this converge is not one"
+                ))
+                .help("add --canary N or --batch SIZE to roll out in batches"));
+            }
+            return Ok(flags.verify.then(Rollout::verify_only));
+        }
+        Ok(Some(Rollout {
+            canary: flags.canary.unwrap_or(0),
+            batch,
+            max_fail: max_fail.unwrap_or(Size::Hosts(0)),
+            gated: true,
+        }))
+    }
+
     /// `converge --verify`: every host at once, then the features.
     pub fn verify_only() -> Rollout {
         Rollout {
@@ -128,117 +189,6 @@ impl Rollout {
     }
 }
 
-/// Where a host ended up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HostState {
-    /// Converged, and its features passed: on the new state.
-    Passed,
-    /// Converged (on the new state), but a scenario failed on it.
-    FeaturesFailed,
-    /// Its converge failed: partly changed, not on the new state.
-    ConvergeFailed,
-    /// It could not be reached: not changed.
-    Unreachable,
-    /// Its plan was refused: not changed.
-    Refused,
-    /// Ctrl-C came before its changes were applied.
-    Interrupted,
-    /// The rollout stopped before its batch: not touched.
-    Untouched,
-}
-
-impl HostState {
-    /// True when the host counts against `--max-fail`.
-    pub fn failed(self) -> bool {
-        matches!(
-            self,
-            HostState::FeaturesFailed
-                | HostState::ConvergeFailed
-                | HostState::Unreachable
-                | HostState::Refused
-        )
-    }
-
-    /// In words, for the summary.
-    pub fn words(self) -> &'static str {
-        match self {
-            HostState::Passed => "on the new state, features passed",
-            HostState::FeaturesFailed => "on the new state, features FAILED",
-            HostState::ConvergeFailed => "converge failed (partly changed)",
-            HostState::Unreachable => "unreachable (not changed)",
-            HostState::Refused => "refused (not changed)",
-            HostState::Interrupted => "interrupted (not changed)",
-            HostState::Untouched => "not converged (untouched)",
-        }
-    }
-}
-
-/// How one host of a rollout ended.
-#[derive(Debug, Clone, Serialize)]
-pub struct HostVerdict {
-    /// The host.
-    pub host: String,
-    /// Its batch (0 is the canary when there is one); None when untouched.
-    pub batch: Option<usize>,
-    /// Where it ended up.
-    pub state: HostState,
-    /// Scenarios that passed on it.
-    pub passed: usize,
-    /// Scenarios that failed on it.
-    pub failed: usize,
-    /// Each failed scenario: `name (file:line): why`.
-    pub failures: Vec<String>,
-    /// Why its converge failed, and anything else worth knowing.
-    pub notes: Vec<String>,
-}
-
-/// Everything a rollout did.
-#[derive(Debug, Clone, Serialize)]
-pub struct RolloutReport {
-    /// Every host that was worked on, as converge reports them.
-    pub converge: RunReport,
-    /// The hosts of each batch, in order (the canary first, if any).
-    pub batches: Vec<Vec<String>>,
-    /// Whether the first batch is a canary.
-    pub canary: bool,
-    /// Whether the rollout could stop (false for `converge --verify`).
-    pub gated: bool,
-    /// How many failed hosts `--max-fail` allows.
-    pub allowed_failures: usize,
-    /// Every host, in order.
-    pub hosts: Vec<HostVerdict>,
-    /// Why the rollout stopped before its last batch.
-    pub stopped: Option<String>,
-    /// Every (scenario, host) result.
-    pub scenarios: Vec<ScenarioResult>,
-}
-
-impl RolloutReport {
-    /// 130 when interrupted, 3 when a host was unreachable, 1 when a host
-    /// failed or the rollout stopped, else 0.
-    pub fn exit_code(&self) -> i32 {
-        let mut code = self.converge.exit_code();
-        for host in &self.hosts {
-            code = code.max(match host.state {
-                HostState::Passed | HostState::Untouched => crate::exit::OK,
-                HostState::Unreachable => crate::exit::UNREACHABLE,
-                HostState::Interrupted => crate::exit::INTERRUPTED,
-                _ => crate::exit::FAILED,
-            });
-        }
-        if self.stopped.is_some() {
-            code = code.max(crate::exit::FAILED);
-        }
-        code
-    }
-
-    /// How many hosts failed.
-    pub fn failed(&self) -> usize {
-        self.hosts.iter().filter(|h| h.state.failed()).count()
-    }
-}
-
 /// What the features run with.
 pub struct Features<'s> {
     /// The features, loaded and checked.
@@ -252,7 +202,7 @@ pub async fn run(
     project: &Project,
     jobs: Vec<Job<'_>>,
     options: &Options,
-    observer: Arc<dyn Observer>,
+    reporter: &dyn Reporter,
     rollout: &Rollout,
     features: &Features<'_>,
 ) -> RolloutReport {
@@ -266,7 +216,7 @@ pub async fn run(
     }
     let mut report = RolloutReport {
         converge: RunReport {
-            mode: "converge",
+            mode: engine::Mode::Converge,
             hosts: Vec::new(),
         },
         batches: batches
@@ -287,17 +237,17 @@ pub async fn run(
             break;
         }
         if rollout.gated {
-            let hosts: Vec<&str> = batch.iter().map(|j| j.target.name.as_str()).collect();
-            observer.batch(&if index == 0 && report.canary {
-                format!("Canary: {}", hosts.join(", "))
-            } else {
-                format!("Batch {} of {count}: {}", index + 1, hosts.join(", "))
+            reporter.event(Event::Batch {
+                index,
+                count,
+                canary: report.canary,
+                hosts: &report.batches[index],
             });
         }
         let targets: Vec<Target> = batch.iter().map(|j| j.target.clone()).collect();
-        let converged = engine::run(project, batch, options, observer.clone()).await;
+        let converged = engine::run(project, batch, options, &|e| reporter.engine(e)).await;
         let verdicts = verify_batch(&converged, &targets, options, features, index).await;
-        observer.features_done(&verdicts.0);
+        reporter.event(Event::FeaturesDone(&verdicts.0));
         report.scenarios.extend(verdicts.1);
         report.hosts.extend(verdicts.0);
         report.converge.hosts.extend(converged.hosts);
@@ -371,7 +321,7 @@ async fn verify_batch(
     let results = if ok.is_empty() {
         verify::Report::default()
     } else {
-        verify::run_features(features.suite, &ok, &features.options, Reporters::none()).await
+        verify::run_features(features.suite, &ok, &features.options, None).await
     };
     let mut verdicts: Vec<HostVerdict> = converged
         .hosts
@@ -403,7 +353,7 @@ async fn verify_batch(
                         .hosts
                         .iter()
                         .find(|s| s.host == h.host)
-                        .and_then(|s| s.reason.clone())
+                        .and_then(|s| s.unreachable().map(str::to_string))
                     {
                         notes.push(format!("unreachable while its features ran: {reason}"));
                         HostState::FeaturesFailed
@@ -455,11 +405,10 @@ async fn verify_batch(
             let mut ledger = host.ledger.clone()?;
             ledger.features = Some(FeaturesResult {
                 result: if v.state == HostState::Passed {
-                    "passed"
+                    FeaturesEnded::Passed
                 } else {
-                    "failed"
-                }
-                .into(),
+                    FeaturesEnded::Failed
+                },
                 passed: v.passed,
                 failed: v.failed,
                 at: ledger::now(),
@@ -495,25 +444,13 @@ async fn write_ledger(
     let transport = crate::transport::connect(target)
         .await
         .map_err(|e| e.to_string())?;
-    let output = transport
-        .run(
-            &Script::root(ledger::write_script(ledger, timeout))
-                .with_timeout(ledger::locked_timeout(timeout)),
-        )
-        .await;
+    let written = ledger::write(transport.as_ref(), ledger, timeout).await;
     transport.close().await;
-    let output = output.map_err(|e| e.to_string())?;
-    let lines = crate::shell::parse_lines(&output.stdout_text());
-    if let Some(failure) = ledger::Lock::of(&lines)
-        .refusal()
-        .or_else(|| ledger::write_failure(&lines))
-    {
-        return Err(failure);
-    }
-    if lines.complete {
-        Ok(())
-    } else {
-        Err(output.stderr_text().trim().to_string())
+    let written = written.map_err(|e| e.to_string())?;
+    match written.failure {
+        Some(failure) => Err(failure),
+        None if written.complete => Ok(()),
+        None => Err(written.stderr),
     }
 }
 

@@ -233,6 +233,41 @@ fn connection(
     }
 }
 
+/// True when `name` names a host, test host or group of the project.
+fn is_host_or_group(project: &Project, name: &str) -> bool {
+    let inventory = &project.inventory;
+    inventory.hosts.iter().any(|(n, _)| n.value == name)
+        || inventory.groups.get(name).is_some()
+        || project.test_host_names().iter().any(|n| n == name)
+        || inventory
+            .test_hosts
+            .as_ref()
+            .is_some_and(|t| t.hosts.iter().any(|(n, _)| n.value == name))
+}
+
+/// `verify`'s TARGET and FEATURES…: a first word that is no host or group
+/// but looks like a path is a feature.
+pub fn split_target(
+    project: &Project,
+    target: Option<&String>,
+    features: &[PathBuf],
+) -> (Option<String>, Vec<PathBuf>) {
+    let mut features = features.to_vec();
+    match target {
+        Some(target)
+            if !is_host_or_group(project, target)
+                && !is_ad_hoc(target)
+                && (target.ends_with(".feature")
+                    || target.contains('/')
+                    || project.root.join(target).exists()) =>
+        {
+            features.insert(0, PathBuf::from(target));
+            (None, features)
+        }
+        other => (other.cloned(), features),
+    }
+}
+
 /// True for a TARGET that is an ad-hoc server: `ssh://...`.
 pub fn is_ad_hoc(target: &str) -> bool {
     target.to_ascii_lowercase().starts_with("ssh://")

@@ -18,36 +18,20 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use notify_debouncer_mini::{DebounceEventResult, new_debouncer_opt, notify};
-use owo_colors::{OwoColorize, Stream};
 
+use super::{Settings, test_hosts};
 use crate::config::{Overrides, Project};
 use crate::diagnostic::Diags;
 use crate::driver::{Driver, TestHostSpec};
-use crate::engine::{self, HostOutcome, Mode, Status};
+use crate::engine::{self, HostOutcome, Status};
+use crate::report::watch::{Converged, Ended, Round, Took, Watch};
+use crate::report::{Event, Reporter};
 use crate::resource;
 use crate::transport::Target;
 use crate::verify::{self, Outcome, Suite};
-use crate::workflow::cycle;
-
-/// How the loop runs.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Hosts worked on at once.
-    pub concurrency: usize,
-    /// How long one script may take.
-    pub command_timeout: Duration,
-    /// How long an SSH connection may take.
-    pub connect_timeout: Duration,
-    /// `--var` values.
-    pub overrides: Overrides,
-    /// Set by Ctrl-C, SIGTERM or SIGHUP: the watch stops once the round
-    /// that runs ends.
-    pub interrupt: Arc<engine::Interrupt>,
-}
 
 /// The folders and files whose changes matter.
 const WATCHED: &[&str] = &["recipes", "templates", "files", "features", "redgreen.yml"];
@@ -129,9 +113,11 @@ pub async fn run(
     root: &Path,
     driver: &dyn Driver,
     specs: &[TestHostSpec],
-    options: &Options,
+    settings: &Settings,
+    reporter: &dyn Reporter,
 ) -> Result<i32, Diags> {
-    let project = load(root, &options.overrides)?.0;
+    let project = super::load(root, &settings.overrides)?.0;
+    let say = |watch: Watch<'_>| reporter.event(Event::Watch(watch));
     // Test hosts that are up are used as they are; the others are made.
     let running: Vec<String> = driver
         .instances()
@@ -147,20 +133,24 @@ pub async fn run(
             .state()
             .record(&spec.name)
             .is_some_and(|r| running.contains(&r.container));
-        if up {
-            crate::outln!("using {} (already up)", spec.name);
+        let host = spec.name.as_str();
+        say(if up {
+            Watch::Using { host }
         } else {
-            crate::outln!("creating {}...", spec.name);
-        }
+            Watch::Creating { host }
+        });
         let quiet = |_: &str| {};
         match driver.create(spec, &quiet).await {
-            Ok(record) => targets.push(cycle::target_of(
+            Ok(record) => targets.push(test_hosts::target_of(
                 &project,
                 driver,
                 &record,
-                options.connect_timeout,
+                settings.connect_timeout,
             )),
-            Err(err) => crate::errln!("cannot create {}: {err}", spec.name),
+            Err(err) => say(Watch::CannotCreate {
+                host,
+                error: &err.to_string(),
+            }),
         }
     }
     if targets.is_empty() {
@@ -205,10 +195,9 @@ pub async fn run(
     }
     // A Ctrl-C (or SIGTERM, SIGHUP) that comes while a round runs is kept
     // and stops the watch when that round ends.
-    crate::outln!(
-        "watching recipes/, templates/, files/, features/ and redgreen.yml on {} test host(s); Ctrl-C to stop",
-        targets.len()
-    );
+    say(Watch::Watching {
+        hosts: targets.len(),
+    });
     let root_abs = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     // Events also come for reads (redgreen's own) and for saves that change
     // nothing: only a path whose content differs from before counts.
@@ -216,7 +205,8 @@ pub async fn run(
 
     // The first round: converge and verify everything.
     let everything: BTreeSet<Changed> = [Changed::Everything("start".into())].into();
-    round(root, driver, &targets, &everything, None, "start", options).await;
+    let first = round(root, driver, &targets, &everything, None, "start", settings).await;
+    say(Watch::Round(&first));
 
     loop {
         tokio::select! {
@@ -249,13 +239,14 @@ pub async fn run(
                     saved_at = SystemTime::now();
                 }
                 let what = names.into_iter().collect::<Vec<_>>().join(", ");
-                round(root, driver, &targets, &changes, Some(saved_at), &what, options).await;
+                let done = round(root, driver, &targets, &changes, Some(saved_at), &what, settings).await;
+                say(Watch::Round(&done));
             }
-            _ = options.interrupt.wait() => break,
+            _ = settings.interrupt.wait() => break,
         }
     }
     drop(debouncer);
-    crate::outln!("\nstopped; the test hosts are kept (`redgreen hosts destroy` removes them)");
+    say(Watch::Stopped);
     Ok(crate::exit::OK)
 }
 
@@ -302,22 +293,7 @@ fn fingerprint(path: &Path) -> Option<String> {
         .map(|data| crate::resource::file::sha256_hex(&data))
 }
 
-/// Load and check the project and its features.
-fn load(root: &Path, overrides: &Overrides) -> Result<(Project, Suite), Diags> {
-    let project = Project::load(root)?;
-    let mut diags = project.validate(overrides);
-    let suite = match Suite::load(&project, &[]) {
-        Ok(suite) => Some(suite),
-        Err(found) => {
-            diags.0.extend(found.0);
-            None
-        }
-    };
-    diags.into_result()?;
-    Ok((project, suite.expect("problems were returned above")))
-}
-
-/// One round: reload, converge what the change affects, verify, report.
+/// One round: reload, converge what the change affects, verify.
 async fn round(
     root: &Path,
     driver: &dyn Driver,
@@ -325,24 +301,35 @@ async fn round(
     changes: &BTreeSet<Changed>,
     saved_at: Option<SystemTime>,
     what: &str,
-    options: &Options,
-) {
+    settings: &Settings,
+) -> Round {
     let started = Instant::now();
-    let clock = crate::ledger::now();
-    let time = clock.get(11..19).unwrap_or(&clock).to_string();
-    let (project, suite) = match load(root, &options.overrides) {
+    let clock = crate::engine::ledger::now();
+    let mut round = Round {
+        time: clock.get(11..19).unwrap_or(&clock).to_string(),
+        what: what.to_string(),
+        converge: None,
+        ended: Ended::Verified {
+            unaffected: true,
+            passed: 0,
+            failed: Vec::new(),
+            took: Took::InAll(0.0),
+        },
+    };
+    let (project, suite) = match super::load(root, &settings.overrides) {
         Ok(loaded) => loaded,
         Err(diags) => {
-            crate::outln!("[{time}] {what} → a mistake, nothing ran:");
-            crate::cli::print_diags(&diags);
-            return;
+            round.ended = Ended::Mistake(diags);
+            return round;
         }
     };
     // redgreen.yml may have changed the test hosts' groups and vars.
     let all_targets: Vec<Target> = created
         .iter()
         .map(|t| match driver.state().record(&t.name) {
-            Some(record) => cycle::target_of(&project, driver, &record, options.connect_timeout),
+            Some(record) => {
+                test_hosts::target_of(&project, driver, &record, settings.connect_timeout)
+            }
             None => t.clone(),
         })
         .collect();
@@ -355,36 +342,25 @@ async fn round(
         })
         .collect();
     let only_features = features_only.len() == changes.len();
-    let mut line = format!("[{time}] {what} →");
 
     // Converge the hosts the change can affect.
     let hosts: Vec<String> = if only_features {
         Vec::new()
     } else {
-        affected(&project, all_targets, changes, &options.overrides)
+        affected(&project, all_targets, changes, &settings.overrides)
     };
     let converge_targets: Vec<Target> = all_targets
         .iter()
         .filter(|t| hosts.contains(&t.name))
         .cloned()
         .collect();
-    let mut converge_failed = false;
     if !converge_targets.is_empty() {
-        let jobs = engine::jobs(&project, converge_targets.clone(), &options.overrides)
+        let jobs = engine::jobs(&project, converge_targets.clone(), &settings.overrides)
             .unwrap_or_default();
-        let engine_options = engine::Options {
-            mode: Mode::Converge,
-            concurrency: options.concurrency,
-            want_diff: false,
-            command_timeout: options.command_timeout,
-            tags: Vec::new(),
-            interrupt: Arc::new(engine::Interrupt::default()),
-            revision: crate::ledger::Revision::of(&project.root),
-            // Test hosts are thrown away: removals need no approval there.
-            approval: engine::Approval::Everything,
-        };
-        let report = engine::run(&project, jobs, &engine_options, Arc::new(engine::Quiet)).await;
-        let changed: usize = report.hosts.iter().map(|h| h.count(Status::Changed)).sum();
+        // A Ctrl-C during a round stops the watch once the round is done,
+        // not the round's converge.
+        let options = settings.test_host_converge(&project, false, Default::default());
+        let report = engine::run(&project, jobs, &options, &engine::quiet).await;
         let failed: Vec<String> = report
             .hosts
             .iter()
@@ -410,16 +386,11 @@ async fn round(
                 )
             })
             .collect();
-        converge_failed = !failed.is_empty();
-        line.push_str(&format!(
-            " converge {} host(s): {changed} changed",
-            converge_targets.len()
-        ));
-        if converge_failed {
-            line.push_str(&format!(", failed:\n    {}\n  ", failed.join("\n    ")));
-        } else {
-            line.push_str(" ·");
-        }
+        round.converge = Some(Converged {
+            hosts: converge_targets.len(),
+            changed: report.hosts.iter().map(|h| h.count(Status::Changed)).sum(),
+            failed,
+        });
     }
 
     // Verify what the change can affect.
@@ -427,86 +398,39 @@ async fn round(
         match Suite::load(&project, &features_only) {
             Ok(suite) => (suite, all_targets.to_vec()),
             Err(diags) => {
-                crate::outln!("{line} a mistake, nothing ran:");
-                crate::cli::print_diags(&diags);
-                return;
+                round.ended = Ended::Mistake(diags);
+                return round;
             }
         }
     } else {
         (suite, converge_targets)
     };
-    let verify_options = verify::Options {
-        tags: None,
-        concurrency: options.concurrency,
-        command_timeout: options.command_timeout,
-        verbose: false,
-        fail_fast: false,
-        wait_within: true,
-    };
     let report = if verify_targets.is_empty() || suite.features.is_empty() {
         verify::Report::default()
     } else {
-        verify::run_features(
-            &suite,
-            &verify_targets,
-            &verify_options,
-            verify::Reporters::none(),
-        )
-        .await
-    };
-    let passed = report.count(Outcome::Passed);
-    let failed: Vec<&verify::ScenarioResult> = report
-        .scenarios
-        .iter()
-        .filter(|s| matches!(s.status, Outcome::Failed | Outcome::Unreachable))
-        .collect();
-    if verify_targets.is_empty() {
-        line.push_str(" no test host is affected");
-    } else {
-        line.push_str(&format!(
-            " verify: {passed} passed, {} failed",
-            failed.len()
-        ));
-    }
-    let green = failed.is_empty() && !converge_failed;
-    let verdict = if green {
-        "GREEN"
-            .if_supports_color(Stream::Stdout, |v| v.green())
-            .to_string()
-    } else {
-        "RED"
-            .if_supports_color(Stream::Stdout, |v| v.red())
-            .to_string()
+        verify::run_features(&suite, &verify_targets, &settings.features(true), None).await
     };
     // The first round follows no save: it says how long it took.
     let took = match saved_at {
-        Some(saved_at) => format!(
-            "{:.1}s from save to result",
+        Some(saved_at) => Took::FromSave(
             SystemTime::now()
                 .duration_since(saved_at)
                 .unwrap_or_else(|_| started.elapsed())
-                .as_secs_f64()
+                .as_secs_f64(),
         ),
-        None => format!("in {:.1}s", started.elapsed().as_secs_f64()),
+        None => Took::InAll(started.elapsed().as_secs_f64()),
     };
-    crate::outln!("{line} → {verdict} ({took})");
-    for scenario in failed {
-        crate::outln!(
-            "    ✘ {} {} on {}",
-            scenario.id(),
-            scenario.scenario,
-            scenario.host
-        );
-        match &scenario.failure {
-            Some(failure) => {
-                crate::outln!("        {}", failure.step);
-                for line in failure.message.lines().take(6) {
-                    crate::outln!("        {line}");
-                }
-            }
-            None => crate::outln!("        unreachable"),
-        }
-    }
+    round.ended = Ended::Verified {
+        unaffected: verify_targets.is_empty(),
+        passed: report.count(Outcome::Passed),
+        failed: report
+            .scenarios
+            .into_iter()
+            .filter(|s| matches!(s.status, Outcome::Failed | Outcome::Unreachable))
+            .collect(),
+        took,
+    };
+    round
 }
 
 #[cfg(test)]

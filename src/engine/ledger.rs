@@ -25,8 +25,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::shell::{Lines, decode, encode, quote};
-use crate::transport::KILL_AFTER;
+use crate::shell::{TaggedLines, decode, encode, quote};
+use crate::transport::{KILL_AFTER, Script, Transport, TransportError};
 
 /// Where the ledger lives on a host.
 pub const PATH: &str = "/var/lib/redgreen/state.json";
@@ -44,8 +44,8 @@ pub struct Ledger {
     pub recipes: Vec<String>,
     /// When (RFC 3339, UTC).
     pub converged_at: String,
-    /// ok or failed.
-    pub result: String,
+    /// How the converge ended.
+    pub result: Converged,
     /// The redgreen version that converged it.
     pub redgreen: String,
     /// The features' last result on this host, when they ran.
@@ -56,8 +56,8 @@ pub struct Ledger {
 /// How the features last ended on a host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeaturesResult {
-    /// passed or failed.
-    pub result: String,
+    /// How they ended.
+    pub result: FeaturesEnded,
     /// Scenarios that passed.
     pub passed: usize,
     /// Scenarios that failed.
@@ -66,6 +66,63 @@ pub struct FeaturesResult {
     pub at: String,
     /// The commit the features were at.
     pub commit: Option<String>,
+}
+
+/// How a converge ended, as a ledger records it (`ok` or `failed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Converged {
+    /// Everything applied.
+    Ok,
+    /// Something failed.
+    Failed,
+}
+
+impl Converged {
+    /// The word in the ledger.
+    pub fn word(self) -> &'static str {
+        match self {
+            Converged::Ok => "ok",
+            Converged::Failed => "failed",
+        }
+    }
+}
+
+impl From<&str> for Converged {
+    /// The word as a ledger holds it: `ok`, anything else failed.
+    fn from(word: &str) -> Self {
+        if word == "ok" {
+            Converged::Ok
+        } else {
+            Converged::Failed
+        }
+    }
+}
+
+impl std::fmt::Display for Converged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.word())
+    }
+}
+
+/// How the features last ended on a host, as a ledger records it (`passed`
+/// or `failed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeaturesEnded {
+    /// Every scenario passed.
+    Passed,
+    /// A scenario failed.
+    Failed,
+}
+
+impl std::fmt::Display for FeaturesEnded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            FeaturesEnded::Passed => "passed",
+            FeaturesEnded::Failed => "failed",
+        })
+    }
 }
 
 /// Where the repository is: its commit and whether the tree is dirty.
@@ -165,7 +222,7 @@ pub enum Lock {
 
 impl Lock {
     /// The lock as a script's output reports it.
-    pub fn of(lines: &Lines) -> Lock {
+    pub fn of(lines: &TaggedLines) -> Lock {
         if let Some(wait) = lines.get("lock", "busy") {
             return Lock::Busy(wait.parse().unwrap_or(0));
         }
@@ -243,7 +300,7 @@ pub fn locked(body: &str, command_timeout: Duration) -> String {
 }
 
 /// Why the ledger could not be written, if the script said so.
-pub fn write_failure(lines: &Lines) -> Option<String> {
+pub fn write_failure(lines: &TaggedLines) -> Option<String> {
     lines
         .get("ledger", "failed")
         .map(|error| format!("the ledger {PATH} could not be written: {}", decoded(error)))
@@ -260,7 +317,7 @@ fn decoded(value: &str) -> String {
 pub const PROBE: &str = "if [ -r /var/lib/redgreen/state.json ]; then rg_emit ledger content \"$(rg_b64 < /var/lib/redgreen/state.json)\"; fi\n";
 
 /// The ledger the probe found, if any (a ledger that does not parse counts as none).
-pub fn read(lines: &Lines) -> Option<Ledger> {
+pub fn read(lines: &TaggedLines) -> Option<Ledger> {
     let content = decode(lines.get("ledger", "content")?)?;
     serde_json::from_slice(&content).ok()
 }
@@ -273,7 +330,7 @@ pub fn needs_write(recorded: Option<&Ledger>, wanted: &Ledger) -> bool {
         Some(recorded) => {
             recorded.commit != wanted.commit
                 || recorded.dirty != wanted.dirty
-                || recorded.result != "ok"
+                || recorded.result != Converged::Ok
         }
     }
 }
@@ -284,9 +341,9 @@ pub fn needs_write(recorded: Option<&Ledger>, wanted: &Ledger) -> bool {
 /// full file system), the temporary file is removed and the script prints
 /// `@ledger failed BASE64-ERROR`.
 pub fn write_function(wanted: &Ledger) -> String {
-    let json = |result: &str| {
+    let json = |result: Converged| {
         let mut ledger = wanted.clone();
-        ledger.result = result.into();
+        ledger.result = result;
         encode(&serde_json::to_vec_pretty(&ledger).expect("ledgers serialize"))
     };
     format!(
@@ -297,10 +354,70 @@ pub fn write_function(wanted: &Ledger) -> String {
          \x20   printf '@ledger failed %s\\n' \"$(printf '%s' \"$rg_le\" | rg_b64)\"\n\
          \x20 fi\n\
          }}\n",
-        ok = quote(&json("ok")),
-        failed = quote(&json("failed")),
+        ok = quote(&json(Converged::Ok)),
+        failed = quote(&json(Converged::Failed)),
         path = quote(PATH),
     )
+}
+
+/// What the ledger of a host will say once this converge is done with it:
+/// the repository's revision, the recipes, now, and the features' last
+/// result kept from the `recorded` one.
+pub fn wanted(
+    host: &str,
+    revision: &Revision,
+    recipes: &[String],
+    recorded: Option<&Ledger>,
+) -> Ledger {
+    Ledger {
+        host: host.to_string(),
+        commit: revision.commit.clone(),
+        dirty: revision.dirty,
+        recipes: recipes.to_vec(),
+        converged_at: now(),
+        result: Converged::Ok,
+        redgreen: env!("CARGO_PKG_VERSION").into(),
+        features: recorded.and_then(|l| l.features.clone()),
+    }
+}
+
+/// What a script that only writes a ledger did.
+pub struct Written {
+    /// What the converge lock said.
+    pub lock: Lock,
+    /// Why the ledger was not written, when the script said so (the lock
+    /// was not taken, the file could not be written).
+    pub failure: Option<String>,
+    /// Whether the script ran to its end.
+    pub complete: bool,
+    /// Its exit status.
+    pub status: i32,
+    /// Its error output, trimmed.
+    pub stderr: String,
+}
+
+/// Write `wanted` on the host, alone, under the converge lock (one round
+/// trip).
+pub async fn write(
+    transport: &dyn Transport,
+    wanted: &Ledger,
+    command_timeout: Duration,
+) -> Result<Written, TransportError> {
+    let output = transport
+        .run(
+            &Script::root(write_script(wanted, command_timeout))
+                .with_timeout(locked_timeout(command_timeout)),
+        )
+        .await?;
+    let lines = crate::shell::parse_lines(&output.stdout_text());
+    let lock = Lock::of(&lines);
+    Ok(Written {
+        failure: lock.refusal().or_else(|| write_failure(&lines)),
+        lock,
+        complete: lines.complete,
+        status: output.status,
+        stderr: output.stderr_text().trim().to_string(),
+    })
 }
 
 /// A whole script that only writes the ledger (a converge that changes
@@ -311,11 +428,7 @@ pub fn write_script(wanted: &Ledger, command_timeout: Duration) -> String {
         "{}{}rg_ledger {}\necho @end\n",
         crate::shell::PRELUDE,
         write_function(wanted),
-        if wanted.result == "ok" {
-            "ok"
-        } else {
-            "failed"
-        }
+        wanted.result.word()
     );
     locked(&body, command_timeout)
 }
@@ -356,7 +469,7 @@ mod tests {
         assert!(function.contains("mv -f \"$rg_lt\" '/var/lib/redgreen/state.json'"));
     }
 
-    fn sh(script: &str) -> Lines {
+    fn sh(script: &str) -> TaggedLines {
         let out = std::process::Command::new("sh")
             .args(["-c", script])
             .output()

@@ -1,28 +1,32 @@
-//! The terminal output of `redgreen verify`, written while it runs.
-//!
-//! Each scenario is written when it finishes, in file order (the writer runs
-//! behind cucumber's `Normalize`): its steps passed (✔), failed (✘, with what
-//! was expected and found) or skipped (-, after a failed step). A host that
-//! cannot be reached is one line, not a failure per scenario. The summary's
-//! step counts add up to the steps of the scenarios that ran.
+//! `redgreen verify` for people and machines: the terminal output written
+//! while it runs (each scenario when it finishes, in file order: its steps
+//! passed ✔, failed ✘ with what was expected and found, or skipped - after
+//! a failed step; a host that cannot be reached is one line, not a failure
+//! per scenario; then a summary whose step counts add up to the steps of the
+//! scenarios that ran), the recap table, and redgreen's JSON.
 
 use std::collections::BTreeSet;
-use std::io::Write;
+use std::sync::Mutex;
 
-use cucumber::event::{Cucumber, Feature};
-use cucumber::{Event, Writer, cli, parser};
 use owo_colors::{OwoColorize, Stream};
+use serde::Serialize;
 
-use super::features::host_suffix;
-use super::report::{Collector, Outcome, ScenarioResult, StepCounts, StepStatus};
-use super::world::HostWorld;
+use super::format::Out;
+use super::{Event, Reporter, host_width};
+use crate::verify::features::host_suffix;
+use crate::verify::{self, HostSummary, Outcome, Report, ScenarioResult, StepCounts, StepStatus};
 
-/// The live terminal output.
-pub(crate) struct Pretty {
-    out: Box<dyn Write>,
+/// The live terminal output of a verify run.
+pub struct Pretty {
+    state: Mutex<State>,
     color: bool,
     verbose: bool,
-    collector: Collector,
+}
+
+struct State {
+    out: Out,
+    /// Every scenario written so far, for the summary.
+    results: Vec<ScenarioResult>,
     /// The header of the feature that started, until a scenario of it is
     /// written.
     feature: Option<String>,
@@ -35,32 +39,48 @@ pub(crate) struct Pretty {
 impl Pretty {
     /// Write to `out`, in colour when `color` (and stdout supports it);
     /// `verbose` adds the command behind a failed step.
-    pub(crate) fn new(out: Box<dyn Write>, color: bool, verbose: bool) -> Pretty {
+    pub fn new(out: Out, color: bool, verbose: bool) -> Pretty {
         Pretty {
-            out,
+            state: Mutex::new(State {
+                out,
+                results: Vec::new(),
+                feature: None,
+                rule: None,
+                unreachable: BTreeSet::new(),
+            }),
             color,
             verbose,
-            collector: Collector::default(),
-            feature: None,
-            rule: None,
-            unreachable: BTreeSet::new(),
         }
     }
 
-    fn write(&mut self, text: &str) {
-        let _ = self.out.write_all(crate::secrets::redact(text).as_bytes());
-        let _ = self.out.flush();
+    /// Take one of verify's events.
+    pub fn verify(&self, event: verify::Event<'_>) {
+        let mut state = self.state.lock().expect("pretty lock");
+        match event {
+            verify::Event::FeatureStarted { keyword, name } => {
+                state.feature = Some(format!("{keyword}: {name}\n"));
+            }
+            verify::Event::Finished => {
+                let text = summary(&state.results);
+                state.out.write_text(&text);
+            }
+            verify::Event::ScenarioDone(result) => {
+                let text = self.scenario(&mut state, result);
+                state.out.write_text(&text);
+                state.results.push(result.clone());
+            }
+        }
     }
 
-    fn scenario(&mut self, result: &ScenarioResult) {
+    fn scenario(&self, state: &mut State, result: &ScenarioResult) -> String {
         let mut text = String::new();
-        if let Some(header) = self.feature.take() {
+        if let Some(header) = state.feature.take() {
             text.push_str(&header);
-            self.rule = None;
+            state.rule = None;
         }
         if result.status == Outcome::Unreachable {
             // One line per host: its other scenarios say nothing more.
-            if self.unreachable.insert(result.host.clone()) {
+            if state.unreachable.insert(result.host.clone()) {
                 let reason = result
                     .failure
                     .as_ref()
@@ -70,42 +90,23 @@ impl Pretty {
                     paint(self.color, Tone::Red, "✘")
                 ));
             }
-            self.write(&text);
-            return;
+            return text;
         }
-        if result.rule != self.rule {
+        if result.rule != state.rule {
             if let Some(rule) = &result.rule {
                 text.push_str(&format!("  Rule: {rule}\n"));
             }
-            self.rule = result.rule.clone();
+            state.rule = result.rule.clone();
         }
         text.push_str(&scenario_text(result, self.verbose, self.color));
-        self.write(&text);
+        text
     }
 }
 
-impl Writer<HostWorld> for Pretty {
-    type Cli = cli::Empty;
-
-    async fn handle_event(
-        &mut self,
-        event: parser::Result<Event<Cucumber<HostWorld>>>,
-        _: &Self::Cli,
-    ) {
-        if let Ok(event) = &event {
-            match &event.value {
-                Cucumber::Feature(feature, Feature::Started) => {
-                    self.feature = Some(format!("{}: {}\n", feature.keyword, feature.name));
-                }
-                Cucumber::Finished => {
-                    let text = summary(&self.collector.results);
-                    self.write(&text);
-                }
-                _ => {}
-            }
-        }
-        if let Some(result) = self.collector.handle(&event).cloned() {
-            self.scenario(&result);
+impl Reporter for Pretty {
+    fn event(&self, event: Event<'_>) {
+        if let Event::Verify(event) = event {
+            self.verify(event);
         }
     }
 }
@@ -135,7 +136,7 @@ fn paint(color: bool, tone: Tone, text: &str) -> String {
 }
 
 /// One scenario on one host: its steps, and why the failed one failed.
-pub(crate) fn scenario_text(result: &ScenarioResult, verbose: bool, color: bool) -> String {
+pub fn scenario_text(result: &ScenarioResult, verbose: bool, color: bool) -> String {
     let mut out = format!(
         "  {}: {}{}\n",
         result.keyword,
@@ -178,7 +179,7 @@ pub(crate) fn scenario_text(result: &ScenarioResult, verbose: bool, color: bool)
 }
 
 /// `[Summary]`: features, scenarios and steps, by how they ended.
-pub(crate) fn summary(results: &[ScenarioResult]) -> String {
+pub fn summary(results: &[ScenarioResult]) -> String {
     let features: BTreeSet<&str> = results.iter().map(|r| r.file.as_str()).collect();
     let count = |outcome: Outcome| results.iter().filter(|r| r.status == outcome).count();
     let scenarios = parts(&[
@@ -219,10 +220,83 @@ fn plural(n: usize, what: &str) -> String {
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
+/// redgreen's JSON report.
+pub fn json(report: &Report) -> String {
+    #[derive(Serialize)]
+    struct Summary {
+        scenarios: usize,
+        passed: usize,
+        failed: usize,
+        skipped: usize,
+        unreachable: usize,
+        steps: StepCounts,
+    }
+    #[derive(Serialize)]
+    struct Document<'a> {
+        summary: Summary,
+        hosts: &'a [HostSummary],
+        scenarios: &'a [ScenarioResult],
+    }
+    let document = Document {
+        summary: Summary {
+            scenarios: report.scenarios.len(),
+            passed: report.count(Outcome::Passed),
+            failed: report.count(Outcome::Failed),
+            skipped: report.count(Outcome::Skipped),
+            unreachable: report.count(Outcome::Unreachable),
+            steps: StepCounts::of(&report.scenarios),
+        },
+        hosts: &report.hosts,
+        scenarios: &report.scenarios,
+    };
+    super::format::json(&document)
+}
+
+/// The recap table printed after the pretty output.
+pub fn recap(report: &Report) -> String {
+    let width = host_width(report.hosts.iter().map(|h| h.host.as_str()));
+    let mut out = String::from("\nRecap\n");
+    out.push_str(&format!(
+        "  {:<width$}  {:>6}  {:>6}  {:>7}  {:>11}\n",
+        "HOST", "PASSED", "FAILED", "SKIPPED", "ROUND TRIPS"
+    ));
+    for host in &report.hosts {
+        let line = match host.unreachable() {
+            Some(reason) => format!("  {:<width$}  unreachable: {reason}", host.host),
+            None => format!(
+                "  {:<width$}  {:>6}  {:>6}  {:>7}  {:>11}",
+                host.host, host.passed, host.failed, host.skipped, host.round_trips
+            ),
+        };
+        if host.unreachable().is_some() || host.failed > 0 {
+            out.push_str(
+                &line
+                    .if_supports_color(Stream::Stdout, |l| l.red())
+                    .to_string(),
+            );
+        } else {
+            out.push_str(&line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A verify run's report in `format`, written from its results after the
+/// run (pretty is written live, by [`Pretty`]; here it is the JSON).
+pub fn render(format: super::Format, suite: &verify::Suite, report: &Report) -> String {
+    match format {
+        super::Format::Html => super::html::verify(report),
+        super::Format::Junit => super::junit::verify(report),
+        super::Format::CucumberJson => super::cucumber_json::verify(suite, report),
+        super::Format::Json | super::Format::Pretty => json(report),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::report::{StepFailure, StepResult};
+    use crate::verify::{StepFailure, StepResult};
 
     fn step(keyword: &str, text: &str, line: usize, status: StepStatus) -> StepResult {
         StepResult {

@@ -1,0 +1,184 @@
+//! Stage 4, the apply: one script with every change of a host, its
+//! handlers, and the ledger at its end (round trip 2), under the host's
+//! converge lock; then what it said about each resource.
+
+use super::ledger::{self, Converged, Ledger, Lock};
+use super::plan::Plan;
+use super::{HostOutcome, HostReport, Options, ResourceReport, Status, script};
+use crate::shell::TaggedLines;
+use crate::transport::{Script, TIMED_OUT, Transport, TransportError};
+
+/// Apply `plan` (which changes something) on the host, and read what each
+/// resource and handler did into `report`. `wanted` is the ledger this
+/// converge writes; `recorded` the one the probe found.
+pub(super) async fn run(
+    mut plan: Plan<'_, '_>,
+    wanted: Ledger,
+    recorded: Option<Ledger>,
+    options: &Options,
+    transport: &dyn Transport,
+    report: &mut HostReport,
+) -> Result<(), TransportError> {
+    let to_apply = plan.to_apply();
+    let steps: Vec<script::Step<'_>> = to_apply
+        .iter()
+        .map(|&n| script::Step {
+            tag: format!("r{n}"),
+            snippet: plan.items[n].snippet.as_deref().unwrap_or(""),
+            notifies: plan
+                .handlers
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.notified_by.contains(&n))
+                .map(|(index, _)| index)
+                .collect(),
+        })
+        .collect();
+    let handler_snippets: Vec<(String, &str)> = plan
+        .handlers
+        .iter()
+        .enumerate()
+        .map(|(index, h)| (format!("h{index}"), h.snippet.as_str()))
+        .collect();
+    let apply = script::apply_script_recording(
+        &steps,
+        &handler_snippets,
+        &ledger::write_function(&wanted),
+        options.command_timeout,
+    );
+    let output = transport
+        .run(&Script::root(apply).with_timeout(ledger::locked_timeout(options.command_timeout)))
+        .await;
+    let output = match output {
+        Ok(output) => output,
+        Err(err) => {
+            for &n in &to_apply {
+                plan.items[n].report.status = Status::Failed;
+                plan.items[n].report.message = Some(format!("unknown: {err}"));
+            }
+            report.resources = plan.resources();
+            return Err(err);
+        }
+    };
+    let lines = crate::shell::parse_lines(&output.stdout_text());
+    // Another converge of the host held its lock: nothing was applied.
+    let lock = Lock::of(&lines);
+    if let Some(reason) = lock.refusal() {
+        plan.hold_back(
+            "the host's converge lock was not taken",
+            "the host's converge lock was not taken",
+        );
+        report.outcome = HostOutcome::Failed(reason);
+        (report.resources, report.handlers) = plan.reports();
+        report.ledger = recorded;
+        return Ok(());
+    }
+    report.notes.extend(lock.note());
+    let mut failed = None;
+    // A script the host stopped at its timeout: the first resource without a
+    // result is the one that was running.
+    let stopped = (!lines.complete && output.status == TIMED_OUT).then(|| {
+        format!(
+            "timed out after {}s (command_timeout in redgreen.yml); it was stopped on the host",
+            options.command_timeout.as_secs()
+        )
+    });
+    for &n in &to_apply {
+        let tag = format!("r{n}");
+        let item = &mut plan.items[n].report;
+        if let Some(reason) = &stopped
+            && failed.is_none()
+            && lines
+                .tag(&tag)
+                .is_none_or(|t| !t.contains_key("done") && !t.contains_key("failed"))
+        {
+            item.status = Status::Failed;
+            item.message = Some(reason.clone());
+            failed = Some(item.title.clone());
+            continue;
+        }
+        read_result(&lines, &tag, item, &mut failed);
+    }
+    for (index, handler) in plan.handlers.iter_mut().enumerate() {
+        let tag = format!("h{index}");
+        if lines.tag(&tag).is_some() || failed.is_some() || !lines.complete {
+            read_result(&lines, &tag, &mut handler.report, &mut failed);
+        } else {
+            handler.report.status = Status::Skipped;
+            handler.report.changes.clear();
+            handler.report.message =
+                Some("not notified: what notifies it changed nothing on the host".into());
+        }
+    }
+    if let Some(title) = failed {
+        report.outcome = HostOutcome::Failed(match &stopped {
+            Some(reason) => format!("{title}: {reason}"),
+            None => format!("{title} failed"),
+        });
+    } else if !lines.complete {
+        report.outcome = HostOutcome::Failed(format!(
+            "the apply script stopped early (exit {}): {}",
+            output.status,
+            output.stderr_text().trim()
+        ));
+    }
+    // The apply script ends by writing the ledger with the result; a ledger
+    // that could not be written fails the host (else `status` would show
+    // an older converge as the last).
+    if let Some(failure) = ledger::write_failure(&lines) {
+        match report.outcome {
+            HostOutcome::Ok => report.outcome = HostOutcome::Failed(failure),
+            _ => report.notes.push(failure),
+        }
+        report.ledger = recorded;
+    } else {
+        let mut written = wanted;
+        written.result = if matches!(report.outcome, HostOutcome::Ok) {
+            Converged::Ok
+        } else {
+            Converged::Failed
+        };
+        report.ledger = Some(written);
+    }
+    (report.resources, report.handlers) = plan.reports();
+    Ok(())
+}
+
+/// Read what the apply script said about `tag` into its report; `failed`
+/// keeps the title of the first failure.
+fn read_result(
+    lines: &TaggedLines,
+    tag: &str,
+    report: &mut ResourceReport,
+    failed: &mut Option<String>,
+) {
+    if let Some(error) = lines.get(tag, "failed") {
+        let text = crate::shell::decode(error)
+            .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+            .unwrap_or_default();
+        report.status = Status::Failed;
+        report.message = Some(if text.is_empty() {
+            "failed".into()
+        } else {
+            text
+        });
+        failed.get_or_insert_with(|| report.title.clone());
+    } else if lines.get(tag, "done").is_some() {
+        let did = lines.all(tag, "changed");
+        report.status = if did.is_empty() {
+            Status::Ok
+        } else {
+            Status::Changed
+        };
+        if did.is_empty() {
+            // The host changed between probe and apply and is already right.
+            report.changes.clear();
+        }
+    } else {
+        report.status = Status::Skipped;
+        report.message = Some(match failed {
+            Some(title) => format!("not applied: {title} failed before it"),
+            None => "not applied: the apply script stopped early".into(),
+        });
+    }
+}

@@ -1,0 +1,40 @@
+//! What the engine says while it works: one typed event per step of a
+//! host's work, for the reporters to show (a spinner per host, a line per
+//! resource). The engine never prints.
+
+use super::HostReport;
+
+/// One step of a host's work.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// Opening the connection.
+    Connecting {
+        /// The host.
+        host: &'a str,
+    },
+    /// Running the probe (round trip 1).
+    Probing {
+        /// The host.
+        host: &'a str,
+    },
+    /// Writing the ledger, when nothing else changes.
+    Recording {
+        /// The host.
+        host: &'a str,
+    },
+    /// Running the apply script (round trip 2).
+    Applying {
+        /// The host.
+        host: &'a str,
+        /// How many resources change.
+        changes: usize,
+    },
+    /// The host is done.
+    Done(&'a HostReport),
+}
+
+/// Where events go: a reporter's closure, or [`quiet`].
+pub type Listener<'a> = &'a (dyn Fn(Event<'_>) + Sync);
+
+/// A listener that shows nothing.
+pub fn quiet(_: Event<'_>) {}

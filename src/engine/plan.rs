@@ -1,0 +1,242 @@
+//! Stage 2, the plan: every resource of a host decides, on the controller,
+//! what it must change given what the probe found (and what the resources
+//! before it leave), then the handlers that what changes notifies.
+
+use serde_json::{Map, Value};
+
+use super::handlers::{self, PlannedHandler};
+use super::{Job, Options, ResourceReport, Status};
+use crate::config::Project;
+use crate::diagnostic::Diag;
+use crate::recipe::{Text, When};
+use crate::resource::{self, Change, Decision, PlanInput, PlannedResource, Probed};
+use crate::template;
+
+/// A resource being worked on.
+pub(super) struct Item<'r, 'p> {
+    /// The resource.
+    pub planned: &'r PlannedResource<'p>,
+    /// What it will report.
+    pub report: ResourceReport,
+    /// The shell that makes its changes, when it has any.
+    pub snippet: Option<String>,
+}
+
+/// A host's plan: its resources and handlers, each with what it decided.
+pub(super) struct Plan<'r, 'p> {
+    /// Every selected resource, in order.
+    pub items: Vec<Item<'r, 'p>>,
+    /// The handlers notified by what will change, in the order they run.
+    pub handlers: Vec<PlannedHandler>,
+    /// A resource or handler could not be planned.
+    pub failed: bool,
+    /// Things worth knowing (commands without a guard, ...).
+    pub notes: Vec<String>,
+}
+
+impl Plan<'_, '_> {
+    /// The resources that change something, by index.
+    pub fn to_apply(&self) -> Vec<usize> {
+        self.items
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.snippet.is_some())
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    /// Mark every resource that would change as skipped, because `why`.
+    pub fn skip_changes(&mut self, why: &str) {
+        for item in &mut self.items {
+            if item.snippet.is_some() {
+                item.report.status = Status::Skipped;
+                item.report.message = Some(format!("not applied: {why}"));
+            }
+        }
+    }
+
+    /// Mark every resource and handler that would change as skipped: the
+    /// resources because `why`, the handlers because `handlers_why`.
+    pub fn hold_back(&mut self, why: &str, handlers_why: &str) {
+        self.skip_changes(why);
+        for handler in &mut self.handlers {
+            if handler.report.status == Status::WouldChange {
+                handler.report.status = Status::Skipped;
+                handler.report.message = Some(format!("not run: {handlers_why}"));
+            }
+        }
+    }
+
+    /// The resources' reports.
+    pub fn resources(self) -> Vec<ResourceReport> {
+        self.items.into_iter().map(|i| i.report).collect()
+    }
+
+    /// The resources' and the handlers' reports.
+    pub fn reports(self) -> (Vec<ResourceReport>, Vec<ResourceReport>) {
+        let handlers = self.handlers.into_iter().map(|h| h.report).collect();
+        (self.items.into_iter().map(|i| i.report).collect(), handlers)
+    }
+}
+
+/// The resources of `job` that `--tags` selects.
+pub(super) fn selected<'r, 'p>(job: &'r Job<'p>, tags: &[String]) -> Vec<&'r PlannedResource<'p>> {
+    job.resources
+        .resources
+        .iter()
+        .filter(|planned| {
+            tags.is_empty()
+                || planned
+                    .resource
+                    .value
+                    .common
+                    .tags
+                    .iter()
+                    .any(|t| tags.contains(&t.value))
+        })
+        .collect()
+}
+
+/// Plan every selected resource against `probed`, then the handlers.
+pub(super) fn plan<'r, 'p>(
+    project: &Project,
+    job: &Job<'_>,
+    selected: Vec<&'r PlannedResource<'p>>,
+    options: &Options,
+    mut probed: Probed,
+) -> Plan<'r, 'p> {
+    let target = &job.target;
+    let host_value = template::host_value(&target.name, &target.address, &target.groups);
+    let facts = probed.facts.to_value();
+    let context = template::context(&job.resources.vars, &host_value, Some(&facts));
+    let files_dir = project.files_dir();
+    let mut plan = Plan {
+        items: Vec::new(),
+        handlers: Vec::new(),
+        failed: false,
+        notes: Vec::new(),
+    };
+    for planned in selected {
+        let mut item = Item {
+            planned,
+            report: ResourceReport {
+                kind: planned.kind().to_string(),
+                title: planned.title(),
+                declared: planned.place().position(),
+                status: Status::Ok,
+                changes: Vec::new(),
+                removes: false,
+                message: None,
+            },
+            snippet: None,
+        };
+        let input = PlanInput {
+            planned,
+            context: &context,
+            templates: &project.templates,
+            files_dir: &files_dir,
+            want_diff: options.want_diff,
+        };
+        let decision = match when_holds(&input, &facts, &job.resources.vars) {
+            Ok(true) => resource::plan(&input, &mut probed),
+            Ok(false) => Ok(Decision::Skip("`when` does not hold".into())),
+            Err(diag) => Err(diag),
+        };
+        match decision {
+            Ok(Decision::Ok) => {}
+            Ok(Decision::Skip(why)) => {
+                item.report.status = Status::Skipped;
+                item.report.message = Some(why);
+            }
+            Ok(Decision::Apply { changes, snippet }) => {
+                item.report.status = Status::WouldChange;
+                item.report.removes = changes.iter().any(Change::is_removal);
+                item.report.changes = changes;
+                item.snippet = Some(snippet);
+                probed.will_change(&resource::managed_paths(planned));
+                plan.notes
+                    .extend(resource::notes(planned, &item.report.title));
+            }
+            Err(diag) => {
+                plan.failed = true;
+                item.report.status = Status::Failed;
+                item.report.message = Some(diag.one_line());
+            }
+        }
+        plan.items.push(item);
+    }
+
+    // Handlers notified by what will change, and their snippets.
+    let notifiers: Vec<handlers::Notifier<'_, '_>> = plan
+        .items
+        .iter()
+        .map(|i| handlers::Notifier {
+            planned: i.planned,
+            changes: i.snippet.is_some(),
+            applies: !matches!(i.report.status, Status::Skipped | Status::Failed),
+        })
+        .collect();
+    let input = handlers::Input {
+        project,
+        job,
+        context: &context,
+        facts: &facts,
+        files_dir: &files_dir,
+        want_diff: options.want_diff,
+        probed: &probed,
+    };
+    plan.handlers = handlers::plan(&input, &notifiers);
+    if plan
+        .handlers
+        .iter()
+        .any(|h| h.report.status == Status::Failed)
+    {
+        plan.failed = true;
+    }
+    plan
+}
+
+/// Whether a resource's `when` holds on this host.
+pub(super) fn when_holds(
+    input: &PlanInput<'_>,
+    facts: &Value,
+    vars: &Map<String, Value>,
+) -> Result<bool, Diag> {
+    let Some(when) = &input.planned.resource.value.common.when else {
+        return Ok(true);
+    };
+    match &when.value {
+        When::Match(conditions) => {
+            for (key, wanted) in conditions {
+                let actual = facts.get(key).or_else(|| vars.get(key));
+                let Some(actual) = actual else {
+                    return Err(Diag::at(
+                        input.planned.place(),
+                        format!("`when` tests '{key}', which is neither a fact nor a variable"),
+                    )
+                    .help("facts: os_family, os_id, os_version, os_codename, arch, hostname, init, package_manager, cpus, memory_mb, user, container; or define the variable"));
+                };
+                if loose(actual) != loose(wanted) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        When::Expr(expr) => {
+            let text = Text {
+                value: expr.clone(),
+                referenced: when.referenced,
+                defined: when.defined,
+            };
+            Ok(input.render(&text)?.trim() == "true")
+        }
+    }
+}
+
+/// Values compared as text, so that `os_version: 12` matches "12".
+fn loose(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
