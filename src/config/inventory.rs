@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
+pub use crate::driver::DriverKind;
 use crate::recipe::{Spanned, Text};
 pub use crate::transport::Become;
 
@@ -157,30 +158,6 @@ pub struct TestHosts {
     #[serde(default, deserialize_with = "null_as_default")]
     #[schemars(with = "Option<NamedMap<TestHostEntry>>")]
     pub hosts: NamedMap<TestHostEntry>,
-}
-
-/// Which driver makes test hosts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DriverKind {
-    /// Docker containers with sshd (and systemd where the image has it).
-    #[default]
-    Docker,
-    /// Podman containers, like docker.
-    Podman,
-    /// QEMU virtual machines.
-    Qemu,
-}
-
-impl DriverKind {
-    /// The name as written in redgreen.yml.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DriverKind::Docker => "docker",
-            DriverKind::Podman => "podman",
-            DriverKind::Qemu => "qemu",
-        }
-    }
 }
 
 /// One platform of the test matrix.

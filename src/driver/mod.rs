@@ -25,6 +25,30 @@ use sha2::{Digest, Sha256};
 
 use crate::transport::{Become, Connection};
 
+/// Which driver makes test hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DriverKind {
+    /// Docker containers with sshd (and systemd where the image has it).
+    #[default]
+    Docker,
+    /// Podman containers, like docker.
+    Podman,
+    /// QEMU virtual machines.
+    Qemu,
+}
+
+impl DriverKind {
+    /// The name as written in redgreen.yml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriverKind::Docker => "docker",
+            DriverKind::Podman => "podman",
+            DriverKind::Qemu => "qemu",
+        }
+    }
+}
+
 /// Why a test host could not be made, found or removed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -74,11 +98,7 @@ pub struct Instance {
 }
 
 /// The driver `test_hosts.driver` names for the project at `root`.
-pub fn for_project(
-    kind: crate::config::inventory::DriverKind,
-    root: &Path,
-) -> Result<Box<dyn Driver>, DriverError> {
-    use crate::config::inventory::DriverKind;
+pub fn for_project(kind: DriverKind, root: &Path) -> Result<Box<dyn Driver>, DriverError> {
     let mirror = std::env::var("REDGREEN_MIRROR").ok();
     let state = State::of(root);
     match kind {

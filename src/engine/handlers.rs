@@ -199,7 +199,7 @@ pub(super) fn plan(input: &Input<'_>, resources: &[Notifier<'_, '_>]) -> Vec<Pla
             removes: false,
             message: None,
         };
-        let when = super::plan::when_holds(&plan_input, input.facts, &input.job.resources.vars);
+        let when = plan_input.when_holds(input.facts, &input.job.resources.vars);
         let snippet = match when.and_then(|holds| {
             holds
                 .then(|| resource::command::handler(&plan_input, spec))

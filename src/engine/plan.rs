@@ -2,13 +2,9 @@
 //! what it must change given what the probe found (and what the resources
 //! before it leave), then the handlers that what changes notifies.
 
-use serde_json::{Map, Value};
-
 use super::handlers::{self, PlannedHandler};
 use super::{Job, Options, ResourceReport, Status};
 use crate::config::Project;
-use crate::diagnostic::Diag;
-use crate::recipe::{Text, When};
 use crate::resource::{self, Change, Decision, PlanInput, PlannedResource, Probed};
 use crate::template;
 
@@ -137,7 +133,7 @@ pub(super) fn plan<'r, 'p>(
             files_dir: &files_dir,
             want_diff: options.want_diff,
         };
-        let decision = match when_holds(&input, &facts, &job.resources.vars) {
+        let decision = match input.when_holds(&facts, &job.resources.vars) {
             Ok(true) => resource::plan(&input, &mut probed),
             Ok(false) => Ok(Decision::Skip("`when` does not hold".into())),
             Err(diag) => Err(diag),
@@ -194,49 +190,4 @@ pub(super) fn plan<'r, 'p>(
         plan.failed = true;
     }
     plan
-}
-
-/// Whether a resource's `when` holds on this host.
-pub(super) fn when_holds(
-    input: &PlanInput<'_>,
-    facts: &Value,
-    vars: &Map<String, Value>,
-) -> Result<bool, Diag> {
-    let Some(when) = &input.planned.resource.value.common.when else {
-        return Ok(true);
-    };
-    match &when.value {
-        When::Match(conditions) => {
-            for (key, wanted) in conditions {
-                let actual = facts.get(key).or_else(|| vars.get(key));
-                let Some(actual) = actual else {
-                    return Err(Diag::at(
-                        input.planned.place(),
-                        format!("`when` tests '{key}', which is neither a fact nor a variable"),
-                    )
-                    .help("facts: os_family, os_id, os_version, os_codename, arch, hostname, init, package_manager, cpus, memory_mb, user, container; or define the variable"));
-                };
-                if loose(actual) != loose(wanted) {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        }
-        When::Expr(expr) => {
-            let text = Text {
-                value: expr.clone(),
-                referenced: when.referenced,
-                defined: when.defined,
-            };
-            Ok(input.render(&text)?.trim() == "true")
-        }
-    }
-}
-
-/// Values compared as text, so that `os_version: 12` matches "12".
-fn loose(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }

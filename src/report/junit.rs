@@ -52,8 +52,6 @@ fn testcase(scenario: &ScenarioResult) -> junit_report::TestCase {
         }
         Outcome::Skipped => junit_report::TestCase::skipped(&name),
     };
-    case.set_system_out(&crate::report::verify::scenario_text(
-        scenario, false, false,
-    ));
+    case.set_system_out(&super::scenario::scenario_text(scenario, false, false));
     case
 }

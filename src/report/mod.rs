@@ -12,6 +12,7 @@ pub mod html;
 pub mod junit;
 pub mod live;
 pub mod rollout;
+pub mod scenario;
 pub mod steps;
 pub mod verify;
 pub mod watch;

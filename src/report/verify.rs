@@ -12,9 +12,9 @@ use owo_colors::{OwoColorize, Stream};
 use serde::Serialize;
 
 use super::format::Out;
+use super::scenario::{Tone, paint, scenario_text};
 use super::{Event, Reporter, host_width};
-use crate::verify::features::host_suffix;
-use crate::verify::{self, HostSummary, Outcome, Report, ScenarioResult, StepCounts, StepStatus};
+use crate::verify::{self, HostSummary, Outcome, Report, ScenarioResult, StepCounts};
 
 /// The live terminal output of a verify run.
 pub struct Pretty {
@@ -109,73 +109,6 @@ impl Reporter for Pretty {
             self.verify(event);
         }
     }
-}
-
-#[derive(Clone, Copy)]
-enum Tone {
-    Green,
-    Red,
-    Dim,
-}
-
-fn paint(color: bool, tone: Tone, text: &str) -> String {
-    if !color {
-        return text.to_string();
-    }
-    match tone {
-        Tone::Green => text
-            .if_supports_color(Stream::Stdout, |t| t.green())
-            .to_string(),
-        Tone::Red => text
-            .if_supports_color(Stream::Stdout, |t| t.red())
-            .to_string(),
-        Tone::Dim => text
-            .if_supports_color(Stream::Stdout, |t| t.dimmed())
-            .to_string(),
-    }
-}
-
-/// One scenario on one host: its steps, and why the failed one failed.
-pub fn scenario_text(result: &ScenarioResult, verbose: bool, color: bool) -> String {
-    let mut out = format!(
-        "  {}: {}{}\n",
-        result.keyword,
-        result.scenario,
-        host_suffix(&result.host)
-    );
-    for step in &result.steps {
-        let line = format!("{} {}", step.keyword, step.text);
-        match step.status {
-            StepStatus::Passed => {
-                out.push_str(&format!("   {}  {line}\n", paint(color, Tone::Green, "✔")));
-            }
-            StepStatus::Skipped => out.push_str(&format!(
-                "   {}\n",
-                paint(color, Tone::Dim, &format!("-  {line}  (skipped)"))
-            )),
-            StepStatus::Failed => {
-                out.push_str(&format!(
-                    "   {}  {}  ({}:{})\n",
-                    paint(color, Tone::Red, "✘"),
-                    paint(color, Tone::Red, &line),
-                    result.file,
-                    step.line
-                ));
-                if let Some(failure) = &result.failure {
-                    for text in failure.message.lines() {
-                        out.push_str(&format!("      {text}\n"));
-                    }
-                    if let (true, Some(command)) = (verbose, &failure.command) {
-                        out.push_str("      checked with:\n");
-                        for text in command.lines() {
-                            out.push_str(&format!("        {text}\n"));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 /// `[Summary]`: features, scenarios and steps, by how they ended.
@@ -296,7 +229,7 @@ pub fn render(format: super::Format, suite: &verify::Suite, report: &Report) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{StepFailure, StepResult};
+    use crate::verify::{StepFailure, StepResult, StepStatus};
 
     fn step(keyword: &str, text: &str, line: usize, status: StepStatus) -> StepResult {
         StepResult {

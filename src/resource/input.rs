@@ -4,13 +4,13 @@
 
 use std::path::Path;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::PlannedResource;
 use super::fields;
 use super::query::DIFF_LIMIT;
 use crate::diagnostic::Diag;
-use crate::recipe::Text;
+use crate::recipe::{Text, When};
 use crate::template::Templates;
 
 /// Everything a resource's plan may look at, besides the world.
@@ -62,6 +62,39 @@ impl PlanInput<'_> {
         self.templates
             .render_inline(&text.value, self.context, &place)
     }
+
+    /// Whether a resource's `when` holds on this host.
+    pub fn when_holds(&self, facts: &Value, vars: &Map<String, Value>) -> Result<bool, Diag> {
+        let Some(when) = &self.planned.resource.value.common.when else {
+            return Ok(true);
+        };
+        match &when.value {
+            When::Match(conditions) => {
+                for (key, wanted) in conditions {
+                    let actual = facts.get(key).or_else(|| vars.get(key));
+                    let Some(actual) = actual else {
+                        return Err(Diag::at(
+                            self.planned.place(),
+                            format!("`when` tests '{key}', which is neither a fact nor a variable"),
+                        )
+                        .help("facts: os_family, os_id, os_version, os_codename, arch, hostname, init, package_manager, cpus, memory_mb, user, container; or define the variable"));
+                    };
+                    if loose(actual) != loose(wanted) {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            When::Expr(expr) => {
+                let text = Text {
+                    value: expr.clone(),
+                    referenced: when.referenced,
+                    defined: when.defined,
+                };
+                Ok(self.render(&text)?.trim() == "true")
+            }
+        }
+    }
 }
 
 /// What [`queries`] needs besides the resource: fields used in queries are
@@ -96,5 +129,13 @@ impl QueryInput<'_> {
         self.templates
             .render_inline(&text.value, self.context, &place)
             .ok()
+    }
+}
+
+/// Values compared as text, so that `os_version: 12` matches "12".
+fn loose(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures::future::LocalBoxFuture;
 use regex::Regex;
 
-use super::world::{Failure, HostWorld};
+use super::world::{Failure, HostWorld, Verdict};
 use crate::diagnostic::Place;
 
 /// A built-in step's code: one short async function of the world and the
@@ -174,6 +174,21 @@ impl Args {
     /// `should` or `should not`, for messages.
     pub fn should_word(&self) -> &'static str {
         if self.should { "should" } else { "should not" }
+    }
+}
+
+/// Pass when `holds` is what the step wants (`should` or `should not`), else
+/// fail with the message for that polarity.
+pub fn expect(
+    args: &Args,
+    holds: bool,
+    unlike_should: String,
+    unlike_should_not: String,
+) -> Verdict {
+    match (args.should, holds) {
+        (true, true) | (false, false) => Ok(()),
+        (true, false) => Err(Failure::check(unlike_should)),
+        (false, true) => Err(Failure::check(unlike_should_not)),
     }
 }
 
@@ -432,13 +447,6 @@ fn shape_of(text: &str) -> (String, Vec<String>) {
 }
 
 impl Library {
-    /// The built-in phrases.
-    pub fn builtin() -> Library {
-        Library {
-            phrases: super::steps::builtin(),
-        }
-    }
-
     /// Every phrase that matches `text`, with its arguments.
     pub fn find(&self, text: &str) -> Vec<(&Phrase, Args)> {
         self.phrases

@@ -13,6 +13,7 @@
 //! `redgreen test` are made of.
 
 mod collect;
+mod dispatch;
 pub mod features;
 pub mod library;
 pub mod results;

@@ -6,89 +6,20 @@
 //! them (at most `concurrency` connecting at once); every scenario on a host
 //! shares its connection, whose transport keeps at most 8 channels open.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures::future::LocalBoxFuture;
 use tokio::sync::{OnceCell, Semaphore};
 
 use super::collect::Reporters;
 use super::features::{self, HostTags};
-use super::library::Library;
 use super::results::{HostSummary, Outcome, Reached, Report};
-use super::world::{Failure, FailureKind, HostWorld, dispatch};
+use super::world::{Failure, FailureKind, HostSlot, HostWorld, RunContext, dispatch};
 use super::{Listener, Options, Suite};
 use crate::transport::Target;
-use crate::transport::{Counted, Transport, TransportError};
 
 /// Scenarios that run at once (cucumber's own default).
 const MAX_SCENARIOS: usize = 64;
-
-type Connected = Arc<Counted<Box<dyn Transport>>>;
-
-/// One host of a run and its connection, opened on first use.
-pub(crate) struct HostSlot {
-    /// The host.
-    pub target: Target,
-    transport: OnceCell<Result<Connected, TransportError>>,
-    lost: Mutex<Option<String>>,
-    connecting: Arc<Semaphore>,
-}
-
-impl HostSlot {
-    async fn connect(&self) -> Result<Connected, TransportError> {
-        self.transport
-            .get_or_init(|| async {
-                let _permit = self.connecting.acquire().await.expect("semaphore open");
-                crate::transport::connect(&self.target)
-                    .await
-                    .map(|t| Arc::new(Counted::new(t)))
-            })
-            .await
-            .clone()
-    }
-
-    /// The connection broke during the run.
-    pub(crate) fn mark_lost(&self, reason: String) {
-        self.lost.lock().expect("lost lock").get_or_insert(reason);
-    }
-
-    /// Why the host was unreachable, if it was.
-    fn unreachable(&self) -> Option<String> {
-        match self.transport.get() {
-            Some(Err(err)) => Some(err.to_string()),
-            _ => self.lost.lock().expect("lost lock").clone(),
-        }
-    }
-
-    fn round_trips(&self) -> usize {
-        match self.transport.get() {
-            Some(Ok(transport)) => transport.round_trips(),
-            _ => 0,
-        }
-    }
-
-    async fn close(&self) {
-        if let Some(Ok(transport)) = self.transport.get() {
-            transport.close().await;
-        }
-    }
-}
-
-/// What every scenario of a run shares.
-pub(crate) struct RunContext {
-    /// Every phrase.
-    pub library: Arc<Library>,
-    /// The hosts, by name.
-    pub hosts: HashMap<String, Arc<HostSlot>>,
-    /// Show the checking command in failures.
-    pub verbose: bool,
-    /// How long one command may take.
-    pub command_timeout: Duration,
-    /// Wait out `within N seconds` (else check such a step once).
-    pub wait_within: bool,
-}
 
 /// The features, already expanded per host, as a cucumber parser.
 struct Expanded(Vec<gherkin::Feature>);
@@ -134,7 +65,10 @@ fn before_hook(
                         .flat_map(|b| &b.steps)
                         .chain(&scenario.steps)
                         .collect();
-                    world.prefetch(&steps).await;
+                    let runner = world.run.as_ref().map(|r| r.steps.clone());
+                    if let Some(runner) = runner {
+                        runner.prefetch(world, &steps).await;
+                    }
                 }
                 Err(err) => {
                     let failure = Failure {
@@ -186,7 +120,7 @@ pub(crate) async fn execute(
         })
         .collect();
     let context = Arc::new(RunContext {
-        library: suite.library.clone(),
+        steps: suite.library.clone(),
         hosts: slots
             .iter()
             .map(|s| (s.target.name.clone(), s.clone()))

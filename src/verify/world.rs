@@ -8,18 +8,15 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::future::LocalBoxFuture;
 
-use super::library::{Action, Args, Block, Phrase};
-use super::run::{HostSlot, RunContext};
-use crate::shell::quote;
-use crate::transport::{Output, Script, Transport, TransportError, Tunnel};
+use tokio::sync::{OnceCell, Semaphore};
 
-/// How often a `within N seconds` step is tried again.
-const RETRY_EVERY: Duration = Duration::from_secs(1);
+use crate::shell::quote;
+use crate::transport::{Counted, Output, Script, Target, Transport, TransportError, Tunnel};
 
 /// Why a step failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,21 +88,6 @@ impl Failure {
 /// The result of a step.
 pub type Verdict = Result<(), Failure>;
 
-/// Pass when `holds` is what the step wants (`should` or `should not`), else
-/// fail with the message for that polarity.
-pub fn expect(
-    args: &Args,
-    holds: bool,
-    unlike_should: String,
-    unlike_should_not: String,
-) -> Verdict {
-    match (args.should, holds) {
-        (true, true) | (false, false) => Ok(()),
-        (true, false) => Err(Failure::check(unlike_should)),
-        (false, true) => Err(Failure::check(unlike_should_not)),
-    }
-}
-
 /// A command run by `When I run`.
 #[derive(Debug, Clone)]
 pub struct Ran {
@@ -117,6 +99,91 @@ pub struct Ran {
     pub output: Output,
 }
 
+/// How a step's text is run: found among the phrases, run on the world,
+/// tried again `within N seconds` (see `dispatch`, where the step library
+/// implements it). The world holds it, as cucumber's step functions are
+/// plain functions of the world.
+pub(crate) trait Steps: Send + Sync {
+    /// Run `step` on `world`.
+    fn run<'a>(
+        &'a self,
+        world: &'a mut HostWorld,
+        step: &'a gherkin::Step,
+    ) -> LocalBoxFuture<'a, Verdict>;
+
+    /// Answer the checks of a scenario's first steps in one round trip.
+    fn prefetch<'a>(
+        &'a self,
+        world: &'a mut HostWorld,
+        steps: &'a [&'a gherkin::Step],
+    ) -> LocalBoxFuture<'a, ()>;
+}
+
+type Connected = Arc<Counted<Box<dyn Transport>>>;
+
+/// One host of a run and its connection, opened on first use.
+pub(crate) struct HostSlot {
+    /// The host.
+    pub target: Target,
+    pub(crate) transport: OnceCell<Result<Connected, TransportError>>,
+    pub(crate) lost: Mutex<Option<String>>,
+    pub(crate) connecting: Arc<Semaphore>,
+}
+
+impl HostSlot {
+    pub(crate) async fn connect(&self) -> Result<Connected, TransportError> {
+        self.transport
+            .get_or_init(|| async {
+                let _permit = self.connecting.acquire().await.expect("semaphore open");
+                crate::transport::connect(&self.target)
+                    .await
+                    .map(|t| Arc::new(Counted::new(t)))
+            })
+            .await
+            .clone()
+    }
+
+    /// The connection broke during the run.
+    pub(crate) fn mark_lost(&self, reason: String) {
+        self.lost.lock().expect("lost lock").get_or_insert(reason);
+    }
+
+    /// Why the host was unreachable, if it was.
+    pub(crate) fn unreachable(&self) -> Option<String> {
+        match self.transport.get() {
+            Some(Err(err)) => Some(err.to_string()),
+            _ => self.lost.lock().expect("lost lock").clone(),
+        }
+    }
+
+    pub(crate) fn round_trips(&self) -> usize {
+        match self.transport.get() {
+            Some(Ok(transport)) => transport.round_trips(),
+            _ => 0,
+        }
+    }
+
+    pub(crate) async fn close(&self) {
+        if let Some(Ok(transport)) = self.transport.get() {
+            transport.close().await;
+        }
+    }
+}
+
+/// What every scenario of a run shares.
+pub(crate) struct RunContext {
+    /// How a step's text is run: the run's step library.
+    pub steps: Arc<dyn Steps>,
+    /// The hosts, by name.
+    pub hosts: HashMap<String, Arc<HostSlot>>,
+    /// Show the checking command in failures.
+    pub verbose: bool,
+    /// How long one command may take.
+    pub command_timeout: Duration,
+    /// Wait out `within N seconds` (else check such a step once).
+    pub wait_within: bool,
+}
+
 /// The state of one scenario on one host.
 #[derive(Default)]
 pub struct HostWorld {
@@ -126,15 +193,15 @@ pub struct HostWorld {
     /// The last `When I run`.
     pub(crate) last_run: Option<Ran>,
     /// The script of the last check (for -v).
-    checked_with: Option<String>,
+    pub(crate) checked_with: Option<String>,
     /// The last failure (read by the results collector).
     pub(crate) failure: Option<Failure>,
     /// Check scripts answered ahead by [`HostWorld::prefetch`], by script.
-    prefetched: HashMap<String, Output>,
+    pub(crate) prefetched: HashMap<String, Output>,
     /// While [`HostWorld::prefetch`] collects scripts: the scripts so far.
-    recording: Option<Vec<String>>,
+    pub(crate) recording: Option<Vec<String>>,
     /// Ask the host, not the prefetched answers (a `within` retry).
-    fresh: bool,
+    pub(crate) fresh: bool,
 }
 
 impl fmt::Debug for HostWorld {
@@ -238,7 +305,7 @@ impl HostWorld {
         Ok(output)
     }
 
-    async fn run_script(&mut self, script: Script) -> Result<Output, Failure> {
+    pub(crate) async fn run_script(&mut self, script: Script) -> Result<Output, Failure> {
         let transport = self.transport()?;
         let script = script.with_timeout(self.command_timeout());
         tracing::debug!(host = self.host_name(), script = %script.text, "verify");
@@ -273,203 +340,11 @@ impl HostWorld {
             .await
             .map_err(|err| self.transport_failure(&err))
     }
-
-    /// Answer the checks of a scenario's first steps in one round trip.
-    ///
-    /// Each built-in step runs once without a host: its check scripts are
-    /// recorded, not run. Then one script runs them all on the host, each in
-    /// a subshell of its own with nothing on stdin, its stdout, stderr and
-    /// exit status kept apart by a boundary no output can guess; the steps
-    /// then find their answers here instead of asking the host each. Only
-    /// the steps before the first one that may change the host (`When I
-    /// run`, a command's output, a user step) are asked ahead: what comes
-    /// after it must see what it did. A step whose answer is not here (a
-    /// second check that depends on the first, a retry) asks the host as
-    /// before; a batch that fails leaves every step to do so.
-    pub(crate) async fn prefetch(&mut self, steps: &[&gherkin::Step]) {
-        let Some(run) = self.run.clone() else {
-            return;
-        };
-        self.recording = Some(Vec::new());
-        for step in steps {
-            let Ok((phrase, args)) = resolve(&run, step) else {
-                break;
-            };
-            let Action::Builtin(check) = &phrase.action else {
-                break;
-            };
-            if phrase.family == super::steps::COMMANDS {
-                break;
-            }
-            let _ = check(self, &args).await;
-        }
-        let mut scripts = self.recording.take().unwrap_or_default();
-        self.checked_with = None;
-        scripts.sort();
-        scripts.dedup();
-        if scripts.len() < 2 {
-            return;
-        }
-        let boundary = boundary();
-        let batch = batch_script(&boundary, &scripts);
-        let Ok(output) = self.run_script(Script::root(batch)).await else {
-            return;
-        };
-        if let Some(answers) = split_batch(&boundary, scripts.len(), &output) {
-            self.prefetched = scripts.into_iter().zip(answers).collect();
-        }
-    }
-
-    /// Run one step: find its phrase, run it, retry it `within N seconds`.
-    async fn step(&mut self, step: &gherkin::Step) -> Verdict {
-        let Some(run) = self.run.clone() else {
-            return Err(Failure::input("the scenario has no host"));
-        };
-        let (phrase, args) = resolve(&run, step)?;
-        let deadline = args
-            .within
-            .filter(|_| run.wait_within)
-            .map(|within| (within, Instant::now() + within));
-        let mut tries = 0u32;
-        loop {
-            tries += 1;
-            self.fresh = tries > 1;
-            self.checked_with = None;
-            let result = match &phrase.action {
-                Action::Builtin(check) => check(self, &args).await,
-                Action::User { run } => super::steps::custom::run(self, run, &args).await,
-            };
-            let Err(mut failure) = result else {
-                return Ok(());
-            };
-            failure.command = failure.command.or_else(|| self.checked_with.take());
-            if let Some(within) = args.within.filter(|_| !run.wait_within)
-                && failure.kind == FailureKind::Check
-            {
-                failure.message = format!(
-                    "{} (checked once, without waiting {} s: red is expected before converge)",
-                    failure.message,
-                    within.as_secs()
-                );
-            }
-            match deadline {
-                Some((within, deadline)) if failure.kind == FailureKind::Check => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        failure.message = format!(
-                            "{} (still so after {} s, {tries} tries)",
-                            failure.message,
-                            within.as_secs()
-                        );
-                        return Err(failure);
-                    }
-                    tokio::time::sleep(RETRY_EVERY.min(deadline - now)).await;
-                    // Checks of a command's output run the command again.
-                    if phrase.family == super::steps::COMMANDS
-                        && let Some(ran) = self.last_run.clone()
-                    {
-                        let output = self.run_command(&ran.command, ran.user.as_deref()).await?;
-                        self.last_run = Some(Ran { output, ..ran });
-                    }
-                }
-                _ => return Err(failure),
-            }
-        }
-    }
 }
 
-/// What a recorded check returns to its step while [`HostWorld::prefetch`]
+/// What a recorded check returns to its step while [`Steps::prefetch`]
 /// collects scripts.
-const RECORDED: &str = "recorded, not run";
-
-/// A step's phrase and arguments, with its DocString or DataTable.
-fn resolve<'r>(run: &'r RunContext, step: &gherkin::Step) -> Result<(&'r Phrase, Args), Failure> {
-    let found = run.library.find(&step.value);
-    let Some((phrase, mut args)) = found.into_iter().next() else {
-        return Err(Failure::input(format!("undefined step: {}", step.value)));
-    };
-    match phrase.block {
-        Block::DocString => {
-            // gherkin keeps the newlines after the opening and before the
-            // closing """.
-            args.docstring = step.docstring.as_ref().map(|d| {
-                let d = d.strip_prefix('\n').unwrap_or(d);
-                d.strip_suffix('\n').unwrap_or(d).to_string()
-            });
-        }
-        Block::Table => args.table = step.table.as_ref().map(|t| t.rows.clone()),
-        Block::None => {}
-    }
-    Ok((phrase, args))
-}
-
-/// A boundary line for a batch: random, so that no output can forge it.
-fn boundary() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let word = || {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        hasher.finish()
-    };
-    format!("@rg-batch-{:016x}{:016x}", word(), word())
-}
-
-/// One script that runs every check in its own subshell, each output
-/// framed by `\nBOUNDARY I\n` on stdout and stderr and its exit status by
-/// `\nBOUNDARY I status N\n` on stdout.
-fn batch_script(boundary: &str, scripts: &[String]) -> String {
-    let mut batch = format!("export LC_ALL=C\nrg_b={}\n", quote(boundary));
-    for (i, script) in scripts.iter().enumerate() {
-        batch.push_str(&format!(
-            "printf '\\n%s {i}\\n' \"$rg_b\"; printf '\\n%s {i}\\n' \"$rg_b\" >&2\n(\n:\n{script}\n) </dev/null\nprintf '\\n%s {i} status %s\\n' \"$rg_b\" $?\n"
-        ));
-    }
-    batch
-}
-
-/// The outputs of the `count` checks of a batch, or None when the output is
-/// not what the batch prints (it was cut short).
-fn split_batch(boundary: &str, count: usize, output: &Output) -> Option<Vec<Output>> {
-    fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-        haystack
-            .get(from..)?
-            .windows(needle.len())
-            .position(|w| w == needle)
-            .map(|p| p + from)
-    }
-    let mut answers = Vec::with_capacity(count);
-    let (mut out_at, mut err_at) = (0, 0);
-    for i in 0..count {
-        let open = format!("\n{boundary} {i}\n");
-        let close = format!("\n{boundary} {i} status ");
-        let start = find(&output.stdout, open.as_bytes(), out_at)? + open.len();
-        let end = find(&output.stdout, close.as_bytes(), start)?;
-        let status_end = find(&output.stdout, b"\n", end + close.len())?;
-        let status = std::str::from_utf8(&output.stdout[end + close.len()..status_end])
-            .ok()?
-            .parse()
-            .ok()?;
-        out_at = status_end;
-        let err_start = find(&output.stderr, open.as_bytes(), err_at)? + open.len();
-        let err_end = find(
-            &output.stderr,
-            format!("\n{boundary} {}\n", i + 1).as_bytes(),
-            err_start,
-        )
-        .unwrap_or(output.stderr.len());
-        err_at = err_end;
-        answers.push(Output {
-            status,
-            stdout: output.stdout[start..end].to_vec(),
-            stderr: output.stderr[err_start..err_end].to_vec(),
-        });
-    }
-    Some(answers)
-}
+pub(crate) const RECORDED: &str = "recorded, not run";
 
 /// The one cucumber step function behind every phrase: runs the step and
 /// turns a failure into the panic cucumber reports (without the panic hook,
@@ -479,7 +354,11 @@ pub(crate) fn dispatch(
     context: cucumber::step::Context,
 ) -> LocalBoxFuture<'_, ()> {
     Box::pin(async move {
-        if let Err(failure) = world.step(&context.step).await {
+        let verdict = match world.run.as_ref().map(|r| r.steps.clone()) {
+            Some(steps) => steps.run(world, &context.step).await,
+            None => Err(Failure::input("the scenario has no host")),
+        };
+        if let Err(failure) = verdict {
             fail(world, failure);
         }
     })
@@ -501,61 +380,4 @@ pub(crate) fn fail(world: &mut HostWorld, failure: Failure) -> ! {
     let shown = failure.shown(verbose);
     world.failure = Some(failure);
     std::panic::resume_unwind(Box::new(shown));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Run a script with `sh`, as the transport does on a host.
-    fn sh(script: &str) -> Output {
-        let out = std::process::Command::new("sh")
-            .args(["-c", script])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("sh runs");
-        Output {
-            status: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: out.stderr,
-        }
-    }
-
-    #[test]
-    fn a_batch_gives_each_check_what_it_alone_would_have_given() {
-        let boundary = boundary();
-        let scripts: Vec<String> = [
-            "echo found; echo oops >&2",
-            "printf 'no newline at the end'",
-            "exit 3",
-            "printf '\\n@rg-batch-0000 0\\n'; printf '\\n@rg-batch-0000 1 status 0\\n'",
-            "printf '\\000\\377binary\\n'",
-            "cat; echo read nothing",
-            "",
-            "case x in x) echo case ;; esac\nexit 0",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let batch = sh(&batch_script(&boundary, &scripts));
-        let answers = split_batch(&boundary, scripts.len(), &batch).expect("the whole batch");
-        for (script, answer) in scripts.iter().zip(&answers) {
-            let alone = sh(&format!("export LC_ALL=C\n{script}"));
-            assert_eq!(answer.status, alone.status, "{script}");
-            assert_eq!(answer.stdout, alone.stdout, "{script}");
-            assert_eq!(answer.stderr, alone.stderr, "{script}");
-        }
-        assert_eq!(answers[2].status, 3);
-        assert_eq!(answers[0].stderr, b"oops\n");
-    }
-
-    #[test]
-    fn a_batch_cut_short_answers_nothing() {
-        let boundary = boundary();
-        let scripts = vec!["echo a".to_string(), "echo b".to_string()];
-        let mut batch = sh(&batch_script(&boundary, &scripts));
-        batch.stdout.truncate(batch.stdout.len() - 5);
-        assert!(split_batch(&boundary, 2, &batch).is_none());
-        assert_ne!(boundary, super::boundary());
-    }
 }

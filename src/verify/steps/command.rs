@@ -5,7 +5,8 @@
 //! scenario; with `within N seconds` they run it again before each new try.
 
 use crate::verify::library::Args;
-use crate::verify::world::{Failure, HostWorld, Ran, Verdict, expect};
+use crate::verify::library::expect;
+use crate::verify::world::{Failure, HostWorld, Ran, Verdict};
 
 use super::file::{excerpt, multiline};
 

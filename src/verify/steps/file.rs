@@ -8,7 +8,8 @@ use regex::Regex;
 
 use crate::shell::quote;
 use crate::verify::library::Args;
-use crate::verify::world::{Failure, HostWorld, Verdict, expect};
+use crate::verify::library::expect;
+use crate::verify::world::{Failure, HostWorld, Verdict};
 
 /// The largest part of a file that content checks read.
 const MAX_CONTENT: usize = 16 * 1024 * 1024;

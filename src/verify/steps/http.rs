@@ -11,7 +11,8 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
 use crate::verify::library::Args;
-use crate::verify::world::{Failure, FailureKind, HostWorld, Verdict, expect};
+use crate::verify::library::expect;
+use crate::verify::world::{Failure, FailureKind, HostWorld, Verdict};
 
 use super::file::excerpt;
 

@@ -15,7 +15,7 @@ pub mod service;
 pub mod system;
 pub mod user;
 
-use super::library::{Action, CheckFn, Keyword, Phrase, Shape};
+use super::library::{Action, CheckFn, Keyword, Library, Phrase, Shape};
 
 /// The family of the command-output checks: `within N seconds` runs the
 /// command again before each new try.
@@ -46,6 +46,13 @@ fn phrase(family: &'static str, keyword: Keyword, text: &str, example: &str, f: 
 
 fn then(family: &'static str, text: &str, example: &str, f: CheckFn) -> Phrase {
     phrase(family, Keyword::Then, text, example, f)
+}
+
+impl Library {
+    /// The built-in phrases.
+    pub fn builtin() -> Library {
+        Library { phrases: builtin() }
+    }
 }
 
 /// Every built-in phrase, in the order `redgreen steps` lists them.

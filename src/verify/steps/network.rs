@@ -4,7 +4,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::verify::library::Args;
-use crate::verify::world::{Failure, HostWorld, Verdict, expect};
+use crate::verify::library::expect;
+use crate::verify::world::{Failure, HostWorld, Verdict};
 
 const QUERY: &str =
     "for f in tcp tcp6 udp udp6; do echo \"@file $f\"; cat /proc/net/$f 2>/dev/null; done\n";

@@ -3,7 +3,8 @@
 
 use crate::shell::quote;
 use crate::verify::library::Args;
-use crate::verify::world::{Failure, HostWorld, Verdict, expect};
+use crate::verify::library::expect;
+use crate::verify::world::{Failure, HostWorld, Verdict};
 
 /// Prints `NAME<TAB>installed VERSION`, `NAME<TAB>absent [STATE]` or
 /// `NAME<TAB>unknown` for each package named in `$@`.

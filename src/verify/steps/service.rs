@@ -2,7 +2,8 @@
 
 use crate::shell::quote;
 use crate::verify::library::Args;
-use crate::verify::world::{Failure, HostWorld, Verdict, expect};
+use crate::verify::library::expect;
+use crate::verify::world::{Failure, HostWorld, Verdict};
 
 /// Prints `key=value` lines about the service `$n`.
 const QUERY: &str = r#"if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then

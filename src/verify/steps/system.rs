@@ -2,7 +2,8 @@
 
 use crate::shell::quote;
 use crate::verify::library::Args;
-use crate::verify::world::{Failure, HostWorld, Verdict, expect};
+use crate::verify::library::expect;
+use crate::verify::world::{Failure, HostWorld, Verdict};
 
 /// `net.ipv4.ip_forward` → `/proc/sys/net/ipv4/ip_forward` (a name with `/`
 /// is taken as the path below /proc/sys, for names with dots in a part).

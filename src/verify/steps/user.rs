@@ -3,7 +3,8 @@
 
 use crate::shell::quote;
 use crate::verify::library::Args;
-use crate::verify::world::{Failure, HostWorld, Verdict, expect};
+use crate::verify::library::expect;
+use crate::verify::world::{Failure, HostWorld, Verdict};
 
 /// A passwd entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
