@@ -13,6 +13,7 @@ pub mod junit;
 pub mod live;
 pub mod rollout;
 pub mod scenario;
+pub mod status;
 pub mod steps;
 pub mod verify;
 pub mod watch;

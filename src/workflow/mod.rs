@@ -7,10 +7,12 @@
 //! * [`cycle`]: the red-green cycle of `redgreen test`,
 //! * [`watch`]: the inner loop of `redgreen watch`,
 //! * [`rollout`]: converging in batches gated by the features, and
-//!   `converge --verify`.
+//!   `converge --verify`,
+//! * [`status`]: each host's ledger, and the hosts that drifted.
 
 pub mod cycle;
 pub mod rollout;
+pub mod status;
 pub mod targets;
 pub mod test_hosts;
 pub mod watch;
