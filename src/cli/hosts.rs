@@ -6,79 +6,11 @@ use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressDrawTarget};
 
 use super::{Cli, Failure, HostsCommand};
-use crate::config::inventory::DriverKind;
-use crate::config::{Overrides, Project, test_host_name};
-use crate::diagnostic::Diag;
-use crate::driver::{self, Driver, TestHostSpec};
+use crate::config::{Overrides, Project};
+use crate::driver::{Driver, TestHostSpec};
 use crate::exit;
-
-pub use crate::report::spinner;
-
-/// The driver for the project's test hosts.
-pub(crate) fn driver(project: &Project) -> Result<Box<dyn Driver>, Failure> {
-    let kind = project
-        .inventory
-        .test_hosts
-        .as_ref()
-        .and_then(|t| t.driver.as_ref())
-        .map_or(DriverKind::Docker, |d| d.value);
-    driver::for_project(kind, &project.root)
-        .map_err(|e| Failure::Other(exit::BAD_INPUT, e.to_string()))
-}
-
-/// Every declared test host, or the ones named (full name or host name).
-pub(crate) fn specs(project: &Project, names: &[String]) -> Result<Vec<TestHostSpec>, Failure> {
-    let Some(test_hosts) = &project.inventory.test_hosts else {
-        return Err(Failure::Other(
-            exit::BAD_INPUT,
-            "redgreen.yml has no test_hosts: section".into(),
-        ));
-    };
-    let qemu = test_hosts
-        .driver
-        .as_ref()
-        .is_some_and(|d| d.value == DriverKind::Qemu);
-    let mut specs = Vec::new();
-    for (host, _) in test_hosts.hosts.iter() {
-        for platform in &test_hosts.platforms {
-            let name = test_host_name(&host.value, &platform.value.name.value);
-            if names.is_empty() || names.iter().any(|n| *n == name || *n == host.value) {
-                let platform = &platform.value;
-                let image = platform
-                    .image
-                    .as_ref()
-                    .map(|i| i.value.clone())
-                    .unwrap_or_default();
-                specs.push(TestHostSpec {
-                    name,
-                    platform: platform.name.value.clone(),
-                    // A VM's disk image is a file of the project.
-                    image: if qemu && !image.is_empty() {
-                        project.root.join(image).display().to_string()
-                    } else {
-                        image
-                    },
-                    bootstrap: platform.bootstrap.as_ref().map(|b| b.value.clone()),
-                    memory_mb: platform.memory.as_ref().map(|m| m.value),
-                    cpus: platform.cpus.as_ref().map(|c| c.value),
-                });
-            }
-        }
-    }
-    for name in names {
-        if !specs.iter().any(|s| s.name == *name) && !test_hosts.hosts.names().any(|h| h == name) {
-            let known = project.test_host_names();
-            let known: Vec<&str> = known.iter().map(String::as_str).collect();
-            let (best, list) = crate::diagnostic::suggestion(name, &known);
-            let message = match best {
-                Some(best) => format!("unknown test host '{name}', did you mean '{best}'?"),
-                None => format!("unknown test host '{name}'"),
-            };
-            return Err(Diag::plain(message).help(list).into());
-        }
-    }
-    Ok(specs)
-}
+use crate::report::spinner;
+use crate::workflow::test_hosts;
 
 pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failure> {
     let project = Project::load(&cli.dir)?;
@@ -89,16 +21,16 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
                 ..Overrides::default()
             };
             project.validate(&overrides).into_result()?;
-            let docker = driver(&project)?;
-            let specs = specs(&project, names)?;
+            let docker = test_hosts::driver(&project)?;
+            let specs = test_hosts::specs(&project, names)?;
             create(docker.as_ref(), &specs).await
         }
         HostsCommand::Destroy { names } => {
-            let docker = driver(&project)?;
+            let docker = test_hosts::driver(&project)?;
             destroy(docker.as_ref(), names).await
         }
         HostsCommand::List => {
-            let docker = driver(&project)?;
+            let docker = test_hosts::driver(&project)?;
             let state = docker.state();
             let running = docker.instances().await.unwrap_or_default();
             crate::outln!("{:<32} {:<12} {:<16} IMAGE", "TEST HOST", "STATE", "SSH");
@@ -124,7 +56,7 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
             Ok(exit::OK)
         }
         HostsCommand::Ssh { name, command } => {
-            let docker = driver(&project)?;
+            let docker = test_hosts::driver(&project)?;
             let Some(record) = docker.state().record(name) else {
                 return Err(Failure::Other(
                     exit::BAD_INPUT,

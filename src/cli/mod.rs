@@ -22,6 +22,7 @@ use crate::engine;
 use crate::exit;
 pub(crate) use crate::workflow::Failure;
 use crate::workflow::targets::Selection;
+use crate::workflow::{Settings, test_hosts};
 
 /// Test-driven infrastructure provisioning: Gherkin features first, YAML
 /// recipes, converge over SSH, red then green.
@@ -304,6 +305,30 @@ pub(crate) fn write_output(out: Option<&std::path::Path>, text: &str) -> Result<
     })
 }
 
+/// What `test` and `watch` run with.
+struct TestHostRun {
+    /// The project's driver.
+    driver: Box<dyn driver::Driver>,
+    /// The test hosts named (all by default).
+    specs: Vec<driver::TestHostSpec>,
+    /// The settings.
+    settings: Settings,
+}
+
+fn test_host_run(
+    project: &Project,
+    names: &[String],
+    concurrency: Option<usize>,
+    overrides: Overrides,
+) -> Result<TestHostRun, Failure> {
+    let interrupt = interrupt_on_signals();
+    Ok(TestHostRun {
+        driver: test_hosts::driver(project)?,
+        specs: test_hosts::named(project, names)?,
+        settings: Settings::new(project, concurrency, overrides, interrupt, false),
+    })
+}
+
 fn load(cli: &Cli) -> Result<Project, Failure> {
     Ok(Project::load(&cli.dir)?)
 }
@@ -341,7 +366,7 @@ async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {
         } => {
             let other = |e: driver::DriverError| Failure::Other(exit::FAILED, e.to_string());
             if engine == "qemu" {
-                let bar = hosts::spinner(image);
+                let bar = crate::report::spinner(image);
                 let progress = |step: &str| bar.set_message(step.to_string());
                 let base = driver::qemu::base::ensure_bootstrapped(
                     image,
@@ -374,7 +399,7 @@ async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {
                 crate::outln!("{image} already exists (use --force to rebuild it)");
                 return Ok(exit::OK);
             }
-            let bar = hosts::spinner(image);
+            let bar = crate::report::spinner(image);
             let started = std::time::Instant::now();
             let progress = |step: &str| bar.set_message(step.to_string());
             image::bootstrap(engine, image, mirror.as_deref(), &progress)

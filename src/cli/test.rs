@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Cli, Failure, VarArgs, interrupt_on_signals, load};
+use super::{Cli, Failure, VarArgs, load};
 use crate::config::Overrides;
 use crate::diagnostic::{Diag, Diags};
 use crate::report::{self, cycle::summary};
+use crate::workflow;
 use crate::workflow::cycle::{self, Keep};
-use crate::workflow::{self, Settings, test_hosts};
 
 /// `test` flags.
 #[derive(Debug, Args, Clone)]
@@ -58,17 +58,13 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
             .help("the red-green cycle needs features that say how the hosts must look (see docs/features.md)")
             .into());
     }
-    let driver = test_hosts::driver(&project)?;
-    let specs = test_hosts::named(&project, &args.suites)?;
     // The summary shows no command behind a failed step; -v shows how the
     // test hosts are made and each converge's resources.
-    let settings = Settings::new(
-        &project,
-        args.concurrency,
-        overrides,
-        interrupt_on_signals(),
-        false,
-    );
+    let super::TestHostRun {
+        driver,
+        specs,
+        settings,
+    } = super::test_host_run(&project, &args.suites, args.concurrency, overrides)?;
     let keep = Keep {
         all: args.keep,
         failed: args.keep_failed,

@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::{Cli, Failure, VarArgs, load};
 use crate::config::Overrides;
-use crate::workflow::{Settings, test_hosts, watch};
+use crate::workflow::watch;
 
 /// `watch` flags.
 #[derive(Debug, Args, Clone)]
@@ -24,15 +24,11 @@ pub(super) async fn run(cli: &Cli, args: &WatchArgs) -> Result<i32, Failure> {
     let project = load(cli)?;
     let overrides = Overrides::from_pairs(&args.vars.vars)?;
     project.validate(&overrides).into_result()?;
-    let driver = test_hosts::driver(&project)?;
-    let specs = test_hosts::named(&project, &args.suites)?;
-    let settings = Settings::new(
-        &project,
-        args.concurrency,
-        overrides,
-        super::interrupt_on_signals(),
-        false,
-    );
+    let super::TestHostRun {
+        driver,
+        specs,
+        settings,
+    } = super::test_host_run(&project, &args.suites, args.concurrency, overrides)?;
     let reporter = crate::report::live::Watch;
     Ok(watch::run(&cli.dir, driver.as_ref(), &specs, &settings, &reporter).await?)
 }

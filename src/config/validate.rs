@@ -135,16 +135,12 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
                 );
             }
             if !valid_host_name(&name.value) {
-                diags.push(
-                    Diag::at(
-                        inv(project, name.referenced),
-                        format!("invalid platform name '{}'", name.value),
-                    )
-                    .label("invalid")
-                    .help(
-                        "use letters, digits and dashes: it becomes part of every test host's name",
-                    ),
-                );
+                diags.push(invalid_name(
+                    project,
+                    name,
+                    "platform name",
+                    "use letters, digits and dashes: it becomes part of every test host's name",
+                ));
             }
             check_platform(project, driver, platform, diags);
         }
@@ -154,14 +150,12 @@ fn check_inventory(project: &Project, diags: &mut Diags) {
                 .0
                 .extend(host.vars.name_problems(&|loc| inv(project, loc)));
             if !valid_host_name(&name.value) {
-                diags.push(
-                    Diag::at(
-                        inv(project, name.referenced),
-                        format!("invalid test host name '{}'", name.value),
-                    )
-                    .label("invalid")
-                    .help("use letters, digits and dashes"),
-                );
+                diags.push(invalid_name(
+                    project,
+                    name,
+                    "test host name",
+                    "use letters, digits and dashes",
+                ));
             }
             for platform in &test_hosts.platforms {
                 let full = test_host_name(&name.value, &platform.value.name.value);
@@ -290,6 +284,16 @@ fn check_platform(
                 .label("out of range"),
         );
     }
+}
+
+/// `invalid WHAT 'NAME'` at the name in redgreen.yml.
+fn invalid_name(project: &Project, name: &Text, what: &str, help: &str) -> Diag {
+    Diag::at(
+        inv(project, name.referenced),
+        format!("invalid {what} '{}'", name.value),
+    )
+    .label("invalid")
+    .help(help)
 }
 
 fn valid_host_name(name: &str) -> bool {

@@ -4,10 +4,9 @@
 
 use std::process::Stdio;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use super::DriverError;
+use super::{DriverError, have};
 
 /// Packages every bootstrapped image has: systemd as init, sshd to reach it,
 /// sudo for non-root logins, and the usual small tools.
@@ -142,13 +141,6 @@ pub async fn bootstrap(
             "redgreen can bootstrap Debian and Ubuntu images (debian:bookworm, debian:12, ubuntu:noble, ...), not {image}"
         )));
     };
-    let have = |tool: &str| {
-        std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
     progress(&format!(
         "building {image} from {distribution} {suite} packages"
     ));
@@ -222,19 +214,7 @@ pub async fn bootstrap(
         .spawn()
         .map_err(|e| DriverError::new(format!("cannot run {engine} import: {e}")))?;
 
-    let mut log = Vec::new();
-    if let Some(stderr) = producer.stderr.take() {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(step) = line.strip_prefix("I: ") {
-                progress(step);
-            }
-            log.push(line);
-            if log.len() > 40 {
-                log.remove(0);
-            }
-        }
-    }
+    let log = super::bootstrap_log(producer.stderr.take(), progress).await;
     let produced = producer
         .wait()
         .await

@@ -481,3 +481,36 @@ pub async fn wait_for_ssh(address: &str, port: u16, timeout: Duration) -> Result
         timeout.as_secs()
     )))
 }
+
+/// True when `tool` is a command on this machine.
+pub(crate) fn have(tool: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Read a bootstrap's error output (mmdebstrap, debootstrap): each line
+/// `I: STEP` is progress; the last 40 lines are kept for a failure's
+/// message.
+pub(crate) async fn bootstrap_log(
+    stderr: Option<tokio::process::ChildStderr>,
+    progress: &(dyn for<'s> Fn(&'s str) + Sync),
+) -> Vec<String> {
+    use tokio::io::AsyncBufReadExt;
+    let mut log = Vec::new();
+    if let Some(stderr) = stderr {
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(step) = line.strip_prefix("I: ") {
+                progress(step);
+            }
+            log.push(line);
+            if log.len() > 40 {
+                log.remove(0);
+            }
+        }
+    }
+    log
+}

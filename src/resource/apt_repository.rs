@@ -110,7 +110,18 @@ impl ResourceType for AptRepository {
     }
 
     fn queries(_: &AptRepositorySpec, input: &QueryInput<'_>) -> Vec<Query> {
-        queries(&input.name(), input.content_limit())
+        let (name, content_limit) = (input.name(), input.content_limit());
+        [
+            list_path(&name),
+            key_path(&name, true),
+            key_path(&name, false),
+        ]
+        .into_iter()
+        .map(|path| Query::Path {
+            path,
+            content_limit: content_limit.max(4096),
+        })
+        .collect()
     }
 
     fn plan(
@@ -118,7 +129,89 @@ impl ResourceType for AptRepository {
         input: &PlanInput<'_>,
         probed: &mut Probed,
     ) -> Result<Decision, Diag> {
-        plan(input, spec, probed)
+        let name = input.name().to_string();
+        if !valid_name(&name) {
+            return Err(Diag::at(
+                input.planned.place(),
+                format!("invalid repository name '{name}'"),
+            )
+            .help("the name becomes a file name: letters, digits, . _ -"));
+        }
+        let mut parts = Vec::new();
+        if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
+            for path in [
+                list_path(&name),
+                key_path(&name, true),
+                key_path(&name, false),
+            ] {
+                parts.push(super::naming(plan_absent(input, &path, probed)?, &path));
+            }
+            return Ok(finish(parts, probed));
+        }
+        let Some(uri) = &spec.uri else {
+            return Err(Diag::at(
+                input.planned.place(),
+                "an apt_repository needs `uri`",
+            ));
+        };
+        let uri = input.render(uri)?;
+        let suite = match &spec.suite {
+            Some(suite) => input.render(suite)?,
+            None if !probed.facts.os_codename.is_empty() => probed.facts.os_codename.clone(),
+            None => {
+                return Err(Diag::at(
+                    input.planned.place(),
+                    "this host's os_codename is unknown; give `suite`",
+                ));
+            }
+        };
+        let mut components = spec
+            .components
+            .iter()
+            .map(|c| input.render(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        if components.is_empty() && !suite.ends_with('/') {
+            components.push("main".into());
+        }
+        for word in std::iter::once(&uri)
+            .chain(std::iter::once(&suite))
+            .chain(&components)
+        {
+            if word.is_empty() || word.contains(char::is_whitespace) || word.contains(['[', ']']) {
+                return Err(Diag::at(
+                    input.planned.place(),
+                    format!("'{word}' cannot be part of an apt source line"),
+                ));
+            }
+        }
+        let key = match &spec.key {
+            None => None,
+            Some(key) if is_inline_key(&key.value) => Some(key.value.trim().as_bytes().to_vec()),
+            Some(key) => Some(input.read_file(key)?),
+        };
+        let mut line = String::from("deb ");
+        if let Some(key) = &key {
+            let armoured = key.starts_with(b"-----BEGIN");
+            let path = key_path(&name, armoured);
+            line.push_str(&format!("[signed-by={path}] "));
+            let mut content = key.clone();
+            if armoured && !content.ends_with(b"\n") {
+                content.push(b'\n');
+            }
+            parts.push(file_in(input, KEYRINGS_DIR, &path, content, probed)?);
+            // A key of the other kind from before is removed.
+            let other = key_path(&name, !armoured);
+            parts.push(super::naming(plan_absent(input, &other, probed)?, &other));
+        }
+        line.push_str(&format!("{uri} {suite}"));
+        for component in &components {
+            line.push(' ');
+            line.push_str(component);
+        }
+        let content = format!("# Managed by redgreen.\n{line}\n").into_bytes();
+        let list = list_path(&name);
+        parts.push(file_in(input, SOURCES_DIR, &list, content, probed)?);
+        Ok(finish(parts, probed))
     }
 }
 
@@ -155,127 +248,27 @@ pub fn is_inline_key(key: &str) -> bool {
         .starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----")
 }
 
-/// The queries of a repository: its list and both possible key files.
-pub(super) fn queries(name: &str, content_limit: u64) -> Vec<Query> {
-    [list_path(name), key_path(name, true), key_path(name, false)]
-        .into_iter()
-        .map(|path| Query::Path {
-            path,
-            content_limit: content_limit.max(4096),
-        })
-        .collect()
-}
-
-pub(super) fn plan(
+/// A file of root's at `path` in `dir`, which is made first (mode 0755)
+/// when it is missing; its changes name the path.
+fn file_in(
     input: &PlanInput<'_>,
-    spec: &AptRepositorySpec,
-    world: &mut Probed,
+    dir: &str,
+    path: &str,
+    content: Vec<u8>,
+    probed: &mut Probed,
 ) -> Result<Decision, Diag> {
-    let name = input.name().to_string();
-    if !valid_name(&name) {
-        return Err(Diag::at(
-            input.planned.place(),
-            format!("invalid repository name '{name}'"),
-        )
-        .help("the name becomes a file name: letters, digits, . _ -"));
-    }
-    let mut parts = Vec::new();
-    if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
-        for path in [
-            list_path(&name),
-            key_path(&name, true),
-            key_path(&name, false),
-        ] {
-            parts.push(super::naming(plan_absent(input, &path, world)?, &path));
-        }
-        return Ok(finish(parts, world));
-    }
-    let Some(uri) = &spec.uri else {
-        return Err(Diag::at(
-            input.planned.place(),
-            "an apt_repository needs `uri`",
-        ));
-    };
-    let uri = input.render(uri)?;
-    let suite = match &spec.suite {
-        Some(suite) => input.render(suite)?,
-        None if !world.facts.os_codename.is_empty() => world.facts.os_codename.clone(),
-        None => {
-            return Err(Diag::at(
-                input.planned.place(),
-                "this host's os_codename is unknown; give `suite`",
-            ));
-        }
-    };
-    let mut components = spec
-        .components
-        .iter()
-        .map(|c| input.render(c))
-        .collect::<Result<Vec<_>, _>>()?;
-    if components.is_empty() && !suite.ends_with('/') {
-        components.push("main".into());
-    }
-    for word in std::iter::once(&uri)
-        .chain(std::iter::once(&suite))
-        .chain(&components)
-    {
-        if word.is_empty() || word.contains(char::is_whitespace) || word.contains(['[', ']']) {
-            return Err(Diag::at(
-                input.planned.place(),
-                format!("'{word}' cannot be part of an apt source line"),
-            ));
-        }
-    }
-    let key = match &spec.key {
-        None => None,
-        Some(key) if is_inline_key(&key.value) => Some(key.value.trim().as_bytes().to_vec()),
-        Some(key) => Some(input.read_file(key)?),
-    };
-    let mut line = String::from("deb ");
-    if let Some(key) = &key {
-        let armoured = key.starts_with(b"-----BEGIN");
-        let path = key_path(&name, armoured);
-        line.push_str(&format!("[signed-by={path}] "));
-        let mut content = key.clone();
-        if armoured && !content.ends_with(b"\n") {
-            content.push(b'\n');
-        }
-        let dir = quote(KEYRINGS_DIR);
-        match super::naming(
-            plan_present(input, root_file(&path, content), world)?,
-            &path,
-        ) {
-            Decision::Apply { changes, snippet } => parts.push(Decision::Apply {
+    let dir = quote(dir);
+    Ok(
+        match super::naming(plan_present(input, root_file(path, content), probed)?, path) {
+            Decision::Apply { changes, snippet } => Decision::Apply {
                 changes,
                 snippet: format!(
                     "if [ ! -d {dir} ]; then mkdir -m 0755 -p -- {dir}; fi\n{snippet}"
                 ),
-            }),
-            other => parts.push(other),
-        }
-        // A key of the other kind from before is removed.
-        let other = key_path(&name, !armoured);
-        parts.push(super::naming(plan_absent(input, &other, world)?, &other));
-    }
-    line.push_str(&format!("{uri} {suite}"));
-    for component in &components {
-        line.push(' ');
-        line.push_str(component);
-    }
-    let content = format!("# Managed by redgreen.\n{line}\n").into_bytes();
-    let dir = quote(SOURCES_DIR);
-    let list = list_path(&name);
-    match super::naming(
-        plan_present(input, root_file(&list, content), world)?,
-        &list,
-    ) {
-        Decision::Apply { changes, snippet } => parts.push(Decision::Apply {
-            changes,
-            snippet: format!("if [ ! -d {dir} ]; then mkdir -m 0755 -p -- {dir}; fi\n{snippet}"),
-        }),
-        other => parts.push(other),
-    }
-    Ok(finish(parts, world))
+            },
+            other => other,
+        },
+    )
 }
 
 fn root_file(path: &str, content: Vec<u8>) -> DesiredFile {

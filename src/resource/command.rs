@@ -111,7 +111,46 @@ impl ResourceType for Command {
     }
 
     fn queries(spec: &CommandSpec, input: &QueryInput<'_>) -> Vec<Query> {
-        queries(input, spec)
+        let mut queries = Vec::new();
+        if let Some(path) = spec.creates.as_ref().and_then(|c| input.render(c)) {
+            queries.push(Query::Path {
+                path,
+                content_limit: 0,
+            });
+        }
+        let place = input.planned.place();
+        let invocation = (|| {
+            let mut env = Vec::new();
+            for (key, value) in &spec.env {
+                let text = input
+                    .templates
+                    .render_inline(&env_text(value), input.context, &place)
+                    .ok()?;
+                env.push((key.clone(), text));
+            }
+            Some(Invocation {
+                cwd: match &spec.cwd {
+                    Some(cwd) => Some(input.render(cwd)?),
+                    None => None,
+                },
+                user: match &spec.user {
+                    Some(user) => Some(input.render(user)?),
+                    None => None,
+                },
+                env,
+            })
+        })();
+        if let Some(invocation) = invocation {
+            for guard in [&spec.unless, &spec.only_if].into_iter().flatten() {
+                if let Some(check) = input.render(guard) {
+                    queries.push(Query::Guard {
+                        check: invocation.wrap(&check),
+                        shown: check,
+                    });
+                }
+            }
+        }
+        queries
     }
 
     fn plan(
@@ -119,7 +158,49 @@ impl ResourceType for Command {
         input: &PlanInput<'_>,
         probed: &mut Probed,
     ) -> Result<Decision, Diag> {
-        plan(input, spec, probed)
+        let command = render(input, spec)?;
+        if command.creates.is_none() && command.unless.is_none() && command.only_if.is_none() {
+            return Ok(Decision::Apply {
+                changes: vec![Change::Note {
+                    text: "run (no creates, unless or only_if guard: it runs on every converge)"
+                        .into(),
+                }],
+                snippet: snippet(&command),
+            });
+        }
+        // What the probe says about each guard: Some(true) = run, Some(false) =
+        // skip, None = not known before apply.
+        let mut verdicts: Vec<(Option<bool>, String)> = Vec::new();
+        if let Some(path) = &command.creates {
+            verdicts.push(match probed.paths.get(path) {
+                Some(state) => (Some(!state.exists()), format!("{path} exists")),
+                None => (None, String::new()),
+            });
+        }
+        let status = |check: &str| probed.guards.get(&command.invocation.wrap(check)).copied();
+        if let Some(check) = &command.unless {
+            verdicts.push((status(check).map(|s| s != 0), "`unless` succeeds".into()));
+        }
+        if let Some(check) = &command.only_if {
+            verdicts.push((status(check).map(|s| s == 0), "`only_if` fails".into()));
+        }
+        let skip_because = verdicts
+            .iter()
+            .find(|(run, _)| *run == Some(false))
+            .map(|(_, why)| why.clone());
+        let unknown = verdicts.iter().any(|(run, _)| run.is_none());
+        let text = match skip_because {
+            Some(_) if !probed.changed_earlier => return Ok(Decision::Ok),
+            Some(why) => format!(
+                "re-check on the host ({why} now, but earlier resources change the host), run if needed"
+            ),
+            None if unknown => "run unless its guards say otherwise on the host".into(),
+            None => "run".into(),
+        };
+        Ok(Decision::Apply {
+            changes: vec![Change::Note { text }],
+            snippet: snippet(&command),
+        })
     }
 
     fn notes(spec: &CommandSpec, title: &str) -> Vec<String> {
@@ -198,50 +279,6 @@ fn env_text(value: &serde_json::Value) -> String {
     }
 }
 
-/// The queries of a command: its guards (and the path it creates).
-pub(super) fn queries(input: &QueryInput<'_>, spec: &CommandSpec) -> Vec<Query> {
-    let mut queries = Vec::new();
-    if let Some(path) = spec.creates.as_ref().and_then(|c| input.render(c)) {
-        queries.push(Query::Path {
-            path,
-            content_limit: 0,
-        });
-    }
-    let place = input.planned.place();
-    let invocation = (|| {
-        let mut env = Vec::new();
-        for (key, value) in &spec.env {
-            let text = input
-                .templates
-                .render_inline(&env_text(value), input.context, &place)
-                .ok()?;
-            env.push((key.clone(), text));
-        }
-        Some(Invocation {
-            cwd: match &spec.cwd {
-                Some(cwd) => Some(input.render(cwd)?),
-                None => None,
-            },
-            user: match &spec.user {
-                Some(user) => Some(input.render(user)?),
-                None => None,
-            },
-            env,
-        })
-    })();
-    if let Some(invocation) = invocation {
-        for guard in [&spec.unless, &spec.only_if].into_iter().flatten() {
-            if let Some(check) = input.render(guard) {
-                queries.push(Query::Guard {
-                    check: invocation.wrap(&check),
-                    shown: check,
-                });
-            }
-        }
-    }
-    queries
-}
-
 /// The command as rendered for this host.
 struct Rendered {
     run: String,
@@ -281,55 +318,6 @@ fn render(input: &PlanInput<'_>, spec: &CommandSpec) -> Result<Rendered, Diag> {
         creates: opt(&spec.creates)?,
         unless: opt(&spec.unless)?,
         only_if: opt(&spec.only_if)?,
-    })
-}
-
-pub(super) fn plan(
-    input: &PlanInput<'_>,
-    spec: &CommandSpec,
-    world: &mut Probed,
-) -> Result<Decision, Diag> {
-    let command = render(input, spec)?;
-    if command.creates.is_none() && command.unless.is_none() && command.only_if.is_none() {
-        return Ok(Decision::Apply {
-            changes: vec![Change::Note {
-                text: "run (no creates, unless or only_if guard: it runs on every converge)".into(),
-            }],
-            snippet: snippet(&command),
-        });
-    }
-    // What the probe says about each guard: Some(true) = run, Some(false) =
-    // skip, None = not known before apply.
-    let mut verdicts: Vec<(Option<bool>, String)> = Vec::new();
-    if let Some(path) = &command.creates {
-        verdicts.push(match world.paths.get(path) {
-            Some(state) => (Some(!state.exists()), format!("{path} exists")),
-            None => (None, String::new()),
-        });
-    }
-    let status = |check: &str| world.guards.get(&command.invocation.wrap(check)).copied();
-    if let Some(check) = &command.unless {
-        verdicts.push((status(check).map(|s| s != 0), "`unless` succeeds".into()));
-    }
-    if let Some(check) = &command.only_if {
-        verdicts.push((status(check).map(|s| s == 0), "`only_if` fails".into()));
-    }
-    let skip_because = verdicts
-        .iter()
-        .find(|(run, _)| *run == Some(false))
-        .map(|(_, why)| why.clone());
-    let unknown = verdicts.iter().any(|(run, _)| run.is_none());
-    let text = match skip_because {
-        Some(_) if !world.changed_earlier => return Ok(Decision::Ok),
-        Some(why) => format!(
-            "re-check on the host ({why} now, but earlier resources change the host), run if needed"
-        ),
-        None if unknown => "run unless its guards say otherwise on the host".into(),
-        None => "run".into(),
-    };
-    Ok(Decision::Apply {
-        changes: vec![Change::Note { text }],
-        snippet: snippet(&command),
     })
 }
 

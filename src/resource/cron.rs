@@ -75,11 +75,99 @@ impl ResourceType for Cron {
     }
 
     fn queries(spec: &CronSpec, input: &QueryInput<'_>) -> Vec<Query> {
-        queries(input, spec)
+        let user = match &spec.user {
+            Some(user) => input.render(user),
+            None => Some("root".to_string()),
+        };
+        user.map(|user| vec![Query::Crontab { user }])
+            .unwrap_or_default()
     }
 
     fn plan(spec: &CronSpec, input: &PlanInput<'_>, probed: &mut Probed) -> Result<Decision, Diag> {
-        plan(input, spec, probed)
+        let name = input.name().to_string();
+        let user = match &spec.user {
+            Some(user) => input.render(user)?,
+            None => "root".to_string(),
+        };
+        let Some(state) = probed.crontabs.get(&user).cloned() else {
+            return Err(Diag::at(
+                input.planned.place(),
+                format!("the probe could not ask for the crontab of '{user}'"),
+            )
+            .help("`user` of a cron entry cannot use facts: the probe reads the crontab before facts are known"));
+        };
+        let present = spec.state.as_ref().map(|s| s.value) != Some(Presence::Absent);
+        if state.no_user && !probed.changed_earlier && present {
+            return Err(Diag::at(
+                input.planned.place(),
+                format!("there is no user '{user}' on this host"),
+            )
+            .help("create the user with a `user` resource before this entry"));
+        }
+        if state.no_cron && !probed.changed_earlier && present {
+            return Err(Diag::at(
+                input.planned.place(),
+                "cron is not installed on this host (no crontab command)",
+            )
+            .help("install it first: `package: cron` before this resource"));
+        }
+        let entry = if present {
+            let schedule = spec
+                .schedule
+                .as_ref()
+                .map(|s| input.render(s))
+                .transpose()?
+                .unwrap_or_default();
+            let run = spec
+                .run
+                .as_ref()
+                .map(|r| input.render(r))
+                .transpose()?
+                .unwrap_or_default();
+            if run.contains('\n') || schedule.contains('\n') {
+                return Err(Diag::at(
+                    input.planned.place(),
+                    "a cron entry is one line; `schedule` or `run` has several",
+                ));
+            }
+            Some(format!(
+                "{} {run}",
+                schedule.split_whitespace().collect::<Vec<_>>().join(" ")
+            ))
+        } else {
+            None
+        };
+        let new = edit(&state.content, &name, entry.as_deref());
+        if new == state.content {
+            return Ok(Decision::Ok);
+        }
+        let change = match &entry {
+            None => Change::Remove {
+                what: "cron entry".into(),
+            },
+            Some(_) => Change::Content {
+                diff: super::file::unified_diff(
+                    &format!("crontab of {user}"),
+                    Some(&state.content),
+                    &new,
+                    true,
+                ),
+                from: Some(sha256_hex(&state.content)),
+                to: sha256_hex(&new),
+            },
+        };
+        let snippet = snippet(&user, &state.content, &new);
+        probed.crontabs.insert(
+            user,
+            CrontabState {
+                content: new,
+                ..CrontabState::default()
+            },
+        );
+        Ok(Decision::Apply {
+            changes: vec![change],
+            snippet,
+        })
     }
 }
 
@@ -116,16 +204,6 @@ pub const PROBE_FUNCTIONS: &str = r#"rg_crontab() {
 }
 "#;
 
-/// The queries of a cron resource: its user's crontab.
-pub(super) fn queries(input: &QueryInput<'_>, spec: &CronSpec) -> Vec<Query> {
-    let user = match &spec.user {
-        Some(user) => input.render(user),
-        None => Some("root".to_string()),
-    };
-    user.map(|user| vec![Query::Crontab { user }])
-        .unwrap_or_default()
-}
-
 /// The marker line above an entry.
 pub fn marker(name: &str) -> String {
     format!("# redgreen: {name}")
@@ -161,97 +239,6 @@ pub fn edit(content: &[u8], name: &str, entry: Option<&str>) -> Vec<u8> {
         out.push('\n');
     }
     out.into_bytes()
-}
-
-pub(super) fn plan(
-    input: &PlanInput<'_>,
-    spec: &CronSpec,
-    world: &mut Probed,
-) -> Result<Decision, Diag> {
-    let name = input.name().to_string();
-    let user = match &spec.user {
-        Some(user) => input.render(user)?,
-        None => "root".to_string(),
-    };
-    let Some(state) = world.crontabs.get(&user).cloned() else {
-        return Err(Diag::at(
-            input.planned.place(),
-            format!("the probe could not ask for the crontab of '{user}'"),
-        )
-        .help("`user` of a cron entry cannot use facts: the probe reads the crontab before facts are known"));
-    };
-    let present = spec.state.as_ref().map(|s| s.value) != Some(Presence::Absent);
-    if state.no_user && !world.changed_earlier && present {
-        return Err(Diag::at(
-            input.planned.place(),
-            format!("there is no user '{user}' on this host"),
-        )
-        .help("create the user with a `user` resource before this entry"));
-    }
-    if state.no_cron && !world.changed_earlier && present {
-        return Err(Diag::at(
-            input.planned.place(),
-            "cron is not installed on this host (no crontab command)",
-        )
-        .help("install it first: `package: cron` before this resource"));
-    }
-    let entry = if present {
-        let schedule = spec
-            .schedule
-            .as_ref()
-            .map(|s| input.render(s))
-            .transpose()?
-            .unwrap_or_default();
-        let run = spec
-            .run
-            .as_ref()
-            .map(|r| input.render(r))
-            .transpose()?
-            .unwrap_or_default();
-        if run.contains('\n') || schedule.contains('\n') {
-            return Err(Diag::at(
-                input.planned.place(),
-                "a cron entry is one line; `schedule` or `run` has several",
-            ));
-        }
-        Some(format!(
-            "{} {run}",
-            schedule.split_whitespace().collect::<Vec<_>>().join(" ")
-        ))
-    } else {
-        None
-    };
-    let new = edit(&state.content, &name, entry.as_deref());
-    if new == state.content {
-        return Ok(Decision::Ok);
-    }
-    let change = match &entry {
-        None => Change::Remove {
-            what: "cron entry".into(),
-        },
-        Some(_) => Change::Content {
-            diff: super::file::unified_diff(
-                &format!("crontab of {user}"),
-                Some(&state.content),
-                &new,
-                true,
-            ),
-            from: Some(sha256_hex(&state.content)),
-            to: sha256_hex(&new),
-        },
-    };
-    let snippet = snippet(&user, &state.content, &new);
-    world.crontabs.insert(
-        user,
-        CrontabState {
-            content: new,
-            ..CrontabState::default()
-        },
-    );
-    Ok(Decision::Apply {
-        changes: vec![change],
-        snippet,
-    })
 }
 
 /// Shell that installs `new` as the crontab of `user`, if it still is `old`.

@@ -63,101 +63,93 @@ impl ResourceType for Directory {
         input: &PlanInput<'_>,
         probed: &mut Probed,
     ) -> Result<Decision, Diag> {
-        plan(input, spec, probed)
+        let path = input.name().to_string();
+        let state = probed.path(&path);
+        let recursive = spec.recursive.as_ref().is_some_and(|r| r.value);
+        let p = quote(&path);
+        if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
+            return match state.kind {
+                PathKind::Absent => Ok(Decision::Ok),
+                PathKind::Dir => {
+                    probed.paths.insert(path.clone(), PathState::default());
+                    let (what, remove) = if recursive {
+                        ("directory and everything in it", format!("rm -rf -- {p}"))
+                    } else {
+                        (
+                            "directory",
+                            format!(
+                                "if ! rmdir -- {p} 2>/dev/null; then echo {msg} >&2; exit 1; fi",
+                                msg = quote(&format!(
+                                    "{path} is not empty; add `recursive: true` to remove it with everything in it"
+                                ))
+                            ),
+                        )
+                    };
+                    Ok(Decision::Apply {
+                        changes: vec![Change::Remove { what: what.into() }],
+                        snippet: format!(
+                            "if [ -d {p} ] && [ ! -L {p} ]; then {remove}; rg_emit \"$rg_tag\" changed removed; fi\n"
+                        ),
+                    })
+                }
+                other => Err(not_a_directory(input, &path, other)),
+            };
+        }
+
+        let attrs = attrs_of(
+            input,
+            spec.owner.as_ref(),
+            spec.group.as_ref(),
+            spec.mode.as_ref(),
+        )?;
+        let mut changes = Vec::new();
+        let mut snippet = String::new();
+        match state.kind {
+            PathKind::Dir => changes.extend(attrs.changes(&state)),
+            PathKind::Absent => {
+                changes.push(Change::Create {
+                    what: "directory".into(),
+                });
+                changes.extend(attrs.changes(&PathState::default()));
+                snippet.push_str(&format!(
+                    "if [ ! -d {p} ]; then mkdir -p -- {p}; rg_emit \"$rg_tag\" changed created; fi\n"
+                ));
+            }
+            other => return Err(not_a_directory(input, &path, other)),
+        }
+        snippet.push_str(&attrs.snippet(&path));
+        if recursive && state.kind == PathKind::Dir {
+            let tree = probed.trees.get(&path).cloned().unwrap_or_default();
+            if !tree.all_owned_by(attrs.owner.as_deref(), attrs.group.as_deref()) {
+                changes.push(Change::Note {
+                    text: "owner or group of what is inside".into(),
+                });
+            }
+            if let Some(mode) = attrs.mode
+                && tree.dir_modes.iter().any(|m| *m != mode)
+            {
+                changes.push(Change::Note {
+                    text: format!("mode of the directories inside → {mode:04o}"),
+                });
+            }
+            snippet.push_str(&recursive_snippet(&path, &attrs));
+        }
+        probed.paths.insert(
+            path.clone(),
+            PathState {
+                kind: PathKind::Dir,
+                ..attrs.applied_to(state)
+            },
+        );
+        if changes.is_empty() {
+            return Ok(Decision::Ok);
+        }
+        Ok(Decision::Apply { changes, snippet })
     }
 
     fn managed_paths(_: &DirectorySpec, planned: &PlannedResource<'_>) -> Vec<String> {
         planned.names.clone()
     }
-}
-
-pub(super) fn plan(
-    input: &PlanInput<'_>,
-    spec: &DirectorySpec,
-    world: &mut Probed,
-) -> Result<Decision, Diag> {
-    let path = input.name().to_string();
-    let state = world.path(&path);
-    let recursive = spec.recursive.as_ref().is_some_and(|r| r.value);
-    let p = quote(&path);
-    if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
-        return match state.kind {
-            PathKind::Absent => Ok(Decision::Ok),
-            PathKind::Dir => {
-                world.paths.insert(path.clone(), PathState::default());
-                let (what, remove) = if recursive {
-                    ("directory and everything in it", format!("rm -rf -- {p}"))
-                } else {
-                    (
-                        "directory",
-                        format!(
-                            "if ! rmdir -- {p} 2>/dev/null; then echo {msg} >&2; exit 1; fi",
-                            msg = quote(&format!(
-                                "{path} is not empty; add `recursive: true` to remove it with everything in it"
-                            ))
-                        ),
-                    )
-                };
-                Ok(Decision::Apply {
-                    changes: vec![Change::Remove { what: what.into() }],
-                    snippet: format!(
-                        "if [ -d {p} ] && [ ! -L {p} ]; then {remove}; rg_emit \"$rg_tag\" changed removed; fi\n"
-                    ),
-                })
-            }
-            other => Err(not_a_directory(input, &path, other)),
-        };
-    }
-
-    let attrs = attrs_of(
-        input,
-        spec.owner.as_ref(),
-        spec.group.as_ref(),
-        spec.mode.as_ref(),
-    )?;
-    let mut changes = Vec::new();
-    let mut snippet = String::new();
-    match state.kind {
-        PathKind::Dir => changes.extend(attrs.changes(&state)),
-        PathKind::Absent => {
-            changes.push(Change::Create {
-                what: "directory".into(),
-            });
-            changes.extend(attrs.changes(&PathState::default()));
-            snippet.push_str(&format!(
-                "if [ ! -d {p} ]; then mkdir -p -- {p}; rg_emit \"$rg_tag\" changed created; fi\n"
-            ));
-        }
-        other => return Err(not_a_directory(input, &path, other)),
-    }
-    snippet.push_str(&attrs.snippet(&path));
-    if recursive && state.kind == PathKind::Dir {
-        let tree = world.trees.get(&path).cloned().unwrap_or_default();
-        if !tree.all_owned_by(attrs.owner.as_deref(), attrs.group.as_deref()) {
-            changes.push(Change::Note {
-                text: "owner or group of what is inside".into(),
-            });
-        }
-        if let Some(mode) = attrs.mode
-            && tree.dir_modes.iter().any(|m| *m != mode)
-        {
-            changes.push(Change::Note {
-                text: format!("mode of the directories inside → {mode:04o}"),
-            });
-        }
-        snippet.push_str(&recursive_snippet(&path, &attrs));
-    }
-    world.paths.insert(
-        path.clone(),
-        PathState {
-            kind: PathKind::Dir,
-            ..attrs.applied_to(state)
-        },
-    );
-    if changes.is_empty() {
-        return Ok(Decision::Ok);
-    }
-    Ok(Decision::Apply { changes, snippet })
 }
 
 /// Shell that brings everything inside to the owner, group and directory mode.

@@ -103,7 +103,84 @@ impl ResourceType for Download {
         input: &PlanInput<'_>,
         probed: &mut Probed,
     ) -> Result<Decision, Diag> {
-        plan(input, spec, probed)
+        let path = input.name().to_string();
+        let (Some(url), Some(sha)) = (&spec.url, &spec.sha256) else {
+            return Err(Diag::at(
+                input.planned.place(),
+                "a download needs `url` and `sha256`",
+            ));
+        };
+        let url = input.render(url)?;
+        if !valid_url(&url) {
+            return Err(
+                Diag::at(input.planned.place(), format!("invalid URL '{url}'"))
+                    .help("an http://, https:// or ftp:// URL"),
+            );
+        }
+        let sha = input.render(sha)?.trim().to_ascii_lowercase();
+        if !valid_sha256(&sha) {
+            return Err(Diag::at(
+                input.planned.place(),
+                format!("`sha256` must be 64 hexadecimal digits, not '{sha}'"),
+            )
+            .help("compute it with `sha256sum FILE`"));
+        }
+        let attrs = attrs_of(
+            input,
+            spec.owner.as_ref(),
+            spec.group.as_ref(),
+            spec.mode.as_ref(),
+        )?;
+        let state = probed.path(&path);
+        let mut changes = Vec::new();
+        let mut snippet = String::new();
+        match state.kind {
+            PathKind::File if state.sha256.as_deref() == Some(sha.as_str()) => {
+                changes.extend(attrs.changes(&state));
+            }
+            PathKind::Absent | PathKind::File => {
+                changes.push(if state.kind == PathKind::Absent {
+                    Change::Create {
+                        what: format!("file from {url}"),
+                    }
+                } else {
+                    Change::Content {
+                        diff: None,
+                        from: state.sha256.clone(),
+                        to: sha.clone(),
+                    }
+                });
+                let mut full = attrs.clone();
+                full.mode = full.mode.or(Some(if state.kind == PathKind::File {
+                    state.mode.unwrap_or(DEFAULT_FILE_MODE)
+                } else {
+                    DEFAULT_FILE_MODE
+                }));
+                snippet.push_str(&fetch_snippet(&path, &url, &sha, &full));
+            }
+            other => {
+                return Err(Diag::at(
+                    input.planned.place(),
+                    format!(
+                        "{path} is {} on the host, not a regular file",
+                        other.describe()
+                    ),
+                ));
+            }
+        }
+        if changes.is_empty() {
+            return Ok(Decision::Ok);
+        }
+        snippet.push_str(&attrs.snippet(&path));
+        let after = PathState {
+            kind: PathKind::File,
+            sha256: Some(sha),
+            content: None,
+            target: None,
+            ..attrs.applied_to(state)
+        };
+        probed.paths.insert(path, after);
+        Ok(Decision::Apply { changes, snippet })
     }
 
     fn managed_paths(_: &DownloadSpec, planned: &PlannedResource<'_>) -> Vec<String> {
@@ -122,91 +199,6 @@ pub fn valid_url(url: &str) -> bool {
         .iter()
         .any(|s| url.starts_with(s));
     scheme_ok && url.len() > 8 && !url.contains(char::is_whitespace)
-}
-
-pub(super) fn plan(
-    input: &PlanInput<'_>,
-    spec: &DownloadSpec,
-    world: &mut Probed,
-) -> Result<Decision, Diag> {
-    let path = input.name().to_string();
-    let (Some(url), Some(sha)) = (&spec.url, &spec.sha256) else {
-        return Err(Diag::at(
-            input.planned.place(),
-            "a download needs `url` and `sha256`",
-        ));
-    };
-    let url = input.render(url)?;
-    if !valid_url(&url) {
-        return Err(
-            Diag::at(input.planned.place(), format!("invalid URL '{url}'"))
-                .help("an http://, https:// or ftp:// URL"),
-        );
-    }
-    let sha = input.render(sha)?.trim().to_ascii_lowercase();
-    if !valid_sha256(&sha) {
-        return Err(Diag::at(
-            input.planned.place(),
-            format!("`sha256` must be 64 hexadecimal digits, not '{sha}'"),
-        )
-        .help("compute it with `sha256sum FILE`"));
-    }
-    let attrs = attrs_of(
-        input,
-        spec.owner.as_ref(),
-        spec.group.as_ref(),
-        spec.mode.as_ref(),
-    )?;
-    let state = world.path(&path);
-    let mut changes = Vec::new();
-    let mut snippet = String::new();
-    match state.kind {
-        PathKind::File if state.sha256.as_deref() == Some(sha.as_str()) => {
-            changes.extend(attrs.changes(&state));
-        }
-        PathKind::Absent | PathKind::File => {
-            changes.push(if state.kind == PathKind::Absent {
-                Change::Create {
-                    what: format!("file from {url}"),
-                }
-            } else {
-                Change::Content {
-                    diff: None,
-                    from: state.sha256.clone(),
-                    to: sha.clone(),
-                }
-            });
-            let mut full = attrs.clone();
-            full.mode = full.mode.or(Some(if state.kind == PathKind::File {
-                state.mode.unwrap_or(DEFAULT_FILE_MODE)
-            } else {
-                DEFAULT_FILE_MODE
-            }));
-            snippet.push_str(&fetch_snippet(&path, &url, &sha, &full));
-        }
-        other => {
-            return Err(Diag::at(
-                input.planned.place(),
-                format!(
-                    "{path} is {} on the host, not a regular file",
-                    other.describe()
-                ),
-            ));
-        }
-    }
-    if changes.is_empty() {
-        return Ok(Decision::Ok);
-    }
-    snippet.push_str(&attrs.snippet(&path));
-    let after = PathState {
-        kind: PathKind::File,
-        sha256: Some(sha),
-        content: None,
-        target: None,
-        ..attrs.applied_to(state)
-    };
-    world.paths.insert(path, after);
-    Ok(Decision::Apply { changes, snippet })
 }
 
 /// Shell that fetches `url` beside `path`, checks its sha256, and renames it

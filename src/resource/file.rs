@@ -99,7 +99,31 @@ impl ResourceType for File {
     }
 
     fn plan(spec: &FileSpec, input: &PlanInput<'_>, probed: &mut Probed) -> Result<Decision, Diag> {
-        plan(input, spec, probed)
+        let path = input.name().to_string();
+        if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
+            return plan_absent(input, &path, probed);
+        }
+        let content = match (&spec.content, &spec.source) {
+            (Some(content), _) => Some(input.render(content)?.into_bytes()),
+            (None, Some(source)) => Some(input.read_file(source)?),
+            (None, None) => None,
+        };
+        let attrs = attrs_of(
+            input,
+            spec.owner.as_ref(),
+            spec.group.as_ref(),
+            spec.mode.as_ref(),
+        )?;
+        plan_present(
+            input,
+            DesiredFile {
+                path,
+                content,
+                attrs,
+                guard: None,
+            },
+            probed,
+        )
     }
 
     fn managed_paths(_: &FileSpec, planned: &PlannedResource<'_>) -> Vec<String> {
@@ -129,38 +153,6 @@ pub struct DesiredFile {
 pub fn sha256_hex(data: &[u8]) -> String {
     let digest = Sha256::digest(data);
     digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(super) fn plan(
-    input: &PlanInput<'_>,
-    spec: &FileSpec,
-    world: &mut Probed,
-) -> Result<Decision, Diag> {
-    let path = input.name().to_string();
-    if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
-        return plan_absent(input, &path, world);
-    }
-    let content = match (&spec.content, &spec.source) {
-        (Some(content), _) => Some(input.render(content)?.into_bytes()),
-        (None, Some(source)) => Some(input.read_file(source)?),
-        (None, None) => None,
-    };
-    let attrs = attrs_of(
-        input,
-        spec.owner.as_ref(),
-        spec.group.as_ref(),
-        spec.mode.as_ref(),
-    )?;
-    plan_present(
-        input,
-        DesiredFile {
-            path,
-            content,
-            attrs,
-            guard: None,
-        },
-        world,
-    )
 }
 
 /// Owner, group and mode from a resource's fields, rendered.

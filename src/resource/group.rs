@@ -50,7 +50,61 @@ impl ResourceType for Group {
         input: &PlanInput<'_>,
         probed: &mut Probed,
     ) -> Result<Decision, Diag> {
-        plan(input, spec, probed)
+        let name = input.name().to_string();
+        if !super::fields::valid_account_name(&name) {
+            return Err(Diag::at(
+                input.planned.place(),
+                format!("invalid group name '{name}'"),
+            )
+            .help(
+                "group names are lowercase letters, digits, _ and -, starting with a letter or _",
+            ));
+        }
+        let state = probed.groups.get(&name).cloned().unwrap_or_default();
+        let n = quote(&name);
+        if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
+            if !state.exists {
+                return Ok(Decision::Ok);
+            }
+            probed.groups.insert(name, GroupState::default());
+            return Ok(Decision::Apply {
+                changes: vec![Change::Remove {
+                    what: "group".into(),
+                }],
+                snippet: format!(
+                    "if getent group -- {n} >/dev/null; then groupdel -- {n}; rg_emit \"$rg_tag\" changed removed; fi\n"
+                ),
+            });
+        }
+        let gid = spec.gid.as_ref().map(|g| g.value);
+        let system = spec.system.as_ref().is_some_and(|s| s.value);
+        probed.groups.insert(
+            name.clone(),
+            GroupState {
+                exists: true,
+                gid: gid.or(state.gid),
+            },
+        );
+        if !state.exists {
+            return Ok(Decision::Apply {
+                changes: vec![Change::Create {
+                    what: if system { "system group" } else { "group" }.into(),
+                }],
+                snippet: create_snippet(&name, gid, system),
+            });
+        }
+        match gid {
+            Some(gid) if state.gid != Some(gid) => Ok(Decision::Apply {
+                changes: vec![Change::Note {
+                    text: format!(
+                        "gid {} → {gid}",
+                        state.gid.map_or("?".into(), |g| g.to_string())
+                    ),
+                }],
+                snippet: gid_snippet(&name, gid),
+            }),
+            _ => Ok(Decision::Ok),
+        }
     }
 }
 
@@ -82,66 +136,6 @@ pub const PROBE_FUNCTIONS: &str = r#"rg_group() {
   rg_emit "$1" entry "$rg_l"
 }
 "#;
-
-pub(super) fn plan(
-    input: &PlanInput<'_>,
-    spec: &GroupSpec,
-    world: &mut Probed,
-) -> Result<Decision, Diag> {
-    let name = input.name().to_string();
-    if !super::fields::valid_account_name(&name) {
-        return Err(Diag::at(
-            input.planned.place(),
-            format!("invalid group name '{name}'"),
-        )
-        .help("group names are lowercase letters, digits, _ and -, starting with a letter or _"));
-    }
-    let state = world.groups.get(&name).cloned().unwrap_or_default();
-    let n = quote(&name);
-    if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
-        if !state.exists {
-            return Ok(Decision::Ok);
-        }
-        world.groups.insert(name, GroupState::default());
-        return Ok(Decision::Apply {
-            changes: vec![Change::Remove {
-                what: "group".into(),
-            }],
-            snippet: format!(
-                "if getent group -- {n} >/dev/null; then groupdel -- {n}; rg_emit \"$rg_tag\" changed removed; fi\n"
-            ),
-        });
-    }
-    let gid = spec.gid.as_ref().map(|g| g.value);
-    let system = spec.system.as_ref().is_some_and(|s| s.value);
-    world.groups.insert(
-        name.clone(),
-        GroupState {
-            exists: true,
-            gid: gid.or(state.gid),
-        },
-    );
-    if !state.exists {
-        return Ok(Decision::Apply {
-            changes: vec![Change::Create {
-                what: if system { "system group" } else { "group" }.into(),
-            }],
-            snippet: create_snippet(&name, gid, system),
-        });
-    }
-    match gid {
-        Some(gid) if state.gid != Some(gid) => Ok(Decision::Apply {
-            changes: vec![Change::Note {
-                text: format!(
-                    "gid {} → {gid}",
-                    state.gid.map_or("?".into(), |g| g.to_string())
-                ),
-            }],
-            snippet: gid_snippet(&name, gid),
-        }),
-        _ => Ok(Decision::Ok),
-    }
-}
 
 fn gid_snippet(name: &str, gid: u32) -> String {
     let n = quote(name);

@@ -85,7 +85,85 @@ impl ResourceType for Line {
     }
 
     fn plan(spec: &LineSpec, input: &PlanInput<'_>, probed: &mut Probed) -> Result<Decision, Diag> {
-        plan(input, spec, probed)
+        let line = input.name().to_string();
+        let path = input.planned.path.clone().unwrap_or_default();
+        let state = probed.path(&path);
+        let present = spec.state.as_ref().map(|s| s.value) != Some(Presence::Absent);
+        let create = spec.create.as_ref().is_none_or(|c| c.value);
+        let pattern =
+            match &spec.match_ {
+                Some(text) => Some(Regex::new(&input.render(text)?).map_err(|e| {
+                    Diag::at(input.planned.place(), format!("invalid `match`: {e}"))
+                })?),
+                None => None,
+            };
+
+        let current: Option<Vec<u8>> = match state.kind {
+            PathKind::Absent => None,
+            PathKind::File => Some(state.content.clone().ok_or_else(|| {
+                Diag::at(
+                    input.planned.place(),
+                    format!(
+                        "{path} is larger than {} MiB; a line resource edits smaller files",
+                        super::query::LINE_LIMIT / 1024 / 1024
+                    ),
+                )
+            })?),
+            other => {
+                return Err(Diag::at(
+                    input.planned.place(),
+                    format!(
+                        "{path} is {} on the host, not a regular file",
+                        other.describe()
+                    ),
+                ));
+            }
+        };
+        let Some(current) = current else {
+            if !present {
+                return Ok(Decision::Ok);
+            }
+            if !create {
+                return Err(Diag::at(
+                    input.planned.place(),
+                    format!("{path} does not exist and `create` is false"),
+                )
+                .help("create the file first, or drop `create: false`"));
+            }
+            return plan_present(
+                input,
+                desired(&path, format!("{line}\n").into_bytes(), None),
+                probed,
+            );
+        };
+        let new = if present {
+            ensure_line(&current, line.as_bytes(), pattern.as_ref())
+        } else {
+            remove_line(&current, line.as_bytes(), pattern.as_ref())
+        };
+        if new == current {
+            return Ok(Decision::Ok);
+        }
+        let decision = plan_present(input, desired(&path, new, state.sha256.clone()), probed)?;
+        if present {
+            return Ok(decision);
+        }
+        // Taking lines out of a file deletes them: a removal, like a file's.
+        Ok(match decision {
+            Decision::Apply {
+                mut changes,
+                snippet,
+            } => {
+                changes.insert(
+                    0,
+                    Change::Remove {
+                        what: "line".into(),
+                    },
+                );
+                Decision::Apply { changes, snippet }
+            }
+            other => other,
+        })
     }
 
     fn managed_paths(_: &LineSpec, planned: &PlannedResource<'_>) -> Vec<String> {
@@ -98,92 +176,6 @@ impl ResourceType for Line {
 fn regex_problem(err: &regex::Error) -> String {
     let text = err.to_string();
     text.lines().last().unwrap_or(&text).trim().to_string()
-}
-
-pub(super) fn plan(
-    input: &PlanInput<'_>,
-    spec: &LineSpec,
-    world: &mut Probed,
-) -> Result<Decision, Diag> {
-    let line = input.name().to_string();
-    let path = input.planned.path.clone().unwrap_or_default();
-    let state = world.path(&path);
-    let present = spec.state.as_ref().map(|s| s.value) != Some(Presence::Absent);
-    let create = spec.create.as_ref().is_none_or(|c| c.value);
-    let pattern = match &spec.match_ {
-        Some(text) => Some(
-            Regex::new(&input.render(text)?)
-                .map_err(|e| Diag::at(input.planned.place(), format!("invalid `match`: {e}")))?,
-        ),
-        None => None,
-    };
-
-    let current: Option<Vec<u8>> = match state.kind {
-        PathKind::Absent => None,
-        PathKind::File => Some(state.content.clone().ok_or_else(|| {
-            Diag::at(
-                input.planned.place(),
-                format!(
-                    "{path} is larger than {} MiB; a line resource edits smaller files",
-                    super::query::LINE_LIMIT / 1024 / 1024
-                ),
-            )
-        })?),
-        other => {
-            return Err(Diag::at(
-                input.planned.place(),
-                format!(
-                    "{path} is {} on the host, not a regular file",
-                    other.describe()
-                ),
-            ));
-        }
-    };
-    let Some(current) = current else {
-        if !present {
-            return Ok(Decision::Ok);
-        }
-        if !create {
-            return Err(Diag::at(
-                input.planned.place(),
-                format!("{path} does not exist and `create` is false"),
-            )
-            .help("create the file first, or drop `create: false`"));
-        }
-        return plan_present(
-            input,
-            desired(&path, format!("{line}\n").into_bytes(), None),
-            world,
-        );
-    };
-    let new = if present {
-        ensure_line(&current, line.as_bytes(), pattern.as_ref())
-    } else {
-        remove_line(&current, line.as_bytes(), pattern.as_ref())
-    };
-    if new == current {
-        return Ok(Decision::Ok);
-    }
-    let decision = plan_present(input, desired(&path, new, state.sha256.clone()), world)?;
-    if present {
-        return Ok(decision);
-    }
-    // Taking lines out of a file deletes them: a removal, like a file's.
-    Ok(match decision {
-        Decision::Apply {
-            mut changes,
-            snippet,
-        } => {
-            changes.insert(
-                0,
-                Change::Remove {
-                    what: "line".into(),
-                },
-            );
-            Decision::Apply { changes, snippet }
-        }
-        other => other,
-    })
 }
 
 fn desired(path: &str, content: Vec<u8>, before: Option<String>) -> DesiredFile {

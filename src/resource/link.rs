@@ -52,85 +52,77 @@ impl ResourceType for Link {
     }
 
     fn plan(spec: &LinkSpec, input: &PlanInput<'_>, probed: &mut Probed) -> Result<Decision, Diag> {
-        plan(input, spec, probed)
+        let path = input.name().to_string();
+        let state = probed.path(&path);
+        let p = quote(&path);
+        if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
+            return match state.kind {
+                PathKind::Absent => Ok(Decision::Ok),
+                PathKind::Link => {
+                    probed.paths.insert(path.clone(), PathState::default());
+                    Ok(Decision::Apply {
+                        changes: vec![Change::Remove {
+                            what: "symlink".into(),
+                        }],
+                        snippet: format!(
+                            "if [ -L {p} ]; then rm -f -- {p}; rg_emit \"$rg_tag\" changed removed; fi\n"
+                        ),
+                    })
+                }
+                other => Err(not_a_link(input, &path, other)),
+            };
+        }
+        let Some(to) = &spec.to else {
+            return Err(Diag::at(input.planned.place(), "a link needs `to`"));
+        };
+        let to = input.render(to)?;
+        match state.kind {
+            PathKind::Absent | PathKind::Link => {}
+            other => return Err(not_a_link(input, &path, other)),
+        }
+        if state.kind == PathKind::Link && state.target.as_deref() == Some(to.as_str()) {
+            return Ok(Decision::Ok);
+        }
+        let changes = if state.kind == PathKind::Absent {
+            vec![Change::Create {
+                what: format!("symlink → {to}"),
+            }]
+        } else {
+            vec![Change::Target {
+                from: state.target.clone(),
+                to: to.clone(),
+            }]
+        };
+        probed.paths.insert(
+            path.clone(),
+            PathState {
+                kind: PathKind::Link,
+                target: Some(to.clone()),
+                ..state
+            },
+        );
+        let t = quote(&to);
+        let tmp = quote(&format!(
+            "{}/.rg-link",
+            super::file::parent(&path).trim_end_matches('/')
+        ));
+        let snippet = format!(
+            "if [ -e {p} ] && [ ! -L {p} ]; then echo {msg} >&2; exit 1; fi\n\
+             if [ ! -L {p} ] || [ \"$(readlink -- {p})\" != {t} ]; then\n\
+             \x20 rg_tmp={tmp}.$$\n\
+             \x20 rm -f -- \"$rg_tmp\"\n\
+             \x20 ln -s -- {t} \"$rg_tmp\"\n\
+             \x20 mv -fT -- \"$rg_tmp\" {p}\n\
+             \x20 rg_emit \"$rg_tag\" changed target\n\
+             fi\n",
+            msg = quote(&format!("{path} exists and is not a symlink")),
+        );
+        Ok(Decision::Apply { changes, snippet })
     }
 
     fn managed_paths(_: &LinkSpec, planned: &PlannedResource<'_>) -> Vec<String> {
         planned.names.clone()
     }
-}
-
-pub(super) fn plan(
-    input: &PlanInput<'_>,
-    spec: &LinkSpec,
-    world: &mut Probed,
-) -> Result<Decision, Diag> {
-    let path = input.name().to_string();
-    let state = world.path(&path);
-    let p = quote(&path);
-    if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
-        return match state.kind {
-            PathKind::Absent => Ok(Decision::Ok),
-            PathKind::Link => {
-                world.paths.insert(path.clone(), PathState::default());
-                Ok(Decision::Apply {
-                    changes: vec![Change::Remove {
-                        what: "symlink".into(),
-                    }],
-                    snippet: format!(
-                        "if [ -L {p} ]; then rm -f -- {p}; rg_emit \"$rg_tag\" changed removed; fi\n"
-                    ),
-                })
-            }
-            other => Err(not_a_link(input, &path, other)),
-        };
-    }
-    let Some(to) = &spec.to else {
-        return Err(Diag::at(input.planned.place(), "a link needs `to`"));
-    };
-    let to = input.render(to)?;
-    match state.kind {
-        PathKind::Absent | PathKind::Link => {}
-        other => return Err(not_a_link(input, &path, other)),
-    }
-    if state.kind == PathKind::Link && state.target.as_deref() == Some(to.as_str()) {
-        return Ok(Decision::Ok);
-    }
-    let changes = if state.kind == PathKind::Absent {
-        vec![Change::Create {
-            what: format!("symlink → {to}"),
-        }]
-    } else {
-        vec![Change::Target {
-            from: state.target.clone(),
-            to: to.clone(),
-        }]
-    };
-    world.paths.insert(
-        path.clone(),
-        PathState {
-            kind: PathKind::Link,
-            target: Some(to.clone()),
-            ..state
-        },
-    );
-    let t = quote(&to);
-    let tmp = quote(&format!(
-        "{}/.rg-link",
-        super::file::parent(&path).trim_end_matches('/')
-    ));
-    let snippet = format!(
-        "if [ -e {p} ] && [ ! -L {p} ]; then echo {msg} >&2; exit 1; fi\n\
-         if [ ! -L {p} ] || [ \"$(readlink -- {p})\" != {t} ]; then\n\
-         \x20 rg_tmp={tmp}.$$\n\
-         \x20 rm -f -- \"$rg_tmp\"\n\
-         \x20 ln -s -- {t} \"$rg_tmp\"\n\
-         \x20 mv -fT -- \"$rg_tmp\" {p}\n\
-         \x20 rg_emit \"$rg_tag\" changed target\n\
-         fi\n",
-        msg = quote(&format!("{path} exists and is not a symlink")),
-    );
-    Ok(Decision::Apply { changes, snippet })
 }
 
 fn not_a_link(input: &PlanInput<'_>, path: &str, kind: PathKind) -> Diag {

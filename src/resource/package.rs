@@ -21,7 +21,7 @@ use crate::recipe::{Name, Spanned, Text};
 use crate::shell::{TaggedLines, quote};
 use serde::Deserialize;
 
-use super::{Check, Holds, Kind, NameRule, PlannedResource, QueryInput, ResourceType, literal};
+use super::{Check, Holds, Kind, NameRule, QueryInput, ResourceType, literal};
 
 /// `package: nginx` or `package: [curl, git]`.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -90,7 +90,18 @@ impl ResourceType for Package {
     }
 
     fn queries(spec: &PackageSpec, input: &QueryInput<'_>) -> Vec<Query> {
-        queries(input.planned, spec)
+        let planned = input.planned;
+        let latest = spec.state.as_ref().map(|s| s.value) == Some(Wanted::Latest);
+        let mut queries: Vec<Query> = planned
+            .names
+            .iter()
+            .map(|name| Query::Package {
+                name: name.clone(),
+                candidate: latest,
+            })
+            .collect();
+        queries.push(Query::PackageCache);
+        queries
     }
 
     fn plan(
@@ -98,7 +109,141 @@ impl ResourceType for Package {
         input: &PlanInput<'_>,
         probed: &mut Probed,
     ) -> Result<Decision, Diag> {
-        plan(input, spec, probed)
+        let manager = probed.facts.package_manager.as_str();
+        if manager != "apt" {
+            let message = if manager == "none" || manager.is_empty() {
+                "no package manager found on this host (looked for apt-get, dnf, yum, apk, zypper, pacman)".to_string()
+            } else {
+                format!(
+                    "this host's package manager is {manager}; this version of redgreen installs packages with apt only"
+                )
+            };
+            return Err(Diag::at(input.planned.place(), message)
+                .label("package")
+                .help("apt (Debian, Ubuntu) is supported; dnf, yum, apk, zypper and pacman are recognised but refused until they can be tested; use a `command` resource meanwhile, with `when: { package_manager: ... }`"));
+        }
+        let state = spec.state.as_ref().map(|s| s.value).unwrap_or_default();
+        let pin = spec.version.as_ref().map(|v| input.render(v)).transpose()?;
+        if let Some(pin) = &pin
+            && !valid_version(pin)
+        {
+            return Err(Diag::at(
+                input.planned.place(),
+                format!("invalid package version '{pin}'"),
+            )
+            .help("a Debian version, like 1.22.1-9 or 1:2.3-1+deb12u1"));
+        }
+        let wants: Vec<Want> = input
+            .planned
+            .names
+            .iter()
+            .map(|name| Want {
+                name: name.clone(),
+                pin: pin.clone(),
+            })
+            .collect();
+        for want in &wants {
+            if !valid_name(&want.name) {
+                return Err(Diag::at(
+                    input.planned.place(),
+                    format!("invalid package name '{}'", want.name),
+                )
+                .help("package names are lowercase letters, digits, and + - . (like nginx-light or libc6:amd64)"));
+            }
+        }
+
+        let mut changes = Vec::new();
+        let snippet;
+        match state {
+            Wanted::Absent => {
+                let drop: Vec<&Want> = wants
+                    .iter()
+                    .filter(|w| installed(probed, &w.name).is_some())
+                    .collect();
+                if drop.is_empty() {
+                    return Ok(Decision::Ok);
+                }
+                changes.push(Change::Remove {
+                    what: format!(
+                        "{} {}",
+                        if drop.len() == 1 {
+                            "package"
+                        } else {
+                            "packages"
+                        },
+                        names(&drop)
+                    ),
+                });
+                for want in &drop {
+                    probed
+                        .packages
+                        .entry(want.name.clone())
+                        .or_default()
+                        .installed = None;
+                }
+                snippet = remove_snippet(&wants);
+            }
+            Wanted::Present | Wanted::Latest => {
+                let latest = state == Wanted::Latest;
+                let mut install = Vec::new();
+                for want in &wants {
+                    let current = probed.packages.get(&want.name).cloned().unwrap_or_default();
+                    let text = match (&current.installed, &want.pin) {
+                        (None, Some(pin)) => Some(format!("install {}={pin}", want.name)),
+                        (None, None) => Some(format!("install {}", want.name)),
+                        (Some(have), Some(pin)) if have != pin => {
+                            Some(format!("{} {have} → {pin}", want.name))
+                        }
+                        (Some(have), None) if latest => match &current.candidate {
+                            Some(candidate) if candidate != have => {
+                                Some(format!("upgrade {} {have} → {candidate}", want.name))
+                            }
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    if let Some(text) = text {
+                        install.push(want);
+                        changes.push(Change::Note { text });
+                    }
+                }
+                let stale = probed.package_cache.stale();
+                // With a stale cache, `latest` cannot know the newest version
+                // without refreshing it first.
+                let refresh_for_latest = latest && install.is_empty() && stale.is_some();
+                if install.is_empty() && !refresh_for_latest {
+                    return Ok(Decision::Ok);
+                }
+                if let Some(why) = stale {
+                    changes.insert(
+                        0,
+                        Change::Note {
+                            text: format!("refresh the package cache first ({why})"),
+                        },
+                    );
+                    probed.package_cache = CacheState::Age(0);
+                }
+                if refresh_for_latest {
+                    changes.push(Change::Note {
+                        text: format!(
+                            "upgrade {} if the refreshed cache has newer versions",
+                            names(&wants.iter().collect::<Vec<_>>())
+                        ),
+                    });
+                }
+                for want in &wants {
+                    let entry = probed.packages.entry(want.name.clone()).or_default();
+                    if let Some(pin) = &want.pin {
+                        entry.installed = Some(pin.clone());
+                    } else if entry.installed.is_none() || latest {
+                        entry.installed =
+                            entry.candidate.clone().or_else(|| Some("(newest)".into()));
+                    }
+                }
+                snippet = install_snippet(&wants, latest);
+            }
+        }
+        Ok(Decision::Apply { changes, snippet })
     }
 }
 
@@ -217,21 +362,6 @@ fn apply_functions() -> String {
     )
 }
 
-/// The queries of a package resource.
-pub(super) fn queries(planned: &PlannedResource<'_>, spec: &PackageSpec) -> Vec<Query> {
-    let latest = spec.state.as_ref().map(|s| s.value) == Some(Wanted::Latest);
-    let mut queries: Vec<Query> = planned
-        .names
-        .iter()
-        .map(|name| Query::Package {
-            name: name.clone(),
-            candidate: latest,
-        })
-        .collect();
-    queries.push(Query::PackageCache);
-    queries
-}
-
 /// True for a valid Debian package name, optionally with an architecture
 /// (`libc6:amd64`).
 pub fn valid_name(name: &str) -> bool {
@@ -276,147 +406,6 @@ impl Want {
             None => self.name.clone(),
         }
     }
-}
-
-pub(super) fn plan(
-    input: &PlanInput<'_>,
-    spec: &PackageSpec,
-    world: &mut Probed,
-) -> Result<Decision, Diag> {
-    let manager = world.facts.package_manager.as_str();
-    if manager != "apt" {
-        let message = if manager == "none" || manager.is_empty() {
-            "no package manager found on this host (looked for apt-get, dnf, yum, apk, zypper, pacman)".to_string()
-        } else {
-            format!(
-                "this host's package manager is {manager}; this version of redgreen installs packages with apt only"
-            )
-        };
-        return Err(Diag::at(input.planned.place(), message)
-            .label("package")
-            .help("apt (Debian, Ubuntu) is supported; dnf, yum, apk, zypper and pacman are recognised but refused until they can be tested; use a `command` resource meanwhile, with `when: { package_manager: ... }`"));
-    }
-    let state = spec.state.as_ref().map(|s| s.value).unwrap_or_default();
-    let pin = spec.version.as_ref().map(|v| input.render(v)).transpose()?;
-    if let Some(pin) = &pin
-        && !valid_version(pin)
-    {
-        return Err(Diag::at(
-            input.planned.place(),
-            format!("invalid package version '{pin}'"),
-        )
-        .help("a Debian version, like 1.22.1-9 or 1:2.3-1+deb12u1"));
-    }
-    let wants: Vec<Want> = input
-        .planned
-        .names
-        .iter()
-        .map(|name| Want {
-            name: name.clone(),
-            pin: pin.clone(),
-        })
-        .collect();
-    for want in &wants {
-        if !valid_name(&want.name) {
-            return Err(Diag::at(
-                input.planned.place(),
-                format!("invalid package name '{}'", want.name),
-            )
-            .help("package names are lowercase letters, digits, and + - . (like nginx-light or libc6:amd64)"));
-        }
-    }
-
-    let mut changes = Vec::new();
-    let snippet;
-    match state {
-        Wanted::Absent => {
-            let drop: Vec<&Want> = wants
-                .iter()
-                .filter(|w| installed(world, &w.name).is_some())
-                .collect();
-            if drop.is_empty() {
-                return Ok(Decision::Ok);
-            }
-            changes.push(Change::Remove {
-                what: format!(
-                    "{} {}",
-                    if drop.len() == 1 {
-                        "package"
-                    } else {
-                        "packages"
-                    },
-                    names(&drop)
-                ),
-            });
-            for want in &drop {
-                world
-                    .packages
-                    .entry(want.name.clone())
-                    .or_default()
-                    .installed = None;
-            }
-            snippet = remove_snippet(&wants);
-        }
-        Wanted::Present | Wanted::Latest => {
-            let latest = state == Wanted::Latest;
-            let mut install = Vec::new();
-            for want in &wants {
-                let current = world.packages.get(&want.name).cloned().unwrap_or_default();
-                let text = match (&current.installed, &want.pin) {
-                    (None, Some(pin)) => Some(format!("install {}={pin}", want.name)),
-                    (None, None) => Some(format!("install {}", want.name)),
-                    (Some(have), Some(pin)) if have != pin => {
-                        Some(format!("{} {have} → {pin}", want.name))
-                    }
-                    (Some(have), None) if latest => match &current.candidate {
-                        Some(candidate) if candidate != have => {
-                            Some(format!("upgrade {} {have} → {candidate}", want.name))
-                        }
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                if let Some(text) = text {
-                    install.push(want);
-                    changes.push(Change::Note { text });
-                }
-            }
-            let stale = world.package_cache.stale();
-            // With a stale cache, `latest` cannot know the newest version
-            // without refreshing it first.
-            let refresh_for_latest = latest && install.is_empty() && stale.is_some();
-            if install.is_empty() && !refresh_for_latest {
-                return Ok(Decision::Ok);
-            }
-            if let Some(why) = stale {
-                changes.insert(
-                    0,
-                    Change::Note {
-                        text: format!("refresh the package cache first ({why})"),
-                    },
-                );
-                world.package_cache = CacheState::Age(0);
-            }
-            if refresh_for_latest {
-                changes.push(Change::Note {
-                    text: format!(
-                        "upgrade {} if the refreshed cache has newer versions",
-                        names(&wants.iter().collect::<Vec<_>>())
-                    ),
-                });
-            }
-            for want in &wants {
-                let entry = world.packages.entry(want.name.clone()).or_default();
-                if let Some(pin) = &want.pin {
-                    entry.installed = Some(pin.clone());
-                } else if entry.installed.is_none() || latest {
-                    entry.installed = entry.candidate.clone().or_else(|| Some("(newest)".into()));
-                }
-            }
-            snippet = install_snippet(&wants, latest);
-        }
-    }
-    Ok(Decision::Apply { changes, snippet })
 }
 
 fn installed<'w>(world: &'w Probed, name: &str) -> Option<&'w str> {

@@ -73,7 +73,128 @@ impl ResourceType for Service {
         input: &PlanInput<'_>,
         probed: &mut Probed,
     ) -> Result<Decision, Diag> {
-        plan(input, spec, probed)
+        let name = input.name().to_string();
+        if !valid_name(&name) {
+            return Err(Diag::at(
+                input.planned.place(),
+                format!("invalid service name '{name}'"),
+            ));
+        }
+        if probed.facts.init != "systemd" {
+            return Err(unsupported_init(input, &probed.facts.init));
+        }
+        let state = probed.services.get(&name).cloned().unwrap_or_default();
+        let running = spec.running.as_ref().map(|r| r.value);
+        let enabled = spec.enabled.as_ref().map(|e| e.value);
+        match state.load.as_str() {
+            "loaded" => {}
+            "masked" => {
+                return Err(Diag::at(
+                    input.planned.place(),
+                    format!("the unit {name} is masked on this host"),
+                )
+                .help(format!("unmask it first (`systemctl unmask {name}`)")));
+            }
+            _ if probed.changed_earlier => {
+                // A package or file planned earlier may bring the unit: decide on the host.
+                let mut changes = Vec::new();
+                if running == Some(true) {
+                    changes.push(Change::Note {
+                        text: "start (the unit is not on the host yet)".into(),
+                    });
+                }
+                if enabled == Some(true) {
+                    changes.push(Change::Note {
+                        text: "enable".into(),
+                    });
+                }
+                let after = ServiceState {
+                    load: "loaded".into(),
+                    active: if running == Some(true) {
+                        "active"
+                    } else {
+                        "inactive"
+                    }
+                    .into(),
+                    enabled: if enabled == Some(true) {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    }
+                    .into(),
+                    needs_daemon_reload: false,
+                };
+                probed.services.insert(name.clone(), after);
+                if changes.is_empty() {
+                    return Ok(Decision::Ok);
+                }
+                return Ok(Decision::Apply {
+                    changes,
+                    snippet: snippet(&name, running, enabled),
+                });
+            }
+            _ => {
+                return Err(Diag::at(
+                    input.planned.place(),
+                    format!("there is no unit {name} on this host"),
+                )
+                .label("service")
+                .help("install the package that provides it before this resource, or check the name (`systemctl list-unit-files`)"));
+            }
+        }
+        let mut changes = Vec::new();
+        let mut after = state.clone();
+        if state.needs_daemon_reload {
+            changes.push(Change::Note {
+                text: "daemon-reload (the unit file changed on disk)".into(),
+            });
+            after.needs_daemon_reload = false;
+        }
+        match running {
+            Some(true) if !state.is_active() => {
+                changes.push(Change::Note {
+                    text: format!("start ({} → running)", or_unknown(&state.active)),
+                });
+                after.active = "active".into();
+            }
+            Some(false) if state.is_active() => {
+                changes.push(Change::Note {
+                    text: "stop (running → stopped)".into(),
+                });
+                after.active = "inactive".into();
+            }
+            _ => {}
+        }
+        match enabled {
+            Some(true) if !counts_as_enabled(&state.enabled) => {
+                changes.push(Change::Note {
+                    text: format!("enable ({} → enabled)", or_unknown(&state.enabled)),
+                });
+                after.enabled = "enabled".into();
+            }
+            Some(false) if matches!(state.enabled.as_str(), "enabled" | "enabled-runtime") => {
+                changes.push(Change::Note {
+                    text: "disable (enabled → disabled)".into(),
+                });
+                after.enabled = "disabled".into();
+            }
+            _ => {}
+        }
+        probed.services.insert(name.clone(), after);
+        if changes.is_empty() && probed.unit_files_changed {
+            // An earlier resource writes unit files: whether this unit needs a
+            // daemon-reload (or more) is known on the host only.
+            changes.push(Change::Note {
+                text: "re-check on the host: earlier resources change unit files".into(),
+            });
+        }
+        if changes.is_empty() {
+            return Ok(Decision::Ok);
+        }
+        Ok(Decision::Apply {
+            changes,
+            snippet: snippet(&name, running, enabled),
+        })
     }
 }
 
@@ -141,135 +262,6 @@ pub fn unsupported_init(input: &PlanInput<'_>, init: &str) -> Diag {
     )
     .label("service")
     .help("sysvinit and openrc are recognised but refused until a test host for them can be built; use a `command` resource meanwhile, with `when: { init: ... }`")
-}
-
-pub(super) fn plan(
-    input: &PlanInput<'_>,
-    spec: &ServiceSpec,
-    world: &mut Probed,
-) -> Result<Decision, Diag> {
-    let name = input.name().to_string();
-    if !valid_name(&name) {
-        return Err(Diag::at(
-            input.planned.place(),
-            format!("invalid service name '{name}'"),
-        ));
-    }
-    if world.facts.init != "systemd" {
-        return Err(unsupported_init(input, &world.facts.init));
-    }
-    let state = world.services.get(&name).cloned().unwrap_or_default();
-    let running = spec.running.as_ref().map(|r| r.value);
-    let enabled = spec.enabled.as_ref().map(|e| e.value);
-    match state.load.as_str() {
-        "loaded" => {}
-        "masked" => {
-            return Err(Diag::at(
-                input.planned.place(),
-                format!("the unit {name} is masked on this host"),
-            )
-            .help(format!("unmask it first (`systemctl unmask {name}`)")));
-        }
-        _ if world.changed_earlier => {
-            // A package or file planned earlier may bring the unit: decide on the host.
-            let mut changes = Vec::new();
-            if running == Some(true) {
-                changes.push(Change::Note {
-                    text: "start (the unit is not on the host yet)".into(),
-                });
-            }
-            if enabled == Some(true) {
-                changes.push(Change::Note {
-                    text: "enable".into(),
-                });
-            }
-            let after = ServiceState {
-                load: "loaded".into(),
-                active: if running == Some(true) {
-                    "active"
-                } else {
-                    "inactive"
-                }
-                .into(),
-                enabled: if enabled == Some(true) {
-                    "enabled"
-                } else {
-                    "disabled"
-                }
-                .into(),
-                needs_daemon_reload: false,
-            };
-            world.services.insert(name.clone(), after);
-            if changes.is_empty() {
-                return Ok(Decision::Ok);
-            }
-            return Ok(Decision::Apply {
-                changes,
-                snippet: snippet(&name, running, enabled),
-            });
-        }
-        _ => {
-            return Err(Diag::at(
-                input.planned.place(),
-                format!("there is no unit {name} on this host"),
-            )
-            .label("service")
-            .help("install the package that provides it before this resource, or check the name (`systemctl list-unit-files`)"));
-        }
-    }
-    let mut changes = Vec::new();
-    let mut after = state.clone();
-    if state.needs_daemon_reload {
-        changes.push(Change::Note {
-            text: "daemon-reload (the unit file changed on disk)".into(),
-        });
-        after.needs_daemon_reload = false;
-    }
-    match running {
-        Some(true) if !state.is_active() => {
-            changes.push(Change::Note {
-                text: format!("start ({} → running)", or_unknown(&state.active)),
-            });
-            after.active = "active".into();
-        }
-        Some(false) if state.is_active() => {
-            changes.push(Change::Note {
-                text: "stop (running → stopped)".into(),
-            });
-            after.active = "inactive".into();
-        }
-        _ => {}
-    }
-    match enabled {
-        Some(true) if !counts_as_enabled(&state.enabled) => {
-            changes.push(Change::Note {
-                text: format!("enable ({} → enabled)", or_unknown(&state.enabled)),
-            });
-            after.enabled = "enabled".into();
-        }
-        Some(false) if matches!(state.enabled.as_str(), "enabled" | "enabled-runtime") => {
-            changes.push(Change::Note {
-                text: "disable (enabled → disabled)".into(),
-            });
-            after.enabled = "disabled".into();
-        }
-        _ => {}
-    }
-    world.services.insert(name.clone(), after);
-    if changes.is_empty() && world.unit_files_changed {
-        // An earlier resource writes unit files: whether this unit needs a
-        // daemon-reload (or more) is known on the host only.
-        changes.push(Change::Note {
-            text: "re-check on the host: earlier resources change unit files".into(),
-        });
-    }
-    if changes.is_empty() {
-        return Ok(Decision::Ok);
-    }
-    Ok(Decision::Apply {
-        changes,
-        snippet: snippet(&name, running, enabled),
-    })
 }
 
 /// Shell that reloads systemd's view of a unit when it is not loaded or its

@@ -58,7 +58,14 @@ impl ResourceType for Sysctl {
     }
 
     fn queries(_: &SysctlSpec, input: &QueryInput<'_>) -> Vec<Query> {
-        queries(&input.name(), input.content_limit())
+        let key = input.name();
+        vec![
+            Query::Sysctl { key: key.clone() },
+            Query::Path {
+                path: conf_path(&key),
+                content_limit: input.content_limit().max(4096),
+            },
+        ]
     }
 
     fn plan(
@@ -66,7 +73,91 @@ impl ResourceType for Sysctl {
         input: &PlanInput<'_>,
         probed: &mut Probed,
     ) -> Result<Decision, Diag> {
-        plan(input, spec, probed)
+        let key = input.name().to_string();
+        if !valid_key(&key) {
+            return Err(Diag::at(
+                input.planned.place(),
+                format!("invalid kernel parameter '{key}'"),
+            )
+            .help("a key like net.ipv4.ip_forward"));
+        }
+        let container = probed.facts.container.clone();
+        if !container.is_empty() && !namespaced(&key) {
+            return Err(Diag::at(
+                input.planned.place(),
+                format!(
+                    "{key} is not namespaced: on this {container} container it would change the machine the container runs on"
+                ),
+            )
+            .label("not namespaced")
+            .help("containers may only set network (net.*) and IPC parameters; test this one on a VM (test_hosts driver: qemu) or a real host"));
+        }
+        let Some(value) = spec.value.as_ref() else {
+            return Err(Diag::at(input.planned.place(), "a sysctl needs `value`"));
+        };
+        let value = normalize(&input.render(value)?);
+        let state = probed.sysctls.get(&key).cloned().unwrap_or_default();
+        let Some(current) = state.value else {
+            return Err(Diag::at(
+                input.planned.place(),
+                format!(
+                    "there is no kernel parameter {key} on this host ({} does not exist)",
+                    proc_path(&key)
+                ),
+            )
+            .help("check the name with `sysctl -a`; a module may have to be loaded first"));
+        };
+        let mut changes = Vec::new();
+        let mut snippet = String::new();
+        if current != value {
+            changes.push(Change::Note {
+                text: format!("value {current} → {value}"),
+            });
+            snippet.push_str(&runtime_snippet(&key, &value));
+            probed.sysctls.insert(
+                key.clone(),
+                SysctlState {
+                    value: Some(value.clone()),
+                },
+            );
+        }
+        let persist = spec.persist.as_ref().is_none_or(|p| p.value);
+        let conf = conf_path(&key);
+        let file = if persist {
+            plan_present(
+                input,
+                DesiredFile {
+                    path: conf_path(&key),
+                    content: Some(
+                        format!("# Managed by redgreen.\n{key} = {value}\n").into_bytes(),
+                    ),
+                    attrs: super::attrs::Attrs::default(),
+                    guard: None,
+                },
+                probed,
+            )?
+        } else {
+            plan_absent(input, &conf_path(&key), probed)?
+        };
+        let file = super::naming(file, &conf);
+        if let Decision::Apply {
+            changes: file_changes,
+            snippet: file_snippet,
+        } = file
+        {
+            changes.extend(file_changes);
+            if persist {
+                snippet.push_str(&format!(
+                    "if [ ! -d {d} ]; then mkdir -p -- {d}; fi\n",
+                    d = quote(DIR)
+                ));
+            }
+            snippet.push_str(&file_snippet);
+        }
+        if changes.is_empty() {
+            return Ok(Decision::Ok);
+        }
+        Ok(Decision::Apply { changes, snippet })
     }
 }
 
@@ -149,109 +240,6 @@ pub fn namespaced(key: &str) -> bool {
         "kernel.shm_rmid_forced",
     ];
     key.starts_with("net.") || key.starts_with("fs.mqueue.") || IPC.contains(&key)
-}
-
-/// The queries of a sysctl resource.
-pub(super) fn queries(key: &str, content_limit: u64) -> Vec<Query> {
-    vec![
-        Query::Sysctl {
-            key: key.to_string(),
-        },
-        Query::Path {
-            path: conf_path(key),
-            content_limit: content_limit.max(4096),
-        },
-    ]
-}
-
-pub(super) fn plan(
-    input: &PlanInput<'_>,
-    spec: &SysctlSpec,
-    world: &mut Probed,
-) -> Result<Decision, Diag> {
-    let key = input.name().to_string();
-    if !valid_key(&key) {
-        return Err(Diag::at(
-            input.planned.place(),
-            format!("invalid kernel parameter '{key}'"),
-        )
-        .help("a key like net.ipv4.ip_forward"));
-    }
-    let container = world.facts.container.clone();
-    if !container.is_empty() && !namespaced(&key) {
-        return Err(Diag::at(
-            input.planned.place(),
-            format!(
-                "{key} is not namespaced: on this {container} container it would change the machine the container runs on"
-            ),
-        )
-        .label("not namespaced")
-        .help("containers may only set network (net.*) and IPC parameters; test this one on a VM (test_hosts driver: qemu) or a real host"));
-    }
-    let Some(value) = spec.value.as_ref() else {
-        return Err(Diag::at(input.planned.place(), "a sysctl needs `value`"));
-    };
-    let value = normalize(&input.render(value)?);
-    let state = world.sysctls.get(&key).cloned().unwrap_or_default();
-    let Some(current) = state.value else {
-        return Err(Diag::at(
-            input.planned.place(),
-            format!(
-                "there is no kernel parameter {key} on this host ({} does not exist)",
-                proc_path(&key)
-            ),
-        )
-        .help("check the name with `sysctl -a`; a module may have to be loaded first"));
-    };
-    let mut changes = Vec::new();
-    let mut snippet = String::new();
-    if current != value {
-        changes.push(Change::Note {
-            text: format!("value {current} → {value}"),
-        });
-        snippet.push_str(&runtime_snippet(&key, &value));
-        world.sysctls.insert(
-            key.clone(),
-            SysctlState {
-                value: Some(value.clone()),
-            },
-        );
-    }
-    let persist = spec.persist.as_ref().is_none_or(|p| p.value);
-    let conf = conf_path(&key);
-    let file = if persist {
-        plan_present(
-            input,
-            DesiredFile {
-                path: conf_path(&key),
-                content: Some(format!("# Managed by redgreen.\n{key} = {value}\n").into_bytes()),
-                attrs: super::attrs::Attrs::default(),
-                guard: None,
-            },
-            world,
-        )?
-    } else {
-        plan_absent(input, &conf_path(&key), world)?
-    };
-    let file = super::naming(file, &conf);
-    if let Decision::Apply {
-        changes: file_changes,
-        snippet: file_snippet,
-    } = file
-    {
-        changes.extend(file_changes);
-        if persist {
-            snippet.push_str(&format!(
-                "if [ ! -d {d} ]; then mkdir -p -- {d}; fi\n",
-                d = quote(DIR)
-            ));
-        }
-        snippet.push_str(&file_snippet);
-    }
-    if changes.is_empty() {
-        return Ok(Decision::Ok);
-    }
-    Ok(Decision::Apply { changes, snippet })
 }
 
 /// Shell that re-reads the running value and writes it if it differs.

@@ -97,7 +97,103 @@ impl ResourceType for User {
     }
 
     fn plan(spec: &UserSpec, input: &PlanInput<'_>, probed: &mut Probed) -> Result<Decision, Diag> {
-        plan(input, spec, probed)
+        let name = input.name().to_string();
+        if !valid_name(&name) {
+            return Err(
+                Diag::at(input.planned.place(), format!("invalid user name '{name}'")).help(
+                    "user names are lowercase letters, digits, _ and -, starting with a letter or _",
+                ),
+            );
+        }
+        let state = probed.users.get(&name).cloned().unwrap_or_default();
+        if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
+            if !state.exists {
+                return Ok(Decision::Ok);
+            }
+            probed.users.insert(name.clone(), UserState::default());
+            let n = quote(&name);
+            return Ok(Decision::Apply {
+                changes: vec![Change::Remove {
+                    what: "user".into(),
+                }],
+                snippet: format!(
+                    "if getent passwd -- {n} >/dev/null; then userdel -- {n}; rg_emit \"$rg_tag\" changed removed; fi\n"
+                ),
+            });
+        }
+        let render_all = |items: &[crate::recipe::Text]| -> Result<Vec<String>, Diag> {
+            items.iter().map(|t| input.render(t)).collect()
+        };
+        let groups = render_all(&spec.groups)?;
+        let keys = render_all(&spec.authorized_keys)?;
+        let wanted = Wanted {
+            name: name.clone(),
+            uid: spec.uid.as_ref().map(|u| u.value),
+            group: spec.group.as_ref().map(|g| input.render(g)).transpose()?,
+            groups: (!groups.is_empty()).then(|| groups.into_iter().collect()),
+            shell: spec.shell.as_ref().map(|s| input.render(s)).transpose()?,
+            home: spec.home.as_ref().map(|h| input.render(h)).transpose()?,
+            system: spec.system.as_ref().is_some_and(|s| s.value),
+            keys: (!keys.is_empty()).then(|| keys_file(&keys)),
+        };
+        for group in wanted.group.iter().chain(wanted.groups.iter().flatten()) {
+            if !valid_name(group) && group.parse::<u32>().is_err() {
+                return Err(Diag::at(
+                    input.planned.place(),
+                    format!("invalid group name '{group}'"),
+                ));
+            }
+        }
+
+        let mut changes = Vec::new();
+        let mut snippet = String::new();
+        if !state.exists {
+            changes.push(Change::Create {
+                what: if wanted.system { "system user" } else { "user" }.into(),
+            });
+            if wanted.keys.is_some() {
+                changes.push(Change::Note {
+                    text: "authorized_keys".into(),
+                });
+            }
+            snippet.push_str(&create_snippet(&wanted));
+        } else {
+            changes.extend(field_changes(&wanted, &state));
+            if !changes.is_empty() {
+                snippet.push_str(&modify_snippet(&wanted));
+            }
+            if let Some(keys) = &wanted.keys {
+                let owner_ok = |stat: &Option<String>, mode: &str| {
+                    stat.as_deref() == Some(&format!("{mode} {name}"))
+                };
+                if state.keys.as_deref() != Some(keys.as_slice()) {
+                    changes.push(Change::Content {
+                        diff: super::file::unified_diff(
+                            "authorized_keys",
+                            state.keys.as_deref(),
+                            keys,
+                            state.keys.is_some(),
+                        ),
+                        from: state.keys.as_deref().map(sha256_hex),
+                        to: sha256_hex(keys),
+                    });
+                } else if !owner_ok(&state.keys_stat, "600") || !owner_ok(&state.ssh_stat, "700") {
+                    changes.push(Change::Note {
+                        text: "mode or owner of ~/.ssh or authorized_keys".into(),
+                    });
+                }
+            }
+        }
+        if let Some(keys) = &wanted.keys
+            && !changes.is_empty()
+        {
+            snippet.push_str(&keys_snippet(&name, keys));
+        }
+        probed.users.insert(name.clone(), after(&wanted, state));
+        if changes.is_empty() {
+            return Ok(Decision::Ok);
+        }
+        Ok(Decision::Apply { changes, snippet })
     }
 }
 
@@ -197,110 +293,6 @@ struct Wanted {
     home: Option<String>,
     system: bool,
     keys: Option<Vec<u8>>,
-}
-
-pub(super) fn plan(
-    input: &PlanInput<'_>,
-    spec: &UserSpec,
-    world: &mut Probed,
-) -> Result<Decision, Diag> {
-    let name = input.name().to_string();
-    if !valid_name(&name) {
-        return Err(
-            Diag::at(input.planned.place(), format!("invalid user name '{name}'")).help(
-                "user names are lowercase letters, digits, _ and -, starting with a letter or _",
-            ),
-        );
-    }
-    let state = world.users.get(&name).cloned().unwrap_or_default();
-    if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
-        if !state.exists {
-            return Ok(Decision::Ok);
-        }
-        world.users.insert(name.clone(), UserState::default());
-        let n = quote(&name);
-        return Ok(Decision::Apply {
-            changes: vec![Change::Remove {
-                what: "user".into(),
-            }],
-            snippet: format!(
-                "if getent passwd -- {n} >/dev/null; then userdel -- {n}; rg_emit \"$rg_tag\" changed removed; fi\n"
-            ),
-        });
-    }
-    let render_all = |items: &[crate::recipe::Text]| -> Result<Vec<String>, Diag> {
-        items.iter().map(|t| input.render(t)).collect()
-    };
-    let groups = render_all(&spec.groups)?;
-    let keys = render_all(&spec.authorized_keys)?;
-    let wanted = Wanted {
-        name: name.clone(),
-        uid: spec.uid.as_ref().map(|u| u.value),
-        group: spec.group.as_ref().map(|g| input.render(g)).transpose()?,
-        groups: (!groups.is_empty()).then(|| groups.into_iter().collect()),
-        shell: spec.shell.as_ref().map(|s| input.render(s)).transpose()?,
-        home: spec.home.as_ref().map(|h| input.render(h)).transpose()?,
-        system: spec.system.as_ref().is_some_and(|s| s.value),
-        keys: (!keys.is_empty()).then(|| keys_file(&keys)),
-    };
-    for group in wanted.group.iter().chain(wanted.groups.iter().flatten()) {
-        if !valid_name(group) && group.parse::<u32>().is_err() {
-            return Err(Diag::at(
-                input.planned.place(),
-                format!("invalid group name '{group}'"),
-            ));
-        }
-    }
-
-    let mut changes = Vec::new();
-    let mut snippet = String::new();
-    if !state.exists {
-        changes.push(Change::Create {
-            what: if wanted.system { "system user" } else { "user" }.into(),
-        });
-        if wanted.keys.is_some() {
-            changes.push(Change::Note {
-                text: "authorized_keys".into(),
-            });
-        }
-        snippet.push_str(&create_snippet(&wanted));
-    } else {
-        changes.extend(field_changes(&wanted, &state));
-        if !changes.is_empty() {
-            snippet.push_str(&modify_snippet(&wanted));
-        }
-        if let Some(keys) = &wanted.keys {
-            let owner_ok = |stat: &Option<String>, mode: &str| {
-                stat.as_deref() == Some(&format!("{mode} {name}"))
-            };
-            if state.keys.as_deref() != Some(keys.as_slice()) {
-                changes.push(Change::Content {
-                    diff: super::file::unified_diff(
-                        "authorized_keys",
-                        state.keys.as_deref(),
-                        keys,
-                        state.keys.is_some(),
-                    ),
-                    from: state.keys.as_deref().map(sha256_hex),
-                    to: sha256_hex(keys),
-                });
-            } else if !owner_ok(&state.keys_stat, "600") || !owner_ok(&state.ssh_stat, "700") {
-                changes.push(Change::Note {
-                    text: "mode or owner of ~/.ssh or authorized_keys".into(),
-                });
-            }
-        }
-    }
-    if let Some(keys) = &wanted.keys
-        && !changes.is_empty()
-    {
-        snippet.push_str(&keys_snippet(&name, keys));
-    }
-    world.users.insert(name.clone(), after(&wanted, state));
-    if changes.is_empty() {
-        return Ok(Decision::Ok);
-    }
-    Ok(Decision::Apply { changes, snippet })
 }
 
 /// The content of authorized_keys for these keys.

@@ -163,13 +163,7 @@ fn finish(
     mut partial: Partial,
     at: SystemTime,
 ) -> ScenarioResult {
-    let all: Vec<&gherkin::Step> = feature
-        .background
-        .iter()
-        .chain(rule.and_then(|r| r.background.as_ref()))
-        .flat_map(|b| &b.steps)
-        .chain(&scenario.steps)
-        .collect();
+    let all = super::features::steps_run(feature, rule, scenario);
     for step in all.into_iter().skip(partial.steps.len()) {
         partial.steps.push(StepResult {
             keyword: step.keyword.trim().to_string(),

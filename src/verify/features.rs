@@ -604,6 +604,22 @@ fn expand_scenarios(
     out
 }
 
+/// The steps a scenario runs: its feature's background's, its rule's
+/// background's, then its own.
+pub fn steps_run<'f>(
+    feature: &'f gherkin::Feature,
+    rule: Option<&'f gherkin::Rule>,
+    scenario: &'f gherkin::Scenario,
+) -> Vec<&'f gherkin::Step> {
+    feature
+        .background
+        .iter()
+        .chain(rule.and_then(|r| r.background.as_ref()))
+        .flat_map(|b| &b.steps)
+        .chain(&scenario.steps)
+        .collect()
+}
+
 /// The host of a scenario's copy (its first `@host:` tag).
 pub fn host_of(scenario: &gherkin::Scenario) -> Option<&str> {
     scenario.tags.iter().find_map(|t| t.strip_prefix("host:"))

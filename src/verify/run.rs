@@ -58,13 +58,7 @@ fn before_hook(
                 Ok(transport) => {
                     world.enter(context, host, transport);
                     // The background's steps run first, then the scenario's.
-                    let steps: Vec<&gherkin::Step> = feature
-                        .background
-                        .iter()
-                        .chain(rule.and_then(|r| r.background.as_ref()))
-                        .flat_map(|b| &b.steps)
-                        .chain(&scenario.steps)
-                        .collect();
+                    let steps = features::steps_run(feature, rule, scenario);
                     let runner = world.run.as_ref().map(|r| r.steps.clone());
                     if let Some(runner) = runner {
                         runner.prefetch(world, &steps).await;

@@ -9,15 +9,15 @@
 //! directly (no boot loader). Test hosts never write to a base image: each
 //! boots from a copy-on-write overlay of its own.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::driver::DriverError;
+use crate::driver::{DriverError, have};
 
 /// The names `bootstrap:` takes.
 pub const BOOTSTRAPPABLE: &[&str] = &[
@@ -198,6 +198,22 @@ pub async fn ensure_bootstrapped(
     Ok(base)
 }
 
+/// Run `qemu-img` with `args`: its output, or why it could not run.
+pub async fn qemu_img<'a>(
+    args: impl IntoIterator<Item = &'a OsStr>,
+) -> Result<std::process::Output, DriverError> {
+    Command::new("qemu-img")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| {
+            DriverError::new(format!(
+                "cannot run qemu-img (apt-get install qemu-utils): {e}"
+            ))
+        })
+}
+
 /// A user's disk image: its format, as `qemu-img info` sees it.
 pub async fn from_file(path: &Path) -> Result<Base, DriverError> {
     // Overlays name their backing file by this path: it must not depend on
@@ -208,17 +224,12 @@ pub async fn from_file(path: &Path) -> Result<Base, DriverError> {
             path.display()
         ))
     })?;
-    let output = Command::new("qemu-img")
-        .args(["info", "--output=json"])
-        .arg(path)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|e| {
-            DriverError::new(format!(
-                "cannot run qemu-img (apt-get install qemu-utils): {e}"
-            ))
-        })?;
+    let output = qemu_img([
+        OsStr::new("info"),
+        OsStr::new("--output=json"),
+        path.as_os_str(),
+    ])
+    .await?;
     if !output.status.success() {
         return Err(DriverError::new(format!(
             "cannot read the disk image {}: {}",
@@ -277,30 +288,23 @@ async fn build(
     // mmdebstrap's hooks see /proc, /sys and /dev mounted inside the folder,
     // which `mkfs.ext4 -d` would copy: the image is made once the bootstrap
     // has finished and unmounted them.
+    let bootstrap = |tool: &str, options: &[&str]| {
+        let mut command = Command::new(tool);
+        command
+            .arg("--variant=minbase")
+            .args(options)
+            .arg(format!("--include={includes}"))
+            .arg(suite)
+            .arg(&root);
+        if let Some(mirror) = mirror {
+            command.arg(mirror);
+        }
+        command
+    };
     let mut command = if have("mmdebstrap") {
-        let mut command = Command::new("mmdebstrap");
-        command
-            .arg("--variant=minbase")
-            .arg("--mode=root")
-            .arg("--format=directory")
-            .arg(format!("--include={includes}"))
-            .arg(suite)
-            .arg(&root);
-        if let Some(mirror) = mirror {
-            command.arg(mirror);
-        }
-        command
+        bootstrap("mmdebstrap", &["--mode=root", "--format=directory"])
     } else if have("debootstrap") {
-        let mut command = Command::new("debootstrap");
-        command
-            .arg("--variant=minbase")
-            .arg(format!("--include={includes}"))
-            .arg(suite)
-            .arg(&root);
-        if let Some(mirror) = mirror {
-            command.arg(mirror);
-        }
-        command
+        bootstrap("debootstrap", &[])
     } else {
         return Err(DriverError::new(
             "neither mmdebstrap nor debootstrap is installed; install one (apt-get install mmdebstrap)",
@@ -313,19 +317,7 @@ async fn build(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| io("cannot start the bootstrap", e))?;
-    let mut log = Vec::new();
-    if let Some(stderr) = child.stderr.take() {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(step) = line.strip_prefix("I: ") {
-                progress(step);
-            }
-            log.push(line);
-            if log.len() > 40 {
-                log.remove(0);
-            }
-        }
-    }
+    let log = crate::driver::bootstrap_log(child.stderr.take(), progress).await;
     let status = child.wait().await.map_err(|e| io("the bootstrap", e))?;
     if !status.success() {
         return Err(DriverError::new(format!(
@@ -406,14 +398,6 @@ fn remove_stale_builds(parent: &Path, prefix: &str) {
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
-}
-
-fn have(tool: &str) -> bool {
-    std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
-use crate::driver::{DriverError, State};
+use crate::driver::{DriverError, State, have};
 
 /// The staged files of a new VM, and its public host key.
 pub struct Staged {
@@ -153,14 +153,6 @@ pub async fn make_cidata(
         )));
     }
     Ok(true)
-}
-
-fn have(tool: &str) -> bool {
-    std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 #[cfg(test)]

@@ -7,11 +7,12 @@
 //! cloud-init, on cloud images), `qemu.pid`, `qemu.log` (QEMU's own
 //! messages) and `console.log` (the serial console).
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use super::base::{Base, Boot};
+use super::base::{Base, Boot, qemu_img};
 use crate::driver::DriverError;
 
 /// How QEMU runs the guest's CPU.
@@ -181,18 +182,13 @@ pub fn id(project_id: &str, name: &str) -> String {
 pub async fn create_overlay(dir: &Path, base: &Base) -> Result<(), DriverError> {
     let path = overlay(dir);
     let _ = std::fs::remove_file(&path);
-    let output = tokio::process::Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2", "-F", &base.format, "-b"])
-        .arg(&base.disk)
-        .arg(&path)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|e| {
-            DriverError::new(format!(
-                "cannot run qemu-img (apt-get install qemu-utils): {e}"
-            ))
-        })?;
+    let args = ["create", "-q", "-f", "qcow2", "-F", &base.format, "-b"];
+    let output = qemu_img(
+        args.iter()
+            .map(OsStr::new)
+            .chain([base.disk.as_os_str(), path.as_os_str()]),
+    )
+    .await?;
     if !output.status.success() {
         return Err(DriverError::new(format!(
             "cannot create the overlay {}: {}",

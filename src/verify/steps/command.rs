@@ -98,15 +98,20 @@ pub fn first_is_regex(values: &[String]) -> Result<(), String> {
     multiline(values.first().map_or("", String::as_str)).map(drop)
 }
 
+/// The output or the error output of the last command: its name for
+/// messages, and its text.
+fn stream(ran: &Ran, error: bool) -> (&'static str, std::borrow::Cow<'_, str>) {
+    if error {
+        ("error output", String::from_utf8_lossy(&ran.output.stderr))
+    } else {
+        ("output", String::from_utf8_lossy(&ran.output.stdout))
+    }
+}
+
 fn stream_contains(world: &HostWorld, args: &Args, error: bool) -> Verdict {
     let wanted = args.text(0);
     let ran = last(world)?;
-    let name = if error { "error output" } else { "output" };
-    let text = String::from_utf8_lossy(if error {
-        &ran.output.stderr
-    } else {
-        &ran.output.stdout
-    });
+    let (name, text) = stream(ran, error);
     expect(
         args,
         text.contains(wanted),
@@ -125,12 +130,7 @@ fn stream_matches(world: &HostWorld, args: &Args, error: bool) -> Verdict {
     let pattern = args.text(0);
     let regex = multiline(pattern).map_err(Failure::input)?;
     let ran = last(world)?;
-    let name = if error { "error output" } else { "output" };
-    let text = String::from_utf8_lossy(if error {
-        &ran.output.stderr
-    } else {
-        &ran.output.stdout
-    });
+    let (name, text) = stream(ran, error);
     expect(
         args,
         regex.is_match(&text),
