@@ -18,19 +18,25 @@ pub enum Presence {
 pub struct Mode(pub u32);
 
 impl Mode {
-    /// Parse octal digits (`0644`, `644`, `0o644`, `2755`).
-    pub fn parse(text: &str) -> Result<Mode, String> {
+    /// The one rule for a mode, in recipes and in steps alike: 3 or 4 octal
+    /// digits (`0644`, `644`, `2755`), optionally written `0o644`.
+    pub fn from_octal(text: &str) -> Option<Mode> {
         let digits = text.trim();
         let digits = digits.strip_prefix("0o").unwrap_or(digits);
         let valid = (3..=4).contains(&digits.len()) && digits.chars().all(|c| c.is_digit(8));
-        if !valid {
-            return Err(format!(
-                "invalid mode '{text}': expected 3 or 4 octal digits, like \"0644\" or \"0755\""
-            ));
-        }
-        u32::from_str_radix(digits, 8)
+        valid
+            .then(|| u32::from_str_radix(digits, 8).ok())
+            .flatten()
             .map(Mode)
-            .map_err(|e| format!("invalid mode '{text}': {e}"))
+    }
+
+    /// Parse a mode of a recipe ([`Mode::from_octal`]), or say what is wrong.
+    pub fn parse(text: &str) -> Result<Mode, String> {
+        Mode::from_octal(text).ok_or_else(|| {
+            format!(
+                "invalid mode '{text}': expected 3 or 4 octal digits, like \"0644\" or \"0755\""
+            )
+        })
     }
 
     /// Four octal digits, as `stat -c %a` would print them zero-padded.

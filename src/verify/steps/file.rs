@@ -6,6 +6,7 @@
 
 use regex::Regex;
 
+use crate::recipe::Mode;
 use crate::shell::quote;
 use crate::verify::library::Args;
 use crate::verify::library::expect;
@@ -64,15 +65,11 @@ fn parse_stat(line: &str) -> Option<Stat> {
     })
 }
 
-/// A mode as written ("0644", "644", "4755") → its number.
+/// A mode as written ("0644", "644", "4755", "0o644") → its number, by the
+/// rule recipes follow too ([`Mode::from_octal`]).
 pub fn parse_mode(text: &str) -> Result<u32, String> {
-    let digits = text.trim();
-    if digits.is_empty() || digits.len() > 5 || !digits.chars().all(|c| ('0'..='7').contains(&c)) {
-        return Err(format!("'{text}' is not an octal mode like \"0644\""));
-    }
-    u32::from_str_radix(digits, 8)
-        .ok()
-        .filter(|m| *m <= 0o7777)
+    Mode::from_octal(text)
+        .map(|mode| mode.0)
         .ok_or_else(|| format!("'{text}' is not an octal mode like \"0644\""))
 }
 
