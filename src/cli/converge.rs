@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{Cli, Failure, RunArgs, RunFormat, interrupt_on_signals, load};
+use super::{Cli, Failure, RunArgs, interrupt_on_signals, load};
 use crate::config::{Overrides, Project};
 use crate::diagnostic::{Diag, Diags};
 use crate::engine::saved::SavedPlan;
 use crate::engine::{self, Approval, Mode};
-use crate::report::{self, Reporter};
+use crate::report::{self, Format, Reporter};
 use crate::workflow::rollout::{self, Rollout};
 use crate::workflow::{self, Settings, targets};
 
@@ -61,13 +61,11 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
     let jobs = engine::jobs(&project, targets, &overrides)?;
     let settings = settings(&project, args, overrides, cli.verbose);
     let options = settings.engine(&project, Mode::Plan, true, &args.tags, Approval::default());
-    let live = args.format == RunFormat::Pretty;
+    let format = Format::from(args.format);
+    let live = format == Format::Pretty;
     let reporter = reporter(live, true);
     let result = engine::run(&project, jobs, &options, &|e| reporter.engine(e)).await;
-    let mut text = match args.format {
-        RunFormat::Pretty => report::converge::plan_end(&result),
-        RunFormat::Json => report::format::json(&result),
-    };
+    let mut text = report::converge::plan_end(format, &result);
     if let Some(path) = &args.out {
         let saved = SavedPlan::new(
             &result,
@@ -128,7 +126,8 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
     };
     let settings = settings(&project, &run, overrides, cli.verbose);
     let options = settings.engine(&project, Mode::Converge, args.diff, &run.tags, approval);
-    let live = run.format == RunFormat::Pretty && run.out.is_none();
+    let format = Format::from(run.format);
+    let live = format == Format::Pretty && run.out.is_none();
     let reporter = reporter(live, false);
 
     let (text, code) = match rollout {
@@ -146,18 +145,12 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
                 &features,
             )
             .await;
-            let text = match run.format {
-                RunFormat::Pretty => report::rollout::end(&result, live),
-                RunFormat::Json => report::format::json(&result),
-            };
+            let text = report::rollout::end(format, &result, live);
             (text, result.exit_code())
         }
         None => {
             let result = engine::run(&project, jobs, &options, &|e| reporter.engine(e)).await;
-            let text = match run.format {
-                RunFormat::Pretty => report::converge::converge_end(&result, live),
-                RunFormat::Json => report::format::json(&result),
-            };
+            let text = report::converge::converge_end(format, &result, live);
             (text, result.exit_code())
         }
     };

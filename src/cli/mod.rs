@@ -154,6 +154,15 @@ pub enum RunFormat {
     Json,
 }
 
+impl From<RunFormat> for crate::report::Format {
+    fn from(format: RunFormat) -> Self {
+        match format {
+            RunFormat::Pretty => crate::report::Format::Pretty,
+            RunFormat::Json => crate::report::Format::Json,
+        }
+    }
+}
+
 /// How to reach hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ConnectionKind {

@@ -56,6 +56,15 @@ pub enum StatusFormat {
     Json,
 }
 
+impl From<StatusFormat> for crate::report::Format {
+    fn from(format: StatusFormat) -> Self {
+        match format {
+            StatusFormat::Pretty => crate::report::Format::Pretty,
+            StatusFormat::Json => crate::report::Format::Json,
+        }
+    }
+}
+
 pub(super) async fn run(cli: &Cli, args: &StatusArgs) -> Result<i32, Failure> {
     let project = Project::load(&cli.dir)?;
     let selection = Selection {
@@ -76,10 +85,7 @@ pub(super) async fn run(cli: &Cli, args: &StatusArgs) -> Result<i32, Failure> {
     } else {
         exit::OK
     };
-    let text = match args.format {
-        StatusFormat::Json => report::status::json(&revision, &hosts),
-        StatusFormat::Pretty => report::status::pretty(&revision, &hosts),
-    };
+    let text = report::status::text(args.format.into(), &revision, &hosts);
     super::write_output(args.out.as_deref(), &text)?;
     Ok(code)
 }

@@ -49,6 +49,16 @@ pub enum TestFormat {
     Html,
 }
 
+impl From<TestFormat> for crate::report::Format {
+    fn from(format: TestFormat) -> Self {
+        match format {
+            TestFormat::Pretty => crate::report::Format::Pretty,
+            TestFormat::Json => crate::report::Format::Json,
+            TestFormat::Html => crate::report::Format::Html,
+        }
+    }
+}
+
 pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
     let project = load(cli)?;
     let overrides = Overrides::from_pairs(&args.vars.vars)?;
@@ -80,15 +90,12 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
         &reporter,
     )
     .await?;
-    let text = match args.format {
-        TestFormat::Pretty => summary(&report),
-        TestFormat::Json => report::format::json(&report),
-        TestFormat::Html => report::html::cycle(&report, &project.root),
-    };
+    let format = report::Format::from(args.format);
+    let text = report::cycle::text(format, &report, &project.root);
     match &args.out {
         Some(path) => {
             super::write_output(Some(path), &text)?;
-            if args.format != TestFormat::Pretty {
+            if format != report::Format::Pretty {
                 crate::output::eprint(&summary(&report));
             }
             crate::errln!("wrote {}", path.display());

@@ -108,7 +108,7 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
         Default::default(),
         cli.verbose > 0,
     );
-    let options = verify::Options {
+    let options = verify::VerifyOptions {
         tags,
         fail_fast: args.fail_fast,
         ..settings.features(true)

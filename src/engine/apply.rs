@@ -4,7 +4,7 @@
 
 use super::ledger::{self, Converged, Ledger, Lock};
 use super::plan::Plan;
-use super::{HostOutcome, HostReport, Options, ResourceReport, Status, script};
+use super::{EngineOptions, HostOutcome, HostReport, ResourceReport, Status, script};
 use crate::shell::TaggedLines;
 use crate::transport::{Script, TIMED_OUT, Transport, TransportError};
 
@@ -15,7 +15,7 @@ pub(super) async fn run(
     mut plan: Plan<'_, '_>,
     wanted: Ledger,
     recorded: Option<Ledger>,
-    options: &Options,
+    options: &EngineOptions,
     transport: &dyn Transport,
     report: &mut HostReport,
 ) -> Result<(), TransportError> {

@@ -278,8 +278,8 @@ mod tests {
             },
             resources,
         };
-        let world = crate::resource::testing::debian();
-        let facts = world.facts.to_value();
+        let probed = crate::resource::testing::debian();
+        let facts = probed.facts.to_value();
         let context = crate::template::context(&job.resources.vars, &host, Some(&facts));
         let files_dir = project.files_dir();
         let input = Input {
@@ -289,7 +289,7 @@ mod tests {
             facts: &facts,
             files_dir: &files_dir,
             want_diff: false,
-            probed: &world,
+            probed: &probed,
         };
         let notifiers: Vec<Notifier<'_, '_>> = job
             .resources

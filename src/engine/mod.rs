@@ -50,7 +50,7 @@ pub enum Mode {
 
 /// How a run goes.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub struct EngineOptions {
     /// Plan or converge.
     pub mode: Mode,
     /// Hosts worked on at once.
@@ -170,7 +170,7 @@ pub fn jobs<'p>(
 pub async fn run(
     project: &Project,
     jobs: Vec<Job<'_>>,
-    options: &Options,
+    options: &EngineOptions,
     events: Listener<'_>,
 ) -> RunReport {
     let order: Vec<String> = jobs.iter().map(|j| j.target.name.clone()).collect();
@@ -200,7 +200,7 @@ pub async fn run(
 async fn run_host(
     project: &Project,
     job: Job<'_>,
-    options: &Options,
+    options: &EngineOptions,
     events: Listener<'_>,
 ) -> HostReport {
     let started = Instant::now();
@@ -234,7 +234,7 @@ async fn run_host(
 async fn work(
     project: &Project,
     job: &Job<'_>,
-    options: &Options,
+    options: &EngineOptions,
     events: Listener<'_>,
     transport: &dyn Transport,
     report: &mut HostReport,

@@ -3,7 +3,7 @@
 //! before it leave), then the handlers that what changes notifies.
 
 use super::handlers::{self, PlannedHandler};
-use super::{Job, Options, ResourceReport, Status};
+use super::{EngineOptions, Job, ResourceReport, Status};
 use crate::config::Project;
 use crate::resource::{self, Change, Decision, PlanInput, PlannedResource, Probed};
 use crate::template;
@@ -98,7 +98,7 @@ pub(super) fn plan<'r, 'p>(
     project: &Project,
     job: &Job<'_>,
     selected: Vec<&'r PlannedResource<'p>>,
-    options: &Options,
+    options: &EngineOptions,
     mut probed: Probed,
 ) -> Plan<'r, 'p> {
     let target = &job.target;

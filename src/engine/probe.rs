@@ -2,7 +2,7 @@
 //! facts and the ledger, in one script (round trip 1).
 
 use super::ledger::{self, Ledger};
-use super::{HostOutcome, HostReport, Job, Options, script};
+use super::{EngineOptions, HostOutcome, HostReport, Job, script};
 use crate::config::Project;
 use crate::resource::{self, PlannedResource, Probed, Query, QueryInput, query};
 use crate::template;
@@ -22,7 +22,7 @@ pub(super) async fn run(
     project: &Project,
     job: &Job<'_>,
     selected: &[&PlannedResource<'_>],
-    options: &Options,
+    options: &EngineOptions,
     transport: &dyn Transport,
     report: &mut HostReport,
 ) -> Result<Option<Probe>, TransportError> {
@@ -60,7 +60,7 @@ fn queries(
     project: &Project,
     job: &Job<'_>,
     selected: &[&PlannedResource<'_>],
-    options: &Options,
+    options: &EngineOptions,
 ) -> Vec<Query> {
     let target = &job.target;
     let host_value = template::host_value(&target.name, &target.address, &target.groups);

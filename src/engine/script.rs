@@ -183,9 +183,9 @@ mod tests {
             .unwrap();
         let lines = crate::shell::parse_lines(&String::from_utf8_lossy(&out.stdout));
         assert!(lines.complete, "{}", String::from_utf8_lossy(&out.stderr));
-        let world = query::read_answers(&queries, &lines);
-        assert!(!world.facts.arch.is_empty());
-        assert!(world.guards.contains_key(
+        let probed = query::read_answers(&queries, &lines);
+        assert!(!probed.facts.arch.is_empty());
+        assert!(probed.guards.contains_key(
             &crate::resource::command::Invocation::default().wrap("test -f /srv/app/.migrated")
         ));
     }

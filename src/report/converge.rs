@@ -3,7 +3,7 @@
 
 use owo_colors::{OwoColorize, Stream};
 
-use super::host_width;
+use super::{Format, host_width};
 use crate::engine::{HostOutcome, HostReport, Mode, ResourceReport, RunReport, Status};
 use crate::output::{shown, shown_text};
 
@@ -329,14 +329,21 @@ pub fn removals_note(report: &RunReport) -> String {
     )
 }
 
-/// What plan prints at its end: the recap, and the note on removals.
-pub fn plan_end(report: &RunReport) -> String {
-    recap(report) + &removals_note(report)
+/// What plan writes at its end: for people, the recap and the note on
+/// removals; else the JSON.
+pub fn plan_end(format: Format, report: &RunReport) -> String {
+    match format {
+        Format::Pretty => recap(report) + &removals_note(report),
+        _ => super::format::json(report),
+    }
 }
 
-/// What converge prints at its end: each host's resources, unless they
-/// were shown live, then the recap.
-pub fn converge_end(report: &RunReport, live: bool) -> String {
+/// What converge writes at its end: for people, each host's resources
+/// (unless they were shown live), then the recap; else the JSON.
+pub fn converge_end(format: Format, report: &RunReport, live: bool) -> String {
+    if format != Format::Pretty {
+        return super::format::json(report);
+    }
     let mut text = String::new();
     if !live {
         for host in &report.hosts {

@@ -231,9 +231,13 @@ pub fn summary(report: &RolloutReport) -> String {
     out
 }
 
-/// What a rollout prints at its end: each host's resources and features,
-/// unless they were shown live, then the recap and the summary.
-pub fn end(report: &RolloutReport, live: bool) -> String {
+/// What a rollout writes at its end: for people, each host's resources and
+/// features (unless they were shown live), then the recap and the summary;
+/// else the JSON.
+pub fn end(format: super::Format, report: &RolloutReport, live: bool) -> String {
+    if format != super::Format::Pretty {
+        return super::format::json(report);
+    }
     let mut text = String::new();
     if !live {
         for host in &report.converge.hosts {

@@ -121,10 +121,14 @@ pub fn pretty(revision: &Revision, hosts: &[HostStatus]) -> String {
     out
 }
 
-/// The status as JSON: the repository's commit and every host's ledger.
-pub fn json(revision: &Revision, hosts: &[HostStatus]) -> String {
-    super::format::json(&serde_json::json!({
-        "repository": { "commit": revision.commit, "dirty": revision.dirty },
-        "hosts": hosts,
-    }))
+/// The status in `format`: for people, [`pretty`]; else one JSON document,
+/// the repository's commit and every host's ledger.
+pub fn text(format: super::Format, revision: &Revision, hosts: &[HostStatus]) -> String {
+    match format {
+        super::Format::Pretty => pretty(revision, hosts),
+        _ => super::format::json(&serde_json::json!({
+            "repository": { "commit": revision.commit, "dirty": revision.dirty },
+            "hosts": hosts,
+        })),
+    }
 }

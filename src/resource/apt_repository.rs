@@ -283,7 +283,7 @@ fn root_file(path: &str, content: Vec<u8>) -> DesiredFile {
 
 /// One decision from the decisions about each file; a change makes the
 /// package cache stale for the resources planned after.
-fn finish(parts: Vec<Decision>, world: &mut Probed) -> Decision {
+fn finish(parts: Vec<Decision>, probed: &mut Probed) -> Decision {
     let mut changes: Vec<Change> = Vec::new();
     let mut snippet = String::new();
     for part in parts {
@@ -299,8 +299,8 @@ fn finish(parts: Vec<Decision>, world: &mut Probed) -> Decision {
     if changes.is_empty() {
         return Decision::Ok;
     }
-    if world.package_cache != CacheState::Unknown || world.facts.package_manager == "apt" {
-        world.package_cache = CacheState::SourcesChanged;
+    if probed.package_cache != CacheState::Unknown || probed.facts.package_manager == "apt" {
+        probed.package_cache = CacheState::SourcesChanged;
     }
     Decision::Apply { changes, snippet }
 }

@@ -462,12 +462,12 @@ mod tests {
     fn guards_answered_by_the_probe_skip_the_command() {
         let recipe =
             "resources:\n  - command: make install\n    unless: test -x /usr/local/bin/tool\n";
-        let mut world = testing::debian();
-        world
+        let mut probed = testing::debian();
+        probed
             .guards
             .insert(Invocation::default().wrap("test -x /usr/local/bin/tool"), 0);
         assert_eq!(
-            testing::changes(&testing::plan(recipe, &[], &mut world.clone())[0]),
+            testing::changes(&testing::plan(recipe, &[], &mut probed.clone())[0]),
             ["ok"]
         );
         // After an earlier change the guard is re-checked on the host.
@@ -476,16 +476,16 @@ mod tests {
             &recipe[11..]
         );
         assert_eq!(
-            testing::changes(&testing::plan(&recipe_after, &[], &mut world.clone())[1]),
+            testing::changes(&testing::plan(&recipe_after, &[], &mut probed.clone())[1]),
             [
                 "re-check on the host (`unless` succeeds now, but earlier resources change the host), run if needed"
             ]
         );
-        world
+        probed
             .guards
             .insert(Invocation::default().wrap("test -x /usr/local/bin/tool"), 1);
         assert_eq!(
-            testing::changes(&testing::plan(recipe, &[], &mut world)[0]),
+            testing::changes(&testing::plan(recipe, &[], &mut probed)[0]),
             ["run"]
         );
     }

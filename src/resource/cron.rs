@@ -327,8 +327,8 @@ mod tests {
 
     #[test]
     fn cron_must_be_installed_unless_an_earlier_resource_may_install_it() {
-        let mut world = testing::debian();
-        world.crontabs.insert(
+        let mut probed = testing::debian();
+        probed.crontabs.insert(
             "root".into(),
             CrontabState {
                 no_cron: true,
@@ -337,16 +337,16 @@ mod tests {
         );
         let entry =
             "  - cron: backup\n    schedule: \"0 3 * * *\"\n    run: /usr/local/bin/backup.sh\n";
-        let out = testing::plan(&format!("resources:\n{entry}"), &[], &mut world.clone());
+        let out = testing::plan(&format!("resources:\n{entry}"), &[], &mut probed.clone());
         assert_eq!(
             testing::changes(&out[0]),
             ["error: cron is not installed on this host (no crontab command)"]
         );
-        world.package_cache = crate::resource::package::CacheState::Age(1);
+        probed.package_cache = crate::resource::package::CacheState::Age(1);
         let out = testing::plan(
             &format!("resources:\n  - package: cron\n{entry}"),
             &[],
-            &mut world,
+            &mut probed,
         );
         assert_eq!(testing::changes(&out[1]), ["content (+2 -0)"]);
     }

@@ -173,9 +173,9 @@ pub(super) fn attrs_of(
 pub fn plan_present(
     input: &PlanInput<'_>,
     desired: DesiredFile,
-    world: &mut Probed,
+    probed: &mut Probed,
 ) -> Result<Decision, Diag> {
-    let state = world.path(&desired.path);
+    let state = probed.path(&desired.path);
     if matches!(state.kind, PathKind::Dir | PathKind::Other) {
         return Err(Diag::at(
             input.planned.place(),
@@ -257,7 +257,7 @@ pub fn plan_present(
         target: None,
         ..full.applied_to(attr_state)
     };
-    world.paths.insert(desired.path.clone(), after);
+    probed.paths.insert(desired.path.clone(), after);
 
     if changes.is_empty() {
         return Ok(Decision::Ok);
@@ -325,9 +325,9 @@ fn write_snippet(desired: &DesiredFile, full: &Attrs, sha: Option<&str>) -> Stri
 pub fn plan_absent(
     input: &PlanInput<'_>,
     path: &str,
-    world: &mut Probed,
+    probed: &mut Probed,
 ) -> Result<Decision, Diag> {
-    let state = world.path(path);
+    let state = probed.path(path);
     match state.kind {
         PathKind::Absent => Ok(Decision::Ok),
         PathKind::Dir => Err(Diag::at(
@@ -339,7 +339,7 @@ pub fn plan_absent(
         .label("this resource")
         .help("use a directory resource with state: absent")),
         _ => {
-            world.paths.insert(path.to_string(), PathState::default());
+            probed.paths.insert(path.to_string(), PathState::default());
             let p = quote(path);
             Ok(Decision::Apply {
                 changes: vec![Change::Remove {

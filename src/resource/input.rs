@@ -13,7 +13,7 @@ use crate::diagnostic::Diag;
 use crate::recipe::{Text, When};
 use crate::template::Templates;
 
-/// Everything a resource's plan may look at, besides the world.
+/// Everything a resource's plan may look at, besides what the probe found.
 pub struct PlanInput<'a> {
     /// The resource for this host, names rendered.
     pub planned: &'a PlannedResource<'a>,

@@ -462,7 +462,8 @@ pub fn literal(text: &str) -> bool {
     !text.contains("{{")
 }
 
-/// Plan a recipe's resources against a made-up world, without a host.
+/// Plan a recipe's resources against what a probe could have found on a
+/// made-up host.
 #[cfg(test)]
 pub(crate) mod testing {
     use super::{Decision, PlanInput, Probed};
@@ -473,7 +474,7 @@ pub(crate) mod testing {
     pub fn plan(
         recipe: &str,
         files: &[(&str, &[u8])],
-        world: &mut Probed,
+        probed: &mut Probed,
     ) -> Vec<Result<Decision, String>> {
         let dir = tempfile::tempdir().expect("temporary directory");
         std::fs::write(
@@ -500,7 +501,7 @@ pub(crate) mod testing {
         )
         .map_err(|d| format!("{d:?}"))
         .unwrap();
-        let facts = world.facts.to_value();
+        let facts = probed.facts.to_value();
         let context = crate::template::context(&expanded.vars, &host, Some(&facts));
         expanded
             .resources
@@ -513,9 +514,9 @@ pub(crate) mod testing {
                     files_dir: &project.files_dir(),
                     want_diff: true,
                 };
-                let decision = super::plan(&input, world).map_err(|d| d.message.clone());
+                let decision = super::plan(&input, probed).map_err(|d| d.message.clone());
                 if matches!(decision, Ok(Decision::Apply { .. })) {
-                    world.changed_earlier = true;
+                    probed.changed_earlier = true;
                 }
                 decision
             })
@@ -524,13 +525,13 @@ pub(crate) mod testing {
 
     /// A Debian 12 host with systemd and apt, as the probe would describe it.
     pub fn debian() -> Probed {
-        let mut world = Probed::default();
-        world.facts.os_family = "debian".into();
-        world.facts.os_id = "debian".into();
-        world.facts.os_codename = "bookworm".into();
-        world.facts.init = "systemd".into();
-        world.facts.package_manager = "apt".into();
-        world
+        let mut probed = Probed::default();
+        probed.facts.os_family = "debian".into();
+        probed.facts.os_id = "debian".into();
+        probed.facts.os_codename = "bookworm".into();
+        probed.facts.init = "systemd".into();
+        probed.facts.package_manager = "apt".into();
+        probed
     }
 
     /// The changes of a decision, as shown to people.

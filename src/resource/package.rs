@@ -408,8 +408,8 @@ impl Want {
     }
 }
 
-fn installed<'w>(world: &'w Probed, name: &str) -> Option<&'w str> {
-    world
+fn installed<'w>(probed: &'w Probed, name: &str) -> Option<&'w str> {
+    probed
         .packages
         .get(name)
         .and_then(|p| p.installed.as_deref())
@@ -593,9 +593,9 @@ mod tests {
 
     #[test]
     fn other_managers_are_refused_by_name() {
-        let mut world = testing::debian();
-        world.facts.package_manager = "dnf".into();
-        let out = testing::plan("resources:\n  - package: nginx\n", &[], &mut world);
+        let mut probed = testing::debian();
+        probed.facts.package_manager = "dnf".into();
+        let out = testing::plan("resources:\n  - package: nginx\n", &[], &mut probed);
         assert_eq!(
             testing::changes(&out[0]),
             [
@@ -606,9 +606,9 @@ mod tests {
 
     #[test]
     fn a_list_installs_only_what_is_missing() {
-        let mut world = testing::debian();
-        world.package_cache = CacheState::Age(60);
-        world.packages.insert(
+        let mut probed = testing::debian();
+        probed.package_cache = CacheState::Age(60);
+        probed.packages.insert(
             "curl".into(),
             PackageState {
                 installed: Some("7.88".into()),
@@ -618,7 +618,7 @@ mod tests {
         let out = testing::plan(
             "resources:\n  - package: [nginx-light, curl]\n  - package: [telnet, curl-dev]\n    state: absent\n",
             &[],
-            &mut world,
+            &mut probed,
         );
         assert_eq!(testing::changes(&out[0]), ["install nginx-light"]);
         assert_eq!(testing::changes(&out[1]), ["ok"], "neither is installed");
@@ -626,12 +626,12 @@ mod tests {
 
     #[test]
     fn a_changed_source_refreshes_the_cache_before_installing() {
-        let mut world = testing::debian();
-        world.package_cache = CacheState::Age(60);
+        let mut probed = testing::debian();
+        probed.package_cache = CacheState::Age(60);
         let out = testing::plan(
             "resources:\n  - apt_repository: example\n    uri: https://example.org/debian\n  - package: example-tool\n",
             &[],
-            &mut world,
+            &mut probed,
         );
         assert_eq!(
             testing::changes(&out[1]),
@@ -644,9 +644,9 @@ mod tests {
 
     #[test]
     fn latest_upgrades_to_the_candidate_and_refreshes_a_stale_cache() {
-        let mut world = testing::debian();
-        world.package_cache = CacheState::Age(60);
-        world.packages.insert(
+        let mut probed = testing::debian();
+        probed.package_cache = CacheState::Age(60);
+        probed.packages.insert(
             "curl".into(),
             PackageState {
                 installed: Some("1.0".into()),
@@ -655,12 +655,12 @@ mod tests {
         );
         let recipe = "resources:\n  - package: curl\n    state: latest\n";
         assert_eq!(
-            testing::changes(&testing::plan(recipe, &[], &mut world.clone())[0]),
+            testing::changes(&testing::plan(recipe, &[], &mut probed.clone())[0]),
             ["ok"]
         );
-        world.package_cache = CacheState::Age(2 * 86_400);
+        probed.package_cache = CacheState::Age(2 * 86_400);
         assert_eq!(
-            testing::changes(&testing::plan(recipe, &[], &mut world)[0]),
+            testing::changes(&testing::plan(recipe, &[], &mut probed)[0]),
             [
                 "refresh the package cache first (the package cache is 2 days old)",
                 "upgrade curl if the refreshed cache has newer versions"

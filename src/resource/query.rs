@@ -203,7 +203,7 @@ impl Query {
 
 /// Read the probe's answers.
 pub fn read_answers(queries: &[Query], lines: &TaggedLines) -> Probed {
-    let mut world = Probed {
+    let mut probed = Probed {
         facts: Facts::from_lines(lines),
         ..Probed::default()
     };
@@ -211,56 +211,56 @@ pub fn read_answers(queries: &[Query], lines: &TaggedLines) -> Probed {
         let tag = format!("q{index}");
         match query {
             Query::Path { path, .. } => {
-                world
+                probed
                     .paths
                     .insert(path.clone(), PathState::from_lines(lines, &tag));
             }
             Query::Tree { path } => {
-                world
+                probed
                     .trees
                     .insert(path.clone(), TreeState::from_lines(lines, &tag));
             }
             Query::Package { name, .. } => {
-                world
+                probed
                     .packages
                     .insert(name.clone(), package::PackageState::from_lines(lines, &tag));
             }
             Query::PackageCache => {
-                world.package_cache = package::CacheState::from_lines(lines, &tag);
+                probed.package_cache = package::CacheState::from_lines(lines, &tag);
             }
             Query::User { name } => {
-                world
+                probed
                     .users
                     .insert(name.clone(), user::UserState::from_lines(lines, &tag));
             }
             Query::Group { name } => {
-                world
+                probed
                     .groups
                     .insert(name.clone(), group::GroupState::from_lines(lines, &tag));
             }
             Query::Service { name } => {
-                world
+                probed
                     .services
                     .insert(name.clone(), service::ServiceState::from_lines(lines, &tag));
             }
             Query::Guard { check, .. } => {
                 if let Some(status) = lines.get(&tag, "status").and_then(|s| s.parse().ok()) {
-                    world.guards.insert(check.clone(), status);
+                    probed.guards.insert(check.clone(), status);
                 }
             }
             Query::Crontab { user } => {
-                world
+                probed
                     .crontabs
                     .insert(user.clone(), cron::CrontabState::from_lines(lines, &tag));
             }
             Query::Sysctl { key } => {
-                world
+                probed
                     .sysctls
                     .insert(key.clone(), sysctl::SysctlState::from_lines(lines, &tag));
             }
         }
     }
-    world
+    probed
 }
 
 impl Query {

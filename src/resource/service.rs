@@ -386,12 +386,12 @@ mod tests {
 
     #[test]
     fn other_inits_are_refused_by_name() {
-        let mut world = testing::debian();
-        world.facts.init = "sysvinit".into();
+        let mut probed = testing::debian();
+        probed.facts.init = "sysvinit".into();
         let out = testing::plan(
             "resources:\n  - service: nginx\n    running: true\n",
             &[],
-            &mut world,
+            &mut probed,
         );
         assert_eq!(
             testing::changes(&out[0]),
@@ -402,9 +402,9 @@ mod tests {
     #[test]
     fn a_unit_that_a_package_brings_is_decided_on_the_host() {
         let recipe = "resources:\n  - package: nginx-light\n  - service: nginx\n    running: true\n    enabled: true\n";
-        let mut world = testing::debian();
-        world.package_cache = crate::resource::package::CacheState::Age(60);
-        let out = testing::plan(recipe, &[], &mut world);
+        let mut probed = testing::debian();
+        probed.package_cache = crate::resource::package::CacheState::Age(60);
+        let out = testing::plan(recipe, &[], &mut probed);
         assert_eq!(
             testing::changes(&out[1]),
             ["start (the unit is not on the host yet)", "enable"]
@@ -423,8 +423,8 @@ mod tests {
 
     #[test]
     fn a_unit_file_written_earlier_makes_the_service_recheck() {
-        let mut world = testing::debian();
-        world.services.insert(
+        let mut probed = testing::debian();
+        probed.services.insert(
             "app".into(),
             ServiceState {
                 load: "loaded".into(),
@@ -433,11 +433,11 @@ mod tests {
                 needs_daemon_reload: false,
             },
         );
-        world.unit_files_changed = true;
+        probed.unit_files_changed = true;
         let out = testing::plan(
             "resources:\n  - service: app\n    running: true\n",
             &[],
-            &mut world,
+            &mut probed,
         );
         assert_eq!(
             testing::changes(&out[0]),

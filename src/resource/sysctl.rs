@@ -308,24 +308,24 @@ mod tests {
 
     use crate::resource::testing;
 
-    fn world(container: &str) -> Probed {
-        let mut world = testing::debian();
-        world.facts.container = container.into();
+    fn probed(container: &str) -> Probed {
+        let mut probed = testing::debian();
+        probed.facts.container = container.into();
         for key in ["vm.swappiness", "net.ipv4.ip_forward"] {
-            world.sysctls.insert(
+            probed.sysctls.insert(
                 key.into(),
                 SysctlState {
                     value: Some("0".into()),
                 },
             );
         }
-        world
+        probed
     }
 
     #[test]
     fn parameters_that_are_not_namespaced_are_refused_on_containers() {
         let recipe = "resources:\n  - sysctl: vm.swappiness\n    value: \"10\"\n  - sysctl: net.ipv4.ip_forward\n    value: 1\n";
-        let out = testing::plan(recipe, &[], &mut world("docker"));
+        let out = testing::plan(recipe, &[], &mut probed("docker"));
         assert_eq!(
             testing::changes(&out[0]),
             [
@@ -333,14 +333,14 @@ mod tests {
             ]
         );
         assert_eq!(testing::changes(&out[1])[0], "value 0 → 1");
-        let out = testing::plan(recipe, &[], &mut world(""));
+        let out = testing::plan(recipe, &[], &mut probed(""));
         assert_eq!(testing::changes(&out[0])[0], "value 0 → 10");
     }
 
     #[test]
     fn a_value_already_set_and_persisted_is_ok() {
-        let mut world = world("");
-        world.paths.insert(
+        let mut probed = probed("");
+        probed.paths.insert(
             conf_path("vm.swappiness"),
             crate::resource::PathState {
                 kind: crate::resource::PathKind::File,
@@ -354,7 +354,7 @@ mod tests {
         let out = testing::plan(
             "resources:\n  - sysctl: vm.swappiness\n    value: \"0\"\n",
             &[],
-            &mut world,
+            &mut probed,
         );
         assert_eq!(testing::changes(&out[0]), ["ok"]);
     }

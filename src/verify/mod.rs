@@ -128,7 +128,7 @@ pub fn parse_tags(expression: &str) -> Result<TagOperation, Diag> {
 
 /// How a run goes.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub struct VerifyOptions {
     /// Only scenarios whose tags (with `@host:NAME`) match.
     pub tags: Option<TagOperation>,
     /// Hosts connecting at once.
@@ -145,9 +145,9 @@ pub struct Options {
     pub wait_within: bool,
 }
 
-impl Default for Options {
+impl Default for VerifyOptions {
     fn default() -> Self {
-        Options {
+        VerifyOptions {
             tags: None,
             concurrency: 50,
             command_timeout: Duration::from_secs(600),
@@ -190,7 +190,7 @@ pub type Listener<'a> = &'a (dyn Fn(Event<'_>) + Sync);
 pub async fn run_features(
     suite: &Suite,
     targets: &[Target],
-    options: &Options,
+    options: &VerifyOptions,
     listener: Option<Listener<'_>>,
 ) -> Report {
     run::execute(suite, targets, options, listener).await

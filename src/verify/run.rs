@@ -15,7 +15,7 @@ use super::collect::Reporters;
 use super::features::{self, HostTags};
 use super::results::{HostSummary, Outcome, Reached, Report};
 use super::world::{Failure, FailureKind, HostSlot, HostWorld, RunContext, dispatch};
-use super::{Listener, Options, Suite};
+use super::{Listener, Suite, VerifyOptions};
 use crate::transport::Target;
 
 /// Scenarios that run at once (cucumber's own default).
@@ -85,7 +85,7 @@ fn before_hook(
 pub(crate) async fn execute(
     suite: &Suite,
     targets: &[Target],
-    options: &Options,
+    options: &VerifyOptions,
     listener: Option<Listener<'_>>,
 ) -> Report {
     let host_tags: Vec<HostTags> = targets

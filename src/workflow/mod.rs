@@ -66,8 +66,8 @@ impl Settings {
 
     /// How the features run: every scenario, waiting out `within N
     /// seconds` when `wait_within`.
-    pub fn features(&self, wait_within: bool) -> verify::Options {
-        verify::Options {
+    pub fn features(&self, wait_within: bool) -> verify::VerifyOptions {
+        verify::VerifyOptions {
             tags: None,
             concurrency: self.concurrency,
             command_timeout: self.command_timeout,
@@ -87,8 +87,8 @@ impl Settings {
         want_diff: bool,
         tags: &[String],
         approval: engine::Approval,
-    ) -> engine::Options {
-        engine::Options {
+    ) -> engine::EngineOptions {
+        engine::EngineOptions {
             mode,
             concurrency: self.concurrency,
             want_diff,
@@ -107,8 +107,8 @@ impl Settings {
         project: &Project,
         want_diff: bool,
         interrupt: Arc<Interrupt>,
-    ) -> engine::Options {
-        engine::Options {
+    ) -> engine::EngineOptions {
+        engine::EngineOptions {
             interrupt,
             ..self.engine(
                 project,

@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::config::Project;
 use crate::diagnostic::Diag;
 use crate::engine::ledger::{self, FeaturesEnded, FeaturesResult};
-use crate::engine::{self, Job, Options, RunReport};
+use crate::engine::{self, EngineOptions, Job, RunReport};
 use crate::report::rollout::{HostState, HostVerdict, RolloutReport};
 use crate::report::{Event, Reporter};
 use crate::transport::Target;
@@ -194,14 +194,14 @@ pub struct Features<'s> {
     /// The features, loaded and checked.
     pub suite: &'s Suite,
     /// How they run.
-    pub options: verify::Options,
+    pub options: verify::VerifyOptions,
 }
 
 /// Converge `jobs` batch by batch, running the features after each batch.
 pub async fn run(
     project: &Project,
     jobs: Vec<Job<'_>>,
-    options: &Options,
+    options: &EngineOptions,
     reporter: &dyn Reporter,
     rollout: &Rollout,
     features: &Features<'_>,
@@ -307,7 +307,7 @@ pub async fn run(
 async fn verify_batch(
     converged: &RunReport,
     targets: &[Target],
-    options: &Options,
+    options: &EngineOptions,
     features: &Features<'_>,
     index: usize,
 ) -> (Vec<HostVerdict>, Vec<ScenarioResult>) {
