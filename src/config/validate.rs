@@ -586,17 +586,18 @@ fn check_hosts(project: &Project, overrides: &Overrides, diags: &mut Diags) {
             )
         })
         .collect();
-    if let Some(test_hosts) = &inventory.test_hosts {
-        for (name, h) in test_hosts.hosts.iter() {
-            for platform in &test_hosts.platforms {
-                hosts.push((
-                    test_host_name(&name.value, &platform.value.name.value),
-                    String::new(),
-                    h.groups.iter().map(|g| g.value.clone()).collect(),
-                    h.vars.values.clone(),
-                ));
-            }
-        }
+    for test_host in project.test_hosts() {
+        hosts.push((
+            test_host.name,
+            String::new(),
+            test_host
+                .entry
+                .groups
+                .iter()
+                .map(|g| g.value.clone())
+                .collect(),
+            test_host.entry.vars.values.clone(),
+        ));
     }
     // The same problem shows once, however many hosts share the recipe.
     let mut seen = BTreeSet::new();

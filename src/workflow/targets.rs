@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use super::Failure;
+use crate::config::Project;
 use crate::config::inventory::HostEntry;
-use crate::config::{Project, test_host_name};
 use crate::diagnostic::Diag;
 use crate::diagnostic::suggestion;
 use crate::driver::State;
@@ -66,20 +66,22 @@ pub fn resolve(project: &Project, args: &Selection) -> Result<Vec<Target>, Failu
             entry: Some(entry),
         })
         .collect();
-    let mut test: Vec<Candidate<'_>> = Vec::new();
-    if let Some(test_hosts) = &inventory.test_hosts {
-        for (name, entry) in test_hosts.hosts.iter() {
-            for platform in &test_hosts.platforms {
-                test.push(Candidate {
-                    name: test_host_name(&name.value, &platform.value.name.value),
-                    base: Some(name.value.clone()),
-                    groups: entry.groups.iter().map(|g| g.value.clone()).collect(),
-                    vars: entry.vars.values.clone(),
-                    entry: None,
-                });
-            }
-        }
-    }
+    let test: Vec<Candidate<'_>> = project
+        .test_hosts()
+        .into_iter()
+        .map(|test_host| Candidate {
+            name: test_host.name,
+            base: Some(test_host.entry_name.value.clone()),
+            groups: test_host
+                .entry
+                .groups
+                .iter()
+                .map(|g| g.value.clone())
+                .collect(),
+            vars: test_host.entry.vars.values.clone(),
+            entry: None,
+        })
+        .collect();
     let state = State::of(&project.root);
 
     let mut names: Vec<String> = args.hosts.clone();
