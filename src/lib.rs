@@ -5,18 +5,28 @@
 //! SSH until the features pass. This crate is both the `redgreen` binary and
 //! the library behind it; the layout follows the architecture:
 //!
-//! * [`config`] loads and validates `redgreen.yml`, recipes and templates,
-//! * [`recipe`] is the typed model of recipes and resources (pure data),
-//! * [`resource`] turns each resource into probe and apply shell snippets,
-//! * [`template`] renders handlebars,
+//! * [`cli`] is the command line: it parses, builds a command's settings
+//!   and calls one workflow,
+//! * [`workflow`] is what each command does: the red-green cycle, watch,
+//!   rollouts, status, host selection; it sequences engine and verify,
+//! * [`report`] turns typed events and results into output (terminal, JSON,
+//!   JUnit XML, Cucumber JSON, HTML),
 //! * [`engine`] plans and applies across hosts,
-//! * [`transport`] runs commands (SSH or local),
-//! * [`driver`] creates and destroys throw-away test hosts,
 //! * [`verify`] runs Gherkin features against hosts (cucumber, the step library),
-//! * [`report`] prints results,
+//! * [`config`] loads and validates `redgreen.yml`, recipes and templates,
+//! * [`resource`] holds one file per resource type (fields, checks, queries,
+//!   plan, snippets) and the registry that lists them,
+//! * [`template`] renders handlebars,
+//! * [`recipe`] is the words recipes are written in (values with their place),
+//! * [`transport`] runs commands (SSH or local); [`driver`] creates and
+//!   destroys throw-away test hosts,
 //! * [`schema`] is the JSON Schema of redgreen.yml and recipes, for editors,
-//! * [`cli`] is the command line, a thin layer over the above,
-//! * [`output`] is how everything is printed (masked, escaped, never a panic).
+//! * the leaves every layer may use: [`diagnostic`] (errors that point at
+//!   the spot), [`files`] (the project's files), [`shell`] (quoting),
+//!   [`secrets`] (masking) and [`output`] (how everything is printed).
+//!
+//! docs/architecture.md says what each layer may use; tests/layers.rs holds
+//! it against the code.
 
 // Everything is printed through `output` (masked, escaped, a closed pipe is
 // not a panic); `print!` and friends would bypass it.

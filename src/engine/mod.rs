@@ -7,9 +7,9 @@
 //! change costs one round trip. Hosts run in parallel, at most `concurrency`
 //! at once; a failing or unreachable host does not stop the others.
 //!
-//! A host's work is a sequence of stages, a module each: [`probe`] (round
-//! trip 1), [`plan`] (on the controller, handlers too), [`approve`] (may
-//! this plan be applied?), [`apply`] (round trip 2, reading back what each
+//! A host's work is a sequence of stages, a module each: `probe` (round
+//! trip 1), `plan` (on the controller, handlers too), `approve` (may
+//! this plan be applied?), `apply` (round trip 2, reading back what each
 //! resource did), and the [`ledger`] (recorded on the host). The engine
 //! says what it does through [`Event`]s and returns [`results`]; it never
 //! prints, and it never runs features.

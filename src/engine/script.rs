@@ -60,7 +60,7 @@ pub fn apply_script(steps: &[Step<'_>], handlers: &[(String, &str)]) -> String {
 /// [`crate::engine::ledger::locked`]; the whole may take
 /// [`crate::engine::ledger::locked_timeout`]), and records the ledger at its end:
 /// `ledger` is the shell defining `rg_ledger ok|failed` (see
-/// [`crate::ledger`]), called with `failed` when a snippet fails and `ok`
+/// [`super::ledger`]), called with `failed` when a snippet fails and `ok`
 /// when everything ran.
 pub fn apply_script_recording(
     steps: &[Step<'_>],

@@ -97,7 +97,7 @@ impl PlanInput<'_> {
     }
 }
 
-/// What [`queries`] needs besides the resource: fields used in queries are
+/// What [`super::queries`] needs besides the resource: fields used in queries are
 /// rendered before facts are known (the probe is what gathers them).
 pub struct QueryInput<'a> {
     /// The resource for this host, names rendered.

@@ -29,9 +29,9 @@
 //!    `Name` and `impl ResourceType for Name` (its `plan` and `queries`, and
 //!    whatever else it has: checks, values that reach a script, sources
 //!    under files/, managed paths);
-//! 2. add one line to [`registry!`] below: `Name => name::Name,`;
+//! 2. add one line to the `registry!` below: `Name => name::Name,`;
 //! 3. document it in docs/resources.md, and test it: unit tests of its plan
-//!    and snippets beside it (see [`testing`]), an integration test on a real
+//!    and snippets beside it (see `testing`), an integration test on a real
 //!    host in tests/, a case under fixtures/bad/ for each input it refuses.
 
 pub mod apt_repository;

@@ -57,7 +57,7 @@ pub enum Query {
     },
     /// The exit status of a side-effect-free check (`unless`, `only_if`).
     Guard {
-        /// The whole shell command, as built by [`command`].
+        /// The whole shell command, as built by [`super::command`].
         check: String,
         /// The check as the recipe gives it, for messages.
         shown: String,

@@ -1,8 +1,8 @@
 //! The cucumber World: one scenario on one host.
 //!
 //! cucumber creates a [`HostWorld`] per scenario; the `before` hook (see
-//! [`super::run`]) gives it the run's context and the connection to the
-//! scenario's host. Every step goes through [`dispatch`], which finds the
+//! `run`) gives it the run's context and the connection to the
+//! scenario's host. Every step goes through `dispatch`, which finds the
 //! phrase, runs it (again and again for `within N seconds`), and turns a
 //! [`Failure`] into the panic that cucumber reports as a failed step.
 

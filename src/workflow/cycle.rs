@@ -11,7 +11,7 @@
 //!
 //! A scenario that already passed before converge is flagged: it does not
 //! test what the recipes do. What the cycle finds is a
-//! [`CycleReport`](crate::report::cycle::CycleReport); how it goes, phase by
+//! [`crate::report::cycle::CycleReport`]; how it goes, phase by
 //! phase, are [`Event`]s.
 
 use std::collections::BTreeMap;
