@@ -91,7 +91,11 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
     )
     .await?;
     let format = report::Format::from(args.format);
-    let text = report::cycle::text(format, &report, &project.root);
+    let text = match format {
+        report::Format::Html => report::html::cycle(&report, &project.root),
+        report::Format::Json => report::format::json(&report),
+        _ => summary(&report),
+    };
     match &args.out {
         Some(path) => {
             super::write_output(Some(path), &text)?;

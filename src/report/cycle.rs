@@ -338,16 +338,6 @@ impl std::fmt::Display for PhaseSummary {
     }
 }
 
-/// The cycle's result in `format`: the summary for people, the JSON, or a
-/// self-contained HTML page (`root` is the project, for its name).
-pub fn text(format: super::Format, report: &CycleReport, root: &std::path::Path) -> String {
-    match format {
-        super::Format::Pretty => summary(report),
-        super::Format::Html => super::html::cycle(report, root),
-        _ => super::format::json(report),
-    }
-}
-
 /// The summary for people: a line per host, then what needs attention.
 pub fn summary(report: &CycleReport) -> String {
     let mut out = String::from("\nSummary\n");
