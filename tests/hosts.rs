@@ -301,3 +301,65 @@ fn two_creates_at_once_make_one_host() {
         }
     }
 }
+
+#[test]
+fn a_container_whose_sshd_never_answers_is_made_again_and_then_explained() {
+    // An image like the test hosts' whose sshd cannot start.
+    let image = format!("redgreen-test/no-sshd:{}", std::process::id());
+    let maker = format!("rg-test-no-sshd-{}", std::process::id());
+    docker(&[
+        "run",
+        "--name",
+        &maker,
+        common::IMAGE,
+        "rm",
+        "-f",
+        "/usr/sbin/sshd",
+    ]);
+    docker(&["commit", &maker, &image]);
+    docker(&["rm", "-f", &maker]);
+    struct RemoveImage(String);
+    impl Drop for RemoveImage {
+        fn drop(&mut self) {
+            docker(&["rmi", "-f", &self.0]);
+        }
+    }
+    let _image = RemoveImage(image.clone());
+    let project = common::Project::with(&[(
+        "redgreen.yml",
+        &format!(
+            "test_hosts:\n  platforms:\n    - {{ name: mute, image: \"{image}\" }}\n  hosts:\n    web: {{}}\n"
+        ),
+    )]);
+    let _guard = common::HostsGuard::new(&project);
+
+    let run = project
+        .run_with_env(&["hosts", "create"], &[("REDGREEN_BOOT_TIMEOUT", "4")])
+        .expect(1);
+    let text = format!("{}{}", run.stdout, run.stderr);
+    assert!(text.contains("did not answer within 4s"), "{text}");
+    assert!(
+        text.contains("a first container failed the same way"),
+        "{text}"
+    );
+    // What the container showed: systemd's view of the boot and the ssh unit.
+    assert!(text.contains("the container is running"), "{text}");
+    assert!(text.contains("systemd: degraded"), "{text}");
+    assert!(text.contains("ssh.service"), "{text}");
+    // Neither container is left behind, and no record was written.
+    let left = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("ancestor={image}"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(left, "", "containers left: {left}");
+    assert!(
+        !project
+            .path()
+            .join(".redgreen/hosts/web-mute.json")
+            .exists()
+    );
+}

@@ -16,8 +16,15 @@ use async_trait::async_trait;
 
 use super::{Driver, DriverError, Instance, State, TestHostRecord, TestHostSpec, wait_for_ssh};
 
-/// How long sshd may take to come up in a new container.
-const SSH_READY_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long sshd may take to come up in a new container, unless
+/// `REDGREEN_BOOT_TIMEOUT` (seconds) says otherwise.
+fn ssh_ready_timeout() -> Duration {
+    std::env::var("REDGREEN_BOOT_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map_or(Duration::from_secs(90), Duration::from_secs)
+}
 
 /// The container driver.
 pub struct Docker {
@@ -141,6 +148,158 @@ impl Docker {
             .await
             .is_ok_and(|s| s == "true")
     }
+
+    /// Make, start and wait for a new container for `spec`; on failure the
+    /// container is removed.
+    async fn new_container(
+        &self,
+        spec: &TestHostSpec,
+        info: &ImageInfo,
+        staging: &Path,
+        host_key: &str,
+        started: Instant,
+        progress: &(dyn for<'s> Fn(&'s str) + Sync),
+    ) -> Result<TestHostRecord, NewContainerError> {
+        let container = self.container(&spec.name);
+        // SSH goes through loopback: a fixed port of 127.0.0.1 forwarded to the
+        // container's sshd, whatever address Docker gives the container, and
+        // kept when the container restarts. Another program may take the free
+        // port first: then try another.
+        let mut attempt = 0;
+        let port = loop {
+            attempt += 1;
+            // A leftover container of the same name (a crash before its record was saved).
+            self.remove_own(&container).await?;
+            let port = free_port()?;
+            progress("creating the container");
+            let mut args: Vec<String> = vec![
+                "create".into(),
+                "--name".into(),
+                container.clone(),
+                "--hostname".into(),
+                spec.name.clone(),
+                "--network".into(),
+                self.network(),
+                "--label".into(),
+                self.state.label(),
+                "--label".into(),
+                format!("redgreen.host={}", spec.name),
+                "--publish".into(),
+                format!("127.0.0.1:{port}:22"),
+            ];
+            args.extend(run_flags(info).into_iter().map(String::from));
+            args.push(spec.image.clone());
+            args.extend(command(info).into_iter().map(String::from));
+            let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+            self.cli(&argv).await?;
+            let root = format!("{}/.", staging.join("root").display());
+            let started = match self.cli(&["cp", &root, &format!("{container}:/")]).await {
+                Ok(_) => {
+                    progress("starting");
+                    self.start(&container).await
+                }
+                Err(e) => Err(e),
+            };
+            match started {
+                Ok(()) => break port,
+                Err(e)
+                    if attempt < 5
+                        && (e.0.contains("already allocated")
+                            || e.0.contains("already in use")) =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    let _ = self.remove_own(&container).await;
+                    return Err(e.into());
+                }
+            }
+        };
+
+        let result = async {
+            if info.systemd {
+                // Docker mounts /proc/sys read-only; with SYS_ADMIN the
+                // container may re-mount what is its own. Only namespaced
+                // parameters become writable, so a test host can never change
+                // the machine's vm.* or kernel.* (see resource::sysctl).
+                self.cli(&["exec", &container, "sh", "-c", WRITABLE_SYSCTLS])
+                    .await?;
+            }
+            let address = "127.0.0.1".to_string();
+            progress("waiting for sshd");
+            if let Err(err) = wait_for_ssh(&address, port, ssh_ready_timeout()).await {
+                let seen = self.why_silent(&container, info.systemd).await;
+                return Err(NewContainerError::Silent(DriverError::new(format!(
+                    "{err}{}{seen}",
+                    inotify_hint(info.systemd),
+                ))));
+            }
+            self.state.add_known_host(&address, port, host_key)?;
+            let record = TestHostRecord {
+                name: spec.name.clone(),
+                driver: self.engine.clone(),
+                container: container.clone(),
+                address,
+                port,
+                platform: spec.platform.clone(),
+                image: spec.image.clone(),
+                systemd: info.systemd,
+                boot_seconds: started.elapsed().as_secs_f64(),
+                accel: None,
+                accel_note: None,
+            };
+            self.state.save(&record)?;
+            Ok(record)
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.remove_own(&container).await;
+        }
+        result
+    }
+
+    /// What a container whose sshd did not answer shows: its state, its
+    /// last output and, with systemd, the boot's state and the ssh unit's
+    /// status and listening sockets. Each look is bounded in time: the
+    /// container may be wedged.
+    async fn why_silent(&self, container: &str, systemd: bool) -> String {
+        let look = |args: Vec<&'static str>| async move {
+            let mut argv = vec!["exec", container];
+            argv.extend(args);
+            tokio::time::timeout(Duration::from_secs(10), self.cli(&argv))
+                .await
+                .map(|r| r.unwrap_or_else(|e| e.0))
+                .unwrap_or_else(|_| "(no answer in 10s)".into())
+        };
+        let state = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.cli(&["inspect", "--format", "{{.State.Status}}", container]),
+        )
+        .await
+        .map(|r| r.unwrap_or_else(|e| e.0))
+        .unwrap_or_else(|_| "(no answer in 10s)".into());
+        let mut seen = format!("; the container is {state}");
+        let log = self
+            .cli(&["logs", "--tail", "15", container])
+            .await
+            .unwrap_or_default();
+        if !log.trim().is_empty() {
+            seen.push_str(&format!("; its last output:\n{log}"));
+        }
+        if systemd {
+            // It exits non-zero unless the boot is done and clean: the
+            // word it prints is what counts.
+            let boot = look(vec!["sh", "-c", "systemctl is-system-running 2>&1; true"]).await;
+            let unit = look(vec![
+                "sh",
+                "-c",
+                "systemctl --no-pager --lines=15 status ssh.service 2>&1; ss -ltn 2>&1",
+            ])
+            .await;
+            seen.push_str(&format!("\nsystemd: {boot}\n{unit}"));
+        }
+        seen
+    }
 }
 
 #[async_trait]
@@ -170,7 +329,7 @@ impl Driver for Docker {
                         .cli(&["exec", &record.container, "sh", "-c", WRITABLE_SYSCTLS])
                         .await
                         .is_ok())
-                && wait_for_ssh(&record.address, record.port, SSH_READY_TIMEOUT)
+                && wait_for_ssh(&record.address, record.port, ssh_ready_timeout())
                     .await
                     .is_ok()
             {
@@ -181,113 +340,36 @@ impl Driver for Docker {
         let info =
             image::ensure(&self.engine, &spec.image, self.mirror.as_deref(), progress).await?;
         self.ensure_network().await?;
-        let container = self.container(&spec.name);
         let staging = tempfile::tempdir().map_err(|e| DriverError::new(e.to_string()))?;
         let host_key = stage_files(staging.path(), &self.state, &spec.name)?;
 
-        // SSH goes through loopback: a fixed port of 127.0.0.1 forwarded to the
-        // container's sshd, whatever address Docker gives the container, and
-        // kept when the container restarts. Another program may take the free
-        // port first: then try another.
-        let mut attempt = 0;
-        let port = loop {
-            attempt += 1;
-            // A leftover container of the same name (a crash before its record was saved).
-            self.remove_own(&container).await?;
-            let port = free_port()?;
-            progress("creating the container");
-            let mut args: Vec<String> = vec![
-                "create".into(),
-                "--name".into(),
-                container.clone(),
-                "--hostname".into(),
-                spec.name.clone(),
-                "--network".into(),
-                self.network(),
-                "--label".into(),
-                self.state.label(),
-                "--label".into(),
-                format!("redgreen.host={}", spec.name),
-                "--publish".into(),
-                format!("127.0.0.1:{port}:22"),
-            ];
-            args.extend(run_flags(&info).into_iter().map(String::from));
-            args.push(spec.image.clone());
-            args.extend(command(&info).into_iter().map(String::from));
-            let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-            self.cli(&argv).await?;
-            let root = format!("{}/.", staging.path().join("root").display());
-            let started = match self.cli(&["cp", &root, &format!("{container}:/")]).await {
-                Ok(_) => {
-                    progress("starting");
-                    self.start(&container).await
+        // A container whose sshd never answers (seen rarely, under load, with
+        // nothing in its output) is made once more before giving up; the
+        // error then says what the first one showed.
+        let mut first_failure = None;
+        for attempt in 1..=2 {
+            match self
+                .new_container(spec, &info, staging.path(), &host_key, started, progress)
+                .await
+            {
+                Ok(record) => return Ok(record),
+                Err(NewContainerError::Silent(err)) if attempt == 1 => {
+                    progress("sshd did not answer: making the container again");
+                    first_failure = Some(err);
                 }
-                Err(e) => Err(e),
-            };
-            match started {
-                Ok(()) => break port,
-                Err(e)
-                    if attempt < 5
-                        && (e.0.contains("already allocated")
-                            || e.0.contains("already in use")) =>
-                {
-                    continue;
-                }
-                Err(e) => {
-                    let _ = self.remove_own(&container).await;
-                    return Err(e);
+                Err(NewContainerError::Silent(err) | NewContainerError::Other(err)) => {
+                    return Err(match first_failure {
+                        Some(first) => DriverError::new(format!(
+                            "{}
+(a first container failed the same way: {})",
+                            err.0, first.0
+                        )),
+                        None => err,
+                    });
                 }
             }
-        };
-
-        let result = async {
-            if info.systemd {
-                // Docker mounts /proc/sys read-only; with SYS_ADMIN the
-                // container may re-mount what is its own. Only namespaced
-                // parameters become writable, so a test host can never change
-                // the machine's vm.* or kernel.* (see resource::sysctl).
-                self.cli(&["exec", &container, "sh", "-c", WRITABLE_SYSCTLS])
-                    .await?;
-            }
-            let address = "127.0.0.1".to_string();
-            progress("waiting for sshd");
-            if let Err(err) = wait_for_ssh(&address, port, SSH_READY_TIMEOUT).await {
-                let log = self
-                    .cli(&["logs", "--tail", "15", &container])
-                    .await
-                    .unwrap_or_default();
-                return Err(DriverError::new(format!(
-                    "{err}{}{}",
-                    inotify_hint(info.systemd),
-                    if log.trim().is_empty() {
-                        String::new()
-                    } else {
-                        format!("; the container's last output:\n{log}")
-                    }
-                )));
-            }
-            self.state.add_known_host(&address, port, &host_key)?;
-            let record = TestHostRecord {
-                name: spec.name.clone(),
-                driver: self.engine.clone(),
-                container: container.clone(),
-                address,
-                port,
-                platform: spec.platform.clone(),
-                image: spec.image.clone(),
-                systemd: info.systemd,
-                boot_seconds: started.elapsed().as_secs_f64(),
-                accel: None,
-                accel_note: None,
-            };
-            self.state.save(&record)?;
-            Ok(record)
         }
-        .await;
-        if result.is_err() {
-            let _ = self.remove_own(&container).await;
-        }
-        result
+        unreachable!("the second attempt returns")
     }
 
     /// Destroy a test host: its container (only if it is this project's),
@@ -342,6 +424,19 @@ impl Driver for Docker {
             return Err(DriverError::new(format!("{id} is a recorded test host")));
         }
         self.remove_own(id).await
+    }
+}
+
+/// Why a new container failed: its sshd never answered (worth one more
+/// container), or anything else.
+enum NewContainerError {
+    Silent(DriverError),
+    Other(DriverError),
+}
+
+impl From<DriverError> for NewContainerError {
+    fn from(e: DriverError) -> Self {
+        NewContainerError::Other(e)
     }
 }
 
