@@ -983,3 +983,40 @@ fn prefetched_checks_take_one_round_trip_and_what_follows_a_command_sees_its_eff
     );
     assert_eq!(report["hosts"][0]["round_trips"], 1, "{}", run.stdout);
 }
+
+#[test]
+fn every_scenario_of_a_host_is_answered_in_one_round_trip() {
+    // An outline of 12 rows, a background, and two plain scenarios: 14
+    // scenarios, each of which alone would ask the host once.
+    let project = project();
+    let checks: Vec<String> = (0..12)
+        .map(|n| format!("the file \"/etc/passwd\" should not contain \"rg-one-trip-{n}\""))
+        .collect();
+    let refs: Vec<&str> = checks.iter().map(String::as_str).collect();
+    project.write(
+        "extra/many.feature",
+        &format!(
+            "{}\n  Scenario: users\n    Then the user \"root\" should exist\n\n  Scenario: one failing\n    Then the directory \"/rg-no-such-directory\" should exist\n",
+            checks_feature(&refs)
+        ),
+    );
+    let (run, report) = verify(&project, &["extra/many.feature"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let all = results(&report);
+    assert_eq!(all.len(), 14, "{all:?}");
+    assert_eq!(
+        all.iter()
+            .filter(|(_, status, _)| status == "passed")
+            .count(),
+        13,
+        "{all:?}"
+    );
+    // The failure says what it says alone.
+    assert!(
+        all.iter()
+            .any(|(_, status, message)| status == "failed"
+                && message.contains("/rg-no-such-directory")),
+        "{all:?}"
+    );
+    assert_eq!(report["hosts"][0]["round_trips"], 1, "{}", run.stdout);
+}

@@ -3,12 +3,13 @@
 //! first steps answered ahead, in one round trip. The step library runs its
 //! steps through the world's [`Steps`].
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::LocalBoxFuture;
 
 use super::library::{Action, Args, Block, Library, Phrase};
-use super::world::{Failure, FailureKind, HostWorld, Ran, Steps, Verdict};
+use super::world::{Answers, Failure, FailureKind, HostWorld, Ran, Steps, Verdict};
 use crate::shell::quote;
 use crate::transport::{Output, Script};
 
@@ -27,13 +28,14 @@ impl Steps for Library {
     fn prefetch<'a>(
         &'a self,
         world: &'a mut HostWorld,
-        steps: &'a [&'a gherkin::Step],
-    ) -> LocalBoxFuture<'a, ()> {
-        Box::pin(prefetch(self, world, steps))
+        scenarios: &'a [Vec<gherkin::Step>],
+    ) -> LocalBoxFuture<'a, Answers> {
+        Box::pin(prefetch(self, world, scenarios))
     }
 }
 
-/// Answer the checks of a scenario's first steps in one round trip.
+/// Answer the checks of the first steps of every scenario on a host in
+/// one round trip, before any of them runs.
 ///
 /// Each built-in step runs once without a host: its check scripts are
 /// recorded, not run. Then one script runs them all on the host, each in
@@ -42,40 +44,49 @@ impl Steps for Library {
 /// then find their answers here instead of asking the host each. Only
 /// the steps before the first one that may change the host (`When I
 /// run`, a command's output, a user step) are asked ahead: what comes
-/// after it must see what it did. A step whose answer is not here (a
-/// second check that depends on the first, a retry) asks the host as
-/// before; a batch that fails leaves every step to do so.
-async fn prefetch(library: &Library, world: &mut HostWorld, steps: &[&gherkin::Step]) {
+/// after it must see what it did (in that scenario; scenarios run at
+/// once and do not see each other's commands in any order). A step whose
+/// answer is not here (a second check that depends on the first, a retry,
+/// a step after a command) asks the host as before; a batch that fails
+/// leaves every step to do so.
+async fn prefetch(
+    library: &Library,
+    world: &mut HostWorld,
+    scenarios: &[Vec<gherkin::Step>],
+) -> Answers {
     if world.run.is_none() {
-        return;
+        return Answers::default();
     }
     world.recording = Some(Vec::new());
-    for step in steps {
-        let Ok((phrase, args)) = resolve(library, step) else {
-            break;
-        };
-        let Action::Builtin(check) = &phrase.action else {
-            break;
-        };
-        if phrase.family == super::steps::COMMANDS {
-            break;
+    for steps in scenarios {
+        for step in steps {
+            let Ok((phrase, args)) = resolve(library, step) else {
+                break;
+            };
+            let Action::Builtin(check) = &phrase.action else {
+                break;
+            };
+            if phrase.family == super::steps::COMMANDS {
+                break;
+            }
+            let _ = check(world, &args).await;
         }
-        let _ = check(world, &args).await;
     }
     let mut scripts = world.recording.take().unwrap_or_default();
     world.checked_with = None;
     scripts.sort();
     scripts.dedup();
-    if scripts.len() < 2 {
-        return;
+    if scripts.is_empty() {
+        return Answers::default();
     }
     let boundary = boundary();
     let batch = batch_script(&boundary, &scripts);
     let Ok(output) = world.run_script(Script::root(batch)).await else {
-        return;
+        return Answers::default();
     };
-    if let Some(answers) = split_batch(&boundary, scripts.len(), &output) {
-        world.prefetched = scripts.into_iter().zip(answers).collect();
+    match split_batch(&boundary, scripts.len(), &output) {
+        Some(answers) => Arc::new(scripts.into_iter().zip(answers).collect()),
+        None => Answers::default(),
     }
 }
 

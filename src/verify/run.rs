@@ -6,6 +6,7 @@
 //! them (at most `concurrency` connecting at once); every scenario on a host
 //! shares its connection, whose transport keeps at most 8 channels open.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::future::LocalBoxFuture;
@@ -44,7 +45,7 @@ fn before_hook(
     &'a mut HostWorld,
 ) -> LocalBoxFuture<'a, ()>
 + 'static {
-    move |feature, rule, scenario, world| {
+    move |_feature, _rule, scenario, world| {
         let context = context.clone();
         Box::pin(async move {
             let host = features::host_of(scenario).and_then(|h| context.hosts.get(h).cloned());
@@ -56,13 +57,20 @@ fn before_hook(
             };
             match host.connect().await {
                 Ok(transport) => {
-                    world.enter(context, host, transport);
-                    // The background's steps run first, then the scenario's.
-                    let steps = features::steps_run(feature, rule, scenario);
-                    let runner = world.run.as_ref().map(|r| r.steps.clone());
-                    if let Some(runner) = runner {
-                        runner.prefetch(world, &steps).await;
-                    }
+                    world.enter(context.clone(), host.clone(), transport);
+                    // The first scenario on the host asks ahead for all of
+                    // them; the others wait for its answers.
+                    let scenarios = context
+                        .scenarios
+                        .get(&host.target.name)
+                        .map_or(&[][..], Vec::as_slice);
+                    let runner = context.steps.clone();
+                    let answers = host
+                        .answers
+                        .get_or_init(|| runner.prefetch(world, scenarios))
+                        .await
+                        .clone();
+                    world.prefetched = answers;
                 }
                 Err(err) => {
                     let failure = Failure {
@@ -110,10 +118,30 @@ pub(crate) async fn execute(
                 transport: OnceCell::new(),
                 lost: Mutex::new(None),
                 connecting: connecting.clone(),
+                answers: OnceCell::new(),
             })
         })
         .collect();
+    // Each host's scenarios, background steps first, as they will run.
+    let mut scenarios: HashMap<String, Vec<Vec<gherkin::Step>>> = HashMap::new();
+    for feature in &expanded {
+        let rules = feature.rules.iter().flat_map(|rule| {
+            rule.scenarios
+                .iter()
+                .map(move |scenario| (Some(rule), scenario))
+        });
+        for (rule, scenario) in feature.scenarios.iter().map(|s| (None, s)).chain(rules) {
+            if let Some(host) = features::host_of(scenario) {
+                let steps = features::steps_run(feature, rule, scenario)
+                    .into_iter()
+                    .cloned()
+                    .collect();
+                scenarios.entry(host.to_string()).or_default().push(steps);
+            }
+        }
+    }
     let context = Arc::new(RunContext {
+        scenarios,
         steps: suite.library.clone(),
         hosts: slots
             .iter()

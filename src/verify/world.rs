@@ -111,15 +111,19 @@ pub(crate) trait Steps: Send + Sync {
         step: &'a gherkin::Step,
     ) -> LocalBoxFuture<'a, Verdict>;
 
-    /// Answer the checks of a scenario's first steps in one round trip.
+    /// Answer the checks of every scenario's first steps on the world's
+    /// host in one round trip: `scenarios` holds each scenario's steps.
     fn prefetch<'a>(
         &'a self,
         world: &'a mut HostWorld,
-        steps: &'a [&'a gherkin::Step],
-    ) -> LocalBoxFuture<'a, ()>;
+        scenarios: &'a [Vec<gherkin::Step>],
+    ) -> LocalBoxFuture<'a, Answers>;
 }
 
 type Connected = Arc<Counted<Box<dyn Transport>>>;
+
+/// Check scripts answered ahead, by script.
+pub(crate) type Answers = Arc<HashMap<String, Output>>;
 
 /// One host of a run and its connection, opened on first use.
 pub(crate) struct HostSlot {
@@ -128,6 +132,9 @@ pub(crate) struct HostSlot {
     pub(crate) transport: OnceCell<Result<Connected, TransportError>>,
     pub(crate) lost: Mutex<Option<String>>,
     pub(crate) connecting: Arc<Semaphore>,
+    /// The checks of all the host's scenarios, answered ahead by the first
+    /// scenario that starts.
+    pub(crate) answers: OnceCell<Answers>,
 }
 
 impl HostSlot {
@@ -174,6 +181,8 @@ impl HostSlot {
 pub(crate) struct RunContext {
     /// How a step's text is run: the run's step library.
     pub steps: Arc<dyn Steps>,
+    /// Each host's scenarios: the steps of each, as they will run.
+    pub scenarios: HashMap<String, Vec<Vec<gherkin::Step>>>,
     /// The hosts, by name.
     pub hosts: HashMap<String, Arc<HostSlot>>,
     /// Show the checking command in failures.
@@ -196,9 +205,9 @@ pub struct HostWorld {
     pub(crate) checked_with: Option<String>,
     /// The last failure (read by the results collector).
     pub(crate) failure: Option<Failure>,
-    /// Check scripts answered ahead by [`HostWorld::prefetch`], by script.
-    pub(crate) prefetched: HashMap<String, Output>,
-    /// While [`HostWorld::prefetch`] collects scripts: the scripts so far.
+    /// Check scripts answered ahead by [`Steps::prefetch`], by script.
+    pub(crate) prefetched: Answers,
+    /// While [`Steps::prefetch`] collects scripts: the scripts so far.
     pub(crate) recording: Option<Vec<String>>,
     /// Ask the host, not the prefetched answers (a `within` retry).
     pub(crate) fresh: bool,
@@ -293,7 +302,7 @@ impl HostWorld {
         };
         self.checked_with = Some(script.trim_end().to_string());
         // A command may change what the answers ahead were about.
-        self.prefetched.clear();
+        self.prefetched = Answers::default();
         let output = self.run_script(Script::root(script)).await?;
         if user.is_some() && output.stderr_text().starts_with("@rg no-user") {
             return Err(Failure::check(format!(
