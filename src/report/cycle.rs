@@ -137,6 +137,9 @@ pub struct CycleReport {
     pub unreachable: bool,
     /// The run was interrupted.
     pub interrupted: bool,
+    /// Every result of the green phase, steps and all (for Cucumber JSON).
+    #[serde(skip)]
+    pub green_run: verify::Report,
 }
 
 impl CycleReport {
