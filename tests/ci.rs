@@ -11,8 +11,6 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use assert_cmd::cargo::CommandCargoExt;
-
 /// Cucumber JSON, as report tools read it: every field they need, typed
 /// (each is read to check its type, though not every test looks at it).
 #[allow(dead_code)]
@@ -127,21 +125,14 @@ fn read_cucumber(file: &Path) -> Vec<cucumber::Feature> {
 /// Run redgreen in `project` as a step of GitHub Actions whose step summary
 /// is `summary`.
 fn on_github(project: &common::Project, summary: &Path, args: &[&str]) -> common::Run {
-    let output = Command::cargo_bin("redgreen")
-        .unwrap()
-        .arg("-C")
-        .arg(project.path())
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", summary)
-        .output()
-        .unwrap();
-    common::Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    project.run_env(
+        args,
+        &[
+            ("GITHUB_ACTIONS", Path::new("true")),
+            ("GITHUB_STEP_SUMMARY", summary),
+        ],
+        false,
+    )
 }
 
 const FEATURE: &str = r#"Feature: The app greets

@@ -47,19 +47,7 @@ fn commands(lines: &[String], platform: &str) -> Vec<Vec<String>> {
 /// Run redgreen in the project's directory, as a CI job runs in its checkout
 /// (relative report paths land there).
 fn run_in(project: &common::Project, args: &[&str]) -> common::Run {
-    use assert_cmd::cargo::CommandCargoExt;
-    let output = std::process::Command::cargo_bin("redgreen")
-        .unwrap()
-        .args(args)
-        .current_dir(project.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    common::Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    project.run_env(args, &[], true)
 }
 
 fn strings(value: &Value) -> Vec<String> {

@@ -112,6 +112,14 @@ impl HostCycle {
     pub fn passed(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// The resources whose first converge failed.
+    pub fn failed_resources(&self) -> impl Iterator<Item = &ResourceReport> {
+        self.converge
+            .iter()
+            .flat_map(|c| &c.resources)
+            .filter(|r| r.status == Status::Failed)
+    }
 }
 
 /// Passed / total.
@@ -434,20 +442,14 @@ pub fn summary(report: &CycleReport) -> String {
         }
     }
     for host in &report.hosts {
-        if let Some(converge) = &host.converge {
-            for resource in converge
-                .resources
-                .iter()
-                .filter(|r| r.status == Status::Failed)
-            {
-                out.push_str(&format!(
-                    "\n{}: {} failed ({}): {}\n",
-                    host.host,
-                    resource.title,
-                    resource.declared,
-                    resource.message.clone().unwrap_or_default()
-                ));
-            }
+        for resource in host.failed_resources() {
+            out.push_str(&format!(
+                "\n{}: {} failed ({}): {}\n",
+                host.host,
+                resource.title,
+                resource.declared,
+                resource.message.clone().unwrap_or_default()
+            ));
         }
         if !host.not_idempotent.is_empty() {
             out.push_str(&format!(

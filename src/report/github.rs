@@ -12,7 +12,7 @@
 use std::io::Write;
 
 use super::cycle::{CycleReport, Problem};
-use super::reporters::{Results, features_of};
+use super::results::Results;
 use crate::diagnostic::{Diag, Diags};
 use crate::engine::{RunReport, Status};
 use crate::verify::{self, Outcome, ScenarioResult};
@@ -217,18 +217,12 @@ fn cycle_annotations(report: &CycleReport) -> String {
         ));
     }
     for host in &report.hosts {
-        if let Some(converge) = &host.converge {
-            for resource in converge
-                .resources
-                .iter()
-                .filter(|r| r.status == Status::Failed)
-            {
-                out.push_str(&annotation(
-                    declared(&resource.declared),
-                    &format!("{} failed on {}", resource.title, host.host),
-                    resource.message.as_deref().unwrap_or("failed"),
-                ));
-            }
+        for resource in host.failed_resources() {
+            out.push_str(&annotation(
+                declared(&resource.declared),
+                &format!("{} failed on {}", resource.title, host.host),
+                resource.message.as_deref().unwrap_or("failed"),
+            ));
         }
         for resource in &host.not_idempotent {
             let changes: Vec<String> = resource.changes.iter().map(ToString::to_string).collect();
@@ -275,7 +269,7 @@ pub fn summary(results: Results<'_>) -> String {
                 ));
             }
             out.push('\n');
-            out + &grid(&features_of(report))
+            out + &grid(&report.features())
         }
         Results::Converge { report, .. } => {
             let mut out = String::from(

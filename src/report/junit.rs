@@ -173,13 +173,7 @@ fn write(document: &junit_report::Report) -> String {
 
 /// The resources whose converge failed on a host, a line each.
 fn failed_resources(host: &HostCycle) -> String {
-    let Some(converge) = &host.converge else {
-        return String::new();
-    };
-    converge
-        .resources
-        .iter()
-        .filter(|r| r.status == crate::engine::Status::Failed)
+    host.failed_resources()
         .map(|r| {
             format!(
                 "{} ({}): {}\n",

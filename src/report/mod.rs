@@ -13,6 +13,7 @@ pub mod html;
 pub mod junit;
 pub mod live;
 pub mod reporters;
+pub mod results;
 pub mod rollout;
 pub mod scenario;
 pub mod status;

@@ -7,14 +7,11 @@
 //! [`Results`], then, on GitHub Actions, the annotations and the step
 //! summary ([`super::github`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::cycle::CycleReport;
 use super::format::{Destination, Format, Out, destinations};
-use super::rollout::RolloutReport;
+pub use super::results::Results;
 use crate::diagnostic::Diag;
-use crate::engine::RunReport;
-use crate::verify::{self, HostSummary, Outcome, Reached, Suite};
 
 /// Which command reports: what it can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,48 +62,6 @@ impl Kind {
         }
         Ok(destinations)
     }
-}
-
-/// What a command ran, to be reported.
-#[derive(Clone, Copy)]
-pub enum Results<'a> {
-    /// `verify`.
-    Verify {
-        /// The features.
-        suite: &'a Suite,
-        /// What they found.
-        report: &'a verify::Report,
-    },
-    /// `test`.
-    Cycle {
-        /// The features.
-        suite: &'a Suite,
-        /// The cycle.
-        report: &'a CycleReport,
-        /// The project's root (the HTML page names it).
-        root: &'a Path,
-    },
-    /// `converge --verify` and rollouts.
-    Rollout {
-        /// The features.
-        suite: &'a Suite,
-        /// The rollout.
-        report: &'a RolloutReport,
-        /// Whether the hosts were shown live.
-        live: bool,
-    },
-    /// `converge` without features.
-    Converge {
-        /// The converge.
-        report: &'a RunReport,
-        /// Whether the hosts were shown live.
-        live: bool,
-    },
-    /// `plan`.
-    Plan {
-        /// The plan.
-        report: &'a RunReport,
-    },
 }
 
 /// Every destination of a command, open.
@@ -183,48 +138,9 @@ pub fn render(format: Format, results: Results<'_>) -> String {
             live,
         } => match format {
             Format::Pretty | Format::Json => super::rollout::end(format, report, live),
-            _ => super::verify::render(format, suite, &features_of(report)),
+            _ => super::verify::render(format, suite, &report.features()),
         },
         Results::Converge { report, live } => super::converge::converge_end(format, report, live),
         Results::Plan { report } => super::converge::plan_end(format, report),
-    }
-}
-
-/// A rollout's features as one verify report: every scenario, and per host
-/// how its scenarios ended.
-pub fn features_of(report: &RolloutReport) -> verify::Report {
-    let mut hosts: Vec<HostSummary> = Vec::new();
-    for scenario in &report.scenarios {
-        let index = match hosts.iter().position(|h| h.host == scenario.host) {
-            Some(index) => index,
-            None => {
-                hosts.push(HostSummary {
-                    host: scenario.host.clone(),
-                    outcome: Reached::Ok,
-                    passed: 0,
-                    failed: 0,
-                    skipped: 0,
-                    round_trips: 0,
-                });
-                hosts.len() - 1
-            }
-        };
-        let host = &mut hosts[index];
-        match scenario.status {
-            Outcome::Passed => host.passed += 1,
-            Outcome::Failed => host.failed += 1,
-            Outcome::Skipped => host.skipped += 1,
-            Outcome::Unreachable => {
-                let reason = scenario
-                    .failure
-                    .as_ref()
-                    .map_or("cannot be reached", |f| f.message.as_str());
-                host.outcome = Reached::Unreachable(reason.to_string());
-            }
-        }
-    }
-    verify::Report {
-        scenarios: report.scenarios.clone(),
-        hosts,
     }
 }
