@@ -12,7 +12,8 @@ use crate::config::{Overrides, Project};
 use crate::diagnostic::{Diag, Diags};
 use crate::engine::saved::SavedPlan;
 use crate::engine::{self, Approval, Mode};
-use crate::report::{self, Format, Reporter};
+use crate::report::reporters::{Kind, Reporters, Results};
+use crate::report::{self, Reporter};
 use crate::workflow::rollout::{self, Rollout};
 use crate::workflow::{self, Settings, targets};
 
@@ -61,11 +62,13 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
     let jobs = engine::jobs(&project, targets, &overrides)?;
     let settings = settings(&project, args, overrides, cli.verbose);
     let options = settings.engine(&project, Mode::Plan, true, &args.tags, Approval::default());
-    let format = Format::from(args.format);
-    let live = format == Format::Pretty;
+    // `--out` saves the plan: the reports go where `--format` says.
+    let destinations = Kind::Run.check(&args.report.formats, None)?;
+    let reporters = Reporters::open(&destinations)?;
+    let live = reporters.pretty_on_stdout();
     let reporter = reporter(live, true);
     let result = engine::run(&project, jobs, &options, &|e| reporter.engine(e)).await;
-    let mut text = report::converge::plan_end(format, &result);
+    reporters.finish(Results::Plan { report: &result });
     if let Some(path) = &args.out {
         let saved = SavedPlan::new(
             &result,
@@ -76,13 +79,12 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
         );
         super::write_output(Some(path), &saved.to_json())?;
         if live {
-            text.push_str(&format!(
+            crate::output::print(&format!(
                 "\nSaved the plan to {0}; `redgreen converge --plan {0}` applies exactly this plan.\n",
                 path.display()
             ));
         }
     }
-    crate::output::print(&text);
     if options.interrupt.is_set() {
         return Ok(options.interrupt.exit_code());
     }
@@ -115,6 +117,15 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
         flags.push(diag);
         None
     });
+    let kind = if rollout.is_some() {
+        Kind::Rollout
+    } else {
+        Kind::Run
+    };
+    let destinations = kind
+        .check(&run.report.formats, run.out.as_ref())
+        .map_err(|diag| flags.push(diag))
+        .ok();
     // Everything is checked before the first connection, features too.
     let suite = workflow::check(&project, &overrides, flags)?;
     let targets = targets::resolve(&project, &run.selection())?;
@@ -126,11 +137,12 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
     };
     let settings = settings(&project, &run, overrides, cli.verbose);
     let options = settings.engine(&project, Mode::Converge, args.diff, &run.tags, approval);
-    let format = Format::from(run.format);
-    let live = format == Format::Pretty && run.out.is_none();
+    let destinations = destinations.expect("problems were reported above");
+    let reporters = Reporters::open(&destinations)?;
+    let live = reporters.pretty_on_stdout();
     let reporter = reporter(live, false);
 
-    let (text, code) = match rollout {
+    let code = match rollout {
         Some(rollout) => {
             let features = rollout::Features {
                 suite: &suite,
@@ -145,16 +157,22 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
                 &features,
             )
             .await;
-            let text = report::rollout::end(format, &result, live);
-            (text, result.exit_code())
+            reporters.finish(Results::Rollout {
+                suite: &suite,
+                report: &result,
+                live,
+            });
+            result.exit_code()
         }
         None => {
             let result = engine::run(&project, jobs, &options, &|e| reporter.engine(e)).await;
-            let text = report::converge::converge_end(format, &result, live);
-            (text, result.exit_code())
+            reporters.finish(Results::Converge {
+                report: &result,
+                live,
+            });
+            result.exit_code()
         }
     };
-    super::write_output(run.out.as_deref(), &text)?;
     if options.interrupt.is_set() {
         return Ok(options.interrupt.exit_code());
     }

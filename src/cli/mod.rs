@@ -89,6 +89,18 @@ pub struct VarArgs {
     pub vars: Vec<String>,
 }
 
+/// The reporters (`--format`), one definition for every command that
+/// reports results; `report::reporters` dispatches the results to them.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReportArgs {
+    /// A reporter, repeatable: pretty, json, junit, cucumber-json, html;
+    /// NAME:FILE writes to FILE (its folder is created). When none writes to
+    /// stdout, pretty does. JUnit, Cucumber JSON and HTML need features:
+    /// verify, test, converge --verify and rollouts write them.
+    #[arg(long = "format", value_name = "NAME[:FILE]")]
+    pub formats: Vec<String>,
+}
+
 /// Which hosts, and how.
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
@@ -111,9 +123,9 @@ pub struct RunArgs {
     /// Only resources with one of these tags.
     #[arg(long, value_delimiter = ',')]
     pub tags: Vec<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "pretty")]
-    pub format: RunFormat,
+    /// The reporters.
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Write the output to this file instead of stdout; for `plan`, save the
     /// plan (JSON) to this file for `converge --plan FILE`.
     #[arg(long)]
@@ -144,24 +156,6 @@ impl RunArgs {
 }
 
 pub use converge::ConvergeArgs;
-
-/// Output formats of plan and converge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RunFormat {
-    /// For people: live progress, a line per resource, a recap.
-    Pretty,
-    /// One JSON document at the end.
-    Json,
-}
-
-impl From<RunFormat> for crate::report::Format {
-    fn from(format: RunFormat) -> Self {
-        match format {
-            RunFormat::Pretty => crate::report::Format::Pretty,
-            RunFormat::Json => crate::report::Format::Json,
-        }
-    }
-}
 
 /// How to reach hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -302,8 +296,12 @@ async fn run(cli: Cli) -> i32 {
 }
 
 /// Print problems as miette reports, then a summary line.
+/// On GitHub Actions, each problem is also an annotation at its file and line.
 pub fn print_diags(diags: &Diags) {
     crate::output::eprint(&crate::report::diagnostics(diags));
+    if crate::report::github::enabled() {
+        crate::output::eprint(&crate::report::github::diagnostics(diags));
+    }
 }
 
 /// Print `text`, or write it to `out` when given (masked either way).

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Cli, Failure, VarArgs, load};
+use super::{Cli, Failure, ReportArgs, VarArgs, load};
 use crate::config::Overrides;
 use crate::diagnostic::{Diag, Diags};
+use crate::report::reporters::{Kind, Reporters, Results};
 use crate::report::{self, cycle::summary};
 use crate::workflow;
 use crate::workflow::cycle::{self, Keep};
@@ -26,11 +27,13 @@ pub struct TestArgs {
     /// Test hosts worked on at once (default: `concurrency` in redgreen.yml, else 50).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Output format of the result: pretty (default), json, or html (a
-    /// self-contained page with a host × scenario grid).
-    #[arg(long, value_enum, default_value = "pretty")]
-    pub format: TestFormat,
-    /// Write the result to this file (the terminal still shows progress).
+    /// The reporters: JUnit has a testsuite per phase (red, converge,
+    /// green, idempotence); Cucumber JSON holds the green phase; html is a
+    /// self-contained page with a host × scenario grid.
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// Write the one format without a file (default: pretty) to this file
+    /// (the terminal still shows progress and the summary).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Variables.
@@ -38,31 +41,16 @@ pub struct TestArgs {
     pub vars: VarArgs,
 }
 
-/// Formats of a test result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TestFormat {
-    /// A summary for people.
-    Pretty,
-    /// One JSON document.
-    Json,
-    /// A self-contained HTML page.
-    Html,
-}
-
-impl From<TestFormat> for crate::report::Format {
-    fn from(format: TestFormat) -> Self {
-        match format {
-            TestFormat::Pretty => crate::report::Format::Pretty,
-            TestFormat::Json => crate::report::Format::Json,
-            TestFormat::Html => crate::report::Format::Html,
-        }
-    }
-}
-
 pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
     let project = load(cli)?;
     let overrides = Overrides::from_pairs(&args.vars.vars)?;
-    let suite = workflow::check(&project, &overrides, Diags::default())?;
+    let mut flags = Diags::default();
+    let destinations = Kind::Cycle
+        .check(&args.report.formats, args.out.as_ref())
+        .map_err(|diag| flags.push(diag))
+        .ok();
+    let suite = workflow::check(&project, &overrides, flags)?;
+    let destinations = destinations.expect("problems were reported above");
     if suite.features.is_empty() {
         return Err(Diag::plain("no features to test: there is no .feature file under features/")
             .help("the red-green cycle needs features that say how the hosts must look (see docs/features.md)")
@@ -79,6 +67,7 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
         all: args.keep,
         failed: args.keep_failed,
     };
+    let reporters = Reporters::open(&destinations)?;
     let reporter = report::live::Cycle::new(cli.verbose > 0);
     let report = cycle::run(
         &project,
@@ -90,21 +79,18 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
         &reporter,
     )
     .await?;
-    let format = report::Format::from(args.format);
-    let text = match format {
-        report::Format::Html => report::html::cycle(&report, &project.root),
-        report::Format::Json => report::format::json(&report),
-        _ => summary(&report),
-    };
-    match &args.out {
-        Some(path) => {
-            super::write_output(Some(path), &text)?;
-            if format != report::Format::Pretty {
-                crate::output::eprint(&summary(&report));
-            }
-            crate::errln!("wrote {}", path.display());
-        }
-        None => crate::output::print(&text),
+    // The summary is always shown: on stdout with pretty, else on stderr.
+    if !reporters.pretty_on_stdout() {
+        crate::output::eprint(&summary(&report));
+    }
+    let files = reporters.files();
+    reporters.finish(Results::Cycle {
+        suite: &suite,
+        report: &report,
+        root: &project.root,
+    });
+    for file in files {
+        crate::errln!("wrote {}", file.display());
     }
     if report.interrupted {
         return Ok(settings.interrupt.exit_code());

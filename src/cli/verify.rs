@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Cli, ConnectionKind, Failure, load, print_diags};
+use super::{Cli, ConnectionKind, Failure, ReportArgs, load, print_diags};
 use crate::config::Overrides;
 use crate::diagnostic::Diag;
 use crate::exit;
-use crate::report::{self, Format, Out};
+use crate::report;
+use crate::report::reporters::{Kind, Reporters, Results};
 use crate::verify::{self, Library, Suite};
 use crate::workflow::Settings;
 use crate::workflow::targets::{self, Selection};
@@ -39,10 +40,9 @@ pub struct VerifyArgs {
     /// Only scenarios whose tags match this expression: "@smoke and not @slow".
     #[arg(long, value_name = "EXPRESSION")]
     pub tags: Option<String>,
-    /// A reporter, repeatable: pretty, json, junit, cucumber-json, html;
-    /// NAME:FILE writes to FILE. When none writes to stdout, pretty does.
-    #[arg(long = "format", value_name = "NAME[:FILE]")]
-    pub formats: Vec<String>,
+    /// The reporters.
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Write the one format without a file (default: pretty) to this file
     /// instead of stdout.
     #[arg(long)]
@@ -66,7 +66,7 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
         secrets_optional: true,
         ..Overrides::default()
     });
-    let destinations = report::format::destinations(&args.formats, args.out.as_ref());
+    let destinations = Kind::Verify.check(&args.report.formats, args.out.as_ref());
     let tags = args.tags.as_deref().map(verify::parse_tags).transpose();
     let (target, features) = targets::split_target(&project, args.target.as_ref(), &args.features);
     let suite = Suite::load(&project, &features);
@@ -114,21 +114,14 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
         ..settings.features(true)
     };
     // Every destination is opened before the run, so that a bad path stops
-    // it before any host is touched: pretty's first, it writes live.
-    let pretty = destinations.iter().find(|d| d.format == Format::Pretty);
-    let live = match pretty {
-        Some(destination) => Some(report::verify::Pretty::new(
-            Out::open(destination)?,
-            // Colour only on stdout, and there only where it supports it.
-            destination.file.is_none(),
-            settings.verbose,
-        )),
-        None => None,
-    };
-    let mut after = Vec::new();
-    for destination in destinations.iter().filter(|d| d.format != Format::Pretty) {
-        after.push((destination.format, Out::open(destination)?));
-    }
+    // it before any host is touched; pretty's writes live.
+    let mut reporters = Reporters::open(&destinations)?;
+    let pretty = reporters.take_pretty();
+    let recap = pretty.as_ref().is_some_and(|(_, stdout)| *stdout);
+    let live = pretty.map(|(out, stdout)| {
+        // Colour only on stdout, and there only where it supports it.
+        report::verify::Pretty::new(out, stdout, settings.verbose)
+    });
     let listener = live
         .as_ref()
         .map(|live| move |e: verify::Event<'_>| live.verify(e));
@@ -139,12 +132,13 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
         listener.as_ref().map(|l| l as verify::Listener<'_>),
     )
     .await;
-    for (format, mut out) in after {
-        out.write_text(&report::verify::render(format, &suite, &report));
-    }
-    if pretty.is_some_and(|d| d.file.is_none()) {
+    if recap {
         crate::output::print(&report::verify::recap(&report));
     }
+    reporters.finish(Results::Verify {
+        suite: &suite,
+        report: &report,
+    });
     if report.scenarios.is_empty() {
         crate::errln!(
             "no scenario to run: none selects these hosts{}",

@@ -112,6 +112,14 @@ impl HostCycle {
     pub fn passed(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// The resources whose first converge failed.
+    pub fn failed_resources(&self) -> impl Iterator<Item = &ResourceReport> {
+        self.converge
+            .iter()
+            .flat_map(|c| &c.resources)
+            .filter(|r| r.status == Status::Failed)
+    }
 }
 
 /// Passed / total.
@@ -137,6 +145,9 @@ pub struct CycleReport {
     pub unreachable: bool,
     /// The run was interrupted.
     pub interrupted: bool,
+    /// Every result of the green phase, steps and all (for Cucumber JSON).
+    #[serde(skip)]
+    pub green_run: verify::Report,
 }
 
 impl CycleReport {
@@ -431,20 +442,14 @@ pub fn summary(report: &CycleReport) -> String {
         }
     }
     for host in &report.hosts {
-        if let Some(converge) = &host.converge {
-            for resource in converge
-                .resources
-                .iter()
-                .filter(|r| r.status == Status::Failed)
-            {
-                out.push_str(&format!(
-                    "\n{}: {} failed ({}): {}\n",
-                    host.host,
-                    resource.title,
-                    resource.declared,
-                    resource.message.clone().unwrap_or_default()
-                ));
-            }
+        for resource in host.failed_resources() {
+            out.push_str(&format!(
+                "\n{}: {} failed ({}): {}\n",
+                host.host,
+                resource.title,
+                resource.declared,
+                resource.message.clone().unwrap_or_default()
+            ));
         }
         if !host.not_idempotent.is_empty() {
             out.push_str(&format!(

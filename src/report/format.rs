@@ -37,6 +37,14 @@ impl Format {
         ("cucumber-json", Format::CucumberJson),
         ("html", Format::Html),
     ];
+
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        Format::NAMES
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("pretty", |(n, _)| n)
+    }
 }
 
 /// A format and where it writes (`--format NAME[:FILE]`).

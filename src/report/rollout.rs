@@ -7,7 +7,7 @@ use owo_colors::{OwoColorize, Stream};
 use serde::Serialize;
 
 use crate::engine::RunReport;
-use crate::verify::ScenarioResult;
+use crate::verify::{self, HostSummary, Outcome, Reached, ScenarioResult};
 
 /// Where a host ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -117,6 +117,45 @@ impl RolloutReport {
     /// How many hosts failed.
     pub fn failed(&self) -> usize {
         self.hosts.iter().filter(|h| h.state.failed()).count()
+    }
+
+    /// Its features as one verify report: every scenario, and per host how
+    /// its scenarios ended.
+    pub fn features(&self) -> verify::Report {
+        let mut hosts: Vec<HostSummary> = Vec::new();
+        for scenario in &self.scenarios {
+            let index = match hosts.iter().position(|h| h.host == scenario.host) {
+                Some(index) => index,
+                None => {
+                    hosts.push(HostSummary {
+                        host: scenario.host.clone(),
+                        outcome: Reached::Ok,
+                        passed: 0,
+                        failed: 0,
+                        skipped: 0,
+                        round_trips: 0,
+                    });
+                    hosts.len() - 1
+                }
+            };
+            let host = &mut hosts[index];
+            match scenario.status {
+                Outcome::Passed => host.passed += 1,
+                Outcome::Failed => host.failed += 1,
+                Outcome::Skipped => host.skipped += 1,
+                Outcome::Unreachable => {
+                    let reason = scenario
+                        .failure
+                        .as_ref()
+                        .map_or("cannot be reached", |f| f.message.as_str());
+                    host.outcome = Reached::Unreachable(reason.to_string());
+                }
+            }
+        }
+        verify::Report {
+            scenarios: self.scenarios.clone(),
+            hosts,
+        }
     }
 }
 

@@ -70,6 +70,7 @@ pub async fn run(
         phases: BTreeMap::new(),
         unreachable: false,
         interrupted: false,
+        green_run: verify::Report::default(),
     };
     let interrupt = &settings.interrupt;
 
@@ -212,6 +213,7 @@ pub async fn run(
             passed: green.count(Outcome::Passed),
             failed: green.count(Outcome::Failed) + green.count(Outcome::Unreachable),
         };
+        report.green_run = green;
         finish(&mut report, reporter, Phase::Green, started, &summary);
     }
 

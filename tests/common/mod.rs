@@ -29,7 +29,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
+    /// What a finished process did.
+    pub fn from(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -107,6 +108,22 @@ impl Project {
             .output()
             .expect("redgreen runs");
         Run::from(output)
+    }
+
+    /// Run redgreen with these environment variables, in `cwd` (relative
+    /// paths are taken from there) instead of with `-C`.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &Path)], cwd: bool) -> Run {
+        let mut command = std::process::Command::cargo_bin("redgreen").expect("redgreen binary");
+        if cwd {
+            command.current_dir(self.dir.path());
+        } else {
+            command.arg("-C").arg(self.dir.path());
+        }
+        command.args(args).env("NO_COLOR", "1");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        Run::from(command.output().expect("redgreen runs"))
     }
 
     /// Run a shell command on a test host over SSH (through `redgreen hosts ssh`).
