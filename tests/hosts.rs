@@ -334,7 +334,11 @@ fn a_container_whose_sshd_never_answers_is_made_again_and_then_explained() {
     let _guard = common::HostsGuard::new(&project);
 
     let run = project
-        .run_with_env(&["hosts", "create"], &[("REDGREEN_BOOT_TIMEOUT", "4")])
+        .run_env(
+            &["hosts", "create"],
+            &[("REDGREEN_BOOT_TIMEOUT", std::path::Path::new("4"))],
+            false,
+        )
         .expect(1);
     let text = format!("{}{}", run.stdout, run.stderr);
     assert!(text.contains("did not answer within 4s"), "{text}");

@@ -93,21 +93,7 @@ impl Project {
 
     /// Run redgreen in the project.
     pub fn run(&self, args: &[&str]) -> Run {
-        self.run_with_env(args, &[])
-    }
-
-    /// Run redgreen in the project with these environment variables set.
-    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let output = std::process::Command::cargo_bin("redgreen")
-            .expect("redgreen binary")
-            .arg("-C")
-            .arg(self.dir.path())
-            .args(args)
-            .env("NO_COLOR", "1")
-            .envs(env.iter().copied())
-            .output()
-            .expect("redgreen runs");
-        Run::from(output)
+        self.run_env(args, &[], false)
     }
 
     /// Run redgreen with these environment variables, in `cwd` (relative
