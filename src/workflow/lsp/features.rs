@@ -15,7 +15,8 @@ use super::document::{self, line_before};
 use super::project::Knowledge;
 use crate::diagnostic::{Diag, Place, Source};
 use crate::verify::features::{self, FeatureFile};
-use crate::verify::library::{Action, Phrase, Placeholder};
+use crate::verify::library::{Action, Keyword, Phrase, Placeholder};
+use crate::verify::steps::COMMANDS;
 
 /// The step keywords a step line starts with.
 const KEYWORDS: [&str; 6] = ["Given", "When", "Then", "And", "But", "*"];
@@ -286,7 +287,15 @@ pub fn hover(knowledge: &Knowledge, text: &str, position: Position) -> Option<(S
                 out.push_str("Checks on the host with:\n\n");
                 out.push_str(&format!("```sh\n{script}\n```\n"));
             }
-            None => out.push_str("Runs the command it names on the host.\n"),
+            None => out.push_str(match (phrase.family, phrase.keyword) {
+                (COMMANDS, Keyword::When) => {
+                    "Runs the command it names on the host (as root, or as the user named), with nothing on stdin.\n"
+                }
+                (COMMANDS, _) => {
+                    "Checks what the last `When I run` did; runs nothing on the host itself.\n"
+                }
+                _ => "Asks the host through its SSH connection (a TCP connection from the host, no shell script).\n",
+            }),
         },
     }
     if phrase.negatable {
@@ -449,6 +458,16 @@ mod tests {
         let (markdown, _) = hover(&k, text, Position::new(2, 10)).expect("a hover");
         assert!(markdown.contains("```sh\n"), "{markdown}");
         assert!(markdown.contains("nginx"), "{markdown}");
+    }
+
+    #[test]
+    fn hover_says_what_a_command_step_does_without_a_script() {
+        let k = knowledge();
+        let text = "Feature: x\n  Scenario: y\n    When I run \"whoami\"\n    Then the command should succeed\n";
+        let (run, _) = hover(&k, text, Position::new(2, 6)).expect("a hover");
+        assert!(run.contains("Runs the command it names"), "{run}");
+        let (check, _) = hover(&k, text, Position::new(3, 6)).expect("a hover");
+        assert!(check.contains("runs nothing on the host itself"), "{check}");
     }
 
     #[test]
