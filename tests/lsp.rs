@@ -228,6 +228,44 @@ fn an_editor_gets_problems_fixes_completion_hover_definition_and_outline() {
     );
     assert_eq!(recipe[0]["range"]["start"], position(5, 12));
 
+    // As the recipe is typed: fixed, then a variable that is not defined
+    // (recipes/site.yml:3:14), checked before it is saved.
+    let fixed_recipe = "resources:\n  - package: nginx-light\n  - service: nginx\n    running: true\n  - template: /etc/site.conf\n    source: site.conf.hbs\n";
+    editor.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": recipe_uri, "languageId": "yaml", "version": 1, "text": fixed_recipe}}),
+    );
+    let recipe = editor.diagnostics(&recipe_uri, None);
+    assert!(recipe.is_empty(), "{recipe:#?}");
+    editor.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": recipe_uri, "version": 2}, "contentChanges": [{"text":
+            "resources:\n  - file: /etc/motd\n    content: \"Welcome to {{site_name}}\\n\"\n"}]}),
+    );
+    let recipe = editor.diagnostics(&recipe_uri, None);
+    assert_eq!(recipe.len(), 1, "{recipe:#?}");
+    assert!(
+        recipe[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("variable 'site_name' is not defined"),
+        "{recipe:#?}"
+    );
+    assert_eq!(recipe[0]["range"]["start"], position(2, 13));
+    // Closed unsaved: the file on disk counts again.
+    editor.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": recipe_uri}}),
+    );
+    let recipe = editor.diagnostics(&recipe_uri, None);
+    assert!(
+        recipe[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown template 'site.hbs'"),
+        "{recipe:#?}"
+    );
+
     editor.notify(
         "textDocument/didOpen",
         json!({"textDocument": {"uri": feature_uri, "languageId": "gherkin", "version": 1, "text": FEATURE}}),

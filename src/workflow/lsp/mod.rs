@@ -5,9 +5,10 @@
 //! step phrases, tags and values, says what a step checks (hover), finds a
 //! user step's definition in steps.yml, lists the outline, and offers the
 //! closest phrase for a misspelt step. Recipes, redgreen.yml and steps.yml
-//! are checked as `redgreen validate` checks them when they are opened and
-//! saved (from disk: the checks span files). The CLI binds the service to
-//! stdin and stdout.
+//! are checked as `redgreen validate` checks them, as they are typed: the
+//! whole project is loaded again, the editor's buffers in place of those
+//! files (the checks span files). The CLI binds the service to stdin and
+//! stdout.
 
 pub mod document;
 pub mod features;
@@ -113,7 +114,13 @@ impl Backend {
     async fn reload(&self) {
         let (publish, features) = {
             let mut state = self.state();
-            let (knowledge, diags) = Knowledge::load(&state.root);
+            let unsaved = state
+                .documents
+                .iter()
+                .filter(|(uri, _)| kind(uri) == Kind::Yaml)
+                .filter_map(|(uri, text)| Some((uri.to_file_path()?.into_owned(), text.clone())))
+                .collect();
+            let (knowledge, diags) = Knowledge::load(&state.root, unsaved);
             state.knowledge = Arc::new(knowledge);
             let mut publish: Vec<(Uri, Vec<Diagnostic>)> = Vec::new();
             let mut now = BTreeSet::new();
@@ -212,9 +219,13 @@ impl LanguageServer for Backend {
             return;
         };
         self.state().documents.insert(uri.clone(), change.text);
-        if kind(&uri) == Kind::Feature {
-            self.check_feature(uri, Some(params.text_document.version))
-                .await;
+        match kind(&uri) {
+            Kind::Feature => {
+                self.check_feature(uri, Some(params.text_document.version))
+                    .await;
+            }
+            Kind::Yaml => self.reload().await,
+            Kind::Other => {}
         }
     }
 
@@ -227,8 +238,11 @@ impl LanguageServer for Backend {
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
         self.state().documents.remove(&uri);
-        if kind(&uri) == Kind::Feature {
-            self.client.publish_diagnostics(uri, Vec::new(), None).await;
+        match kind(&uri) {
+            Kind::Feature => self.client.publish_diagnostics(uri, Vec::new(), None).await,
+            // What is on disk counts again.
+            Kind::Yaml => self.reload().await,
+            Kind::Other => {}
         }
     }
 

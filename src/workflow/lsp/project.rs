@@ -4,7 +4,7 @@
 //! the same code as `redgreen validate`, and the problems validate reports
 //! in redgreen.yml, recipes, templates and steps.yml.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::config::{Overrides, PROJECT_FILE, Project};
@@ -71,9 +71,14 @@ impl Values {
 
 impl Knowledge {
     /// Load the project at `root` as `redgreen validate` does, without the
-    /// features (the editor holds those): what the server knows, and every
-    /// problem found.
-    pub fn load(root: &Path) -> (Knowledge, Diags) {
+    /// features (the editor holds those), with `unsaved` (an editor's
+    /// buffers, by path) in place of those files on disk: what the server
+    /// knows, and every problem found.
+    pub fn load(root: &Path, unsaved: HashMap<PathBuf, String>) -> (Knowledge, Diags) {
+        crate::files::with_unsaved(unsaved, || Self::load_files(root))
+    }
+
+    fn load_files(root: &Path) -> (Knowledge, Diags) {
         let (library, mut diags) = verify::project_library(root);
         let (names, values) = match Project::load(root) {
             Ok(project) => {
