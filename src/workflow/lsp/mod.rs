@@ -55,8 +55,12 @@ struct State {
 /// What kind of file a document is.
 #[derive(PartialEq, Eq)]
 enum Kind {
+    /// A feature file: checked on its own, as the editor has it.
     Feature,
-    Yaml,
+    /// redgreen.yml, a recipe, steps.yml, a template: checked with the
+    /// whole project.
+    Project,
+    /// Anything else: not ours.
     Other,
 }
 
@@ -64,8 +68,8 @@ fn kind(uri: &Uri) -> Kind {
     let path = uri.path().as_str();
     if path.ends_with(".feature") {
         Kind::Feature
-    } else if path.ends_with(".yml") || path.ends_with(".yaml") {
-        Kind::Yaml
+    } else if [".yml", ".yaml", ".hbs"].iter().any(|e| path.ends_with(e)) {
+        Kind::Project
     } else {
         Kind::Other
     }
@@ -117,7 +121,7 @@ impl Backend {
             let unsaved = state
                 .documents
                 .iter()
-                .filter(|(uri, _)| kind(uri) == Kind::Yaml)
+                .filter(|(uri, _)| kind(uri) == Kind::Project)
                 .filter_map(|(uri, text)| Some((uri.to_file_path()?.into_owned(), text.clone())))
                 .collect();
             let (knowledge, diags) = Knowledge::load(&state.root, unsaved);
@@ -207,7 +211,7 @@ impl LanguageServer for Backend {
             .insert(uri.clone(), document.text.clone());
         match kind(&uri) {
             Kind::Feature => self.check_feature(uri, Some(document.version)).await,
-            Kind::Yaml => self.reload().await,
+            Kind::Project => self.reload().await,
             Kind::Other => {}
         }
     }
@@ -224,13 +228,13 @@ impl LanguageServer for Backend {
                 self.check_feature(uri, Some(params.text_document.version))
                     .await;
             }
-            Kind::Yaml => self.reload().await,
+            Kind::Project => self.reload().await,
             Kind::Other => {}
         }
     }
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
-        if kind(&params.text_document.uri) == Kind::Yaml {
+        if kind(&params.text_document.uri) == Kind::Project {
             self.reload().await;
         }
     }
@@ -241,7 +245,7 @@ impl LanguageServer for Backend {
         match kind(&uri) {
             Kind::Feature => self.client.publish_diagnostics(uri, Vec::new(), None).await,
             // What is on disk counts again.
-            Kind::Yaml => self.reload().await,
+            Kind::Project => self.reload().await,
             Kind::Other => {}
         }
     }
