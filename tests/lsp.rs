@@ -143,6 +143,13 @@ fn position(line: u64, character: u64) -> Value {
     json!({"line": line, "character": character})
 }
 
+/// The message and start of the one problem shown.
+fn only(diagnostics: &[Value]) -> (&str, Value) {
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
+    let message = diagnostics[0]["message"].as_str().expect("a message");
+    (message, diagnostics[0]["range"]["start"].clone())
+}
+
 fn at(uri: &str, line: u64, character: u64) -> Value {
     json!({"textDocument": {"uri": uri}, "position": position(line, character)})
 }
@@ -218,15 +225,12 @@ fn an_editor_gets_problems_fixes_completion_hover_definition_and_outline() {
     // The recipe's problem, as `redgreen validate` reports it, at its line
     // and column (recipes/site.yml:6:13).
     let recipe = editor.diagnostics(&recipe_uri, None);
-    assert_eq!(recipe.len(), 1, "{recipe:#?}");
+    let (message, start) = only(&recipe);
     assert!(
-        recipe[0]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("unknown template 'site.hbs', did you mean 'site.conf.hbs'?"),
+        message.starts_with("unknown template 'site.hbs', did you mean 'site.conf.hbs'?"),
         "{recipe:#?}"
     );
-    assert_eq!(recipe[0]["range"]["start"], position(5, 12));
+    assert_eq!(start, position(5, 12));
 
     // As the recipe is typed: fixed, then a variable that is not defined
     // (recipes/site.yml:3:14), checked before it is saved.
@@ -243,15 +247,12 @@ fn an_editor_gets_problems_fixes_completion_hover_definition_and_outline() {
             "resources:\n  - file: /etc/motd\n    content: \"Welcome to {{site_name}}\\n\"\n"}]}),
     );
     let recipe = editor.diagnostics(&recipe_uri, None);
-    assert_eq!(recipe.len(), 1, "{recipe:#?}");
+    let (message, start) = only(&recipe);
     assert!(
-        recipe[0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("variable 'site_name' is not defined"),
+        message.contains("variable 'site_name' is not defined"),
         "{recipe:#?}"
     );
-    assert_eq!(recipe[0]["range"]["start"], position(2, 13));
+    assert_eq!(start, position(2, 13));
     // Closed unsaved: the file on disk counts again.
     editor.notify(
         "textDocument/didClose",
