@@ -4,6 +4,7 @@
 mod converge;
 mod hosts;
 mod init;
+mod lsp;
 mod signals;
 mod status;
 mod test;
@@ -73,6 +74,9 @@ pub enum Command {
         #[arg(value_enum)]
         document: crate::schema::Document,
     },
+    /// A language server (LSP, on stdin and stdout) for feature files and
+    /// recipes: completion, problems as you type, hover, go to definition.
+    Lsp,
     /// Manage test hosts by hand.
     #[command(subcommand)]
     Hosts(HostsCommand),
@@ -279,6 +283,7 @@ async fn run(cli: Cli) -> i32 {
             );
             Ok(exit::OK)
         }
+        Command::Lsp => lsp::run(&cli).await,
         Command::Hosts(command) => hosts::run(&cli, command).await,
         Command::Image(command) => image_command(command).await,
     };

@@ -10,7 +10,7 @@ use crate::diagnostic::Diag;
 use crate::exit;
 use crate::report;
 use crate::report::reporters::{Kind, Reporters, Results};
-use crate::verify::{self, Library, Suite};
+use crate::verify::{self, Suite};
 use crate::workflow::Settings;
 use crate::workflow::targets::{self, Selection};
 
@@ -154,8 +154,7 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
 
 /// `redgreen steps`: every phrase, built-in and from features/steps.yml.
 pub(super) fn steps(cli: &Cli) -> i32 {
-    let mut library = Library::builtin();
-    let diags = verify::user_steps::load(&cli.dir, &mut library);
+    let (library, diags) = verify::project_library(&cli.dir);
     if !diags.is_empty() {
         print_diags(&diags);
         return exit::BAD_INPUT;

@@ -4,7 +4,9 @@
 
 pub mod walk;
 
-use std::path::Path;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Diag, Place, Source};
 
@@ -52,10 +54,30 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, Unreadable> {
     Ok(bytes)
 }
 
+thread_local! {
+    /// Texts that stand in for files during [`with_unsaved`].
+    static UNSAVED: RefCell<HashMap<PathBuf, String>> = RefCell::new(HashMap::new());
+}
+
+/// Run `read` on this thread with `texts` standing in for the files at
+/// those paths: [`read_source`] returns them instead of what is on disk.
+/// The language server checks an editor's unsaved buffers this way with the
+/// very loading code of `redgreen validate`. The files must exist (walking
+/// a folder still finds files on disk).
+pub fn with_unsaved<T>(texts: HashMap<PathBuf, String>, read: impl FnOnce() -> T) -> T {
+    UNSAVED.with(|unsaved| *unsaved.borrow_mut() = texts);
+    let out = read();
+    UNSAVED.with(|unsaved| unsaved.borrow_mut().clear());
+    out
+}
+
 /// Read a user's file as UTF-8 text, refusing files that are too large or not text.
 ///
 /// `name` is how the file is shown in messages (relative to the project root).
 pub fn read_source(path: &Path, name: &str) -> Result<Source, Diag> {
+    if let Some(text) = UNSAVED.with(|unsaved| unsaved.borrow().get(path).cloned()) {
+        return Ok(Source::new(name, text));
+    }
     let bytes = match read_regular(path, MAX_FILE_BYTES) {
         Ok(bytes) => bytes,
         Err(Unreadable::Io(e)) => {

@@ -295,11 +295,14 @@ pub struct Names {
 }
 
 /// Check every step of every feature against the library, and every host
-/// tag against the inventory.
-pub fn validate(files: &[FeatureFile], library: &Library, names: &Names) -> Diags {
+/// tag against the inventory (`names`; None when redgreen.yml could not be
+/// read, and tags are not checked).
+pub fn validate(files: &[FeatureFile], library: &Library, names: Option<&Names>) -> Diags {
     let mut diags = Diags::default();
     for file in files {
-        check_tags(file, names, &mut diags);
+        if let Some(names) = names {
+            check_tags(file, names, &mut diags);
+        }
         check_descriptions(file, &mut diags);
         let feature = match file.feature.clone().expand_examples() {
             Ok(feature) => feature,
@@ -333,7 +336,7 @@ pub fn validate(files: &[FeatureFile], library: &Library, names: &Names) -> Diag
 }
 
 /// Every step of a feature: backgrounds and scenarios, in rules too.
-fn steps_of(feature: &gherkin::Feature) -> Vec<&gherkin::Step> {
+pub fn steps_of(feature: &gherkin::Feature) -> Vec<&gherkin::Step> {
     let mut out: Vec<&gherkin::Step> = Vec::new();
     out.extend(feature.background.iter().flat_map(|b| b.steps.iter()));
     out.extend(feature.scenarios.iter().flat_map(|s| s.steps.iter()));
@@ -750,7 +753,7 @@ Rule: ports
         let f = file(
             "Feature: Web\n  Scenario: typo\n    Given the pakage \"nginx\" should be installed\n",
         );
-        let diags = validate(&[f], &Library::builtin(), &Names::default());
+        let diags = validate(&[f], &Library::builtin(), Some(&Names::default()));
         assert_eq!(diags.0.len(), 1);
         let diag = &diags.0[0];
         assert_eq!(
@@ -780,7 +783,7 @@ Feature: Web
             hosts: vec!["web1".into()],
             groups: vec![],
         };
-        let diags = validate(&[f], &Library::builtin(), &names);
+        let diags = validate(&[f], &Library::builtin(), Some(&names));
         let messages: Vec<String> = diags.0.iter().map(|d| d.one_line()).collect();
         assert_eq!(messages.len(), 4, "{messages:#?}");
         assert_eq!(
@@ -837,7 +840,7 @@ Feature: Web
         let f = file(
             "Feature: x\n  Scenario: y\n    Thne port 80 should be listening\n    And port 22 should be listening\n\n  Scenario: empty\n",
         );
-        let diags = validate(&[f], &Library::builtin(), &Names::default());
+        let diags = validate(&[f], &Library::builtin(), Some(&Names::default()));
         let messages: Vec<String> = diags.0.iter().map(|d| d.one_line()).collect();
         assert_eq!(
             messages,

@@ -288,6 +288,21 @@ impl Phrase {
         })
     }
 
+    /// The script a built-in check runs on the host for `args`, found without
+    /// a host: the world records the script instead of running it. None for
+    /// user steps and `When I run`, whose command is the user's.
+    pub fn script(&self, args: &Args) -> Option<String> {
+        let Action::Builtin(check) = &self.action else {
+            return None;
+        };
+        let mut world = HostWorld::default();
+        world.recording = Some(Vec::new());
+        // A recording world answers at once, so this never waits.
+        let _ = futures::executor::block_on(check(&mut world, args));
+        let scripts = world.recording.take().unwrap_or_default();
+        scripts.first().map(|s| s.trim_end().to_string())
+    }
+
     /// The phrase's text with its placeholders filled by `values` (for "did
     /// you mean"), or None when the numbers differ.
     pub fn filled(&self, values: &[String]) -> Option<String> {

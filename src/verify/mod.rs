@@ -51,6 +51,40 @@ pub struct Suite {
     aliases: BTreeMap<String, String>,
 }
 
+/// Every phrase a project's features may use: the built-ins, then
+/// `features/steps.yml`, with the problems found in steps.yml.
+pub fn project_library(root: &std::path::Path) -> (Library, Diags) {
+    let mut library = Library::builtin();
+    let diags = user_steps::load(root, &mut library);
+    (library, diags)
+}
+
+/// The names `@host:` and `@group:` tags may use in a project, and for each
+/// test host (`HOST-PLATFORM`) the entry name (`HOST`) its tags may use too.
+pub fn tag_names(project: &Project) -> (features::Names, BTreeMap<String, String>) {
+    let inventory = &project.inventory;
+    let mut names = features::Names {
+        hosts: inventory
+            .hosts
+            .iter()
+            .map(|(n, _)| n.value.clone())
+            .collect(),
+        groups: inventory.groups.names().map(str::to_string).collect(),
+    };
+    let mut aliases = BTreeMap::new();
+    if let Some(test_hosts) = &inventory.test_hosts {
+        for (entry, _) in test_hosts.hosts.iter() {
+            names.hosts.push(entry.value.clone());
+            for platform in &test_hosts.platforms {
+                let full = test_host_name(&entry.value, &platform.value.name.value);
+                names.hosts.push(full.clone());
+                aliases.insert(full, entry.value.clone());
+            }
+        }
+    }
+    (names, aliases)
+}
+
 impl Suite {
     /// Load the features (every `*.feature` under `features/`, or the given
     /// files and directories) and `features/steps.yml`, and check every step,
@@ -58,35 +92,14 @@ impl Suite {
     /// checked without a host, and every `@host:`/`@group:` tag. Touches no
     /// host.
     pub fn load(project: &Project, selection: &[PathBuf]) -> Result<Suite, Diags> {
-        let mut library = Library::builtin();
-        let mut diags = user_steps::load(&project.root, &mut library);
+        let (library, mut diags) = project_library(&project.root);
         let files = features::find(&project.root, selection)?;
         let (features, found) = features::load(&files);
         diags.0.extend(found.0);
-
-        let inventory = &project.inventory;
-        let mut names = features::Names {
-            hosts: inventory
-                .hosts
-                .iter()
-                .map(|(n, _)| n.value.clone())
-                .collect(),
-            groups: inventory.groups.names().map(str::to_string).collect(),
-        };
-        let mut aliases = BTreeMap::new();
-        if let Some(test_hosts) = &inventory.test_hosts {
-            for (entry, _) in test_hosts.hosts.iter() {
-                names.hosts.push(entry.value.clone());
-                for platform in &test_hosts.platforms {
-                    let full = test_host_name(&entry.value, &platform.value.name.value);
-                    names.hosts.push(full.clone());
-                    aliases.insert(full, entry.value.clone());
-                }
-            }
-        }
+        let (names, aliases) = tag_names(project);
         diags
             .0
-            .extend(features::validate(&features, &library, &names).0);
+            .extend(features::validate(&features, &library, Some(&names)).0);
         diags.into_result()?;
         Ok(Suite {
             features,

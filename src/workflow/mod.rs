@@ -11,6 +11,7 @@
 //! * [`status`]: each host's ledger, and the hosts that drifted.
 
 pub mod cycle;
+pub mod lsp;
 pub mod rollout;
 pub mod status;
 pub mod targets;
