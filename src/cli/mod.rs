@@ -77,6 +77,9 @@ pub enum Command {
     /// A language server (LSP, on stdin and stdout) for feature files and
     /// recipes: completion, problems as you type, hover, go to definition.
     Lsp,
+    /// Close the SSH connections this project keeps open between commands
+    /// (`keep_connections` in redgreen.yml, default 60 s idle).
+    Disconnect,
     /// Manage test hosts by hand.
     #[command(subcommand)]
     Hosts(HostsCommand),
@@ -217,6 +220,19 @@ pub enum ImageCommand {
     },
 }
 
+/// `redgreen disconnect`: stop the project's kept connections.
+fn disconnect(cli: &Cli) -> Result<i32, Failure> {
+    let project = Project::load(&cli.dir)?;
+    // Wherever they are kept, also when keeping is off now.
+    let keep = crate::transport::Keep::for_project(&project.root, std::time::Duration::ZERO);
+    let closed = crate::transport::ssh::close_kept_in(&keep.dir);
+    crate::outln!(
+        "closed {closed} kept connection{}",
+        if closed == 1 { "" } else { "s" }
+    );
+    Ok(exit::OK)
+}
+
 /// Run the command line; returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -227,7 +243,11 @@ pub fn main() -> i32 {
         .expect("tokio runtime");
     let code = runtime.block_on(run(cli));
     drop(runtime);
-    // Masters whose host's work was cut short, and the control directory.
+    // Masters whose host's work was cut short, and the control directory;
+    // after a signal, the kept connections this run used too.
+    if signals::interrupted() {
+        crate::transport::ssh::close_kept();
+    }
     crate::transport::ssh::close_all();
     code
 }
@@ -284,6 +304,7 @@ async fn run(cli: Cli) -> i32 {
             Ok(exit::OK)
         }
         Command::Lsp => lsp::run(&cli).await,
+        Command::Disconnect => disconnect(&cli),
         Command::Hosts(command) => hosts::run(&cli, command).await,
         Command::Image(command) => image_command(command).await,
     };

@@ -26,6 +26,11 @@ pub(crate) fn interrupt() -> Arc<engine::Interrupt> {
         .clone()
 }
 
+/// True when a signal stopped the running command gracefully.
+pub(crate) fn interrupted() -> bool {
+    GRACEFUL.get().is_some_and(|interrupt| interrupt.is_set())
+}
+
 /// Listen for SIGINT, SIGTERM and SIGHUP for the rest of the run.
 pub(crate) fn listen() {
     let streams = [
@@ -64,6 +69,7 @@ pub(crate) fn listen() {
                 }
                 _ => {
                     crate::errln!("\n{name}: stopping now, closing the SSH connections");
+                    crate::transport::ssh::close_kept();
                     crate::transport::ssh::close_all();
                     std::process::exit(128 + number);
                 }

@@ -70,6 +70,11 @@ pub struct Defaults {
     /// Seconds to wait for an SSH connection (default 10).
     #[schemars(with = "Option<u64>")]
     pub connect_timeout: Option<Spanned<u64>>,
+    /// Seconds an idle SSH connection stays open after redgreen ends, for
+    /// the next command to use without a new handshake (default 60; 0: close
+    /// every connection at the end). `REDGREEN_KEEP_CONNECTIONS` overrides it.
+    #[schemars(with = "Option<u64>")]
+    pub keep_connections: Option<Spanned<u64>>,
 }
 
 impl Defaults {
@@ -85,6 +90,18 @@ impl Defaults {
     /// How long one remote script may take (default 600 s).
     pub fn command_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.command_timeout.as_ref().map_or(600, |t| t.value))
+    }
+
+    /// How long an idle connection is kept after redgreen ends: the
+    /// `REDGREEN_KEEP_CONNECTIONS` environment variable, else
+    /// `keep_connections`, else 60 s; None when that is 0.
+    pub fn keep_connections(&self) -> Option<std::time::Duration> {
+        let seconds = std::env::var("REDGREEN_KEEP_CONNECTIONS")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .or(self.keep_connections.as_ref().map(|k| k.value))
+            .unwrap_or(60);
+        (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
     }
 
     /// How long an SSH connection may take (default 10 s).

@@ -398,6 +398,7 @@ impl State {
             become_: Become::Sudo,
             connect_timeout,
             accept_new_host_key: false,
+            keep: None,
         }
     }
 

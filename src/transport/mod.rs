@@ -12,7 +12,7 @@
 pub mod local;
 pub mod ssh;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -196,6 +196,44 @@ pub struct Connection {
     pub connect_timeout: Duration,
     /// Accept and record the key of a host seen for the first time.
     pub accept_new_host_key: bool,
+    /// Keep the connection open after redgreen ends, for the next command.
+    pub keep: Option<Keep>,
+}
+
+/// A connection kept open after redgreen ends (OpenSSH's ControlPersist),
+/// found again by the next redgreen of the same user and project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keep {
+    /// The project's directory of kept connections (private to the user).
+    pub dir: PathBuf,
+    /// How long a kept connection may stay idle.
+    pub idle: Duration,
+}
+
+impl Keep {
+    /// Where the connections of the project at `root` are kept:
+    /// `$XDG_RUNTIME_DIR/redgreen/<project>` where the user has one, else
+    /// `$TMPDIR/rg-keep-<uid>/<project>`; `<project>` is a hash of the
+    /// project's path.
+    pub fn for_project(root: &Path, idle: Duration) -> Keep {
+        use sha2::Digest;
+        let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        let digest = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
+        let project: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let base = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute() && dir.is_dir())
+            .map(|dir| dir.join("redgreen"))
+            .unwrap_or_else(|| {
+                // SAFETY: getuid has no preconditions and cannot fail.
+                let uid = unsafe { libc::getuid() };
+                std::env::temp_dir().join(format!("rg-keep-{uid}"))
+            });
+        Keep {
+            dir: base.join(project),
+            idle,
+        }
+    }
 }
 
 /// What is wrong with an address to connect to, if anything. ssh takes its

@@ -5,6 +5,16 @@
 //! Every master's control socket lives in one directory of this process
 //! (`$TMPDIR/rg-PID`), so that whatever ends redgreen, [`close_all`] finds
 //! every master still running, stops it, and removes the directory.
+//!
+//! A connection with [`Keep`](super::Keep) lives in the project's directory of kept
+//! connections instead: at the end redgreen leaves its master running
+//! (ControlPersist: it exits after `idle` seconds unused), under a name made
+//! of everything ssh would use to connect (`ssh -G`'s whole answer and the
+//! known_hosts file's content), and the next redgreen of the same project
+//! finds it there, checks it with one empty command, and skips the
+//! handshake. A change to the ssh_config, the user, the port, the key or a
+//! host key makes another name, so a kept connection is never used for
+//! anything but exactly what it was made for.
 
 use std::num::NonZeroUsize;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -34,6 +44,8 @@ pub struct SshTransport {
     channels: Semaphore,
     sudo: bool,
     user: String,
+    /// Leave the master running at the end (a kept connection).
+    kept: bool,
 }
 
 impl SshTransport {
@@ -45,6 +57,38 @@ impl SshTransport {
             return Err(TransportError::Connect(problem));
         }
         let resolved = Resolved::of(conn).await?;
+        let keep = conn
+            .keep
+            .as_ref()
+            .filter(|keep| match prepare_keep_dir(&keep.dir) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!("not keeping connections in {}: {e}", keep.dir.display());
+                    false
+                }
+            });
+        let link = keep.map(|keep| keep.dir.join(&resolved.fingerprint));
+        if let Some(link) = &link
+            && let Some(session) = resume(link, conn.connect_timeout).await
+        {
+            remember(session.control_socket());
+            return Ok(SshTransport {
+                session: Mutex::new(Some(std::sync::Arc::new(session))),
+                channels: Semaphore::new(MAX_CHANNELS),
+                sudo: conn.needs_sudo(&resolved.user),
+                user: resolved.user,
+                kept: true,
+            });
+        }
+        let control_dir = match keep {
+            Some(keep) => keep.dir.as_path(),
+            None => control_dir().map_err(|e| {
+                TransportError::Connect(format!("cannot make the control directory: {e}"))
+            })?,
+        };
+        // The master exits by itself if redgreen dies without closing it, or
+        // once a kept connection has been idle for its time.
+        let idle = keep.map_or(60, |keep| keep.idle.as_secs().max(1) as usize);
         let mut builder = SessionBuilder::default();
         builder
             .known_hosts_check(if conn.accept_new_host_key {
@@ -54,12 +98,9 @@ impl SshTransport {
             })
             .connect_timeout(conn.connect_timeout)
             .server_alive_interval(Duration::from_secs(15))
-            .control_directory(control_dir().map_err(|e| {
-                TransportError::Connect(format!("cannot make the control directory: {e}"))
-            })?)
-            // The master exits by itself if redgreen dies without closing it.
+            .control_directory(control_dir)
             .control_persist(ControlPersist::IdleFor(
-                NonZeroUsize::new(60).expect("non-zero"),
+                NonZeroUsize::new(idle).expect("at least 1"),
             ));
         if let Some(user) = &conn.user {
             builder.user(user.clone());
@@ -93,11 +134,16 @@ impl SshTransport {
                 }
             }
         };
+        if let Some(link) = &link {
+            record_kept(link, session.control_socket());
+            remember(session.control_socket());
+        }
         Ok(SshTransport {
             session: Mutex::new(Some(std::sync::Arc::new(session))),
             channels: Semaphore::new(MAX_CHANNELS),
             sudo: conn.needs_sudo(&resolved.user),
             user: resolved.user,
+            kept: link.is_some(),
         })
     }
 
@@ -124,6 +170,9 @@ struct Resolved {
     port: u16,
     /// The first known_hosts file ssh reads.
     known_hosts: Option<String>,
+    /// A name for exactly this connection: a hash of everything ssh would
+    /// use (its whole `-G` answer) and of the known_hosts file's content.
+    fingerprint: String,
 }
 
 impl Resolved {
@@ -155,10 +204,21 @@ impl Resolved {
                 String::from_utf8_lossy(&output.stderr).trim().to_string(),
             ));
         }
-        Ok(Resolved::parse(
-            &String::from_utf8_lossy(&output.stdout),
-            conn,
-        ))
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut resolved = Resolved::parse(&text, conn);
+        let known = resolved
+            .known_hosts
+            .as_deref()
+            .map(
+                |path| match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+                    (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+                    _ => PathBuf::from(path),
+                },
+            )
+            .and_then(|path| std::fs::read(path).ok())
+            .unwrap_or_default();
+        resolved.fingerprint = fingerprint(&text, &known);
+        Ok(resolved)
     }
 
     /// Read `ssh -G`'s output (`keyword value` lines).
@@ -175,6 +235,7 @@ impl Resolved {
             port: value("port").and_then(|p| p.parse().ok()).unwrap_or(22),
             known_hosts: value("userknownhostsfile")
                 .and_then(|files| files.split_whitespace().next().map(str::to_string)),
+            fingerprint: fingerprint(text, b""),
         }
     }
 
@@ -189,6 +250,133 @@ impl Resolved {
             self.hostname.clone()
         } else {
             format!("'[{}]:{}'", self.hostname, self.port)
+        }
+    }
+}
+
+/// The name of a kept connection: 16 bytes of SHA-256 over ssh's `-G`
+/// answer and the known_hosts file's content, in hex.
+fn fingerprint(ssh_g: &str, known_hosts: &[u8]) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(ssh_g.as_bytes());
+    hash.update([0]);
+    hash.update(known_hosts);
+    hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The control sockets of kept connections this process made or used: a
+/// signal that ends redgreen stops their masters too.
+static KEPT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn remember(socket: &Path) {
+    KEPT.lock().expect("kept lock").push(socket.to_path_buf());
+}
+
+/// Make the directory of kept connections (and its parent) private to this
+/// user, or refuse one that is not: a link, another user's, or open to
+/// others. Sweeps what masters that ended left behind.
+fn prepare_keep_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let parent = dir.parent().unwrap_or(dir);
+    for path in [parent, dir] {
+        match std::fs::DirBuilder::new().mode(0o700).create(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let meta = std::fs::symlink_metadata(path)?;
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+            return Err(std::io::Error::other(format!(
+                "{} must be a directory of user {uid} that only it can use (mode 0700)",
+                path.display()
+            )));
+        }
+    }
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let path = entry.path();
+        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+        // A name whose master is gone, or a master's folder whose master is
+        // gone (its socket answers no more, or was removed).
+        if (is_link && !path.exists()) || (!is_link && !answers(&path.join("master"))) {
+            if is_link {
+                let _ = std::fs::remove_file(&path);
+            } else {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Name a kept connection's control socket `link` (replacing an older one
+/// at once, so another redgreen never sees half a name).
+fn record_kept(link: &Path, socket: &Path) {
+    let fresh = link.with_extension(format!("new-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fresh);
+    if std::os::unix::fs::symlink(socket, &fresh).is_ok() && std::fs::rename(&fresh, link).is_err()
+    {
+        let _ = std::fs::remove_file(&fresh);
+    }
+}
+
+/// The kept connection named `link`, if its master is running and its host
+/// answers an empty command within `timeout` (a master can outlive the
+/// other end: a host that rebooted); else it is stopped and forgotten.
+async fn resume(link: &Path, timeout: Duration) -> Option<Session> {
+    let socket = std::fs::read_link(link).ok()?;
+    let session = Session::resume_mux(socket.clone().into_boxed_path(), None);
+    let alive = tokio::time::timeout(timeout, async {
+        session.check().await.ok()?;
+        session.command("true").status().await.ok()
+    })
+    .await;
+    match alive {
+        Ok(Some(status)) if status.success() => Some(session),
+        _ => {
+            let _ = tokio::task::spawn_blocking(move || stop_master(&socket)).await;
+            let _ = std::fs::remove_file(link);
+            None
+        }
+    }
+}
+
+/// True when a master listens on the control socket `socket` (a master
+/// that was killed leaves its socket file behind, answering nothing).
+fn answers(socket: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket).is_ok()
+}
+
+/// Stop every kept connection under `dir` and remove the directory
+/// (`redgreen disconnect`); returns how many were running.
+pub fn close_kept_in(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut stopped = 0;
+    for entry in entries.flatten() {
+        let socket = entry.path().join("master");
+        if entry.file_type().is_ok_and(|t| t.is_dir()) && answers(&socket) {
+            stop_master(&socket);
+            stopped += 1;
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    stopped
+}
+
+/// Stop the masters of the kept connections this process used: a signal
+/// ended it, and what it was doing on them was cut short.
+pub fn close_kept() {
+    let kept = std::mem::take(&mut *KEPT.lock().unwrap_or_else(|e| e.into_inner()));
+    for socket in kept {
+        if socket.exists() {
+            stop_master(&socket);
         }
     }
 }
@@ -456,6 +644,10 @@ impl Transport for SshTransport {
         let session = self.session.lock().expect("session lock").take();
         if let Some(session) = session {
             match std::sync::Arc::try_unwrap(session) {
+                // Kept for the next redgreen: its master stays.
+                Ok(session) if self.kept => {
+                    let _ = session.detach();
+                }
                 Ok(session) => {
                     let _ = session.close().await;
                 }
@@ -505,6 +697,7 @@ mod tests {
             become_: crate::transport::Become::Sudo,
             connect_timeout: Duration::from_secs(10),
             accept_new_host_key: false,
+            keep: None,
         }
     }
 
@@ -519,8 +712,15 @@ mod tests {
                 hostname: "192.0.2.7".into(),
                 port: 2222,
                 known_hosts: Some("~/.ssh/known_hosts".into()),
+                fingerprint: fingerprint(said, b""),
             }
         );
+        // Another word of ssh's, or another host key, is another connection.
+        assert_ne!(
+            fingerprint(said, b""),
+            fingerprint(&said.replace("2222", "2223"), b"")
+        );
+        assert_ne!(fingerprint(said, b""), fingerprint(said, b"host key"));
         assert_eq!(resolved.shown(), "192.0.2.7 port 2222");
         assert_eq!(resolved.known_as(), "'[192.0.2.7]:2222'");
         assert!(connection().needs_sudo(&resolved.user));

@@ -19,8 +19,8 @@ use crate::diagnostic::suggestion;
 use crate::driver::State;
 use crate::exit;
 use crate::transport::Become;
-use crate::transport::Connection;
 use crate::transport::Target;
+use crate::transport::{Connection, Keep};
 
 /// Which hosts a command asked for, as given on its command line.
 #[derive(Debug, Clone, Default)]
@@ -178,10 +178,9 @@ pub fn resolve(project: &Project, args: &Selection) -> Result<Vec<Target>, Failu
                         ),
                     ));
                 };
-                (
-                    record.address.clone(),
-                    state.connection(&record, connect_timeout),
-                )
+                let mut connection = state.connection(&record, connect_timeout);
+                connection.keep = keep(project);
+                (record.address.clone(), connection)
             }
         };
         targets.push(Target {
@@ -232,7 +231,15 @@ fn connection(
             .map_or(Become::Sudo, |b| b.value),
         connect_timeout: defaults.connect_timeout(),
         accept_new_host_key: args.accept_new_host_keys,
+        keep: keep(project),
     }
+}
+
+/// Where and how long the project's connections are kept after redgreen
+/// ends, unless that is off.
+pub fn keep(project: &Project) -> Option<Keep> {
+    let idle = project.inventory.defaults.keep_connections()?;
+    Some(Keep::for_project(&project.root, idle))
 }
 
 /// True when `name` names a host, test host or group of the project.

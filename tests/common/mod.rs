@@ -105,7 +105,12 @@ impl Project {
         } else {
             command.arg("-C").arg(self.dir.path());
         }
-        command.args(args).env("NO_COLOR", "1");
+        // Connections are kept between commands only where a test says so
+        // (tests/keep.rs): the others count SSH processes or kill hosts.
+        command
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("REDGREEN_KEEP_CONNECTIONS", "0");
         for (name, value) in env {
             command.env(name, value);
         }

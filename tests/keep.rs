@@ -1,0 +1,121 @@
+//! Connections kept between commands (ControlPersist): the next command of
+//! the same project uses the kept master instead of a new handshake; a
+//! change to what ssh would use makes a new one; a dead master is replaced;
+//! `redgreen disconnect` closes them; `keep_connections: 0` keeps none.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Project, Run, shared};
+use redgreen::transport::Keep;
+
+/// The pids of the SSH masters kept for `project`.
+fn kept_masters(project: &Project) -> Vec<u32> {
+    let keep = Keep::for_project(project.path(), Duration::ZERO);
+    let out = Command::new("ps")
+        .args(["-eo", "pid,args"])
+        .output()
+        .unwrap();
+    let dir = format!("{}/", keep.dir.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&dir) && l.contains("ssh") && !l.contains("ps -eo"))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// Run redgreen with keeping as redgreen.yml says (the tests' environment
+/// turns it off elsewhere).
+fn run(project: &Project, args: &[&str]) -> Run {
+    project.run_env(args, &[("REDGREEN_KEEP_CONNECTIONS", Path::new(""))], false)
+}
+
+/// A project on the shared test host whose redgreen.yml has `defaults`.
+fn project(defaults: &str) -> Project {
+    let shared = shared();
+    let state = shared.project.path().join(".redgreen");
+    let project = Project::new();
+    project.write(
+        "ssh_config",
+        &std::fs::read_to_string(state.join("ssh_config")).unwrap(),
+    );
+    project.write(
+        "redgreen.yml",
+        &format!(
+            "defaults:\n  ssh_config: ssh_config\n{defaults}hosts:\n  box: {{ address: {}, port: {}, groups: [test] }}\ngroups:\n  test: {{ recipes: [kept] }}\n",
+            shared.project.address(&shared.host),
+            shared.project.port(&shared.host)
+        ),
+    );
+    project.write(
+        "recipes/kept.yml",
+        "resources:\n  - file: /tmp/rg-kept\n    content: \"kept\\n\"\n",
+    );
+    project.write(
+        "features/kept.feature",
+        "Feature: Kept\n  Scenario: the file\n    Then the file \"/tmp/rg-kept\" should contain \"kept\"\n",
+    );
+    project
+}
+
+#[test]
+fn a_kept_connection_is_used_again_replaced_when_it_must_be_and_closed_on_demand() {
+    let project = project("");
+    run(&project, &["converge"]).expect(0);
+    let first = kept_masters(&project);
+    assert_eq!(
+        first.len(),
+        1,
+        "one master kept after the command: {first:?}"
+    );
+
+    // The next commands use it: no new master.
+    let noop = run(&project, &["converge", "--format", "json"]).expect(0);
+    assert_eq!(noop.json()["hosts"][0]["round_trips"], 1);
+    run(&project, &["verify"]).expect(0);
+    assert_eq!(kept_masters(&project), first, "the same master serves them");
+
+    // A change to what ssh would use makes another connection.
+    let config = project.path().join("ssh_config");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\nHost *\n  ServerAliveCountMax 4\n");
+    std::fs::write(&config, text).unwrap();
+    run(&project, &["converge"]).expect(0);
+    let now = kept_masters(&project);
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert!(now.contains(&first[0]));
+
+    // A master that died (killed) is replaced, and the command works.
+    for pid in &now {
+        Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    run(&project, &["verify"]).expect(0);
+    let replaced = kept_masters(&project);
+    assert_eq!(replaced.len(), 1, "{replaced:?}");
+    assert!(!now.contains(&replaced[0]));
+
+    // `disconnect` closes them.
+    let closed = run(&project, &["disconnect"]).expect(0);
+    assert_eq!(closed.stdout, "closed 1 kept connection\n");
+    assert_eq!(kept_masters(&project), Vec::<u32>::new());
+    assert!(
+        !Keep::for_project(project.path(), Duration::ZERO)
+            .dir
+            .exists()
+    );
+}
+
+#[test]
+fn keep_connections_zero_keeps_none() {
+    let project = project("  keep_connections: 0\n");
+    run(&project, &["converge"]).expect(0);
+    run(&project, &["verify"]).expect(0);
+    assert_eq!(kept_masters(&project), Vec::<u32>::new());
+}
