@@ -333,6 +333,7 @@ pub(crate) fn script_for_tests(snippet: &str) -> String {
             tag: "r0".into(),
             snippet,
             notifies: Vec::new(),
+            record: None,
         }],
         &[],
     )

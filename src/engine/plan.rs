@@ -123,6 +123,7 @@ pub(super) fn plan<'r, 'p>(
                 changes: Vec::new(),
                 removes: false,
                 message: None,
+                reason: None,
             },
             snippet: None,
         };
@@ -147,6 +148,15 @@ pub(super) fn plan<'r, 'p>(
             Ok(Decision::Apply { changes, snippet }) => {
                 item.report.status = Status::WouldChange;
                 item.report.removes = changes.iter().any(Change::is_removal);
+                if item.report.removes {
+                    item.report.reason = planned
+                        .resource
+                        .value
+                        .common
+                        .reason
+                        .as_ref()
+                        .map(|r| r.value.trim().to_string());
+                }
                 item.report.changes = changes;
                 item.snippet = Some(snippet);
                 probed.will_change(&resource::managed_paths(planned));

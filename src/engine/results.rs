@@ -55,6 +55,9 @@ pub struct ResourceReport {
     pub removes: bool,
     /// Why it failed or was skipped.
     pub message: Option<String>,
+    /// Why it is removed (`reason:`), on a removal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// How a host ended.

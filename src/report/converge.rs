@@ -181,6 +181,9 @@ fn planned_resource(resource: &ResourceReport) -> String {
     if let Some(message) = &resource.message {
         out.push_str(&format!("      {}\n", shown_text(message)));
     }
+    if let Some(reason) = &resource.reason {
+        out.push_str(&format!("      reason: {}\n", shown_text(reason)));
+    }
     for change in &resource.changes {
         out.push_str(&format!("      {change}\n"));
         if let crate::resource::Change::Content {
@@ -382,6 +385,7 @@ mod tests {
             changes: Vec::new(),
             removes: false,
             message: message.map(String::from),
+            reason: None,
         }
     }
 
