@@ -475,7 +475,6 @@ fn check_removal(res: &Resource, at: &dyn Fn(Location) -> Place, diags: &mut Dia
             let fields = [
                 ("reason", common.reason.as_ref()),
                 ("unused_for", common.unused_for.as_ref()),
-                ("after", common.after.first()),
             ];
             for (field, text) in fields {
                 if let Some(text) = text {
@@ -502,15 +501,6 @@ fn check_removal(res: &Resource, at: &dyn Fn(Location) -> Place, diags: &mut Dia
             .label("not a span of time")
             .help("write a number and s, m, h, d or w: `unused_for: 7d`"),
         );
-    }
-    for feature in &common.after {
-        if feature.value.trim().is_empty() {
-            diags.push(
-                Diag::at(at(feature.referenced), "an empty name in `after`")
-                    .label("empty")
-                    .help("name a feature file, a scenario or a tag (@new-site)"),
-            );
-        }
     }
 }
 

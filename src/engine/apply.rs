@@ -42,7 +42,7 @@ pub(super) async fn run(
                     changes: item.changes.iter().map(ToString::to_string).collect(),
                     reason: item.reason.clone(),
                     declared: item.declared.clone(),
-                    evidence: Vec::new(),
+                    evidence: item.evidence.iter().map(ToString::to_string).collect(),
                 })
             }),
         })

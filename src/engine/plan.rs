@@ -124,6 +124,7 @@ pub(super) fn plan<'r, 'p>(
                 removes: false,
                 message: None,
                 reason: None,
+                evidence: Vec::new(),
             },
             snippet: None,
         };
@@ -156,6 +157,18 @@ pub(super) fn plan<'r, 'p>(
                         .reason
                         .as_ref()
                         .map(|r| r.value.trim().to_string());
+                    let query_input = resource::QueryInput {
+                        planned,
+                        context: &context,
+                        templates: &project.templates,
+                        want_diff: false,
+                    };
+                    item.report.evidence = resource::evidence(&query_input)
+                        .iter()
+                        .flat_map(|subject| {
+                            probed.evidence.get(subject).cloned().unwrap_or_default()
+                        })
+                        .collect();
                 }
                 item.report.changes = changes;
                 item.snippet = Some(snippet);

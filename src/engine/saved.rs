@@ -344,6 +344,7 @@ mod tests {
             changes,
             message: None,
             reason: None,
+            evidence: Vec::new(),
         }
     }
 

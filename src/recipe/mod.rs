@@ -170,24 +170,10 @@ pub struct Common {
     /// A removal is refused when the thing was used more recently than
     /// this (`7d`, `12h`).
     pub unused_for: Option<Text>,
-    /// Features (a file, a scenario or a tag) that must pass on the host
-    /// before a removal runs.
-    pub after: Vec<Text>,
 }
 
 /// The names of the common fields, as the user writes them.
-pub const COMMON_FIELDS: &[&str] = &[
-    "when",
-    "notify",
-    "tags",
-    "name",
-    "reason",
-    "unused_for",
-    "after",
-];
-
-/// The fields that only a removal takes.
-pub const REMOVAL_FIELDS: &[&str] = &["reason", "unused_for", "after"];
+pub const COMMON_FIELDS: &[&str] = &["when", "notify", "tags", "name", "reason", "unused_for"];
 
 /// A span of time as written in `unused_for`: a whole number and a unit
 /// (`s`, `m`, `h`, `d`, `w`): `7d`, `12h`, `2w`. None when it is not one.

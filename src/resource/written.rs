@@ -109,7 +109,6 @@ fn read_common<'de, A: MapAccess<'de>>(
         "name" => common.label = Some(map.next_value()?),
         "reason" => common.reason = Some(map.next_value()?),
         "unused_for" => common.unused_for = Some(map.next_value()?),
-        "after" => common.after = map.next_value::<OneOrMany>()?.0,
         _ => unreachable!("only common fields are passed here"),
     }
     Ok(())
@@ -290,11 +289,6 @@ fn common_properties(generator: &mut SchemaGenerator) -> Map<String, Value> {
             "pattern": "^[0-9]+[smhdw]$"
         }),
     );
-    let mut after = text_list();
-    after["description"] = json!(
-        "Features that must pass on the host before the removal runs: a feature file (features/site.feature), a scenario's name, or a tag (@new-site)."
-    );
-    out.insert("after".into(), after);
     debug_assert_eq!(out.len(), COMMON_FIELDS.len());
     out
 }
