@@ -214,7 +214,12 @@ impl Subject {
             let count = get("process_count")
                 .and_then(|c| c.trim().parse::<usize>().ok())
                 .unwrap_or(found.len());
-            if count == 0 {
+            if count == 0 && get("processes_hidden").is_some() {
+                Sign::Unknown {
+                    what: what.into(),
+                    why: "this host hides other users' processes' files from the probe (no CAP_SYS_PTRACE)".into(),
+                }
+            } else if count == 0 {
                 Sign::No { what: none.into() }
             } else {
                 let mut detail: Vec<String> = found.to_vec();
@@ -396,10 +401,16 @@ pub const PROBE_FUNCTIONS: &str = r#"rg_ev_list() {
   done
   rg_emit "$rg_t" process_count "$rg_n"
 }
+rg_ev_denied() {
+  if grep -q 'Permission denied' "$2" 2>/dev/null; then rg_emit "$1" processes_hidden 1; fi
+  rm -f "$2"
+}
 rg_ev_procs() {
   if find / -maxdepth 0 -lname x >/dev/null 2>&1; then
     rg_emit "$1" processes_known 1
-    rg_ev_list "$1" $(find /proc/[0-9]*/exe /proc/[0-9]*/cwd /proc/[0-9]*/fd -maxdepth 1 \( -lname "$2" -o -lname "$2/*" -o -lname "$2 (deleted)" \) 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/.*|\1|p' | sort -un)
+    rg_e=$(mktemp)
+    rg_ev_list "$1" $(find /proc/[0-9]*/exe /proc/[0-9]*/cwd /proc/[0-9]*/fd -maxdepth 1 \( -lname "$2" -o -lname "$2/*" -o -lname "$2 (deleted)" \) 2>"$rg_e" | sed -n 's|^/proc/\([0-9]*\)/.*|\1|p' | sort -un)
+    rg_ev_denied "$1" "$rg_e"
   fi
 }
 rg_ev_path() {
@@ -446,7 +457,9 @@ rg_ev_package() {
   rg_emit "$1" installed 1
   rg_exes=$(printf '%s\n' "$rg_files" | grep -E '/s?bin/[^/]+$|/libexec/')
   [ -n "$rg_exes" ] || return 0
-  rg_ev_list "$1" $(find /proc/[0-9]*/exe -maxdepth 0 -printf '%l\t%h\n' 2>/dev/null | RG_EXES="$rg_exes" awk -F'\t' 'BEGIN { n = split(ENVIRON["RG_EXES"], a, "\n"); for (i = 1; i <= n; i++) { e[a[i]] = 1; e["/usr" a[i]] = 1 } } ($1 in e) { sub("^/proc/", "", $2); print $2 }')
+  rg_e=$(mktemp)
+  rg_ev_list "$1" $(find /proc/[0-9]*/exe -maxdepth 0 -printf '%l\t%h\n' 2>"$rg_e" | RG_EXES="$rg_exes" awk -F'\t' 'BEGIN { n = split(ENVIRON["RG_EXES"], a, "\n"); for (i = 1; i <= n; i++) { e[a[i]] = 1; e["/usr" a[i]] = 1 } } ($1 in e) { sub("^/proc/", "", $2); print $2 }')
+  rg_ev_denied "$1" "$rg_e"
   rg_emit "$1" last_run "$(printf '%s\n' "$rg_exes" | tr '\n' '\0' | xargs -0 -r stat -L -c %X 2>/dev/null | sort -rn | head -n 1)"
   true
 }

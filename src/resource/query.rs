@@ -183,9 +183,19 @@ pub fn probe_lines(queries: &[Query]) -> String {
             _ => None,
         })
         .collect();
-    let mut script = path::probe_paths(&paths);
+    // Evidence first: listing a tree or reading a file for a diff would
+    // make its access time now.
+    let mut script = String::new();
     for (index, query) in queries.iter().enumerate() {
-        script.push_str(&query.probe_line(&format!("q{index}")));
+        if matches!(query, Query::Evidence { .. }) {
+            script.push_str(&query.probe_line(&format!("q{index}")));
+        }
+    }
+    script.push_str(&path::probe_paths(&paths));
+    for (index, query) in queries.iter().enumerate() {
+        if !matches!(query, Query::Evidence { .. }) {
+            script.push_str(&query.probe_line(&format!("q{index}")));
+        }
     }
     script
 }
