@@ -60,12 +60,14 @@ resources:
   - line: "X11Forwarding yes"
     path: "{{{{root}}}}-sshd_config"
     state: absent
+    reason: a test of removals
   - line: "UseDNS no"
     path: "{{{{root}}}}-sshd_config"
   - line: "first line"
     path: "{{{{root}}}}/etc/created-by-line"
   - file: "{{{{root}}}}/etc/gone"
     state: absent
+    reason: a test of removals
 "#
     )
 }

@@ -106,7 +106,7 @@ fn bad_values_are_refused_before_a_reachable_host_is_touched() {
         // The shell would drop the NUL: /srv/…/victim would be overwritten.
         format!("  - file: \"{dir}/vic\\0tim\"\n    content: \"pwned\\n\"\n"),
         // …and `ab` removed.
-        format!("  - file: \"{dir}/a\\0b\"\n    state: absent\n"),
+        format!("  - file: \"{dir}/a\\0b\"\n    state: absent\n    reason: a test of removals\n"),
         // chown --reference=… would copy another file's owner and group.
         format!(
             "  - file: {dir}/site\n    content: \"site\\n\"\n    group: \"--reference={dir}/reference\"\n"
@@ -116,7 +116,8 @@ fn bad_values_are_refused_before_a_reachable_host_is_touched() {
             "  - file: {dir}/site\n    content: \"site\\n\"\n    owner: \"{{{{site_owner}}}}\"\n"
         ),
         format!("  - link: {dir}/link\n    to: \"{dir}/vic\\0tim\"\n"),
-        "  - directory: \"{{relative}}\"\n    state: absent\n".to_string(),
+        "  - directory: \"{{relative}}\"\n    state: absent\n    reason: a test of removals\n"
+            .to_string(),
     ];
     for resource in &cases {
         let project = project_on_shared(
@@ -153,7 +154,7 @@ fn a_plan_always_shows_what_it_removes_escaped() {
     project.write(
         "recipes/names.yml",
         &format!(
-            "resources:\n  - name: refresh the cache\n    file: {dir}/victim\n    state: absent\n  - file: \"{}\"\n    state: absent\n  - file: \"{}\"\n    content: \"new\\n\"\n",
+            "resources:\n  - name: refresh the cache\n    file: {dir}/victim\n    state: absent\n    reason: a test of removals\n  - file: \"{}\"\n    state: absent\n    reason: a test of removals\n  - file: \"{}\"\n    content: \"new\\n\"\n",
             cr.replace('\r', "\\r"),
             esc.replace('\x1b', "\\e")
         ),

@@ -18,7 +18,7 @@ fn removals_are_refused_unless_allowed_and_nothing_is_touched() {
     project.write(
         "recipes/tidy.yml",
         &format!(
-            "resources:\n  - file: {root}/keep\n    content: \"kept\\n\"\n  - file: {root}/gone\n    state: absent\n  - directory: {root}/old\n    recursive: true\n    state: absent\n  - package: no-such-package-here\n    state: absent\n"
+            "resources:\n  - file: {root}/keep\n    content: \"kept\\n\"\n  - file: {root}/gone\n    state: absent\n    reason: a test of removals\n  - directory: {root}/old\n    recursive: true\n    state: absent\n    reason: a test of removals\n  - package: no-such-package-here\n    state: absent\n    reason: a test of removals\n"
         ),
     );
     on_host(&format!(
@@ -104,7 +104,7 @@ fn a_saved_plan_is_applied_exactly_or_refused() {
     project.write(
         "recipes/saved.yml",
         &format!(
-            "resources:\n  - file: {root}/a\n    content: \"new\\n\"\n  - file: {root}/old\n    state: absent\n"
+            "resources:\n  - file: {root}/a\n    content: \"new\\n\"\n  - file: {root}/old\n    state: absent\n    reason: a test of removals\n"
         ),
     );
     on_host(&format!(

@@ -23,10 +23,12 @@ const SCHEMA_ERRORS: &[(&str, &str)] = &[
     ("list-name-for-file", "recipes/site.yml"),
     ("not-utf8", "recipes/site.yml"),
     ("qemu-misspelt-platform-field", "redgreen.yml"),
+    ("removal-without-reason", "recipes/site.yml"),
     ("unknown-field", "recipes/site.yml"),
     ("unknown-inventory-field", "redgreen.yml"),
     ("unknown-resource-type", "recipes/site.yml"),
     ("unknown-state", "recipes/site.yml"),
+    ("unused-for-not-a-span-of-time", "recipes/site.yml"),
     ("wrong-type", "recipes/site.yml"),
     ("yaml-syntax", "recipes/site.yml"),
 ];

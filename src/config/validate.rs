@@ -431,6 +431,8 @@ fn check_resource(
         diags.push(diag);
     }
 
+    check_removal(res, &at, diags);
+
     // What reaches a script: no NUL, one line where it must be, owners
     // that are names or ids, names by their type's rule (templated values
     // are checked once rendered).
@@ -444,6 +446,61 @@ fn check_resource(
     resource::check(&mut check);
     for source in resource::sources(res) {
         check_file_source(project, recipe, source, diags);
+    }
+}
+
+/// A removal says why (`reason:`); `reason`, `unused_for` and `after` are
+/// only for removals; `unused_for` is a span of time.
+fn check_removal(res: &Resource, at: &dyn Fn(Location) -> Place, diags: &mut Diags) {
+    let common = &res.common;
+    match resource::removal(res) {
+        Some(absent) => {
+            if common
+                .reason
+                .as_ref()
+                .is_none_or(|r| r.value.trim().is_empty())
+            {
+                let (place, label) = match &common.reason {
+                    Some(reason) => (at(reason.referenced), "an empty reason"),
+                    None => (at(absent), "removes it"),
+                };
+                diags.push(
+                    Diag::at(place, format!("this {} removal has no reason", res.kind.value))
+                        .label(label)
+                        .help("say why it goes, for whoever reviews the plan and for the host's record: add `reason: replaced by /srv/www-new (ticket 42)`"),
+                );
+            }
+        }
+        None => {
+            let fields = [
+                ("reason", common.reason.as_ref()),
+                ("unused_for", common.unused_for.as_ref()),
+            ];
+            for (field, text) in fields {
+                if let Some(text) = text {
+                    diags.push(
+                        Diag::at(at(text.referenced), format!("`{field}` is only for a removal"))
+                            .label("not a removal")
+                            .help(format!("a removal is a resource with `state: absent`; remove `{field}:` from this {}", res.kind.value)),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(window) = &common.unused_for
+        && crate::recipe::parse_duration(&window.value).is_none()
+    {
+        diags.push(
+            Diag::at(
+                at(window.referenced),
+                format!(
+                    "'{}' is not a span of time",
+                    crate::output::shown(&window.value)
+                ),
+            )
+            .label("not a span of time")
+            .help("write a number and s, m, h, d or w: `unused_for: 7d`"),
+        );
     }
 }
 

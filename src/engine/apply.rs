@@ -32,6 +32,19 @@ pub(super) async fn run(
                 .filter(|(_, h)| h.notified_by.contains(&n))
                 .map(|(index, _)| index)
                 .collect(),
+            record: plan.items[n].report.removes.then(|| {
+                let item = &plan.items[n].report;
+                ledger::removed_line(&ledger::Removed {
+                    at: wanted.converged_at.clone(),
+                    host: wanted.host.clone(),
+                    commit: wanted.commit.clone(),
+                    removed: item.title.clone(),
+                    changes: item.changes.iter().map(ToString::to_string).collect(),
+                    reason: item.reason.clone(),
+                    declared: item.declared.clone(),
+                    evidence: item.evidence.iter().map(ToString::to_string).collect(),
+                })
+            }),
         })
         .collect();
     let handler_snippets: Vec<(String, &str)> = plan

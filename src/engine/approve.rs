@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use super::{Approval, ResourceReport, Status};
+use crate::resource::evidence::{self, Sign};
 
 /// Why a host's plan is not approved.
 pub(super) struct Refusal {
@@ -59,4 +62,77 @@ pub(super) fn refusal(
             })
         }
     }
+}
+
+/// Whether the `unused_for` guard refuses this host's plan: a removal whose
+/// thing the host shows used within its window (`windows`, beside each
+/// resource, None without `unused_for`) is refused, unless the saved plan
+/// being applied showed that same use (the same kinds of evidence) for it,
+/// and so was approved knowing it.
+pub(super) fn used_recently(
+    approval: &Approval,
+    host: &str,
+    planned: &[(&ResourceReport, Option<Duration>)],
+) -> Option<Refusal> {
+    let mut used = Vec::new();
+    for (report, window) in planned {
+        let Some(window) = window else { continue };
+        if report.status != Status::WouldChange || !report.removes {
+            continue;
+        }
+        let recent: Vec<&Sign> = report
+            .evidence
+            .iter()
+            .filter(|s| s.used_within(*window))
+            .collect();
+        if recent.is_empty() || seen_in_saved_plan(approval, host, report, &recent, *window) {
+            continue;
+        }
+        let signs: Vec<Sign> = recent.into_iter().cloned().collect();
+        used.push(format!(
+            "{} was used within unused_for {}: {}",
+            report.title,
+            evidence::age(window.as_secs()),
+            evidence::describe(&signs)
+        ));
+    }
+    if used.is_empty() {
+        return None;
+    }
+    Some(Refusal {
+        reason: format!(
+            "{}; a removal guarded by `unused_for` is applied only when the host shows no use within it, or from a saved plan that showed this use and was approved (`redgreen plan --out plan.json`, review it, `redgreen converge --plan plan.json`); nothing was changed",
+            used.join("; ")
+        ),
+        short: "the host shows a removal's thing in use within its `unused_for`".into(),
+    })
+}
+
+/// True when the saved plan being applied showed, for this removal, use of
+/// every kind `recent` shows now.
+fn seen_in_saved_plan(
+    approval: &Approval,
+    host: &str,
+    report: &ResourceReport,
+    recent: &[&Sign],
+    window: Duration,
+) -> bool {
+    let Approval::Saved(plan) = approval else {
+        return false;
+    };
+    let title = crate::secrets::redact(&report.title);
+    let Some(saved) = plan
+        .hosts
+        .iter()
+        .find(|h| h.host == host)
+        .and_then(|h| h.resources.iter().find(|r| r.title == title))
+    else {
+        return false;
+    };
+    recent.iter().all(|now| {
+        saved
+            .evidence
+            .iter()
+            .any(|then| then.what() == now.what() && then.used_within(window))
+    })
 }

@@ -145,6 +145,8 @@ pub(super) fn plan(input: &Input<'_>, resources: &[Notifier<'_, '_>]) -> Vec<Pla
             }],
             removes: false,
             message: None,
+            reason: None,
+            evidence: Vec::new(),
         };
         let snippet = if input.probed.facts.init != "systemd" {
             report.status = Status::Failed;
@@ -198,6 +200,8 @@ pub(super) fn plan(input: &Input<'_>, resources: &[Notifier<'_, '_>]) -> Vec<Pla
             changes: Vec::new(),
             removes: false,
             message: None,
+            reason: None,
+            evidence: Vec::new(),
         };
         let when = plan_input.when_holds(input.facts, &input.job.resources.vars);
         let snippet = match when.and_then(|holds| {

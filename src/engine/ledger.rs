@@ -31,6 +31,44 @@ use crate::transport::{KILL_AFTER, Script, Transport, TransportError};
 /// Where the ledger lives on a host.
 pub const PATH: &str = "/var/lib/redgreen/state.json";
 
+/// Where the host's record of removals lives: one JSON line per removal
+/// a converge made ([`Removed`]), appended, never rewritten.
+pub const REMOVED: &str = "/var/lib/redgreen/removed.jsonl";
+
+/// Shell defining `rg_record_removal BASE64-LINE`, which appends the line
+/// to [`REMOVED`]. A record that cannot be written does not undo the
+/// removal; the script says so (`@ledger removal_not_recorded ...`).
+pub const RECORD_REMOVAL: &str = "rg_record_removal() {\n  if ! { mkdir -p /var/lib/redgreen && printf '%s' \"$1\" | base64 -d >> /var/lib/redgreen/removed.jsonl; } 2>/dev/null; then rg_emit ledger removal_not_recorded \"$rg_tag\"; fi\n}\n";
+
+/// One removal as the host records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Removed {
+    /// When the converge that removed it started (RFC 3339, UTC).
+    pub at: String,
+    /// The host's name in redgreen.yml.
+    pub host: String,
+    /// The repository's commit.
+    pub commit: Option<String>,
+    /// What was removed: `user olddeploy`.
+    pub removed: String,
+    /// The changes, in words.
+    pub changes: Vec<String>,
+    /// Why (`reason:`).
+    pub reason: Option<String>,
+    /// Where the removal is written: `recipes/site.yml:12:5`.
+    pub declared: String,
+    /// What the host showed of its use when it was planned.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+}
+
+/// One line of [`REMOVED`]: the record as compact JSON, secrets masked.
+pub fn removed_line(removed: &Removed) -> String {
+    let mut value = serde_json::to_value(removed).expect("records serialize");
+    crate::secrets::redact_json(&mut value);
+    value.to_string()
+}
+
 /// The ledger of one host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {

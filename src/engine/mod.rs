@@ -36,6 +36,7 @@ pub use event::{Event, Listener, quiet};
 pub use results::{HostOutcome, HostReport, ResourceReport, RunReport, Status};
 
 use crate::config::{HostResources, Project};
+use crate::resource;
 use crate::transport::{Counted, Target, Transport, TransportError, connect};
 
 /// Plan only, or plan and apply.
@@ -271,8 +272,14 @@ async fn work(
     let to_apply = plan.to_apply();
     if options.mode == Mode::Converge {
         let planned: Vec<&ResourceReport> = plan.items.iter().map(|i| &i.report).collect();
-        if let Some(refusal) = approve::refusal(&options.approval, host, &report.answers, &planned)
-        {
+        let guarded: Vec<(&ResourceReport, Option<Duration>)> = plan
+            .items
+            .iter()
+            .map(|i| (&i.report, resource::evidence::guard(i.planned)))
+            .collect();
+        let refused = approve::refusal(&options.approval, host, &report.answers, &planned)
+            .or_else(|| approve::used_recently(&options.approval, host, &guarded));
+        if let Some(refusal) = refused {
             plan.skip_changes(&refusal.short);
             report.outcome = HostOutcome::Refused(refusal.reason);
             (report.resources, report.handlers) = plan.reports();
@@ -333,6 +340,7 @@ pub(crate) fn script_for_tests(snippet: &str) -> String {
             tag: "r0".into(),
             snippet,
             notifies: Vec::new(),
+            record: None,
         }],
         &[],
     )

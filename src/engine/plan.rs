@@ -123,6 +123,8 @@ pub(super) fn plan<'r, 'p>(
                 changes: Vec::new(),
                 removes: false,
                 message: None,
+                reason: None,
+                evidence: Vec::new(),
             },
             snippet: None,
         };
@@ -147,6 +149,27 @@ pub(super) fn plan<'r, 'p>(
             Ok(Decision::Apply { changes, snippet }) => {
                 item.report.status = Status::WouldChange;
                 item.report.removes = changes.iter().any(Change::is_removal);
+                if item.report.removes {
+                    item.report.reason = planned
+                        .resource
+                        .value
+                        .common
+                        .reason
+                        .as_ref()
+                        .map(|r| r.value.trim().to_string());
+                    let query_input = resource::QueryInput {
+                        planned,
+                        context: &context,
+                        templates: &project.templates,
+                        want_diff: false,
+                    };
+                    item.report.evidence = resource::evidence(&query_input)
+                        .iter()
+                        .flat_map(|subject| {
+                            probed.evidence.get(subject).cloned().unwrap_or_default()
+                        })
+                        .collect();
+                }
                 item.report.changes = changes;
                 item.snippet = Some(snippet);
                 probed.will_change(&resource::managed_paths(planned));

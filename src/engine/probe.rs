@@ -69,12 +69,23 @@ fn queries(
         selected
             .iter()
             .flat_map(|planned| {
-                resource::queries(&QueryInput {
+                let input = QueryInput {
                     planned,
                     context: &context,
                     templates: &project.templates,
                     want_diff: options.want_diff,
-                })
+                };
+                let mut queries = resource::queries(&input);
+                // Evidence of use, only for what a removal may remove.
+                if resource::removal(&planned.resource.value).is_some() {
+                    let window = resource::evidence::window(planned).as_secs();
+                    queries.extend(
+                        resource::evidence(&input)
+                            .into_iter()
+                            .map(|subject| Query::Evidence { subject, window }),
+                    );
+                }
+                queries
             })
             .collect(),
     )

@@ -55,6 +55,12 @@ pub struct ResourceReport {
     pub removes: bool,
     /// Why it failed or was skipped.
     pub message: Option<String>,
+    /// Why it is removed (`reason:`), on a removal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What the host showed of the use of what it removes, on a removal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<crate::resource::evidence::Sign>,
 }
 
 /// How a host ended.

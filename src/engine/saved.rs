@@ -343,6 +343,8 @@ mod tests {
             removes: changes.iter().any(Change::is_removal),
             changes,
             message: None,
+            reason: None,
+            evidence: Vec::new(),
         }
     }
 

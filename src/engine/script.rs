@@ -45,6 +45,9 @@ pub struct Step<'a> {
     pub snippet: &'a str,
     /// The handlers (indices into the handler list) it notifies when it changes something.
     pub notifies: Vec<usize>,
+    /// A line for the host's record of removals, appended when it changed
+    /// something (see [`crate::engine::ledger::REMOVED`]).
+    pub record: Option<String>,
 }
 
 /// Shell that runs `steps` in order and reports each as `@TAG done` or
@@ -76,6 +79,9 @@ fn build(steps: &[Step<'_>], handlers: &[(String, &str)], ledger: Option<&str>) 
     if let Some(ledger) = ledger {
         script.push_str(ledger);
     }
+    if steps.iter().any(|s| s.record.is_some()) {
+        script.push_str(crate::engine::ledger::RECORD_REMOVAL);
+    }
     let record_failure = if ledger.is_some() {
         "rg_ledger failed; "
     } else {
@@ -102,6 +108,13 @@ fn build(steps: &[Step<'_>], handlers: &[(String, &str)], ledger: Option<&str>) 
                 "if grep -q '^@{} changed' \"$rg_out\"; then {}; fi\n",
                 step.tag,
                 flags.join("; ")
+            ));
+        }
+        if let Some(record) = &step.record {
+            script.push_str(&format!(
+                "if grep -q '^@{} changed' \"$rg_out\"; then rg_record_removal {}; fi\n",
+                step.tag,
+                crate::shell::quote(&crate::shell::encode(format!("{record}\n").as_bytes()))
             ));
         }
     }
@@ -204,6 +217,7 @@ mod tests {
             tag: tag.to_string(),
             snippet,
             notifies: notifies.to_vec(),
+            record: None,
         }
     }
 

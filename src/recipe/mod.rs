@@ -165,10 +165,35 @@ pub struct Common {
     pub tags: Vec<Text>,
     /// A label for output.
     pub label: Option<Text>,
+    /// Why a removal is wanted (required on every removal: `state: absent`).
+    pub reason: Option<Text>,
+    /// A removal is refused when the thing was used more recently than
+    /// this (`7d`, `12h`).
+    pub unused_for: Option<Text>,
 }
 
 /// The names of the common fields, as the user writes them.
-pub const COMMON_FIELDS: &[&str] = &["when", "notify", "tags", "name"];
+pub const COMMON_FIELDS: &[&str] = &["when", "notify", "tags", "name", "reason", "unused_for"];
+
+/// A span of time as written in `unused_for`: a whole number and a unit
+/// (`s`, `m`, `h`, `d`, `w`): `7d`, `12h`, `2w`. None when it is not one.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let number: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+    let seconds = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return None,
+    };
+    if number == 0 {
+        return None;
+    }
+    Some(std::time::Duration::from_secs(number.checked_mul(seconds)?))
+}
 
 /// A condition on a resource.
 #[derive(Debug, Clone, PartialEq)]

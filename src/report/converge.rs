@@ -181,6 +181,15 @@ fn planned_resource(resource: &ResourceReport) -> String {
     if let Some(message) = &resource.message {
         out.push_str(&format!("      {}\n", shown_text(message)));
     }
+    if let Some(reason) = &resource.reason {
+        out.push_str(&format!("      reason: {}\n", shown_text(reason)));
+    }
+    if resource.removes && !resource.evidence.is_empty() {
+        out.push_str(&format!(
+            "      use: {}\n",
+            crate::resource::evidence::describe(&resource.evidence)
+        ));
+    }
     for change in &resource.changes {
         out.push_str(&format!("      {change}\n"));
         if let crate::resource::Change::Content {
@@ -382,6 +391,8 @@ mod tests {
             changes: Vec::new(),
             removes: false,
             message: message.map(String::from),
+            reason: None,
+            evidence: Vec::new(),
         }
     }
 

@@ -64,6 +64,16 @@ impl ResourceType for AptRepository {
     });
     type Spec = AptRepositorySpec;
 
+    fn removal(spec: &AptRepositorySpec) -> Option<crate::recipe::Location> {
+        super::absent_at(&spec.state)
+    }
+
+    fn evidence(_: &AptRepositorySpec, input: &QueryInput<'_>) -> Vec<super::evidence::Subject> {
+        vec![super::evidence::Subject::Path(list_path(
+            &input.planned.names[0],
+        ))]
+    }
+
     fn values<'r>(spec: &'r AptRepositorySpec, _: &'r Resource) -> Vec<Field<'r>> {
         let mut out: Vec<Field<'r>> = [
             fields::optional("`uri`", &spec.uri, Holds::Word),

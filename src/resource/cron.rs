@@ -45,6 +45,22 @@ impl ResourceType for Cron {
     const NAME_WHAT: &'static str = "a cron entry's name";
     type Spec = CronSpec;
 
+    fn removal(spec: &CronSpec) -> Option<crate::recipe::Location> {
+        super::absent_at(&spec.state)
+    }
+
+    fn evidence(spec: &CronSpec, input: &QueryInput<'_>) -> Vec<super::evidence::Subject> {
+        let user = match &spec.user {
+            Some(user) => input.render(user),
+            None => Some("root".to_string()),
+        };
+        let run = spec.run.as_ref().and_then(|run| input.render(run));
+        match (user, run) {
+            (Some(user), Some(run)) => vec![super::evidence::Subject::Cron { user, run }],
+            _ => Vec::new(),
+        }
+    }
+
     fn values<'r>(spec: &'r CronSpec, _: &'r Resource) -> Vec<Field<'r>> {
         [
             fields::optional("`user` of a cron entry", &spec.user, Holds::Account),

@@ -43,6 +43,19 @@ impl ResourceType for Directory {
     const NAME: Holds = Holds::Path;
     type Spec = DirectorySpec;
 
+    fn removal(spec: &DirectorySpec) -> Option<crate::recipe::Location> {
+        super::absent_at(&spec.state)
+    }
+
+    fn evidence(_: &DirectorySpec, input: &QueryInput<'_>) -> Vec<super::evidence::Subject> {
+        input
+            .planned
+            .names
+            .iter()
+            .map(|n| super::evidence::Subject::Path(n.clone()))
+            .collect()
+    }
+
     fn values<'r>(spec: &'r DirectorySpec, _: &'r Resource) -> Vec<Field<'r>> {
         fields::owner_and_group(&spec.owner, &spec.group)
     }

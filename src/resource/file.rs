@@ -51,6 +51,19 @@ impl ResourceType for File {
     const NAME: Holds = Holds::Path;
     type Spec = FileSpec;
 
+    fn removal(spec: &FileSpec) -> Option<crate::recipe::Location> {
+        super::absent_at(&spec.state)
+    }
+
+    fn evidence(_: &FileSpec, input: &QueryInput<'_>) -> Vec<super::evidence::Subject> {
+        input
+            .planned
+            .names
+            .iter()
+            .map(|n| super::evidence::Subject::Path(n.clone()))
+            .collect()
+    }
+
     fn values<'r>(spec: &'r FileSpec, _: &'r Resource) -> Vec<Field<'r>> {
         fields::owner_and_group(&spec.owner, &spec.group)
     }

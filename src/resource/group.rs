@@ -41,6 +41,19 @@ impl ResourceType for Group {
     });
     type Spec = GroupSpec;
 
+    fn removal(spec: &GroupSpec) -> Option<crate::recipe::Location> {
+        super::absent_at(&spec.state)
+    }
+
+    fn evidence(_: &GroupSpec, input: &QueryInput<'_>) -> Vec<super::evidence::Subject> {
+        input
+            .planned
+            .names
+            .iter()
+            .map(|n| super::evidence::Subject::Group(n.clone()))
+            .collect()
+    }
+
     fn queries(_: &GroupSpec, input: &QueryInput<'_>) -> Vec<Query> {
         vec![Query::Group { name: input.name() }]
     }

@@ -48,6 +48,19 @@ impl ResourceType for Line {
     const NAME_WHAT: &'static str = "a `line` resource's text";
     type Spec = LineSpec;
 
+    fn removal(spec: &LineSpec) -> Option<crate::recipe::Location> {
+        super::absent_at(&spec.state)
+    }
+
+    fn evidence(_: &LineSpec, input: &QueryInput<'_>) -> Vec<super::evidence::Subject> {
+        input
+            .planned
+            .path
+            .iter()
+            .map(|p| super::evidence::Subject::Path(p.clone()))
+            .collect()
+    }
+
     fn values<'r>(spec: &'r LineSpec, _: &'r Resource) -> Vec<Field<'r>> {
         fields::optional("`path`", &spec.path, Holds::Path)
             .into_iter()

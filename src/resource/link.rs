@@ -32,6 +32,19 @@ impl ResourceType for Link {
     const NAME: Holds = Holds::Path;
     type Spec = LinkSpec;
 
+    fn removal(spec: &LinkSpec) -> Option<crate::recipe::Location> {
+        super::absent_at(&spec.state)
+    }
+
+    fn evidence(_: &LinkSpec, input: &QueryInput<'_>) -> Vec<super::evidence::Subject> {
+        input
+            .planned
+            .names
+            .iter()
+            .map(|n| super::evidence::Subject::Path(n.clone()))
+            .collect()
+    }
+
     fn values<'r>(spec: &'r LinkSpec, _: &'r Resource) -> Vec<Field<'r>> {
         fields::optional("`to`", &spec.to, Holds::Target)
             .into_iter()

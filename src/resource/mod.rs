@@ -41,6 +41,7 @@ pub mod command;
 pub mod cron;
 pub mod directory;
 pub mod download;
+pub mod evidence;
 pub mod facts;
 pub mod fields;
 pub mod file;
@@ -147,6 +148,20 @@ pub trait ResourceType {
     /// Things worth knowing about a resource that will change (a command
     /// that runs on every converge), for the host's notes.
     fn notes(_spec: &Self::Spec, _title: &str) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Where the resource says it removes what it manages (its
+    /// `state: absent`), when it does: such a resource needs a `reason:`,
+    /// and the probe asks for evidence of use of what it removes.
+    fn removal(_spec: &Self::Spec) -> Option<Location> {
+        None
+    }
+
+    /// What shows whether the thing a removal removes is still used (see
+    /// [`evidence`]); asked by the probe only for resources with a
+    /// [`ResourceType::removal`].
+    fn evidence(_spec: &Self::Spec, _input: &QueryInput<'_>) -> Vec<evidence::Subject> {
         Vec::new()
     }
 }
@@ -328,6 +343,22 @@ macro_rules! registry {
             }
         }
 
+        /// Where `resource` says it removes what it manages (`state: absent`).
+        pub fn removal(resource: &Resource) -> Option<Location> {
+            match &resource.spec {
+                Spec::Unknown => None,
+                $(Spec::$variant(spec) => <$module::$type as ResourceType>::removal(spec),)*
+            }
+        }
+
+        /// What shows whether what a removal removes is still used.
+        pub fn evidence(input: &QueryInput<'_>) -> Vec<evidence::Subject> {
+            match &input.planned.resource.value.spec {
+                Spec::Unknown => Vec::new(),
+                $(Spec::$variant(spec) => <$module::$type as ResourceType>::evidence(spec, input),)*
+            }
+        }
+
         /// Things worth knowing about a resource that will change.
         pub fn notes(planned: &PlannedResource<'_>, title: &str) -> Vec<String> {
             match &planned.resource.value.spec {
@@ -449,6 +480,14 @@ impl Check<'_> {
         let place = self.at(text.referenced);
         self.push(Diag::unknown(place, what, &text.value, known, fix));
     }
+}
+
+/// Where `state: absent` is written, when it is.
+pub fn absent_at(state: &Option<Spanned<Presence>>) -> Option<Location> {
+    state
+        .as_ref()
+        .filter(|s| s.value == Presence::Absent)
+        .map(|s| s.referenced)
 }
 
 /// `state:` as written, present when not given.

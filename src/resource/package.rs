@@ -64,6 +64,22 @@ impl ResourceType for Package {
     });
     type Spec = PackageSpec;
 
+    fn removal(spec: &PackageSpec) -> Option<crate::recipe::Location> {
+        spec.state
+            .as_ref()
+            .filter(|s| s.value == Wanted::Absent)
+            .map(|s| s.referenced)
+    }
+
+    fn evidence(_: &PackageSpec, input: &QueryInput<'_>) -> Vec<super::evidence::Subject> {
+        input
+            .planned
+            .names
+            .iter()
+            .map(|n| super::evidence::Subject::Package(n.clone()))
+            .collect()
+    }
+
     fn check(spec: &PackageSpec, check: &mut Check<'_>) {
         if let (Some(version), Name::List(_)) = (&spec.version, &check.resource.name.value) {
             let place = check.at(version.referenced);
@@ -616,7 +632,7 @@ mod tests {
             },
         );
         let out = testing::plan(
-            "resources:\n  - package: [nginx-light, curl]\n  - package: [telnet, curl-dev]\n    state: absent\n",
+            "resources:\n  - package: [nginx-light, curl]\n  - package: [telnet, curl-dev]\n    state: absent\n    reason: a test of removals\n",
             &[],
             &mut probed,
         );

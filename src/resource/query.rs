@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::facts::Facts;
 use super::path::{PathState, TreeState};
-use super::{cron, group, package, path, service, sysctl, user};
+use super::{cron, evidence, group, package, path, service, sysctl, user};
 use crate::shell::{TaggedLines, quote};
 
 /// The largest file whose content the probe brings back for a diff.
@@ -72,6 +72,13 @@ pub enum Query {
         /// Its key (`net.ipv4.ip_forward`).
         key: String,
     },
+    /// Evidence of use of what a removal removes (see [`super::evidence`]).
+    Evidence {
+        /// What is removed.
+        subject: evidence::Subject,
+        /// How far back "recent" looks, in seconds (`unused_for`).
+        window: u64,
+    },
 }
 
 /// What the probe found, and what the plan expects each path to be after
@@ -101,6 +108,8 @@ pub struct Probed {
     pub crontabs: BTreeMap<String, cron::CrontabState>,
     /// Kernel parameter → value.
     pub sysctls: BTreeMap<String, sysctl::SysctlState>,
+    /// What a removal removes → what the host shows of its use.
+    pub evidence: BTreeMap<evidence::Subject, Vec<evidence::Sign>>,
     /// True once a resource planned before this one changes the host: what the
     /// probe saw may no longer hold (a package brings a service, a file makes a
     /// guard pass), so uncertain answers are re-checked on the host at apply.
@@ -154,6 +163,9 @@ pub fn probe_functions(queries: &[Query]) -> String {
     if has(|q| matches!(q, Query::Sysctl { .. })) {
         script.push_str(sysctl::PROBE_FUNCTIONS);
     }
+    if has(|q| matches!(q, Query::Evidence { .. })) {
+        script.push_str(evidence::PROBE_FUNCTIONS);
+    }
     script
 }
 
@@ -171,9 +183,19 @@ pub fn probe_lines(queries: &[Query]) -> String {
             _ => None,
         })
         .collect();
-    let mut script = path::probe_paths(&paths);
+    // Evidence first: listing a tree or reading a file for a diff would
+    // make its access time now.
+    let mut script = String::new();
     for (index, query) in queries.iter().enumerate() {
-        script.push_str(&query.probe_line(&format!("q{index}")));
+        if matches!(query, Query::Evidence { .. }) {
+            script.push_str(&query.probe_line(&format!("q{index}")));
+        }
+    }
+    script.push_str(&path::probe_paths(&paths));
+    for (index, query) in queries.iter().enumerate() {
+        if !matches!(query, Query::Evidence { .. }) {
+            script.push_str(&query.probe_line(&format!("q{index}")));
+        }
     }
     script
 }
@@ -197,6 +219,9 @@ impl Query {
             }
             Query::Crontab { user } => format!("rg_crontab {tag} {}\n", quote(user)),
             Query::Sysctl { key } => format!("rg_sysctl {tag} {}\n", quote(key)),
+            Query::Evidence { subject, window } => {
+                subject.probe_line(tag, std::time::Duration::from_secs(*window))
+            }
         }
     }
 }
@@ -258,6 +283,12 @@ pub fn read_answers(queries: &[Query], lines: &TaggedLines) -> Probed {
                     .sysctls
                     .insert(key.clone(), sysctl::SysctlState::from_lines(lines, &tag));
             }
+            Query::Evidence { subject, window } => {
+                probed.evidence.insert(
+                    subject.clone(),
+                    subject.read(lines, &tag, std::time::Duration::from_secs(*window)),
+                );
+            }
         }
     }
     probed
@@ -277,19 +308,22 @@ impl Query {
             Query::Guard { shown, .. } => format!("the check `{shown}`"),
             Query::Crontab { user } => format!("the crontab of {user}"),
             Query::Sysctl { key } => format!("the kernel parameter {key}"),
+            Query::Evidence { subject, .. } => format!("the use of {}", subject.shown()),
         }
     }
 }
 
 /// What the probe found for each question, as a digest per subject, so that
 /// two probes of one host can be compared (a saved plan's against now's).
-/// Left out: the package cache (its age grows by itself) and file contents
+/// Left out: the package cache (its age grows by itself), evidence of use
+/// (times and processes change by themselves; a saved plan's evidence is
+/// compared by the guard, see `unused_for`) and file contents
 /// (brought back only for diffs; their sha256 stands for them).
 pub fn answers(queries: &[Query], lines: &TaggedLines) -> BTreeMap<String, String> {
     use sha2::{Digest, Sha256};
     let mut out = BTreeMap::new();
     for (index, query) in queries.iter().enumerate() {
-        if matches!(query, Query::PackageCache) {
+        if matches!(query, Query::PackageCache | Query::Evidence { .. }) {
             continue;
         }
         let mut hasher = Sha256::new();

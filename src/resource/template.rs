@@ -49,6 +49,19 @@ impl ResourceType for Template {
     const NAME: Holds = Holds::Path;
     type Spec = TemplateSpec;
 
+    fn removal(spec: &TemplateSpec) -> Option<crate::recipe::Location> {
+        super::absent_at(&spec.state)
+    }
+
+    fn evidence(_: &TemplateSpec, input: &QueryInput<'_>) -> Vec<super::evidence::Subject> {
+        input
+            .planned
+            .names
+            .iter()
+            .map(|n| super::evidence::Subject::Path(n.clone()))
+            .collect()
+    }
+
     fn values<'r>(spec: &'r TemplateSpec, _: &'r Resource) -> Vec<Field<'r>> {
         fields::owner_and_group(&spec.owner, &spec.group)
     }

@@ -70,6 +70,19 @@ impl ResourceType for User {
     });
     type Spec = UserSpec;
 
+    fn removal(spec: &UserSpec) -> Option<crate::recipe::Location> {
+        super::absent_at(&spec.state)
+    }
+
+    fn evidence(_: &UserSpec, input: &QueryInput<'_>) -> Vec<super::evidence::Subject> {
+        input
+            .planned
+            .names
+            .iter()
+            .map(|n| super::evidence::Subject::User(n.clone()))
+            .collect()
+    }
+
     fn values<'r>(spec: &'r UserSpec, _: &'r Resource) -> Vec<Field<'r>> {
         let mut out: Vec<Field<'r>> = [
             fields::optional("`group`", &spec.group, Holds::Account),

@@ -107,6 +107,8 @@ fn read_common<'de, A: MapAccess<'de>>(
         "notify" => common.notify = map.next_value::<OneOrMany>()?.0,
         "tags" => common.tags = map.next_value::<OneOrMany>()?.0,
         "name" => common.label = Some(map.next_value()?),
+        "reason" => common.reason = Some(map.next_value()?),
+        "unused_for" => common.unused_for = Some(map.next_value()?),
         _ => unreachable!("only common fields are passed here"),
     }
     Ok(())
@@ -273,6 +275,20 @@ fn common_properties(generator: &mut SchemaGenerator) -> Map<String, Value> {
     let mut name = text();
     name["description"] = json!("A label for output.");
     out.insert("name".into(), name);
+    let mut reason = text();
+    reason["description"] = json!(
+        "Why this is removed: required on every removal (`state: absent`); shown in the plan, kept in saved plans, recorded on the host with what was removed."
+    );
+    reason["minLength"] = json!(1);
+    out.insert("reason".into(), reason);
+    out.insert(
+        "unused_for".into(),
+        json!({
+            "description": "Refuse the removal when the host shows it was used more recently than this: a number and s, m, h, d or w (`7d`).",
+            "type": "string",
+            "pattern": "^[0-9]+[smhdw]$"
+        }),
+    );
     debug_assert_eq!(out.len(), COMMON_FIELDS.len());
     out
 }
@@ -294,15 +310,25 @@ impl JsonSchema for Resource {
             if let Some(Value::Object(own)) = object.remove("properties") {
                 properties.extend(own);
             }
+            let removable = properties.contains_key("state");
             properties.extend(common.clone());
-            variants.push(json!({
+            let mut variant = json!({
                 "title": format!("{kind} resource"),
                 "description": description.unwrap_or_else(|| json!(kind.as_str())),
                 "type": "object",
                 "properties": properties,
                 "required": [kind.as_str()],
                 "additionalProperties": false,
-            }));
+            });
+            if removable {
+                // A removal says why (validation says the same, with the place).
+                variant["if"] = json!({
+                    "properties": { "state": { "const": "absent" } },
+                    "required": ["state"]
+                });
+                variant["then"] = json!({ "required": ["reason"] });
+            }
+            variants.push(variant);
         }
         json_schema!({
             "description": "A resource: a mapping whose first key is its type and whose value is its name (`file: /etc/motd`), then its fields.",

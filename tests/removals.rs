@@ -1,0 +1,237 @@
+//! Removals with evidence, on one shared real test host: every removal says
+//! why (`reason:`), the plan shows it with what the host shows of the
+//! thing's use, converge refuses a removal used within `unused_for`, and
+//! the host records what was removed and why.
+
+mod common;
+
+use common::project_on_shared;
+
+fn on_host(command: &str) -> String {
+    let shared = common::shared();
+    shared.project.ssh(&shared.host, command)
+}
+
+#[test]
+fn the_reason_is_in_the_plan_the_saved_plan_and_the_hosts_record() {
+    let root = "/srv/reasons";
+    let project = project_on_shared("groups:\n  test: { recipes: [tidy] }\n");
+    project.write(
+        "recipes/tidy.yml",
+        &format!(
+            "resources:\n  - file: {root}/old.conf\n    state: absent\n    reason: replaced by new.conf (ticket 42)\n"
+        ),
+    );
+    on_host(&format!(
+        "rm -rf {root}; mkdir -p {root} && echo x > {root}/old.conf"
+    ));
+
+    let plan = project.run(&["plan"]).expect(0);
+    let section = plan
+        .stdout
+        .split(&format!("- file {root}/old.conf"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no removal:\n{}", plan.stdout));
+    assert!(
+        section.contains("reason: replaced by new.conf (ticket 42)"),
+        "{}",
+        plan.stdout
+    );
+
+    // Kept in the saved plan, and applied from it.
+    let plan_file = project.path().join("plan.json");
+    let plan_path = plan_file.to_str().unwrap();
+    project.run(&["plan", "--out", plan_path]).expect(0);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
+    assert_eq!(
+        saved["hosts"][0]["resources"][0]["reason"],
+        "replaced by new.conf (ticket 42)"
+    );
+    project.run(&["converge", "--plan", plan_path]).expect(0);
+    assert_eq!(
+        on_host(&format!(
+            "test -e {root}/old.conf && echo there || echo gone"
+        )),
+        "gone\n"
+    );
+
+    // The host records what was removed, and why.
+    let record = on_host(&format!(
+        "grep -F '{root}/old.conf' /var/lib/redgreen/removed.jsonl | tail -n 1"
+    ));
+    let record: serde_json::Value = serde_json::from_str(&record).expect(&record);
+    assert_eq!(record["removed"], format!("file {root}/old.conf"));
+    assert_eq!(record["reason"], "replaced by new.conf (ticket 42)");
+    assert_eq!(record["host"], "box");
+    assert_eq!(record["declared"], "recipes/tidy.yml:2:5");
+
+    // Nothing left to remove: nothing more is recorded.
+    // (Other tests share the host: count this test's lines only.)
+    let count = || {
+        on_host(&format!(
+            "grep -cF '{root}/' /var/lib/redgreen/removed.jsonl"
+        ))
+    };
+    let lines = count();
+    project.run(&["converge"]).expect(0);
+    assert_eq!(count(), lines);
+}
+
+/// An ssh session to the shared host as `user`, running `command`, held
+/// open until dropped.
+struct Session(std::process::Child);
+
+impl Session {
+    fn open(user: &str, command: &str) -> Session {
+        let shared = common::shared();
+        let project = &shared.project;
+        let child = std::process::Command::new("ssh")
+            .arg("-F")
+            .arg(project.path().join(".redgreen/ssh_config"))
+            .args(["-tt", "-l", user, "-p"])
+            .arg(project.port(&shared.host).to_string())
+            .arg(project.address(&shared.host))
+            .arg(command)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ssh");
+        Session(child)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(command: &str) {
+    for _ in 0..50 {
+        if on_host(&format!("if {command}; then echo yes; fi")) == "yes\n" {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("`{command}` never held on the host");
+}
+
+#[test]
+fn a_logged_in_user_with_a_process_blocks_its_removal_with_unused_for() {
+    on_host(
+        "userdel -r olddeploy 2>/dev/null; useradd -m -s /bin/sh olddeploy && usermod -p '*' olddeploy && mkdir -p /home/olddeploy/.ssh && cp /root/.ssh/authorized_keys /home/olddeploy/.ssh/ && chown -R olddeploy: /home/olddeploy/.ssh",
+    );
+    let project = project_on_shared("groups:\n  test: { recipes: [old] }\n");
+    project.write(
+        "recipes/old.yml",
+        "resources:\n  - user: olddeploy\n    state: absent\n    reason: the site moved to the user deploy\n    unused_for: 7d\n",
+    );
+    let session = Session::open("olddeploy", "sleep 300");
+    wait_for("pgrep -u olddeploy -x sleep >/dev/null");
+
+    // The plan shows the evidence beside the removal.
+    let plan = project.run(&["plan"]).expect(0);
+    let removal = plan
+        .stdout
+        .split("- user olddeploy")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no removal:\n{}", plan.stdout));
+    assert!(
+        removal.contains("reason: the site moved to the user deploy"),
+        "{}",
+        plan.stdout
+    );
+    assert!(removal.contains("use: "), "{}", plan.stdout);
+    assert!(removal.contains("processes ("), "{}", plan.stdout);
+    assert!(removal.contains(" sleep"), "{}", plan.stdout);
+    assert!(
+        removal.contains("logged in now") || removal.contains("logged in now: unknown"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!removal.contains("unused"), "{}", plan.stdout);
+
+    // Converge refuses it, with the evidence; the user stays.
+    let refused = project.run(&["converge", "--allow-removals"]).expect(1);
+    assert!(
+        refused
+            .stdout
+            .contains("user olddeploy was used within unused_for 7 d"),
+        "{}",
+        refused.stdout
+    );
+    assert!(refused.stdout.contains("processes ("), "{}", refused.stdout);
+    assert_eq!(on_host("id -un olddeploy"), "olddeploy\n");
+    drop(session);
+    on_host("pkill -u olddeploy; true");
+}
+
+#[test]
+fn a_file_held_open_blocks_its_removal_unless_a_saved_plan_showed_it() {
+    let root = "/srv/held";
+    let project = project_on_shared("groups:\n  test: { recipes: [held] }\n");
+    project.write(
+        "recipes/held.yml",
+        &format!(
+            "resources:\n  - file: {root}/data\n    state: absent\n    reason: the data moved to /srv/new\n    unused_for: 7d\n"
+        ),
+    );
+    // Old, but held open by a process.
+    on_host("pkill -f 'sleep 30[1]'; true");
+    on_host(&format!(
+        "rm -rf {root}; mkdir -p {root} && echo x > {root}/data && touch -d '30 days ago' {root}/data && (nohup sleep 301 < {root}/data >/dev/null 2>&1 &)"
+    ));
+    wait_for("pgrep -f 'sleep 30[1]' >/dev/null");
+    let there = || on_host(&format!("test -e {root}/data && echo there || echo gone"));
+
+    let plan = project.run(&["plan"]).expect(0);
+    assert!(
+        plan.stdout
+            .contains("open by a process, or running from it (1: "),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("modified 30 d ago"), "{}", plan.stdout);
+    let refused = project.run(&["converge", "--allow-removals"]).expect(1);
+    assert!(
+        refused.stdout.contains(&format!(
+            "file {root}/data was used within unused_for 7 d: open by a process"
+        )),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(there(), "there\n");
+
+    // A saved plan that showed it held open, reviewed and applied: removed.
+    let plan_file = project.path().join("plan.json");
+    let plan_path = plan_file.to_str().unwrap();
+    project.run(&["plan", "--out", plan_path]).expect(0);
+    project.run(&["converge", "--plan", plan_path]).expect(0);
+    assert_eq!(there(), "gone\n");
+    let record = on_host(&format!(
+        "grep -F '{root}/data' /var/lib/redgreen/removed.jsonl | tail -n 1"
+    ));
+    assert!(record.contains("open by a process"), "{record}");
+    on_host("pkill -f 'sleep 30[1]'; true");
+
+    // Not held and long unmodified: removed without a saved plan.
+    on_host(&format!(
+        "echo x > {root}/data && touch -d '30 days ago' {root}/data"
+    ));
+    let plan = project.run(&["plan"]).expect(0);
+    // No process holds it (or, where another user's processes are hidden from
+    // the probe, the plan says it cannot tell).
+    assert!(
+        plan.stdout.contains("open by no process")
+            || plan
+                .stdout
+                .contains("open by a process, or running from it: unknown"),
+        "{}",
+        plan.stdout
+    );
+    project.run(&["converge", "--allow-removals"]).expect(0);
+    assert_eq!(there(), "gone\n");
+}
