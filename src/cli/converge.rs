@@ -19,7 +19,7 @@ use crate::workflow::{self, Settings, targets};
 /// `converge` flags.
 #[derive(Debug, Args, Clone)]
 pub struct ConvergeArgs {
-    /// Which hosts.
+    /// Which hosts, and how.
     #[command(flatten)]
     pub run: RunArgs,
     /// Show the diff of every changed file.
@@ -74,7 +74,7 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
             &args.vars.vars,
             &args.tags,
         );
-        super::write_output(Some(path), &saved.to_json())?;
+        super::write_output(Some(path), Format::Json, &saved.to_json())?;
         if live {
             text.push_str(&format!(
                 "\nSaved the plan to {0}; `redgreen converge --plan {0}` applies exactly this plan.\n",
@@ -82,7 +82,7 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
             ));
         }
     }
-    crate::output::print(&text);
+    super::write_output(None, format, &text)?;
     if options.interrupt.is_set() {
         return Ok(options.interrupt.exit_code());
     }
@@ -154,7 +154,7 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
             (text, result.exit_code())
         }
     };
-    super::write_output(run.out.as_deref(), &text)?;
+    super::write_output(run.out.as_deref(), format, &text)?;
     if options.interrupt.is_set() {
         return Ok(options.interrupt.exit_code());
     }

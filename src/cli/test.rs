@@ -98,13 +98,14 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
     };
     match &args.out {
         Some(path) => {
-            super::write_output(Some(path), &text)?;
+            super::write_output(Some(path), format, &text)?;
             if format != report::Format::Pretty {
                 crate::output::eprint(&summary(&report));
             }
-            crate::errln!("wrote {}", path.display());
+            crate::noteln!("wrote {}", path.display());
         }
-        None => crate::output::print(&text),
+        None if format == report::Format::Pretty => crate::output::print(&text),
+        None => crate::output::data(&text),
     }
     if report.interrupted {
         return Ok(settings.interrupt.exit_code());
