@@ -83,6 +83,15 @@ fn completions_load_in_bash_zsh_and_fish() {
         ],
     );
     assert!(fish.starts_with("converge\tApply the recipes"), "{fish}");
+    let flags = shell(
+        "fish",
+        &[
+            "--no-config",
+            "-c",
+            &format!("source {dir}/redgreen.fish; complete -C 'redgreen test --par'"),
+        ],
+    );
+    assert!(flags.contains("--partition"), "{flags}");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::engine::saved::SavedPlan;
 use crate::engine::{self, Approval, Mode};
 use crate::report::{self, Format, Reporter};
 use crate::workflow::rollout::{self, Rollout};
-use crate::workflow::{self, Settings, targets};
+use crate::workflow::{self, Settings, shard, targets};
 
 /// `converge` flags.
 #[derive(Debug, Args, Clone)]
@@ -58,6 +58,7 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
     // Everything is checked before the first connection, features too.
     workflow::check(&project, &overrides, Diags::default())?;
     let targets = targets::resolve(&project, &args.selection())?;
+    let targets = shard::partition(targets, args.partition, |t| &t.name);
     let jobs = engine::jobs(&project, targets, &overrides)?;
     let settings = settings(&project, args, overrides, cli.verbose);
     let options = settings.engine(&project, Mode::Plan, true, &args.tags, Approval::default());
@@ -118,6 +119,7 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
     // Everything is checked before the first connection, features too.
     let suite = workflow::check(&project, &overrides, flags)?;
     let targets = targets::resolve(&project, &run.selection())?;
+    let targets = shard::partition(targets, run.partition, |t| &t.name);
     let jobs = engine::jobs(&project, targets, &overrides)?;
     let approval = match saved {
         Some(plan) => Approval::Saved(plan),

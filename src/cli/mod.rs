@@ -156,6 +156,10 @@ pub struct RunArgs {
     /// Accept and record the key of a host seen for the first time.
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// Only the K-th of N shards of the selected hosts, for N CI jobs: the
+    /// host names sorted, then dealt round-robin (1 ≤ K ≤ N).
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<crate::workflow::shard::Partition>,
     /// Variables.
     #[command(flatten)]
     pub vars: VarArgs,

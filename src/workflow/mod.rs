@@ -12,6 +12,7 @@
 
 pub mod cycle;
 pub mod rollout;
+pub mod shard;
 pub mod status;
 pub mod targets;
 pub mod test_hosts;
