@@ -112,6 +112,16 @@ pub fn print(text: &str) {
     }
 }
 
+/// Print a command's report for people: to stdout; under `--quiet`, to
+/// stderr and only when the run `failed` (what failed is an error to show).
+pub fn report(text: &str, failed: bool) {
+    if !quiet() {
+        data(text);
+    } else if failed {
+        eprint(text);
+    }
+}
+
 /// Print data that was asked for (JSON, a schema, completions, a man page)
 /// to stdout, also under `--quiet`.
 pub fn data(text: &str) {

@@ -187,6 +187,24 @@ fn quiet_shows_errors_and_the_data_asked_for_only() {
     assert_eq!(valid.stdout, "");
     let schema = redgreen(dir, &["schema", "project", "--quiet"], &[]).expect(0);
     assert!(schema.stdout.contains("\"$schema\""), "{}", schema.stdout);
+    // What failed is an error: shown on stderr, the report on stdout stays empty.
+    let missing = project.path().join("missing/out.txt");
+    project.write(
+        "recipes/r.yml",
+        &format!(
+            "resources:\n  - file: {}\n    content: hi\n",
+            missing.display()
+        ),
+    );
+    let failed = redgreen(dir, &["converge", "-q", "--connection", "local"], &[]).expect(1);
+    assert_eq!(failed.stdout, "");
+    assert!(failed.stderr.contains("failed"), "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("missing/out.txt"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!missing.exists());
     project.write("redgreen.yml", "hostz: {}\n");
     let bad = redgreen(dir, &["validate", "--quiet"], &[]).expect(2);
     assert_eq!(bad.stdout, "");

@@ -18,6 +18,7 @@ const PRINTING: &[&str] = &[
     "output::eprint(",
     "output::data(",
     "output::note(",
+    "output::report(",
 ];
 
 /// The leaves: every layer may use them.

@@ -75,7 +75,7 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
             &args.vars.vars,
             &args.tags,
         );
-        super::write_output(Some(path), Format::Json, &saved.to_json())?;
+        super::write_output(Some(path), Format::Json, &saved.to_json(), false)?;
         if live {
             text.push_str(&format!(
                 "\nSaved the plan to {0}; `redgreen converge --plan {0}` applies exactly this plan.\n",
@@ -83,7 +83,7 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
             ));
         }
     }
-    super::write_output(None, format, &text)?;
+    super::write_output(None, format, &text, result.exit_code() != 0)?;
     if options.interrupt.is_set() {
         return Ok(options.interrupt.exit_code());
     }
@@ -156,7 +156,7 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
             (text, result.exit_code())
         }
     };
-    super::write_output(run.out.as_deref(), format, &text)?;
+    super::write_output(run.out.as_deref(), format, &text, code != 0)?;
     if options.interrupt.is_set() {
         return Ok(options.interrupt.exit_code());
     }

@@ -377,14 +377,20 @@ pub fn print_diags(diags: &Diags) {
 }
 
 /// Print `text` (in `format`: a machine format is printed under `--quiet`
-/// too), or write it to `out` when given (masked either way).
+/// too, a report for people only when the run `failed`), or write it to
+/// `out` when given (masked either way).
 pub(crate) fn write_output(
     out: Option<&std::path::Path>,
     format: crate::report::Format,
     text: &str,
+    failed: bool,
 ) -> Result<(), Failure> {
     if out.is_none() && format != crate::report::Format::Pretty {
         crate::output::data(text);
+        return Ok(());
+    }
+    if out.is_none() {
+        crate::output::report(text, failed);
         return Ok(());
     }
     crate::report::format::write_to(out, text).map_err(|e| {

@@ -86,6 +86,6 @@ pub(super) async fn run(cli: &Cli, args: &StatusArgs) -> Result<i32, Failure> {
         exit::OK
     };
     let text = report::status::text(args.format.into(), &revision, &hosts);
-    super::write_output(args.out.as_deref(), args.format.into(), &text)?;
+    super::write_output(args.out.as_deref(), args.format.into(), &text, false)?;
     Ok(code)
 }

@@ -189,13 +189,17 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
     };
     match &args.out {
         Some(path) => {
-            super::write_output(Some(path), format, &text)?;
-            if format != report::Format::Pretty {
+            super::write_output(Some(path), format, &text, false)?;
+            if format != report::Format::Pretty
+                && (!crate::output::quiet() || report.exit_code() != 0)
+            {
                 crate::output::eprint(&summary(&report));
             }
             crate::noteln!("wrote {}", path.display());
         }
-        None if format == report::Format::Pretty => crate::output::print(&text),
+        None if format == report::Format::Pretty => {
+            crate::output::report(&text, report.exit_code() != 0);
+        }
         None => crate::output::data(&text),
     }
     if report.interrupted {

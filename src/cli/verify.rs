@@ -148,7 +148,7 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
         out.write_text(&report::verify::render(format, &suite, &report));
     }
     if pretty.is_some_and(|d| d.file.is_none()) {
-        crate::output::print(&report::verify::recap(&report));
+        crate::output::report(&report::verify::recap(&report), report.exit_code() != 0);
     }
     if report.scenarios.is_empty() {
         crate::errln!(

@@ -65,7 +65,9 @@ impl Converge {
         } else {
             converge_text(report)
         };
-        self.print(&text);
+        // Under --quiet, a host that did not end well is still shown (on stderr).
+        let failed = !matches!(report.outcome, engine::results::HostOutcome::Ok);
+        self.bars.suspend(|| crate::output::report(&text, failed));
     }
 }
 
