@@ -16,17 +16,130 @@
 //!   [`terminal_safe`], which escapes any control character that redgreen's
 //!   own output never holds: everything but line breaks, tabs and colour
 //!   codes (`ESC [ … m`).
+//! * [`colour`] is the one decision whether a stream gets colours
+//!   (`NO_COLOR`, `CLICOLOR_FORCE`, `CLICOLOR`, a terminal or not), and
+//!   [`quiet`] whether redgreen shows anything but errors and the data asked
+//!   for (`--quiet`); [`setup`] applies both once, at the start.
 
 use std::borrow::Cow;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Print to stdout: secrets masked, never raw control characters, never a
-/// panic (a closed pipe drops the text).
+/// Where a text goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output: reports and data.
+    Stdout,
+    /// Standard error: progress and errors.
+    Stderr,
+}
+
+/// What colour decisions read from the environment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ColourEnv {
+    /// `NO_COLOR` is set and not empty.
+    pub no_color: bool,
+    /// `CLICOLOR_FORCE` is set and neither empty nor `0`.
+    pub clicolor_force: bool,
+    /// `CLICOLOR=0`.
+    pub clicolor_off: bool,
+    /// `TERM` is unset or `dumb`.
+    pub dumb_term: bool,
+}
+
+impl ColourEnv {
+    /// This process's environment.
+    pub fn current() -> ColourEnv {
+        ColourEnv {
+            no_color: anstyle_query::no_color(),
+            clicolor_force: anstyle_query::clicolor_force(),
+            clicolor_off: anstyle_query::clicolor() == Some(false),
+            dumb_term: !anstyle_query::term_supports_color(),
+        }
+    }
+
+    /// Whether a stream that is (or is not) a terminal gets colours:
+    /// `NO_COLOR` wins, then `CLICOLOR_FORCE`, then `CLICOLOR=0`; otherwise
+    /// colours only on a terminal that is not `TERM=dumb`.
+    pub fn colour(self, terminal: bool) -> bool {
+        if self.no_color {
+            return false;
+        }
+        if self.clicolor_force {
+            return true;
+        }
+        !self.clicolor_off && terminal && !self.dumb_term
+    }
+}
+
+/// Whether `stream` gets colours (see [`ColourEnv::colour`]).
+pub fn colour(stream: Stream) -> bool {
+    let terminal = match stream {
+        Stream::Stdout => std::io::stdout().is_terminal(),
+        Stream::Stderr => std::io::stderr().is_terminal(),
+    };
+    ColourEnv::current().colour(terminal)
+}
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Apply `--quiet` and the colour decision to everything that prints:
+/// owo-colors (reports, on stdout), console (indicatif's progress, on
+/// stderr). Miette's diagnostics ask [`colour`] themselves.
+pub fn setup(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+    owo_colors::set_override(colour(Stream::Stdout));
+    console::set_colors_enabled(colour(Stream::Stdout));
+    console::set_colors_enabled_stderr(colour(Stream::Stderr));
+}
+
+/// True under `--quiet`: errors and the data asked for only.
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// Whether progress (spinners, bars, phase lines) is shown: on a terminal,
+/// and not under `--quiet`.
+pub fn progress() -> bool {
+    !quiet() && std::io::stderr().is_terminal()
+}
+
+/// Print what a command produces for people (a report, a recap, a list) to
+/// stdout; nothing under `--quiet`. Data asked for goes through [`data`].
 pub fn print(text: &str) {
+    if !quiet() {
+        data(text);
+    }
+}
+
+/// Print a command's report for people: to stdout; under `--quiet`, to
+/// stderr and only when the run `failed` (what failed is an error to show).
+pub fn report(text: &str, failed: bool) {
+    if !quiet() {
+        data(text);
+    } else if failed {
+        eprint(text);
+    }
+}
+
+/// Print data that was asked for (JSON, a schema, completions, a man page)
+/// to stdout, also under `--quiet`.
+pub fn data(text: &str) {
     write_to(&mut std::io::stdout().lock(), text);
 }
 
-/// Print to stderr, like [`print`].
+/// Print a note for people to stderr ("wrote report.html", a phase that
+/// started); nothing under `--quiet`. Errors and warnings go through
+/// [`eprint`].
+pub fn note(text: &str) {
+    if !quiet() {
+        eprint(text);
+    }
+}
+
+/// Print to stderr: secrets masked, never raw control characters, never a
+/// panic (a closed pipe drops the text). Errors and warnings: shown under
+/// `--quiet` too.
 pub fn eprint(text: &str) {
     write_to(&mut std::io::stderr().lock(), text);
 }
@@ -45,6 +158,13 @@ fn write_to(out: &mut dyn Write, text: &str) {
 macro_rules! outln {
     () => { $crate::output::print("\n") };
     ($($arg:tt)*) => { $crate::output::print(&format!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Print a note line to stderr through [`output::note`](crate::output::note)
+/// (nothing under `--quiet`).
+#[macro_export]
+macro_rules! noteln {
+    ($($arg:tt)*) => { $crate::output::note(&format!("{}\n", format_args!($($arg)*))) };
 }
 
 /// Print a line to stderr through [`output::eprint`](crate::output::eprint).
@@ -172,6 +292,33 @@ fn colour_len(bytes: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colours_follow_no_color_then_clicolor_force_then_the_terminal() {
+        let plain = ColourEnv::default();
+        assert!(plain.colour(true));
+        assert!(!plain.colour(false));
+        let forced = ColourEnv {
+            clicolor_force: true,
+            ..plain
+        };
+        assert!(forced.colour(false));
+        let no_color = ColourEnv {
+            no_color: true,
+            ..forced
+        };
+        assert!(!no_color.colour(true), "NO_COLOR wins over CLICOLOR_FORCE");
+        let off = ColourEnv {
+            clicolor_off: true,
+            ..plain
+        };
+        assert!(!off.colour(true));
+        let dumb = ColourEnv {
+            dumb_term: true,
+            ..plain
+        };
+        assert!(!dumb.colour(true));
+    }
 
     #[test]
     fn names_show_every_control_character_escaped() {

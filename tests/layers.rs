@@ -10,7 +10,16 @@ use std::path::Path;
 const PRINTERS: &[&str] = &["cli", "report", "output"];
 
 /// How printing looks in the code.
-const PRINTING: &[&str] = &["outln!", "errln!", "output::print(", "output::eprint("];
+const PRINTING: &[&str] = &[
+    "outln!",
+    "errln!",
+    "noteln!",
+    "output::print(",
+    "output::eprint(",
+    "output::data(",
+    "output::note(",
+    "output::report(",
+];
 
 /// The leaves: every layer may use them.
 const LEAVES: &[&str] = &["diagnostic", "files", "shell", "secrets", "output", "exit"];
@@ -185,7 +194,7 @@ fn every_layer_uses_only_the_layers_below_it() {
             }
             for to in &used {
                 let to = to.as_str();
-                if to == "outln" || to == "errln" {
+                if matches!(to, "outln" | "errln" | "noteln") {
                     continue;
                 }
                 if to == from || LEAVES.contains(&to) || allowed.contains(&to) {

@@ -15,12 +15,12 @@ use crate::engine::{self, Approval, Mode};
 use crate::report::reporters::{Kind, Reporters, Results};
 use crate::report::{self, Reporter};
 use crate::workflow::rollout::{self, Rollout};
-use crate::workflow::{self, Settings, targets};
+use crate::workflow::{self, Settings, shard, targets};
 
 /// `converge` flags.
 #[derive(Debug, Args, Clone)]
 pub struct ConvergeArgs {
-    /// Which hosts.
+    /// Which hosts, and how.
     #[command(flatten)]
     pub run: RunArgs,
     /// Show the diff of every changed file.
@@ -59,6 +59,7 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
     // Everything is checked before the first connection, features too.
     workflow::check(&project, &overrides, Diags::default())?;
     let targets = targets::resolve(&project, &args.selection())?;
+    let targets = shard::partition(targets, args.partition, |t| &t.name);
     let jobs = engine::jobs(&project, targets, &overrides)?;
     let settings = settings(&project, args, overrides, cli.verbose);
     let options = settings.engine(&project, Mode::Plan, true, &args.tags, Approval::default());
@@ -77,7 +78,7 @@ pub(super) async fn plan(cli: &Cli, args: &RunArgs) -> Result<i32, Failure> {
             &args.vars.vars,
             &args.tags,
         );
-        super::write_output(Some(path), &saved.to_json())?;
+        super::write_output(Some(path), report::Format::Json, &saved.to_json(), false)?;
         if live {
             crate::output::print(&format!(
                 "\nSaved the plan to {0}; `redgreen converge --plan {0}` applies exactly this plan.\n",
@@ -129,6 +130,7 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
     // Everything is checked before the first connection, features too.
     let suite = workflow::check(&project, &overrides, flags)?;
     let targets = targets::resolve(&project, &run.selection())?;
+    let targets = shard::partition(targets, run.partition, |t| &t.name);
     let jobs = engine::jobs(&project, targets, &overrides)?;
     let approval = match saved {
         Some(plan) => Approval::Saved(plan),

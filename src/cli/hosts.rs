@@ -1,7 +1,5 @@
 //! `redgreen hosts create | destroy | list | ssh`.
 
-use std::io::IsTerminal;
-
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressDrawTarget};
 
@@ -81,7 +79,7 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
 /// Create test hosts in parallel, with a progress line each.
 pub(crate) async fn create(docker: &dyn Driver, specs: &[TestHostSpec]) -> Result<i32, Failure> {
     let bars = MultiProgress::new();
-    if !std::io::stderr().is_terminal() {
+    if !crate::output::progress() {
         bars.set_draw_target(ProgressDrawTarget::hidden());
     }
     let results: Vec<_> = futures::stream::iter(specs)

@@ -14,7 +14,7 @@ mod watch;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::{Overrides, Project};
 use crate::diagnostic::Diags;
@@ -37,6 +37,12 @@ pub struct Cli {
     /// `test`, each converge's resources; -vv logs every command.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Errors only: no progress and no report for people; what a command
+    /// was asked to produce (a --format other than pretty, --out, a schema,
+    /// completions, a man page) is still written, and the exit code says how
+    /// it went.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -51,8 +57,20 @@ pub enum Command {
     Validate(VarArgs),
     /// Show what converge would change, per host, with diffs; changes nothing.
     /// With --out FILE, save the plan for `converge --plan FILE`.
+    #[command(
+        mut_arg("formats", |a| a.help("How the plan is shown, repeatable, NAME[:FILE]: pretty (progress, each change with its diff, a recap) or json (one document at the end)")),
+        mut_arg("out", |a| a.help("Save the plan (JSON) to this file, for `redgreen converge --plan FILE`; the terminal still shows it")),
+        mut_arg("tags", |a| a.help("Plan only the resources with one of these tags")),
+        mut_arg("concurrency", |a| a.help("Hosts planned at once (default: `concurrency` in redgreen.yml, else 50)")),
+    )]
     Plan(RunArgs),
     /// Apply the recipes.
+    #[command(
+        mut_arg("formats", |a| a.help("How the converge is reported, repeatable, NAME[:FILE]: pretty (progress, a line per resource, a recap) or json (one document at the end); with --verify or a rollout also junit, cucumber-json and html of its features")),
+        mut_arg("out", |a| a.help("Write the report (in --format) to this file instead of stdout")),
+        mut_arg("tags", |a| a.help("Converge only the resources with one of these tags")),
+        mut_arg("concurrency", |a| a.help("Hosts converged at once (default: `concurrency` in redgreen.yml, else 50)")),
+    )]
     Converge(ConvergeArgs),
     /// Per host: the commit last converged, when, the result, and whether its
     /// features last passed (from each host's ledger).
@@ -86,6 +104,21 @@ pub enum Command {
     /// Manage base images for test hosts.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Print the completion script for a shell, e.g.
+    /// `source <(redgreen completions bash)`.
+    Completions {
+        /// The shell to complete redgreen's commands, flags and values in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page redgreen(1) in roff (`redgreen man | man -l -`),
+    /// or write it and one page per command into a directory.
+    Man {
+        /// Write redgreen.1 and redgreen-COMMAND.1 for every command into
+        /// this directory instead of printing redgreen.1.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 /// `--var`.
@@ -143,6 +176,10 @@ pub struct RunArgs {
     /// Accept and record the key of a host seen for the first time.
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// Only the K-th of N shards of the selected hosts, for N CI jobs: the
+    /// host names sorted, then dealt round-robin (1 ≤ K ≤ N).
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<crate::workflow::shard::Partition>,
     /// Variables.
     #[command(flatten)]
     pub vars: VarArgs,
@@ -236,6 +273,7 @@ fn disconnect(cli: &Cli) -> Result<i32, Failure> {
 /// Run the command line; returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    crate::output::setup(cli.quiet);
     init_logging(cli.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -297,16 +335,18 @@ async fn run(cli: Cli) -> i32 {
         Command::Watch(args) => watch::run(&cli, args).await,
         Command::Schema { document } => {
             let schema = crate::schema::schema(*document);
-            crate::outln!(
-                "{}",
+            crate::output::data(&format!(
+                "{}\n",
                 serde_json::to_string_pretty(&schema).expect("schemas serialize")
-            );
+            ));
             Ok(exit::OK)
         }
         Command::Lsp => lsp::run(&cli).await,
         Command::Disconnect => disconnect(&cli),
         Command::Hosts(command) => hosts::run(&cli, command).await,
         Command::Image(command) => image_command(command).await,
+        Command::Completions { shell } => Ok(completions(*shell)),
+        Command::Man { out_dir } => man(out_dir.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -321,6 +361,37 @@ async fn run(cli: Cli) -> i32 {
     }
 }
 
+/// Print the completion script for `shell`, from the same clap definitions
+/// as the command line itself.
+fn completions(shell: clap_complete::Shell) -> i32 {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "redgreen", &mut script);
+    crate::output::data(&String::from_utf8_lossy(&script));
+    exit::OK
+}
+
+/// Print the man page, or write every page into `dir`.
+fn man(dir: Option<&std::path::Path>) -> Result<i32, Failure> {
+    let command = Cli::command();
+    let failed =
+        |e: std::io::Error| Failure::Other(exit::FAILED, format!("cannot write the man page: {e}"));
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(failed)?;
+            clap_mangen::generate_to(command, dir).map_err(failed)?;
+            crate::noteln!("wrote the man pages to {}", dir.display());
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut page)
+                .map_err(failed)?;
+            crate::output::data(&String::from_utf8_lossy(&page));
+        }
+    }
+    Ok(exit::OK)
+}
+
 /// Print problems as miette reports, then a summary line.
 /// On GitHub Actions, each problem is also an annotation at its file and line.
 pub fn print_diags(diags: &Diags) {
@@ -330,8 +401,23 @@ pub fn print_diags(diags: &Diags) {
     }
 }
 
-/// Print `text`, or write it to `out` when given (masked either way).
-pub(crate) fn write_output(out: Option<&std::path::Path>, text: &str) -> Result<(), Failure> {
+/// Print `text` (in `format`: a machine format is printed under `--quiet`
+/// too, a report for people only when the run `failed`), or write it to
+/// `out` when given (masked either way).
+pub(crate) fn write_output(
+    out: Option<&std::path::Path>,
+    format: crate::report::Format,
+    text: &str,
+    failed: bool,
+) -> Result<(), Failure> {
+    if out.is_none() && format != crate::report::Format::Pretty {
+        crate::output::data(text);
+        return Ok(());
+    }
+    if out.is_none() {
+        crate::output::report(text, failed);
+        return Ok(());
+    }
     crate::report::format::write_to(out, text).map_err(|e| {
         let path = out.map(|p| p.display().to_string()).unwrap_or_default();
         Failure::Other(exit::FAILED, format!("cannot write {path}: {e}"))
@@ -442,5 +528,40 @@ async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {
             crate::outln!("built {image} in {:.0}s", started.elapsed().as_secs_f64());
             Ok(exit::OK)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every flag and argument of every command says what it does there:
+    /// a help text, and none of the vague ones that fit any command.
+    #[test]
+    fn every_flag_says_what_it_does_in_its_command() {
+        fn walk(command: &clap::Command, path: &str, problems: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                let vague = ["", "Output format", "Variables", "Which hosts", "The shell"];
+                if vague.contains(&help.trim().trim_end_matches('.')) {
+                    problems.push(format!("{path} {id}: {help:?}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), problems);
+            }
+        }
+        let mut problems = Vec::new();
+        walk(&Cli::command(), "redgreen", &mut problems);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }

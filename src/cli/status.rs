@@ -33,7 +33,7 @@ pub struct StatusArgs {
     /// Hosts read at once (default: `concurrency` in redgreen.yml, else 50).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Output format.
+    /// pretty (a table) or json (one document with every host's ledger).
     #[arg(long, value_enum, default_value = "pretty")]
     pub format: StatusFormat,
     /// Write the status to this file instead of stdout.
@@ -86,6 +86,6 @@ pub(super) async fn run(cli: &Cli, args: &StatusArgs) -> Result<i32, Failure> {
         exit::OK
     };
     let text = report::status::text(args.format.into(), &revision, &hosts);
-    super::write_output(args.out.as_deref(), &text)?;
+    super::write_output(args.out.as_deref(), args.format.into(), &text, false)?;
     Ok(code)
 }

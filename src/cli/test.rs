@@ -5,19 +5,33 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{Cli, Failure, ReportArgs, VarArgs, load};
-use crate::config::Overrides;
+use crate::config::{Overrides, Project};
 use crate::diagnostic::{Diag, Diags};
 use crate::report::reporters::{Kind, Reporters, Results};
 use crate::report::{self, cycle::summary};
-use crate::workflow;
 use crate::workflow::cycle::{self, Keep};
+use crate::workflow::{self, shard};
 
 /// `test` flags.
 #[derive(Debug, Args, Clone)]
 pub struct TestArgs {
-    /// Test hosts to run on (`HOST-PLATFORM`, or `HOST` for all its
-    /// platforms); default: every test host of `test_hosts:`.
+    /// Suites to run: a suite is an entry under `test_hosts.hosts` (HOST,
+    /// on every platform), or one test host (`HOST-PLATFORM`); default: every
+    /// test host of `test_hosts:`.
     pub suites: Vec<String>,
+    /// Print the CI matrix (suites × platforms, one test host each) and
+    /// run nothing; with --format json, as `{"include": [{"suite",
+    /// "platform", "test_host"}, …]}` for a CI matrix.
+    #[arg(long)]
+    pub list: bool,
+    /// Only the test hosts of this platform (a name under
+    /// `test_hosts.platforms`); repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub platform: Vec<String>,
+    /// Only the K-th of N shards of the selected test hosts, for N CI jobs:
+    /// the test host names sorted, then dealt round-robin (1 ≤ K ≤ N).
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<workflow::shard::Partition>,
     /// Keep the test hosts afterwards.
     #[arg(long)]
     pub keep: bool,
@@ -41,8 +55,91 @@ pub struct TestArgs {
     pub vars: VarArgs,
 }
 
+/// The matrix cells the suites, platforms and partition select (at least
+/// one suite or platform named must exist).
+fn cells(project: &Project, args: &TestArgs) -> Result<Vec<shard::Cell>, Failure> {
+    let known = shard::platforms(project);
+    for name in &args.platform {
+        if !known.contains(name) {
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            return Err(Diag::unknown_plain("platform", name, &known)
+                .help(format!(
+                    "--platform takes a name under test_hosts.platforms in redgreen.yml: {}",
+                    known.join(", ")
+                ))
+                .into());
+        }
+    }
+    // Unknown suites are refused here, with the closest name.
+    workflow::test_hosts::specs(project, &args.suites)?;
+    let cells: Vec<shard::Cell> = shard::matrix(project)
+        .into_iter()
+        .filter(|c| {
+            args.suites.is_empty()
+                || args
+                    .suites
+                    .iter()
+                    .any(|s| *s == c.suite || *s == c.test_host)
+        })
+        .filter(|c| args.platform.is_empty() || args.platform.contains(&c.platform))
+        .collect();
+    Ok(shard::partition(cells, args.partition, |c| &c.test_host))
+}
+
+/// `test --list`: the matrix, for people or as JSON for a CI matrix.
+fn list(project: &Project, args: &TestArgs) -> Result<i32, Failure> {
+    let cells = cells(project, args)?;
+    let json = args.report.formats.iter().any(|f| f == "json");
+    if args
+        .report
+        .formats
+        .iter()
+        .any(|f| f != "json" && f != "pretty")
+    {
+        return Err(Diag::plain("test --list prints pretty or json to stdout")
+            .help("use --list --format json for a CI matrix")
+            .into());
+    }
+    match json {
+        true => crate::output::data(&report::format::json(
+            &serde_json::json!({ "include": cells }),
+        )),
+        false => {
+            let width = report::host_width(cells.iter().map(|c| c.test_host.as_str()));
+            let suite = cells
+                .iter()
+                .map(|c| c.suite.len())
+                .max()
+                .unwrap_or(0)
+                .max(5);
+            let mut text = format!("{:<suite$}  {:<width$}  PLATFORM\n", "SUITE", "HOST");
+            for cell in &cells {
+                text.push_str(&format!(
+                    "{:<suite$}  {:<width$}  {}\n",
+                    cell.suite, cell.test_host, cell.platform
+                ));
+            }
+            crate::output::print(&text);
+        }
+    }
+    Ok(crate::exit::OK)
+}
+
 pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
     let project = load(cli)?;
+    if args.list {
+        return list(&project, args);
+    }
+    let cells = cells(&project, args)?;
+    if cells.is_empty() {
+        let what = match args.partition {
+            Some(partition) => format!("partition {partition} holds none of them"),
+            None => "none matches".to_string(),
+        };
+        crate::noteln!("no test host to run: {what}");
+        return Ok(crate::exit::OK);
+    }
+    let names: Vec<String> = cells.into_iter().map(|c| c.test_host).collect();
     let overrides = Overrides::from_pairs(&args.vars.vars)?;
     let mut flags = Diags::default();
     let destinations = Kind::Cycle
@@ -62,7 +159,7 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
         driver,
         specs,
         settings,
-    } = super::test_host_run(&project, &args.suites, args.concurrency, overrides)?;
+    } = super::test_host_run(&project, &names, args.concurrency, overrides)?;
     let keep = Keep {
         all: args.keep,
         failed: args.keep_failed,
@@ -80,7 +177,8 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
     )
     .await?;
     // The summary is always shown: on stdout with pretty, else on stderr.
-    if !reporters.pretty_on_stdout() {
+    // Under --quiet, only when the cycle failed.
+    if !reporters.pretty_on_stdout() && (!crate::output::quiet() || report.exit_code() != 0) {
         crate::output::eprint(&summary(&report));
     }
     let files = reporters.files();
@@ -90,7 +188,7 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
         root: &project.root,
     });
     for file in files {
-        crate::errln!("wrote {}", file.display());
+        crate::noteln!("wrote {}", file.display());
     }
     if report.interrupted {
         return Ok(settings.interrupt.exit_code());

@@ -56,6 +56,10 @@ pub struct VerifyArgs {
     /// Accept and record the key of a host seen for the first time.
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// Only the K-th of N shards of the selected hosts, for N CI jobs: the
+    /// host names sorted, then dealt round-robin (1 ≤ K ≤ N).
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<crate::workflow::shard::Partition>,
 }
 
 /// `redgreen verify`.
@@ -100,6 +104,7 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
         accept_new_host_keys: args.accept_new_host_keys,
     };
     let targets = targets::resolve(&project, &selection)?;
+    let targets = crate::workflow::shard::partition(targets, args.partition, |t| &t.name);
     let settings = Settings::new(
         &project,
         args.concurrency,
@@ -133,7 +138,7 @@ pub(super) async fn verify(cli: &Cli, args: &VerifyArgs) -> Result<i32, Failure>
     )
     .await;
     if recap {
-        crate::output::print(&report::verify::recap(&report));
+        crate::output::report(&report::verify::recap(&report), report.exit_code() != 0);
     }
     reporters.finish(Results::Verify {
         suite: &suite,

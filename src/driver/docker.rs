@@ -65,6 +65,27 @@ impl Docker {
         self.state.prefix()
     }
 
+    /// The address test hosts' SSH ports are published on and reached at:
+    /// the engine's host when Docker runs on another machine (`DOCKER_HOST`
+    /// or the current docker context: `tcp://H:P`, `ssh://user@H`), else
+    /// 127.0.0.1.
+    async fn ssh_address(&self) -> Result<String, DriverError> {
+        if self.engine != "docker" {
+            return Ok(LOOPBACK.to_string());
+        }
+        // Honours DOCKER_HOST and DOCKER_CONTEXT as every docker command does.
+        let endpoint = self
+            .cli(&[
+                "context",
+                "inspect",
+                "--format",
+                "{{.Endpoints.docker.Host}}",
+            ])
+            .await
+            .unwrap_or_default();
+        engine_address(&endpoint)
+    }
+
     /// Remove a container of this project, by its name or id: one that does
     /// not carry the project's label (`redgreen.project=<id>`) is refused,
     /// whatever a record says; one that does not exist is already gone.
@@ -155,16 +176,20 @@ impl Docker {
         &self,
         spec: &TestHostSpec,
         info: &ImageInfo,
-        staging: &Path,
-        host_key: &str,
-        started: Instant,
+        address: &str,
+        staged: Staged<'_>,
         progress: &(dyn for<'s> Fn(&'s str) + Sync),
     ) -> Result<TestHostRecord, NewContainerError> {
+        let Staged {
+            dir: staging,
+            host_key,
+            started,
+        } = staged;
         let container = self.container(&spec.name);
-        // SSH goes through loopback: a fixed port of 127.0.0.1 forwarded to the
-        // container's sshd, whatever address Docker gives the container, and
-        // kept when the container restarts. Another program may take the free
-        // port first: then try another.
+        // SSH goes through a fixed port of the engine's host (127.0.0.1 for a
+        // local engine) forwarded to the container's sshd, whatever address
+        // Docker gives the container, and kept when the container restarts.
+        // Another program may take the free port first: then try another.
         let mut attempt = 0;
         let port = loop {
             attempt += 1;
@@ -185,7 +210,11 @@ impl Docker {
                 "--label".into(),
                 format!("redgreen.host={}", spec.name),
                 "--publish".into(),
-                format!("127.0.0.1:{port}:22"),
+                if address.contains(':') {
+                    format!("[{address}]:{port}:22")
+                } else {
+                    format!("{address}:{port}:22")
+                },
             ];
             args.extend(run_flags(info).into_iter().map(String::from));
             args.push(spec.image.clone());
@@ -225,7 +254,7 @@ impl Docker {
                 self.cli(&["exec", &container, "sh", "-c", WRITABLE_SYSCTLS])
                     .await?;
             }
-            let address = "127.0.0.1".to_string();
+            let address = address.to_string();
             progress("waiting for sshd");
             if let Err(err) = wait_for_ssh(&address, port, ssh_ready_timeout()).await {
                 let seen = self.why_silent(&container, info.systemd).await;
@@ -339,6 +368,7 @@ impl Driver for Docker {
         }
         let info =
             image::ensure(&self.engine, &spec.image, self.mirror.as_deref(), progress).await?;
+        let address = self.ssh_address().await?;
         self.ensure_network().await?;
         let staging = tempfile::tempdir().map_err(|e| DriverError::new(e.to_string()))?;
         let host_key = stage_files(staging.path(), &self.state, &spec.name)?;
@@ -349,7 +379,17 @@ impl Driver for Docker {
         let mut first_failure = None;
         for attempt in 1..=2 {
             match self
-                .new_container(spec, &info, staging.path(), &host_key, started, progress)
+                .new_container(
+                    spec,
+                    &info,
+                    &address,
+                    Staged {
+                        dir: staging.path(),
+                        host_key: &host_key,
+                        started,
+                    },
+                    progress,
+                )
                 .await
             {
                 Ok(record) => return Ok(record),
@@ -427,6 +467,14 @@ impl Driver for Docker {
     }
 }
 
+/// What a new container starts from: the staged files (host key,
+/// authorized key), the public host key, and when the creation started.
+struct Staged<'a> {
+    dir: &'a Path,
+    host_key: &'a str,
+    started: Instant,
+}
+
 /// Why a new container failed: its sshd never answered (worth one more
 /// container), or anything else.
 enum NewContainerError {
@@ -453,6 +501,53 @@ fn inotify_hint(systemd: bool) -> String {
         ),
         _ => String::new(),
     }
+}
+
+/// The address of a local engine's published ports.
+const LOOPBACK: &str = "127.0.0.1";
+
+/// The IP address of the machine a Docker endpoint (`DOCKER_HOST`, a
+/// context's host) names: the host of `tcp://H:P`, `ssh://[user@]H[:P]`,
+/// `http(s)://H:P`, resolved; 127.0.0.1 for a local socket (`unix://`,
+/// `npipe://`, nothing).
+pub(crate) fn engine_address(endpoint: &str) -> Result<String, DriverError> {
+    let endpoint = endpoint.trim();
+    let Some((scheme, rest)) = endpoint.split_once("://") else {
+        return Ok(LOOPBACK.to_string());
+    };
+    if !matches!(scheme, "tcp" | "ssh" | "http" | "https") {
+        return Ok(LOOPBACK.to_string());
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    if host.is_empty() {
+        return Err(DriverError::new(format!(
+            "the Docker endpoint {endpoint} names no host: set DOCKER_HOST to tcp://HOST:PORT or ssh://USER@HOST"
+        )));
+    }
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(ip.to_string());
+    }
+    // Docker publishes ports on an IP address, not a name.
+    use std::net::ToSocketAddrs;
+    let resolved = (host, 0)
+        .to_socket_addrs()
+        .map_err(|e| {
+            DriverError::new(format!(
+                "cannot resolve {host}, the Docker engine's host ({endpoint}): {e}"
+            ))
+        })?
+        .map(|a| a.ip())
+        .min_by_key(|ip| ip.is_ipv6());
+    resolved.map(|ip| ip.to_string()).ok_or_else(|| {
+        DriverError::new(format!(
+            "{host}, the Docker engine's host ({endpoint}), has no address"
+        ))
+    })
 }
 
 /// A port of 127.0.0.1 that nothing listens on right now.
@@ -551,4 +646,24 @@ pub(crate) fn stage_files(dir: &Path, state: &State, name: &str) -> Result<Strin
     std::fs::set_permissions(&authorized_path, std::fs::Permissions::from_mode(0o600))
         .map_err(io)?;
     Ok(public.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_hosts_are_reached_at_the_docker_engines_host() {
+        let at = |endpoint: &str| engine_address(endpoint).expect(endpoint);
+        assert_eq!(at(""), "127.0.0.1");
+        assert_eq!(at("unix:///var/run/docker.sock"), "127.0.0.1");
+        assert_eq!(at("npipe:////./pipe/docker_engine"), "127.0.0.1");
+        assert_eq!(at("tcp://127.0.0.2:2375"), "127.0.0.2");
+        assert_eq!(at("tcp://192.0.2.7:2376/"), "192.0.2.7");
+        assert_eq!(at("ssh://deploy@192.0.2.8"), "192.0.2.8");
+        assert_eq!(at("ssh://deploy@192.0.2.8:2222"), "192.0.2.8");
+        assert_eq!(at("tcp://[::1]:2375"), "::1");
+        assert_eq!(at("tcp://localhost:2375"), "127.0.0.1");
+        assert!(engine_address("tcp://:2375").is_err());
+    }
 }

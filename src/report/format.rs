@@ -124,8 +124,12 @@ pub fn destinations(formats: &[String], out: Option<&PathBuf>) -> Result<Vec<Des
 
 /// An open destination: stdout, or a file. Everything written is masked.
 pub enum Out {
-    /// stdout, through [`crate::output::print`].
+    /// stdout, for people, through [`crate::output::print`] (nothing under
+    /// `--quiet`).
     Stdout,
+    /// stdout, a machine format, through [`crate::output::data`] (under
+    /// `--quiet` too).
+    Data,
     /// A file.
     File(io::BufWriter<std::fs::File>),
 }
@@ -134,7 +138,8 @@ impl Out {
     /// Open where `destination` writes (creating its directory).
     pub fn open(destination: &Destination) -> Result<Out, Diag> {
         match &destination.file {
-            None => Ok(Out::Stdout),
+            None if destination.format == Format::Pretty => Ok(Out::Stdout),
+            None => Ok(Out::Data),
             Some(path) => Out::create(path),
         }
     }
@@ -155,6 +160,7 @@ impl Out {
     pub fn write_text(&mut self, text: &str) {
         match self {
             Out::Stdout => crate::output::print(text),
+            Out::Data => crate::output::data(text),
             Out::File(file) => {
                 let _ = file.write_all(crate::secrets::redact(text).as_bytes());
                 let _ = file.flush();

@@ -3,7 +3,6 @@
 //! rollout's batches and how its features ended.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
@@ -24,7 +23,7 @@ pub struct Converge {
 impl Converge {
     /// Output for a plan (`plan: true`) or a converge.
     pub fn new(plan: bool) -> Converge {
-        let target = if std::io::stderr().is_terminal() {
+        let target = if crate::output::progress() {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
@@ -66,7 +65,9 @@ impl Converge {
         } else {
             converge_text(report)
         };
-        self.print(&text);
+        // Under --quiet, a host that did not end well is still shown (on stderr).
+        let failed = !matches!(report.outcome, engine::results::HostOutcome::Ok);
+        self.bars.suspend(|| crate::output::report(&text, failed));
     }
 }
 
@@ -125,7 +126,7 @@ impl Cycle {
 impl Reporter for Cycle {
     fn event(&self, event: Event<'_>) {
         match event {
-            Event::PhaseStarted { phase, hosts } => crate::errln!(
+            Event::PhaseStarted { phase, hosts } => crate::noteln!(
                 "{} {} ({hosts} test host{})",
                 "▶".if_supports_color(Stream::Stderr, |s| s.cyan()),
                 phase.title(),
@@ -135,8 +136,8 @@ impl Reporter for Cycle {
                 phase,
                 seconds,
                 summary,
-            } => crate::errln!("  {} in {seconds:.1}s: {summary}", phase.title()),
-            Event::Creating { host, step } if self.verbose => crate::errln!("  {host}: {step}"),
+            } => crate::noteln!("  {} in {seconds:.1}s: {summary}", phase.title()),
+            Event::Creating { host, step } if self.verbose => crate::noteln!("  {host}: {step}"),
             Event::Engine(_) if self.verbose => self.converge.event(event),
             _ => {}
         }

@@ -21,7 +21,6 @@ pub mod steps;
 pub mod verify;
 pub mod watch;
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -106,7 +105,7 @@ impl Reporter for Quiet {
 /// stderr when it is a terminal.
 pub fn spinner(prefix: &str) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
-    if !std::io::stderr().is_terminal() {
+    if !crate::output::progress() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     bar.set_style(
@@ -127,7 +126,7 @@ pub fn host_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
 /// summary line: what stderr shows for bad input.
 pub fn diagnostics(diags: &Diags) -> String {
     let mut out = String::new();
-    let theme = if std::io::stderr().is_terminal() {
+    let theme = if crate::output::colour(crate::output::Stream::Stderr) {
         miette::GraphicalTheme::unicode()
     } else {
         miette::GraphicalTheme::unicode_nocolor()

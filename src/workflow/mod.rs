@@ -13,6 +13,7 @@
 pub mod cycle;
 pub mod lsp;
 pub mod rollout;
+pub mod shard;
 pub mod status;
 pub mod targets;
 pub mod test_hosts;
