@@ -15,7 +15,7 @@ use crate::workflow::test_hosts;
 pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failure> {
     let project = Project::load(&cli.dir)?;
     match command {
-        HostsCommand::Create { names } => {
+        HostsCommand::Create { names, install } => {
             let overrides = Overrides {
                 secrets_optional: true,
                 ..Overrides::default()
@@ -23,6 +23,7 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
             project.validate(&overrides).into_result()?;
             let docker = test_hosts::driver(&project)?;
             let specs = test_hosts::specs(&project, names)?;
+            super::prepare(docker.as_ref(), &specs, *install).await?;
             create(docker.as_ref(), &specs).await
         }
         HostsCommand::Destroy { names } => {

@@ -179,6 +179,9 @@ pub enum HostsCommand {
     Create {
         /// Test host names (HOST-PLATFORM, or HOST for every platform).
         names: Vec<String>,
+        /// Do not install mmdebstrap.
+        #[command(flatten)]
+        install: InstallArgs,
     },
     /// Destroy test hosts (all, or the ones named).
     Destroy {
@@ -216,6 +219,9 @@ pub enum ImageCommand {
         /// Rebuild even if the image exists.
         #[arg(long)]
         force: bool,
+        /// Do not install mmdebstrap.
+        #[command(flatten)]
+        install: InstallArgs,
     },
 }
 
@@ -338,6 +344,30 @@ fn test_host_run(
     })
 }
 
+/// `--no-install`: what the test hosts' images need is not installed by
+/// redgreen (it stops instead and says what to install).
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct InstallArgs {
+    /// Do not install a missing bootstrap tool (mmdebstrap) with apt-get;
+    /// stop and say what to install instead. Without it, redgreen installs
+    /// mmdebstrap itself when it runs as root on Debian or Ubuntu.
+    #[arg(long)]
+    pub no_install: bool,
+}
+
+/// Before making test hosts: what their base images need, installed when
+/// allowed, saying so on one line.
+async fn prepare(
+    driver: &dyn driver::Driver,
+    specs: &[driver::TestHostSpec],
+    install: InstallArgs,
+) -> Result<(), Failure> {
+    driver
+        .prepare(specs, !install.no_install, &|line| crate::errln!("{line}"))
+        .await
+        .map_err(|e| Failure::Other(exit::FAILED, e.to_string()))
+}
+
 fn load(cli: &Cli) -> Result<Project, Failure> {
     Ok(Project::load(&cli.dir)?)
 }
@@ -372,6 +402,7 @@ async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {
             mirror,
             engine,
             force,
+            install,
         } => {
             let other = |e: driver::DriverError| Failure::Other(exit::FAILED, e.to_string());
             if engine == "qemu" {
@@ -408,6 +439,9 @@ async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {
                 crate::outln!("{image} already exists (use --force to rebuild it)");
                 return Ok(exit::OK);
             }
+            driver::tools::ensure(!install.no_install, &|line| crate::errln!("{line}"))
+                .await
+                .map_err(other)?;
             let bar = crate::report::spinner(image);
             let started = std::time::Instant::now();
             let progress = |step: &str| bar.set_message(step.to_string());

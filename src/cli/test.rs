@@ -36,6 +36,9 @@ pub struct TestArgs {
     /// Variables.
     #[command(flatten)]
     pub vars: VarArgs,
+    /// `--no-install`.
+    #[command(flatten)]
+    pub install: super::InstallArgs,
 }
 
 /// Formats of a test result.
@@ -75,6 +78,7 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
         specs,
         settings,
     } = super::test_host_run(&project, &args.suites, args.concurrency, overrides)?;
+    super::prepare(driver.as_ref(), &specs, args.install).await?;
     let keep = Keep {
         all: args.keep,
         failed: args.keep_failed,

@@ -309,6 +309,25 @@ impl Driver for Docker {
         }
     }
 
+    /// A missing Debian or Ubuntu image is built from Debian's packages: the
+    /// bootstrap tool must be here (or be installed) before hosts are made.
+    async fn prepare(
+        &self,
+        specs: &[TestHostSpec],
+        install: bool,
+        notice: &(dyn for<'s> Fn(&'s str) + Sync),
+    ) -> Result<(), DriverError> {
+        for spec in specs {
+            if image::bootstrappable(&spec.image).is_some()
+                && image::inspect(&self.engine, &spec.image).await?.is_none()
+            {
+                super::tools::ensure(install, notice).await?;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
     async fn instances(&self) -> Result<Vec<Instance>, DriverError> {
         let filter = format!("label={}", self.state.label());
         let out = self

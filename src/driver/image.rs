@@ -179,9 +179,7 @@ pub async fn bootstrap(
         command.args(["-c", &script]);
         command
     } else {
-        return Err(DriverError::new(
-            "neither mmdebstrap nor debootstrap is installed; install one (apt-get install mmdebstrap)",
-        ));
+        return Err(DriverError::new(super::tools::MISSING));
     };
     let mut producer = producer
         .stdout(Stdio::piped())

@@ -15,6 +15,7 @@
 pub mod docker;
 pub mod image;
 pub mod qemu;
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -86,6 +87,18 @@ pub trait Driver: Send + Sync {
 
     /// Remove what the project's test hosts shared (a network) once none is left.
     async fn cleanup(&self);
+
+    /// Before any test host of `specs` is made: make sure what building
+    /// their base images needs is here, installing it when `install` allows
+    /// (see [`tools`]); `notice` hears what is installed, in one line.
+    async fn prepare(
+        &self,
+        _specs: &[TestHostSpec],
+        _install: bool,
+        _notice: &(dyn for<'s> Fn(&'s str) + Sync),
+    ) -> Result<(), DriverError> {
+        Ok(())
+    }
 }
 
 /// A container or VM of the project, as the driver sees it.
