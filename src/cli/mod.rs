@@ -190,6 +190,13 @@ pub enum HostsCommand {
     },
     /// List test hosts and their state.
     List,
+    /// The project's converge snapshots (see docs/cache.md): list them, or
+    /// prune them.
+    Cache {
+        /// `prune` removes snapshots (all, or those the flags select).
+        #[command(subcommand)]
+        action: Option<CacheCommand>,
+    },
     /// Log in to a test host, or run a command on it.
     Ssh {
         /// The test host.
@@ -197,6 +204,22 @@ pub enum HostsCommand {
         /// A command to run instead of a login shell.
         #[arg(last = true)]
         command: Vec<String>,
+    },
+}
+
+/// `hosts cache` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Remove the project's converge snapshots: all of them, or those older
+    /// than --older-than, or the oldest until the rest fit in --max-size.
+    Prune {
+        /// Remove snapshots older than this (`7d`, `12h`).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: Option<std::time::Duration>,
+        /// Keep the newest snapshots whose sizes add up to at most this many
+        /// megabytes; remove the rest.
+        #[arg(long, value_name = "MB")]
+        max_size: Option<u64>,
     },
 }
 

@@ -36,6 +36,10 @@ pub struct TestArgs {
     /// Variables.
     #[command(flatten)]
     pub vars: VarArgs,
+    /// Converge every recipe on every test host: no converge snapshot is
+    /// used or saved.
+    #[arg(long)]
+    pub no_cache: bool,
     /// `--no-install`.
     #[command(flatten)]
     pub install: super::InstallArgs,
@@ -76,9 +80,10 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
     let super::TestHostRun {
         driver,
         specs,
-        settings,
+        mut settings,
     } = super::test_host_run(&project, &args.suites, args.concurrency, overrides)?;
     super::prepare(driver.as_ref(), &specs, args.install).await?;
+    settings.snapshots = !args.no_cache;
     let keep = Keep {
         all: args.keep,
         failed: args.keep_failed,

@@ -14,7 +14,9 @@ use tokio::process::Command;
 use super::image::{self, ImageInfo};
 use async_trait::async_trait;
 
-use super::{Driver, DriverError, Instance, State, TestHostRecord, TestHostSpec, wait_for_ssh};
+use super::{
+    Driver, DriverError, Instance, Snapshot, State, TestHostRecord, TestHostSpec, wait_for_ssh,
+};
 
 /// How long sshd may take to come up in a new container.
 const SSH_READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -307,6 +309,93 @@ impl Driver for Docker {
         {
             let _ = self.cli(&["network", "rm", &self.network()]).await;
         }
+    }
+
+    async fn image_id(&self, image: &str) -> Option<String> {
+        self.cli(&["image", "inspect", "--format", "{{.Id}}", image])
+            .await
+            .ok()
+    }
+
+    async fn has_snapshot(&self, key: &str) -> bool {
+        self.image_id(&self.snapshot_image(key)).await.is_some()
+    }
+
+    /// `docker commit`, labelled with the project (never used by another).
+    async fn snapshot(
+        &self,
+        record: &TestHostRecord,
+        key: &str,
+        recipe: &str,
+    ) -> Result<(), DriverError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let labels = [
+            format!("LABEL {}", self.state.label()),
+            format!("LABEL redgreen.layer={key}"),
+            format!("LABEL redgreen.layer.recipe={recipe}"),
+            format!("LABEL redgreen.layer.host={}", record.name),
+            format!("LABEL redgreen.layer.created={now}"),
+        ];
+        let mut args = vec!["commit"];
+        for label in &labels {
+            args.extend(["--change", label.as_str()]);
+        }
+        let image = self.snapshot_image(key);
+        args.extend([record.container.as_str(), image.as_str()]);
+        self.cli(&args).await.map(|_| ())
+    }
+
+    async fn snapshots(&self) -> Result<Vec<Snapshot>, DriverError> {
+        let project = format!("label={}", self.state.label());
+        let ids = self
+            .cli(&[
+                "images",
+                "--filter",
+                &project,
+                "--filter",
+                "label=redgreen.layer",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+            ])
+            .await?;
+        let mut snapshots = Vec::new();
+        for image in ids.lines().filter(|l| !l.trim().is_empty()) {
+            let about = self
+                .cli(&[
+                    "image",
+                    "inspect",
+                    "--format",
+                    "{{.Size}}\t{{index .Config.Labels \"redgreen.layer.created\"}}\t{{index .Config.Labels \"redgreen.layer.host\"}}\t{{index .Config.Labels \"redgreen.layer.recipe\"}}",
+                    image,
+                ])
+                .await?;
+            let fields: Vec<&str> = about.split('\t').collect();
+            snapshots.push(Snapshot {
+                image: image.to_string(),
+                bytes: fields.first().and_then(|f| f.parse().ok()).unwrap_or(0),
+                created: fields.get(1).and_then(|f| f.parse().ok()).unwrap_or(0),
+                host: fields.get(2).unwrap_or(&"").to_string(),
+                recipe: fields.get(3).unwrap_or(&"").to_string(),
+            });
+        }
+        snapshots.sort_by_key(|s| std::cmp::Reverse(s.created));
+        Ok(snapshots)
+    }
+
+    async fn remove_snapshot(&self, snapshot: &Snapshot) -> Result<(), DriverError> {
+        // Only an image of this project's layers.
+        if !snapshot
+            .image
+            .starts_with(&format!("{}-layer:", self.state.prefix()))
+        {
+            return Err(DriverError::new(format!(
+                "{} is not a converge snapshot of this project",
+                snapshot.image
+            )));
+        }
+        self.cli(&["rmi", &snapshot.image]).await.map(|_| ())
     }
 
     /// A missing Debian or Ubuntu image is built from Debian's packages: the

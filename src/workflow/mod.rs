@@ -10,6 +10,7 @@
 //!   `converge --verify`,
 //! * [`status`]: each host's ledger, and the hosts that drifted.
 
+pub mod cache;
 pub mod cycle;
 pub mod rollout;
 pub mod status;
@@ -41,6 +42,9 @@ pub struct Settings {
     pub interrupt: Arc<Interrupt>,
     /// `-v`: show the command behind a failed step.
     pub verbose: bool,
+    /// `test`: converge test hosts from their deepest converge snapshot and
+    /// save one after each recipe (off with `--no-cache`; see workflow::cache).
+    pub snapshots: bool,
 }
 
 impl Settings {
@@ -61,6 +65,7 @@ impl Settings {
             overrides,
             interrupt,
             verbose,
+            snapshots: false,
         }
     }
 
