@@ -134,6 +134,37 @@ impl Docker {
         result
     }
 
+    /// The `--volume` flags of the package cache that test hosts of one
+    /// bootstrapped platform share (downloaded .debs and package lists), on
+    /// volumes named after it; none for other images, or when the volumes
+    /// cannot be made.
+    async fn package_cache(&self, info: &ImageInfo) -> Vec<String> {
+        let Some(platform) = &info.bootstrapped else {
+            return Vec::new();
+        };
+        let mut flags = Vec::new();
+        for (part, path) in [
+            ("archives", "/var/cache/apt/archives"),
+            ("lists", "/var/lib/apt/lists"),
+        ] {
+            let volume = format!("redgreen-apt-{platform}-{part}");
+            let made = self
+                .cli(&[
+                    "volume",
+                    "create",
+                    "--label",
+                    "redgreen.cache=packages",
+                    &volume,
+                ])
+                .await;
+            if made.is_err() {
+                return Vec::new();
+            }
+            flags.extend(["--volume".to_string(), format!("{volume}:{path}")]);
+        }
+        flags
+    }
+
     async fn start(&self, container: &str) -> Result<(), DriverError> {
         self.cli(&["start", container]).await.map(|_| ())
     }
@@ -183,6 +214,7 @@ impl Driver for Docker {
         let info =
             image::ensure(&self.engine, &spec.image, self.mirror.as_deref(), progress).await?;
         self.ensure_network().await?;
+        let package_cache = self.package_cache(&info).await;
         let container = self.container(&spec.name);
         let staging = tempfile::tempdir().map_err(|e| DriverError::new(e.to_string()))?;
         let host_key = stage_files(staging.path(), &self.state, &spec.name)?;
@@ -214,6 +246,7 @@ impl Driver for Docker {
                 format!("127.0.0.1:{port}:22"),
             ];
             args.extend(run_flags(&info).into_iter().map(String::from));
+            args.extend(package_cache.iter().cloned());
             args.push(spec.image.clone());
             args.extend(command(&info).into_iter().map(String::from));
             let argv: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -250,6 +283,11 @@ impl Driver for Docker {
                 // the machine's vm.* or kernel.* (see resource::sysctl).
                 self.cli(&["exec", &container, "sh", "-c", WRITABLE_SYSCTLS])
                     .await?;
+            }
+            if !package_cache.is_empty() {
+                // apt-get takes turns on hosts sharing the cache.
+                let shared = crate::shell::SHARED_PACKAGE_CACHE;
+                self.cli(&["exec", &container, "touch", shared]).await?;
             }
             let address = "127.0.0.1".to_string();
             progress("waiting for sshd");
