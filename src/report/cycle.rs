@@ -547,3 +547,37 @@ pub fn summary(report: &CycleReport) -> String {
     out.push_str(&format!("\n{verdict}\n"));
     out
 }
+
+#[cfg(test)]
+mod layer_tests {
+    use super::*;
+
+    fn layer(recipe: &str, from_cache: bool, seconds: f64) -> Layer {
+        Layer {
+            recipe: recipe.into(),
+            from_cache,
+            seconds,
+        }
+    }
+
+    #[test]
+    fn says_what_came_from_the_cache() {
+        let layers = [
+            layer("base", true, 0.0),
+            layer("webserver", true, 0.0),
+            layer("app", false, 1.24),
+        ];
+        assert_eq!(
+            layers_text(&layers),
+            "base, webserver from cache; app applied in 1.2s"
+        );
+        assert_eq!(
+            layers_text(&[layer("base", true, 0.0)]),
+            "base from cache; nothing applied"
+        );
+        assert_eq!(
+            layers_text(&[layer("base", false, 2.0), layer("app", false, 1.0)]),
+            "base, app applied in 3.0s"
+        );
+    }
+}

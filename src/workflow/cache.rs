@@ -4,7 +4,7 @@
 //! applies only the recipes after it.
 //!
 //! The key of layer `i` says everything that could make the host differ
-//! after recipes `1..=i`: the project, the image's id, the platform, and for
+//! after recipes `1..=i`: redgreen's version, the project, the image's id, the platform, and for
 //! every recipe so far, in order, its name and text, the text of every
 //! template and file under files/ it names (templates with the partials they
 //! name), the variables any of those texts names, and the host's name and
@@ -53,7 +53,13 @@ pub struct Base<'a> {
 /// The layers of a test host, one per recipe in the order they apply.
 pub fn layers(project: &Project, base: &Base<'_>, resources: &HostResources<'_>) -> Vec<Layer> {
     let mut hash = Sha256::new();
-    for part in [base.project, base.image_id, base.platform] {
+    // A redgreen that applies resources differently starts over.
+    for part in [
+        env!("CARGO_PKG_VERSION"),
+        base.project,
+        base.image_id,
+        base.platform,
+    ] {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
