@@ -130,6 +130,12 @@ pub fn parse_lines(output: &str) -> TaggedLines {
     lines
 }
 
+/// On test hosts whose package cache is shared with others (volumes of the
+/// platform's, made by the container driver), this file is there, and
+/// apt-get runs under its lock (`flock`), one host at a time: apt's own
+/// locks would make a second host fail rather than wait.
+pub const SHARED_PACKAGE_CACHE: &str = "/var/cache/apt/archives/.redgreen-shared";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use crate::workflow::test_hosts;
 pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failure> {
     let project = Project::load(&cli.dir)?;
     match command {
-        HostsCommand::Create { names } => {
+        HostsCommand::Create { names, install } => {
             let overrides = Overrides {
                 secrets_optional: true,
                 ..Overrides::default()
@@ -21,6 +21,7 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
             project.validate(&overrides).into_result()?;
             let docker = test_hosts::driver(&project)?;
             let specs = test_hosts::specs(&project, names)?;
+            super::prepare(docker.as_ref(), &specs, *install).await?;
             create(docker.as_ref(), &specs).await
         }
         HostsCommand::Destroy { names } => {
@@ -52,6 +53,64 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
                 );
             }
             Ok(exit::OK)
+        }
+        HostsCommand::Cache { action } => {
+            let driver = test_hosts::driver(&project)?;
+            let snapshots = driver
+                .snapshots()
+                .await
+                .map_err(|e| Failure::Other(exit::FAILED, e.to_string()))?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            match action {
+                None => {
+                    crate::outln!(
+                        "{:<48} {:<24} {:<16} {:>8} {:>9}",
+                        "SNAPSHOT",
+                        "TEST HOST",
+                        "AFTER RECIPE",
+                        "AGE",
+                        "SIZE"
+                    );
+                    for s in &snapshots {
+                        crate::outln!(
+                            "{:<48} {:<24} {:<16} {:>8} {:>7}MB",
+                            s.image,
+                            s.host,
+                            s.recipe,
+                            humantime::format_duration(std::time::Duration::from_secs(
+                                now.saturating_sub(s.created)
+                            ))
+                            .to_string()
+                            .split(' ')
+                            .next()
+                            .unwrap_or(""),
+                            s.bytes / 1_000_000
+                        );
+                    }
+                    Ok(exit::OK)
+                }
+                Some(super::CacheCommand::Prune {
+                    older_than,
+                    max_size,
+                }) => {
+                    let doomed = test_hosts::to_prune(&snapshots, now, *older_than, *max_size);
+                    let mut code = exit::OK;
+                    for snapshot in &doomed {
+                        if let Err(e) = driver.remove_snapshot(snapshot).await {
+                            crate::errln!("{}: {e}", snapshot.image);
+                            code = exit::FAILED;
+                        }
+                    }
+                    crate::outln!(
+                        "removed {} of {} snapshot(s)",
+                        doomed.len(),
+                        snapshots.len()
+                    );
+                    Ok(code)
+                }
+            }
         }
         HostsCommand::Ssh { name, command } => {
             let docker = test_hosts::driver(&project)?;

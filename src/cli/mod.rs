@@ -217,6 +217,9 @@ pub enum HostsCommand {
     Create {
         /// Test host names (HOST-PLATFORM, or HOST for every platform).
         names: Vec<String>,
+        /// Do not install mmdebstrap.
+        #[command(flatten)]
+        install: InstallArgs,
     },
     /// Destroy test hosts (all, or the ones named).
     Destroy {
@@ -225,6 +228,13 @@ pub enum HostsCommand {
     },
     /// List test hosts and their state.
     List,
+    /// The project's converge snapshots (see docs/cache.md): list them, or
+    /// prune them.
+    Cache {
+        /// `prune` removes snapshots (all, or those the flags select).
+        #[command(subcommand)]
+        action: Option<CacheCommand>,
+    },
     /// Log in to a test host, or run a command on it.
     Ssh {
         /// The test host.
@@ -232,6 +242,22 @@ pub enum HostsCommand {
         /// A command to run instead of a login shell.
         #[arg(last = true)]
         command: Vec<String>,
+    },
+}
+
+/// `hosts cache` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Remove the project's converge snapshots: all of them, or those older
+    /// than --older-than, or the oldest until the rest fit in --max-size.
+    Prune {
+        /// Remove snapshots older than this (`7d`, `12h`).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: Option<std::time::Duration>,
+        /// Keep the newest snapshots whose sizes add up to at most this many
+        /// megabytes; remove the rest.
+        #[arg(long, value_name = "MB")]
+        max_size: Option<u64>,
     },
 }
 
@@ -254,6 +280,9 @@ pub enum ImageCommand {
         /// Rebuild even if the image exists.
         #[arg(long)]
         force: bool,
+        /// Do not install mmdebstrap.
+        #[command(flatten)]
+        install: InstallArgs,
     },
 }
 
@@ -448,6 +477,30 @@ fn test_host_run(
     })
 }
 
+/// `--no-install`: what the test hosts' images need is not installed by
+/// redgreen (it stops instead and says what to install).
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct InstallArgs {
+    /// Do not install a missing bootstrap tool (mmdebstrap) with apt-get;
+    /// stop and say what to install instead. Without it, redgreen installs
+    /// mmdebstrap itself when it runs as root on Debian or Ubuntu.
+    #[arg(long)]
+    pub no_install: bool,
+}
+
+/// Before making test hosts: what their base images need, installed when
+/// allowed, saying so on one line.
+async fn prepare(
+    driver: &dyn driver::Driver,
+    specs: &[driver::TestHostSpec],
+    install: InstallArgs,
+) -> Result<(), Failure> {
+    driver
+        .prepare(specs, !install.no_install, &|line| crate::errln!("{line}"))
+        .await
+        .map_err(|e| Failure::Other(exit::FAILED, e.to_string()))
+}
+
 fn load(cli: &Cli) -> Result<Project, Failure> {
     Ok(Project::load(&cli.dir)?)
 }
@@ -482,6 +535,7 @@ async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {
             mirror,
             engine,
             force,
+            install,
         } => {
             let other = |e: driver::DriverError| Failure::Other(exit::FAILED, e.to_string());
             if engine == "qemu" {
@@ -518,6 +572,9 @@ async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {
                 crate::outln!("{image} already exists (use --force to rebuild it)");
                 return Ok(exit::OK);
             }
+            driver::tools::ensure(!install.no_install, &|line| crate::errln!("{line}"))
+                .await
+                .map_err(other)?;
             let bar = crate::report::spinner(image);
             let started = std::time::Instant::now();
             let progress = |step: &str| bar.set_message(step.to_string());

@@ -53,6 +53,19 @@ pub struct TestArgs {
     /// Variables.
     #[command(flatten)]
     pub vars: VarArgs,
+    /// Converge each test host from its deepest matching converge snapshot
+    /// and save one after each recipe (docs/cache.md). Off by default: a
+    /// snapshot costs about 2 s per recipe, so it pays only when the early
+    /// recipes stay the same between runs.
+    #[arg(long, conflicts_with = "no_cache")]
+    pub cache: bool,
+    /// Converge every recipe on every test host: no converge snapshot is
+    /// used or saved (the default; says so explicitly in CI).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// `--no-install`.
+    #[command(flatten)]
+    pub install: super::InstallArgs,
 }
 
 /// The matrix cells the suites, platforms and partition select (at least
@@ -158,8 +171,10 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
     let super::TestHostRun {
         driver,
         specs,
-        settings,
+        mut settings,
     } = super::test_host_run(&project, &names, args.concurrency, overrides)?;
+    super::prepare(driver.as_ref(), &specs, args.install).await?;
+    settings.snapshots = args.cache;
     let keep = Keep {
         all: args.keep,
         failed: args.keep_failed,

@@ -18,6 +18,9 @@ pub struct WatchArgs {
     /// Variables.
     #[command(flatten)]
     pub vars: VarArgs,
+    /// `--no-install`.
+    #[command(flatten)]
+    pub install: super::InstallArgs,
 }
 
 pub(super) async fn run(cli: &Cli, args: &WatchArgs) -> Result<i32, Failure> {
@@ -29,6 +32,7 @@ pub(super) async fn run(cli: &Cli, args: &WatchArgs) -> Result<i32, Failure> {
         specs,
         settings,
     } = super::test_host_run(&project, &args.suites, args.concurrency, overrides)?;
+    super::prepare(driver.as_ref(), &specs, args.install).await?;
     let reporter = crate::report::live::Watch;
     Ok(watch::run(&cli.dir, driver.as_ref(), &specs, &settings, &reporter).await?)
 }

@@ -14,7 +14,9 @@ use tokio::process::Command;
 use super::image::{self, ImageInfo};
 use async_trait::async_trait;
 
-use super::{Driver, DriverError, Instance, State, TestHostRecord, TestHostSpec, wait_for_ssh};
+use super::{
+    Driver, DriverError, Instance, Snapshot, State, TestHostRecord, TestHostSpec, wait_for_ssh,
+};
 
 /// How long sshd may take to come up in a new container, unless
 /// `REDGREEN_BOOT_TIMEOUT` (seconds) says otherwise.
@@ -160,6 +162,37 @@ impl Docker {
         result
     }
 
+    /// The `--volume` flags of the package cache that test hosts of one
+    /// bootstrapped platform share (downloaded .debs and package lists), on
+    /// volumes named after it; none for other images, or when the volumes
+    /// cannot be made.
+    async fn package_cache(&self, info: &ImageInfo) -> Vec<String> {
+        let Some(platform) = &info.bootstrapped else {
+            return Vec::new();
+        };
+        let mut flags = Vec::new();
+        for (part, path) in [
+            ("archives", "/var/cache/apt/archives"),
+            ("lists", "/var/lib/apt/lists"),
+        ] {
+            let volume = format!("redgreen-apt-{platform}-{part}");
+            let made = self
+                .cli(&[
+                    "volume",
+                    "create",
+                    "--label",
+                    "redgreen.cache=packages",
+                    &volume,
+                ])
+                .await;
+            if made.is_err() {
+                return Vec::new();
+            }
+            flags.extend(["--volume".to_string(), format!("{volume}:{path}")]);
+        }
+        flags
+    }
+
     async fn start(&self, container: &str) -> Result<(), DriverError> {
         self.cli(&["start", container]).await.map(|_| ())
     }
@@ -184,6 +217,7 @@ impl Docker {
             dir: staging,
             host_key,
             started,
+            package_cache,
         } = staged;
         let container = self.container(&spec.name);
         // SSH goes through a fixed port of the engine's host (127.0.0.1 for a
@@ -217,6 +251,7 @@ impl Docker {
                 },
             ];
             args.extend(run_flags(info).into_iter().map(String::from));
+            args.extend(package_cache.iter().cloned());
             args.push(spec.image.clone());
             args.extend(command(info).into_iter().map(String::from));
             let argv: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -253,6 +288,11 @@ impl Docker {
                 // the machine's vm.* or kernel.* (see resource::sysctl).
                 self.cli(&["exec", &container, "sh", "-c", WRITABLE_SYSCTLS])
                     .await?;
+            }
+            if !package_cache.is_empty() {
+                // apt-get takes turns on hosts sharing the cache.
+                let shared = crate::shell::SHARED_PACKAGE_CACHE;
+                self.cli(&["exec", &container, "touch", shared]).await?;
             }
             let address = address.to_string();
             progress("waiting for sshd");
@@ -370,6 +410,7 @@ impl Driver for Docker {
             image::ensure(&self.engine, &spec.image, self.mirror.as_deref(), progress).await?;
         let address = self.ssh_address().await?;
         self.ensure_network().await?;
+        let package_cache = self.package_cache(&info).await;
         let staging = tempfile::tempdir().map_err(|e| DriverError::new(e.to_string()))?;
         let host_key = stage_files(staging.path(), &self.state, &spec.name)?;
 
@@ -387,6 +428,7 @@ impl Driver for Docker {
                         dir: staging.path(),
                         host_key: &host_key,
                         started,
+                        package_cache: &package_cache,
                     },
                     progress,
                 )
@@ -431,6 +473,112 @@ impl Driver for Docker {
         }
     }
 
+    async fn image_id(&self, image: &str) -> Option<String> {
+        self.cli(&["image", "inspect", "--format", "{{.Id}}", image])
+            .await
+            .ok()
+    }
+
+    async fn has_snapshot(&self, key: &str) -> bool {
+        self.image_id(&self.snapshot_image(key)).await.is_some()
+    }
+
+    /// `docker commit`, labelled with the project (never used by another).
+    async fn snapshot(
+        &self,
+        record: &TestHostRecord,
+        key: &str,
+        recipe: &str,
+    ) -> Result<(), DriverError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let labels = [
+            format!("LABEL {}", self.state.label()),
+            format!("LABEL redgreen.layer={key}"),
+            format!("LABEL redgreen.layer.recipe={recipe}"),
+            format!("LABEL redgreen.layer.host={}", record.name),
+            format!("LABEL redgreen.layer.created={now}"),
+        ];
+        let mut args = vec!["commit"];
+        for label in &labels {
+            args.extend(["--change", label.as_str()]);
+        }
+        let image = self.snapshot_image(key);
+        args.extend([record.container.as_str(), image.as_str()]);
+        self.cli(&args).await.map(|_| ())
+    }
+
+    async fn snapshots(&self) -> Result<Vec<Snapshot>, DriverError> {
+        let project = format!("label={}", self.state.label());
+        let ids = self
+            .cli(&[
+                "images",
+                "--filter",
+                &project,
+                "--filter",
+                "label=redgreen.layer",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+            ])
+            .await?;
+        let mut snapshots = Vec::new();
+        for image in ids.lines().filter(|l| !l.trim().is_empty()) {
+            let about = self
+                .cli(&[
+                    "image",
+                    "inspect",
+                    "--format",
+                    "{{.Size}}\t{{index .Config.Labels \"redgreen.layer.created\"}}\t{{index .Config.Labels \"redgreen.layer.host\"}}\t{{index .Config.Labels \"redgreen.layer.recipe\"}}",
+                    image,
+                ])
+                .await?;
+            let fields: Vec<&str> = about.split('\t').collect();
+            snapshots.push(Snapshot {
+                image: image.to_string(),
+                bytes: fields.first().and_then(|f| f.parse().ok()).unwrap_or(0),
+                created: fields.get(1).and_then(|f| f.parse().ok()).unwrap_or(0),
+                host: fields.get(2).unwrap_or(&"").to_string(),
+                recipe: fields.get(3).unwrap_or(&"").to_string(),
+            });
+        }
+        snapshots.sort_by_key(|s| std::cmp::Reverse(s.created));
+        Ok(snapshots)
+    }
+
+    async fn remove_snapshot(&self, snapshot: &Snapshot) -> Result<(), DriverError> {
+        // Only an image of this project's layers.
+        if !snapshot
+            .image
+            .starts_with(&format!("{}-layer:", self.state.prefix()))
+        {
+            return Err(DriverError::new(format!(
+                "{} is not a converge snapshot of this project",
+                snapshot.image
+            )));
+        }
+        self.cli(&["rmi", &snapshot.image]).await.map(|_| ())
+    }
+
+    /// A missing Debian or Ubuntu image is built from Debian's packages: the
+    /// bootstrap tool must be here (or be installed) before hosts are made.
+    async fn prepare(
+        &self,
+        specs: &[TestHostSpec],
+        install: bool,
+        notice: &(dyn for<'s> Fn(&'s str) + Sync),
+    ) -> Result<(), DriverError> {
+        for spec in specs {
+            if image::bootstrappable(&spec.image).is_some()
+                && image::inspect(&self.engine, &spec.image).await?.is_none()
+            {
+                super::tools::ensure(install, notice).await?;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
     async fn instances(&self) -> Result<Vec<Instance>, DriverError> {
         let filter = format!("label={}", self.state.label());
         let out = self
@@ -468,11 +616,14 @@ impl Driver for Docker {
 }
 
 /// What a new container starts from: the staged files (host key,
-/// authorized key), the public host key, and when the creation started.
+/// authorized key), the public host key, when the creation started, and
+/// the shared package cache.
 struct Staged<'a> {
     dir: &'a Path,
     host_key: &'a str,
     started: Instant,
+    /// `--volume` flags of the platform's shared package cache.
+    package_cache: &'a [String],
 }
 
 /// Why a new container failed: its sshd never answered (worth one more

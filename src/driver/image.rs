@@ -24,6 +24,10 @@ pub const PACKAGES: &[&str] = &[
 pub struct ImageInfo {
     /// It runs systemd as PID 1 (`/sbin/init`).
     pub systemd: bool,
+    /// redgreen built it from Debian's packages (`debian-bookworm`,
+    /// `ubuntu-noble`), or it was saved from a test host of such an image:
+    /// apt, and the key of its shared package cache.
+    pub bootstrapped: Option<String>,
 }
 
 /// A Debian-family image redgreen can build: (distribution, suite).
@@ -76,6 +80,15 @@ pub async fn inspect(engine: &str, image: &str) -> Result<Option<ImageInfo>, Dri
         serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
     Ok(Some(ImageInfo {
         systemd: labels.get("redgreen.init").and_then(|v| v.as_str()) == Some("systemd"),
+        bootstrapped: labels
+            .get("redgreen.bootstrapped")
+            .and_then(|v| v.as_str())
+            .filter(|v| {
+                !v.is_empty()
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            })
+            .map(str::to_string),
     }))
 }
 
@@ -179,9 +192,7 @@ pub async fn bootstrap(
         command.args(["-c", &script]);
         command
     } else {
-        return Err(DriverError::new(
-            "neither mmdebstrap nor debootstrap is installed; install one (apt-get install mmdebstrap)",
-        ));
+        return Err(DriverError::new(super::tools::MISSING));
     };
     let mut producer = producer
         .stdout(Stdio::piped())

@@ -15,6 +15,7 @@
 pub mod docker;
 pub mod image;
 pub mod qemu;
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -86,6 +87,70 @@ pub trait Driver: Send + Sync {
 
     /// Remove what the project's test hosts shared (a network) once none is left.
     async fn cleanup(&self);
+
+    /// The id of `image` (None: not here, or the driver keeps no converge
+    /// snapshots, which is qemu's case for now).
+    async fn image_id(&self, _image: &str) -> Option<String> {
+        None
+    }
+
+    /// The image a converge snapshot of `key` is, to create a test host from.
+    fn snapshot_image(&self, key: &str) -> String {
+        format!("{}-layer:{key}", self.state().prefix())
+    }
+
+    /// Whether the converge snapshot of `key` exists.
+    async fn has_snapshot(&self, _key: &str) -> bool {
+        false
+    }
+
+    /// Save the test host as it is now as the converge snapshot of `key`,
+    /// after `recipe` was applied.
+    async fn snapshot(
+        &self,
+        _record: &TestHostRecord,
+        _key: &str,
+        _recipe: &str,
+    ) -> Result<(), DriverError> {
+        Err(DriverError::new("this driver keeps no converge snapshots"))
+    }
+
+    /// The project's converge snapshots, newest first.
+    async fn snapshots(&self) -> Result<Vec<Snapshot>, DriverError> {
+        Ok(Vec::new())
+    }
+
+    /// Remove one of the project's converge snapshots.
+    async fn remove_snapshot(&self, _snapshot: &Snapshot) -> Result<(), DriverError> {
+        Ok(())
+    }
+
+    /// Before any test host of `specs` is made: make sure what building
+    /// their base images needs is here, installing it when `install` allows
+    /// (see [`tools`]); `notice` hears what is installed, in one line.
+    async fn prepare(
+        &self,
+        _specs: &[TestHostSpec],
+        _install: bool,
+        _notice: &(dyn for<'s> Fn(&'s str) + Sync),
+    ) -> Result<(), DriverError> {
+        Ok(())
+    }
+}
+
+/// A converge snapshot: a test host saved after a recipe was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The image (`rg-<project>-layer:<key>`).
+    pub image: String,
+    /// The test host it was saved from.
+    pub host: String,
+    /// The last recipe applied before it was saved.
+    pub recipe: String,
+    /// When it was saved (seconds since the epoch).
+    pub created: u64,
+    /// Its size as the engine reports it (the base image's layers included).
+    pub bytes: u64,
 }
 
 /// A container or VM of the project, as the driver sees it.

@@ -105,6 +105,45 @@ pub struct HostCycle {
     pub problems: Vec<Problem>,
     /// Kept after the run (not destroyed).
     pub kept: bool,
+    /// The first converge recipe by recipe, when snapshots were used:
+    /// which recipes came from the cache and which were applied.
+    pub layers: Vec<Layer>,
+}
+
+/// One recipe of the first converge of a test host, with snapshots.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layer {
+    /// The recipe.
+    pub recipe: String,
+    /// Its snapshot was reused: it was not applied.
+    pub from_cache: bool,
+    /// Seconds applying it took (0 from the cache).
+    pub seconds: f64,
+}
+
+/// `base, webserver from cache; app applied in 1.2s`.
+pub fn layers_text(layers: &[Layer]) -> String {
+    let cached: Vec<&str> = layers
+        .iter()
+        .filter(|l| l.from_cache)
+        .map(|l| l.recipe.as_str())
+        .collect();
+    let applied: Vec<&str> = layers
+        .iter()
+        .filter(|l| !l.from_cache)
+        .map(|l| l.recipe.as_str())
+        .collect();
+    let seconds: f64 = layers.iter().map(|l| l.seconds).sum();
+    let mut parts = Vec::new();
+    if !cached.is_empty() {
+        parts.push(format!("{} from cache", cached.join(", ")));
+    }
+    if applied.is_empty() {
+        parts.push("nothing applied".to_string());
+    } else {
+        parts.push(format!("{} applied in {seconds:.1}s", applied.join(", ")));
+    }
+    parts.join("; ")
 }
 
 impl HostCycle {
@@ -408,6 +447,22 @@ pub fn summary(report: &CycleReport) -> String {
         out.push('\n');
     }
 
+    let layered: Vec<&HostCycle> = report
+        .hosts
+        .iter()
+        .filter(|h| !h.layers.is_empty())
+        .collect();
+    if !layered.is_empty() {
+        out.push_str("\nConverge (snapshots):\n");
+        for host in layered {
+            out.push_str(&format!(
+                "  {:<width$}  {}\n",
+                host.host,
+                layers_text(&host.layers)
+            ));
+        }
+    }
+
     let already = report.already_green();
     if !already.is_empty() {
         out.push_str(
@@ -496,4 +551,38 @@ pub fn summary(report: &CycleReport) -> String {
     };
     out.push_str(&format!("\n{verdict}\n"));
     out
+}
+
+#[cfg(test)]
+mod layer_tests {
+    use super::*;
+
+    fn layer(recipe: &str, from_cache: bool, seconds: f64) -> Layer {
+        Layer {
+            recipe: recipe.into(),
+            from_cache,
+            seconds,
+        }
+    }
+
+    #[test]
+    fn says_what_came_from_the_cache() {
+        let layers = [
+            layer("base", true, 0.0),
+            layer("webserver", true, 0.0),
+            layer("app", false, 1.24),
+        ];
+        assert_eq!(
+            layers_text(&layers),
+            "base, webserver from cache; app applied in 1.2s"
+        );
+        assert_eq!(
+            layers_text(&[layer("base", true, 0.0)]),
+            "base from cache; nothing applied"
+        );
+        assert_eq!(
+            layers_text(&[layer("base", false, 2.0), layer("app", false, 1.0)]),
+            "base, app applied in 3.0s"
+        );
+    }
 }

@@ -364,8 +364,12 @@ rg_apt_cache() {
 }
 "#;
 
+/// See [`crate::shell::SHARED_PACKAGE_CACHE`].
+use crate::shell::SHARED_PACKAGE_CACHE as SHARED;
+
 /// The apply snippet's own helpers: the probe functions, a cache refresh, and
-/// apt-get with the options that keep it non-interactive.
+/// apt-get with the options that keep it non-interactive (and, on a shared
+/// package cache, one at a time).
 fn apply_functions() -> String {
     format!(
         "{PROBE_FUNCTIONS}rg_apt_refresh() {{\n\
@@ -374,7 +378,9 @@ fn apply_functions() -> String {
          \x20 rg_apt_get update >&2\n\
          \x20 mkdir -p -- /var/lib/apt/periodic && touch -- /var/lib/apt/periodic/update-success-stamp\n\
          }}\n\
-         rg_apt_get() {{ DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \"$@\"; }}\n"
+         rg_apt_get() {{ set -- apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \"$@\"; \
+         if [ -e {SHARED} ] && command -v flock >/dev/null 2>&1; then set -- flock -w 600 {SHARED} \"$@\"; fi; \
+         DEBIAN_FRONTEND=noninteractive \"$@\"; }}\n"
     )
 }
 

@@ -189,6 +189,11 @@ impl Templates {
         self.sources.contains_key(name)
     }
 
+    /// A template's text, as loaded.
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.get(name)
+    }
+
     /// The names of every template, for suggestions.
     pub fn names(&self) -> Vec<&str> {
         self.sources.keys().map(String::as_str).collect()

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 
-use super::{Settings, test_hosts};
+use super::{Settings, cache, test_hosts};
 use crate::config::Project;
 use crate::diagnostic::Diags;
 use crate::driver::{Driver, TestHostRecord, TestHostSpec};
@@ -64,6 +64,7 @@ pub async fn run(
                 idempotence_checked: false,
                 problems: Vec::new(),
                 kept: false,
+                layers: Vec::new(),
             })
             .collect(),
         scenarios: Vec::new(),
@@ -154,7 +155,44 @@ pub async fn run(
         start(reporter, Phase::Converge, targets.len());
         let jobs = jobs_for(&targets).unwrap_or_default();
         let options = settings.test_host_converge(project, false, interrupt.clone());
-        let first = engine::run(project, jobs, &options, &|e| reporter.engine(e)).await;
+        let first = if settings.snapshots {
+            // From the deepest snapshot, recipe by recipe (see workflow::cache).
+            let options = &options;
+            let layered: Vec<cache::Layered> = futures::stream::iter(jobs)
+                .map(|job| async move {
+                    let spec = specs.iter().find(|s| s.name == job.target.name)?;
+                    Some(
+                        cache::converge(
+                            project,
+                            driver,
+                            spec,
+                            job,
+                            options,
+                            settings.connect_timeout,
+                            reporter,
+                        )
+                        .await,
+                    )
+                })
+                .buffer_unordered(settings.concurrency.clamp(1, 8))
+                .filter_map(futures::future::ready)
+                .collect()
+                .await;
+            let mut hosts = Vec::new();
+            for done in layered {
+                host_mut(&mut report, &done.target.name).layers = done.layers;
+                if let Some(target) = targets.iter_mut().find(|t| t.name == done.target.name) {
+                    *target = done.target;
+                }
+                hosts.push(done.report);
+            }
+            RunReport {
+                mode: engine::Mode::Converge,
+                hosts,
+            }
+        } else {
+            engine::run(project, jobs, &options, &|e| reporter.engine(e)).await
+        };
         for host in &first.hosts {
             let cycle = host_mut(&mut report, &host.host);
             cycle.phases.insert(Phase::Converge, host.seconds);

@@ -10,6 +10,7 @@
 //!   `converge --verify`,
 //! * [`status`]: each host's ledger, and the hosts that drifted.
 
+pub mod cache;
 pub mod cycle;
 pub mod lsp;
 pub mod rollout;
@@ -43,6 +44,9 @@ pub struct Settings {
     pub interrupt: Arc<Interrupt>,
     /// `-v`: show the command behind a failed step.
     pub verbose: bool,
+    /// `test`: converge test hosts from their deepest converge snapshot and
+    /// save one after each recipe (on with `test --cache`; see workflow::cache).
+    pub snapshots: bool,
 }
 
 impl Settings {
@@ -63,6 +67,7 @@ impl Settings {
             overrides,
             interrupt,
             verbose,
+            snapshots: false,
         }
     }
 

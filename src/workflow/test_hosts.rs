@@ -121,3 +121,80 @@ pub fn target_of(
 pub fn planned(project: &Project, spec: &TestHostSpec) -> Target {
     target(project, &spec.name, "127.0.0.1", None)
 }
+
+/// Which snapshots `hosts cache prune` removes (`snapshots` newest first):
+/// without limits all; else those older than `older_than`, and the oldest
+/// beyond `max_mb` megabytes in all.
+pub fn to_prune(
+    snapshots: &[driver::Snapshot],
+    now: u64,
+    older_than: Option<Duration>,
+    max_mb: Option<u64>,
+) -> Vec<driver::Snapshot> {
+    if older_than.is_none() && max_mb.is_none() {
+        return snapshots.to_vec();
+    }
+    let mut total = 0u64;
+    snapshots
+        .iter()
+        .filter(|s| {
+            total += s.bytes;
+            let old = older_than.is_some_and(|age| now.saturating_sub(s.created) > age.as_secs());
+            let over = max_mb.is_some_and(|mb| total > mb * 1_000_000);
+            old || over
+        })
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(name: &str, created: u64, mb: u64) -> driver::Snapshot {
+        driver::Snapshot {
+            image: name.into(),
+            host: "web-debian-12".into(),
+            recipe: "base".into(),
+            created,
+            bytes: mb * 1_000_000,
+        }
+    }
+
+    #[test]
+    fn prune_by_age_and_size() {
+        let newest_first = [
+            snapshot("a", 1000, 200),
+            snapshot("b", 900, 200),
+            snapshot("c", 100, 200),
+        ];
+        let names = |v: Vec<driver::Snapshot>| v.into_iter().map(|s| s.image).collect::<Vec<_>>();
+        assert_eq!(
+            names(to_prune(&newest_first, 1000, None, None)),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            names(to_prune(
+                &newest_first,
+                1000,
+                Some(Duration::from_secs(500)),
+                None
+            )),
+            ["c"]
+        );
+        assert_eq!(names(to_prune(&newest_first, 1000, None, Some(450))), ["c"]);
+        assert_eq!(
+            names(to_prune(&newest_first, 1000, None, Some(150))),
+            ["a", "b", "c"]
+        );
+        assert!(
+            to_prune(
+                &newest_first,
+                1000,
+                Some(Duration::from_secs(5000)),
+                Some(1000)
+            )
+            .is_empty()
+        );
+    }
+}

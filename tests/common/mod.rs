@@ -183,6 +183,11 @@ impl Drop for HostsGuard<'_> {
         if run.code != 0 {
             eprintln!("destroying test hosts failed: {}{}", run.stdout, run.stderr);
         }
+        // The converge snapshots `test` saved for this throw-away project.
+        let run = self.project.run(&["hosts", "cache", "prune"]);
+        if run.code != 0 {
+            eprintln!("pruning snapshots failed: {}{}", run.stdout, run.stderr);
+        }
     }
 }
 
