@@ -48,12 +48,7 @@ impl ResourceType for Directory {
     }
 
     fn evidence(_: &DirectorySpec, input: &QueryInput<'_>) -> Vec<super::evidence::Subject> {
-        input
-            .planned
-            .names
-            .iter()
-            .map(|n| super::evidence::Subject::Path(n.clone()))
-            .collect()
+        super::evidence::paths(input)
     }
 
     fn values<'r>(spec: &'r DirectorySpec, _: &'r Resource) -> Vec<Field<'r>> {

@@ -2,6 +2,17 @@
 //! removes is still used. Asked in the probe's round trip, only for
 //! resources that remove something ([`super::removal`]).
 
+/// The paths a resource names, as subjects: what a file, directory, link
+/// or template removes.
+pub fn paths(input: &super::QueryInput<'_>) -> Vec<Subject> {
+    input
+        .planned
+        .names
+        .iter()
+        .map(|n| Subject::Path(n.clone()))
+        .collect()
+}
+
 /// What a removal removes, as the evidence of its use is asked about.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Subject {
@@ -124,14 +135,7 @@ pub fn age(seconds: u64) -> String {
 /// How far back a removal's evidence looks: its `unused_for`, or
 /// [`DEFAULT_WINDOW`].
 pub fn window(planned: &super::PlannedResource<'_>) -> Duration {
-    planned
-        .resource
-        .value
-        .common
-        .unused_for
-        .as_ref()
-        .and_then(|w| crate::recipe::parse_duration(&w.value))
-        .unwrap_or(DEFAULT_WINDOW)
+    guard(planned).unwrap_or(DEFAULT_WINDOW)
 }
 
 /// A removal's `unused_for`, when it has one.

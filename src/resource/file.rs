@@ -56,12 +56,7 @@ impl ResourceType for File {
     }
 
     fn evidence(_: &FileSpec, input: &QueryInput<'_>) -> Vec<super::evidence::Subject> {
-        input
-            .planned
-            .names
-            .iter()
-            .map(|n| super::evidence::Subject::Path(n.clone()))
-            .collect()
+        super::evidence::paths(input)
     }
 
     fn values<'r>(spec: &'r FileSpec, _: &'r Resource) -> Vec<Field<'r>> {

@@ -37,12 +37,7 @@ impl ResourceType for Link {
     }
 
     fn evidence(_: &LinkSpec, input: &QueryInput<'_>) -> Vec<super::evidence::Subject> {
-        input
-            .planned
-            .names
-            .iter()
-            .map(|n| super::evidence::Subject::Path(n.clone()))
-            .collect()
+        super::evidence::paths(input)
     }
 
     fn values<'r>(spec: &'r LinkSpec, _: &'r Resource) -> Vec<Field<'r>> {

@@ -54,12 +54,7 @@ impl ResourceType for Template {
     }
 
     fn evidence(_: &TemplateSpec, input: &QueryInput<'_>) -> Vec<super::evidence::Subject> {
-        input
-            .planned
-            .names
-            .iter()
-            .map(|n| super::evidence::Subject::Path(n.clone()))
-            .collect()
+        super::evidence::paths(input)
     }
 
     fn values<'r>(spec: &'r TemplateSpec, _: &'r Resource) -> Vec<Field<'r>> {
