@@ -89,7 +89,16 @@ fn a_host_killed_mid_write_keeps_its_old_file_and_a_rerun_converges() {
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    assert!(watched, "the temporary file never appeared");
+    if !watched {
+        let mut converge = converge;
+        let _ = converge.kill();
+        let output = converge.wait_with_output().unwrap();
+        panic!(
+            "the temporary file never appeared; converge said:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     assert!(docker(&["kill", &container]).status.success());
 
     let output = converge.wait_with_output().unwrap();

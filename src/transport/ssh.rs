@@ -301,9 +301,16 @@ fn prepare_keep_dir(dir: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)?.flatten() {
         let path = entry.path();
         let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+        // A master's folder is made before its master listens (another host
+        // of this run, or another redgreen, may be connecting right now):
+        // only one older than any connect can take is left over.
+        let settled = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > SETTLED));
         // A name whose master is gone, or a master's folder whose master is
         // gone (its socket answers no more, or was removed).
-        if (is_link && !path.exists()) || (!is_link && !answers(&path.join("master"))) {
+        if (is_link && !path.exists()) || (!is_link && settled && !answers(&path.join("master"))) {
             if is_link {
                 let _ = std::fs::remove_file(&path);
             } else {
@@ -313,6 +320,10 @@ fn prepare_keep_dir(dir: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// How old a master's folder must be before a sweep may take it for a
+/// leftover: longer than any connect (with its retries) takes.
+const SETTLED: Duration = Duration::from_secs(300);
 
 /// Name a kept connection's control socket `link` (replacing an older one
 /// at once, so another redgreen never sees half a name).
