@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Project, Run, shared};
+use common::{Project, Run};
 use redgreen::transport::Keep;
 
 /// The pids of the SSH masters kept for `project`.
@@ -35,21 +35,8 @@ fn run(project: &Project, args: &[&str]) -> Run {
 
 /// A project on the shared test host whose redgreen.yml has `defaults`.
 fn project(defaults: &str) -> Project {
-    let shared = shared();
-    let state = shared.project.path().join(".redgreen");
-    let project = Project::new();
-    project.write(
-        "ssh_config",
-        &std::fs::read_to_string(state.join("ssh_config")).unwrap(),
-    );
-    project.write(
-        "redgreen.yml",
-        &format!(
-            "defaults:\n  ssh_config: ssh_config\n{defaults}hosts:\n  box: {{ address: {}, port: {}, groups: [test] }}\ngroups:\n  test: {{ recipes: [kept] }}\n",
-            shared.project.address(&shared.host),
-            shared.project.port(&shared.host)
-        ),
-    );
+    let project =
+        common::project_on_shared_with(defaults, "groups:\n  test: { recipes: [kept] }\n");
     project.write(
         "recipes/kept.yml",
         "resources:\n  - file: /tmp/rg-kept\n    content: \"kept\\n\"\n",

@@ -276,10 +276,27 @@ fn remember(socket: &Path) {
     KEPT.lock().expect("kept lock").push(socket.to_path_buf());
 }
 
+/// [`prepare_keep_dir_now`], once per directory and process: every host of
+/// a run connects through it, and the check and the sweep (a look at every
+/// entry) need not be repeated for each.
+fn prepare_keep_dir(dir: &Path) -> std::io::Result<()> {
+    static PREPARED: Mutex<Vec<(PathBuf, Result<(), String>)>> = Mutex::new(Vec::new());
+    let mut prepared = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
+    let outcome = match prepared.iter().find(|(d, _)| d == dir) {
+        Some((_, outcome)) => outcome.clone(),
+        None => {
+            let outcome = prepare_keep_dir_now(dir).map_err(|e| e.to_string());
+            prepared.push((dir.to_path_buf(), outcome.clone()));
+            outcome
+        }
+    };
+    outcome.map_err(std::io::Error::other)
+}
+
 /// Make the directory of kept connections (and its parent) private to this
 /// user, or refuse one that is not: a link, another user's, or open to
 /// others. Sweeps what masters that ended left behind.
-fn prepare_keep_dir(dir: &Path) -> std::io::Result<()> {
+fn prepare_keep_dir_now(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let parent = dir.parent().unwrap_or(dir);
     for path in [parent, dir] {

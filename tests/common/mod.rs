@@ -263,6 +263,11 @@ pub fn shared() -> &'static Shared {
 /// entry under `hosts:` with the shared project's key and known_hosts, in
 /// group `test`. `extra` is appended to redgreen.yml.
 pub fn project_on_shared(extra: &str) -> Project {
+    project_on_shared_with("", extra)
+}
+
+/// [`project_on_shared`] with more lines under `defaults:` (each indented).
+pub fn project_on_shared_with(defaults: &str, extra: &str) -> Project {
     let shared = shared();
     let state = shared.project.path().join(".redgreen");
     let project = Project::new();
@@ -273,7 +278,7 @@ pub fn project_on_shared(extra: &str) -> Project {
     project.write(
         "redgreen.yml",
         &format!(
-            "defaults:\n  ssh_config: ssh_config\nhosts:\n  box: {{ address: {}, port: {}, groups: [test] }}\n{extra}",
+            "defaults:\n  ssh_config: ssh_config\n{defaults}hosts:\n  box: {{ address: {}, port: {}, groups: [test] }}\n{extra}",
             shared.project.address(&shared.host),
             shared.project.port(&shared.host)
         ),
