@@ -9,6 +9,7 @@
 
 mod expand;
 pub mod inventory;
+pub mod waivers;
 mod validate;
 pub mod yaml;
 

@@ -8,12 +8,14 @@
 //! * [`watch`]: the inner loop of `redgreen watch`,
 //! * [`rollout`]: converging in batches gated by the features, and
 //!   `converge --verify`,
-//! * [`status`]: each host's ledger, and the hosts that drifted.
+//! * [`status`]: each host's ledger, and the hosts that drifted,
+//! * [`serve`]: verify, drift and ledgers on an interval, over HTTP.
 
 pub mod cache;
 pub mod cycle;
 pub mod lsp;
 pub mod rollout;
+pub mod serve;
 pub mod shard;
 pub mod status;
 pub mod targets;
@@ -134,6 +136,9 @@ impl Settings {
 pub fn check(project: &Project, overrides: &Overrides, flags: Diags) -> Result<Suite, Diags> {
     let mut diags = project.validate(overrides);
     diags.0.extend(flags.0);
+    if let Err(found) = crate::config::waivers::load(&project.root) {
+        diags.0.extend(found.0);
+    }
     let suite = Suite::load(project, &[])
         .map_err(|found| diags.0.extend(found.0))
         .ok();

@@ -1,0 +1,133 @@
+//! `--notify-url`: each event a JSON POST to a webhook, sent from a task of
+//! its own (a round never waits for it), retried with backoff.
+
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+/// How many times an event is tried.
+const TRIES: u32 = 5;
+
+/// Where a webhook is.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    /// `host:port` to connect to.
+    pub authority: String,
+    /// The path (and query).
+    pub path: String,
+}
+
+impl Webhook {
+    /// Parse an `http://HOST[:PORT]/PATH` URL.
+    pub fn parse(url: &str) -> Result<Webhook, String> {
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|e| format!("'{url}' is not a URL: {e}"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some(other) => {
+                return Err(format!(
+                    "'{url}': {other}:// is not supported; give an http:// URL (a relay on this machine for HTTPS webhooks)"
+                ));
+            }
+            None => return Err(format!("'{url}' has no scheme; write http://HOST:PORT/PATH")),
+        }
+        let host = uri
+            .host()
+            .ok_or_else(|| format!("'{url}' has no host"))?
+            .to_string();
+        let port = uri.port_u16().unwrap_or(80);
+        Ok(Webhook {
+            authority: format!("{host}:{port}"),
+            path: uri
+                .path_and_query()
+                .map_or("/".to_string(), |p| p.as_str().to_string()),
+        })
+    }
+}
+
+/// Sends events in order, from its own task.
+pub struct Notifier {
+    events: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+impl Notifier {
+    /// Start sending to `webhook`; `failed` hears of an event given up on.
+    pub fn start(webhook: Webhook, failed: impl Fn(&str) + Send + 'static) -> Notifier {
+        let (events, mut queue) = tokio::sync::mpsc::unbounded_channel::<String>();
+        tokio::spawn(async move {
+            while let Some(event) = queue.recv().await {
+                let mut wait = Duration::from_secs(1);
+                for attempt in 1..=TRIES {
+                    match post(&webhook, &event).await {
+                        Ok(()) => break,
+                        Err(e) if attempt == TRIES => failed(&format!(
+                            "the webhook {}{} did not take an event after {TRIES} tries: {e}",
+                            webhook.authority, webhook.path
+                        )),
+                        Err(_) => {
+                            tokio::time::sleep(wait).await;
+                            wait *= 2;
+                        }
+                    }
+                }
+            }
+        });
+        Notifier { events }
+    }
+
+    /// Queue `event` (JSON); never waits.
+    pub fn send(&self, event: String) {
+        let _ = self.events.send(event);
+    }
+}
+
+/// One POST; an answer other than 2xx is a failure.
+async fn post(webhook: &Webhook, event: &str) -> Result<(), String> {
+    let exchange = async {
+        let stream = tokio::net::TcpStream::connect(&webhook.authority)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let request = hyper::Request::post(webhook.path.as_str())
+            .header(hyper::header::HOST, webhook.authority.as_str())
+            .header(hyper::header::USER_AGENT, "redgreen")
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(hyper::header::CONNECTION, "close")
+            .body(Full::new(Bytes::from(event.to_string())))
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("it answered {}", response.status()))
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| "no answer within 10 s".to_string())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_urls_are_taken() {
+        let hook = Webhook::parse("http://127.0.0.1:8080/hook?x=1").unwrap();
+        assert_eq!(hook.authority, "127.0.0.1:8080");
+        assert_eq!(hook.path, "/hook?x=1");
+        assert!(Webhook::parse("https://hooks.example/x").unwrap_err().contains("http://"));
+        assert!(Webhook::parse("nope").is_err());
+    }
+}
