@@ -147,7 +147,12 @@ pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> Result<i32, Failure> {
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|e| Failure::Other(exit::FAILED, format!("cannot listen on {}: {e}", args.listen)))?;
+        .map_err(|e| {
+            Failure::Other(
+                exit::FAILED,
+                format!("cannot listen on {}: {e}", args.listen),
+            )
+        })?;
     let shared = Arc::new(Shared::default());
     let interrupt = context.settings.interrupt.clone();
     let app = http::router(shared.clone(), args.token.clone());

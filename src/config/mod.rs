@@ -9,8 +9,8 @@
 
 mod expand;
 pub mod inventory;
-pub mod waivers;
 mod validate;
+pub mod waivers;
 pub mod yaml;
 
 use std::collections::BTreeMap;

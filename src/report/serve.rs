@@ -319,7 +319,12 @@ pub fn round_line(board: &Board) -> String {
     let waived: usize = board
         .hosts
         .iter()
-        .map(|h| h.scenarios.iter().filter(|s| s.status == Cell::Waived).count())
+        .map(|h| {
+            h.scenarios
+                .iter()
+                .filter(|s| s.status == Cell::Waived)
+                .count()
+        })
         .sum();
     let mut line = format!(
         "round {} ({:.1} s): {} host{}, {}",
@@ -762,7 +767,11 @@ mod tests {
         );
         assert!(text.contains("redgreen_host_healthy{host=\"web2\"} 1"));
         assert!(text.contains("redgreen_scenario_waived{host=\"web2\",feature=\"web\",scenario=\"it <answers>\",id=\"features/web.feature:2\"} 1"), "{text}");
-        assert!(text.contains("redgreen_host_last_converge_timestamp_seconds{host=\"web1\"} 1795676400"));
+        assert!(
+            text.contains(
+                "redgreen_host_last_converge_timestamp_seconds{host=\"web1\"} 1795676400"
+            )
+        );
         assert!(text.ends_with("# EOF\n"));
     }
 

@@ -86,7 +86,9 @@ fn json(status: StatusCode, text: String) -> Response {
 
 async fn healthz(State(app): State<App>) -> Response {
     let board = app.shared.board();
-    let health = board.health(None).expect("the whole board always has a health");
+    let health = board
+        .health(None)
+        .expect("the whole board always has a health");
     let status = if health.healthy {
         StatusCode::OK
     } else {

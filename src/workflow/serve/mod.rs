@@ -66,11 +66,7 @@ impl Shared {
 /// the next round finds them warm.
 pub fn keep_warm(targets: &mut [Target], every: Duration) {
     for target in targets {
-        if let Some(keep) = target
-            .connection
-            .as_mut()
-            .and_then(|c| c.keep.as_mut())
-        {
+        if let Some(keep) = target.connection.as_mut().and_then(|c| c.keep.as_mut()) {
             keep.idle = keep.idle.max(every + Duration::from_secs(60));
         }
     }
@@ -151,8 +147,8 @@ async fn host_round(context: &Context, target: &Target, today: &str) -> HostBoar
     let work = async {
         let project = &context.project;
         let settings = &context.settings;
-        let jobs = engine::jobs(project, vec![target.clone()], &settings.overrides)
-            .unwrap_or_default();
+        let jobs =
+            engine::jobs(project, vec![target.clone()], &settings.overrides).unwrap_or_default();
         let options = settings.engine(
             project,
             engine::Mode::Plan,
@@ -196,8 +192,8 @@ async fn host_round(context: &Context, target: &Target, today: &str) -> HostBoar
                 declared: r.declared.clone(),
             })
             .collect();
-        host.plan = console::strip_ansi_codes(&crate::report::converge::plan_text(report))
-            .into_owned();
+        host.plan =
+            console::strip_ansi_codes(&crate::report::converge::plan_text(report)).into_owned();
         host.ledger = report.ledger.clone();
     }
     if host.unreachable.is_none() {
@@ -229,7 +225,10 @@ async fn host_round(context: &Context, target: &Target, today: &str) -> HostBoar
                     (Outcome::Skipped, _) => Cell::Skipped,
                     (Outcome::Unreachable, _) => Cell::Unreachable,
                 },
-                message: s.failure.as_ref().map(|f| format!("{}: {}", f.step, f.message)),
+                message: s
+                    .failure
+                    .as_ref()
+                    .map(|f| format!("{}: {}", f.step, f.message)),
                 waiver: waiver.map(|w| format!("{} until {} ({})", w.reason, w.until, w.place)),
             }
         })

@@ -32,7 +32,11 @@ impl Webhook {
                     "'{url}': {other}:// is not supported; give an http:// URL (a relay on this machine for HTTPS webhooks)"
                 ));
             }
-            None => return Err(format!("'{url}' has no scheme; write http://HOST:PORT/PATH")),
+            None => {
+                return Err(format!(
+                    "'{url}' has no scheme; write http://HOST:PORT/PATH"
+                ));
+            }
         }
         let host = uri
             .host()
@@ -127,7 +131,11 @@ mod tests {
         let hook = Webhook::parse("http://127.0.0.1:8080/hook?x=1").unwrap();
         assert_eq!(hook.authority, "127.0.0.1:8080");
         assert_eq!(hook.path, "/hook?x=1");
-        assert!(Webhook::parse("https://hooks.example/x").unwrap_err().contains("http://"));
+        assert!(
+            Webhook::parse("https://hooks.example/x")
+                .unwrap_err()
+                .contains("http://")
+        );
         assert!(Webhook::parse("nope").is_err());
     }
 }
