@@ -672,9 +672,9 @@ pub fn board_html(board: &Board) -> String {
                     .find(|h| h.host == *name)
                     .and_then(|h| h.ledger.as_ref());
                 let outlier = *commit != majority;
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    "<tr{}><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td></tr>\n",
+                    "<tr{}><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td></tr>",
                     if outlier { " class=\"outlier\"" } else { "" },
                     esc(&group),
                     esc(name),
