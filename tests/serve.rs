@@ -340,6 +340,32 @@ fn waivers_turn_a_known_failure_waived_until_their_date() {
         waived.stdout
     );
 
+    // verify shows it waived too: on the terminal and in JUnit (skipped,
+    // with the waiver in its output); not red, so exit 0.
+    let junit = project.path().join("junit.xml");
+    let verify = project
+        .run(&[
+            "verify",
+            "--test-hosts",
+            "--format",
+            "pretty",
+            "--format",
+            &format!("junit:{}", junit.display()),
+        ])
+        .expect(0);
+    assert!(
+        verify.stdout.contains(
+            "waived: the greeter moves to a timer (OPS-7) until 2099-12-31 (waivers.yml:1)"
+        ) && verify.stdout.contains("1 waived"),
+        "{}",
+        verify.stdout
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<skipped") && xml.contains("waived: the greeter moves"),
+        "{xml}"
+    );
+
     // The same board, once, as the dashboard.
     let page = project.path().join("status.html");
     project
@@ -366,6 +392,7 @@ fn waivers_turn_a_known_failure_waived_until_their_date() {
     );
     let expired = project.run(&["serve", "--test-hosts", "--once"]).expect(1);
     assert_eq!(scenario(&expired)["status"], "failed", "{}", expired.stdout);
+    project.run(&["verify", "--test-hosts"]).expect(1);
 }
 
 #[test]

@@ -80,7 +80,6 @@ pub(super) fn context(
     let project = load(cli)?;
     let overrides = Overrides::from_pairs(vars)?;
     let suite = check(&project, &overrides, flags)?;
-    let waivers = crate::config::waivers::load(&project.root)?;
     let targets = targets::resolve(&project, selection)?;
     let settings = Settings::new(
         &project,
@@ -94,7 +93,6 @@ pub(super) fn context(
         suite,
         targets,
         settings,
-        waivers,
         host_timeout,
     })
 }

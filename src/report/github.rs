@@ -417,6 +417,7 @@ fn mark(outcome: Option<Outcome>) -> &'static str {
         Some(Outcome::Failed) => "❌",
         Some(Outcome::Skipped) => "⏭️",
         Some(Outcome::Unreachable) => "⚠️ unreachable",
+        Some(Outcome::Waived) => "🟨 waived",
         None => " ",
     }
 }

@@ -136,9 +136,6 @@ impl Settings {
 pub fn check(project: &Project, overrides: &Overrides, flags: Diags) -> Result<Suite, Diags> {
     let mut diags = project.validate(overrides);
     diags.0.extend(flags.0);
-    if let Err(found) = crate::config::waivers::load(&project.root) {
-        diags.0.extend(found.0);
-    }
     let suite = Suite::load(project, &[])
         .map_err(|found| diags.0.extend(found.0))
         .ok();

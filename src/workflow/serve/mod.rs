@@ -21,7 +21,6 @@ use futures::StreamExt;
 
 use super::Settings;
 use crate::config::Project;
-use crate::config::waivers::{self, Waiver};
 use crate::engine::{self, HostOutcome, Status};
 use crate::report::serve::{Board, Cell, Drifted, HostBoard, ScenarioCell};
 use crate::transport::Target;
@@ -37,8 +36,6 @@ pub struct Context {
     pub targets: Vec<Target>,
     /// Concurrency, timeouts, `--var`.
     pub settings: Settings,
-    /// waivers.yml.
-    pub waivers: Vec<Waiver>,
     /// How long one host's part of a round may take.
     pub host_timeout: Duration,
 }
@@ -112,9 +109,8 @@ pub async fn run(
 pub async fn round(context: &Context, number: u64) -> Board {
     let started = Instant::now();
     let started_at = crate::engine::ledger::now();
-    let today = waivers::today();
     let hosts: Vec<HostBoard> = futures::stream::iter(&context.targets)
-        .map(|target| host_round(context, target, &today))
+        .map(|target| host_round(context, target))
         .buffered(context.settings.concurrency.max(1))
         .collect()
         .await;
@@ -130,7 +126,7 @@ pub async fn round(context: &Context, number: u64) -> Board {
 }
 
 /// One host: plan (drift and ledger, one round trip), then its features.
-async fn host_round(context: &Context, target: &Target, today: &str) -> HostBoard {
+async fn host_round(context: &Context, target: &Target) -> HostBoard {
     let started = Instant::now();
     let mut host = HostBoard {
         host: target.name.clone(),
@@ -205,32 +201,22 @@ async fn host_round(context: &Context, target: &Target, today: &str) -> HostBoar
     host.scenarios = features
         .scenarios
         .iter()
-        .map(|s| {
-            let waiver = (s.status == Outcome::Failed)
-                .then(|| {
-                    context
-                        .waivers
-                        .iter()
-                        .find(|w| w.covers(&s.scenario, &s.tags, &s.host, today))
-                })
-                .flatten();
-            ScenarioCell {
-                id: s.id(),
-                feature: s.feature.clone(),
-                scenario: s.scenario.clone(),
-                status: match (s.status, waiver) {
-                    (Outcome::Failed, Some(_)) => Cell::Waived,
-                    (Outcome::Failed, None) => Cell::Failed,
-                    (Outcome::Passed, _) => Cell::Passed,
-                    (Outcome::Skipped, _) => Cell::Skipped,
-                    (Outcome::Unreachable, _) => Cell::Unreachable,
-                },
-                message: s
-                    .failure
-                    .as_ref()
-                    .map(|f| format!("{}: {}", f.step, f.message)),
-                waiver: waiver.map(|w| format!("{} until {} ({})", w.reason, w.until, w.place)),
-            }
+        .map(|s| ScenarioCell {
+            id: s.id(),
+            feature: s.feature.clone(),
+            scenario: s.scenario.clone(),
+            status: match s.status {
+                Outcome::Passed => Cell::Passed,
+                Outcome::Failed => Cell::Failed,
+                Outcome::Waived => Cell::Waived,
+                Outcome::Skipped => Cell::Skipped,
+                Outcome::Unreachable => Cell::Unreachable,
+            },
+            message: s
+                .failure
+                .as_ref()
+                .map(|f| format!("{}: {}", f.step, f.message)),
+            waiver: s.waiver.clone(),
         })
         .collect();
     host.seconds = started.elapsed().as_secs_f64();
