@@ -396,6 +396,57 @@ fn waivers_turn_a_known_failure_waived_until_their_date() {
 }
 
 #[test]
+fn secrets_are_masked_in_the_board_and_the_dashboard() {
+    let project = project();
+    let _hosts = project.create_hosts();
+    project.write(
+        "recipes/web.yml",
+        "vars:\n  db_password: { secret: true, env: DB_PASSWORD }\nresources:\n  - file: /etc/app.conf\n    content: \"password={{db_password}}\\n\"\n",
+    );
+    project.write(
+        "features/web.feature",
+        "Feature: web\n  Scenario: no secret in the answer\n    Then the file \"/etc/app.conf\" should contain \"nothing\"\n",
+    );
+    let secret = [("DB_PASSWORD", std::path::Path::new("hunter2-very-secret"))];
+    project
+        .run_env(&["converge", "--test-hosts"], &secret, false)
+        .expect(0);
+    // The feature fails with the file's content in its message, and the
+    // host drifts from a changed file: both hold the secret.
+    project.ssh(
+        HOST,
+        "echo password=hunter2-very-secret-old > /etc/app.conf",
+    );
+    let once = project
+        .run_env(&["serve", "--test-hosts", "--once"], &secret, false)
+        .expect(1);
+    assert!(once.stdout.contains("********"), "{}", once.stdout);
+    let page = project.path().join("board.html");
+    project
+        .run_env(
+            &[
+                "status",
+                "--test-hosts",
+                "--format",
+                "html",
+                "--out",
+                page.to_str().unwrap(),
+            ],
+            &secret,
+            false,
+        )
+        .expect(1);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("1 resource drifted") && html.contains("********"),
+        "{html}"
+    );
+    for text in [&once.stdout, &once.stderr, &html] {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}
+
+#[test]
 fn a_public_address_needs_a_token() {
     let project = project();
     let run = project

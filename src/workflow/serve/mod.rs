@@ -107,6 +107,7 @@ pub async fn run(
 
 /// One round over every host, at most `concurrency` at once.
 pub async fn round(context: &Context, number: u64) -> Board {
+    panic_hook_back();
     let started = Instant::now();
     let started_at = crate::engine::ledger::now();
     let hosts: Vec<HostBoard> = futures::stream::iter(&context.targets)
@@ -122,7 +123,24 @@ pub async fn round(context: &Context, number: u64) -> Board {
         hosts,
     };
     board.mark_off_group();
+    panic_hook_back();
     board
+}
+
+/// The process's panic hook.
+type Hook = Arc<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync>;
+
+/// Put the process's own panic hook back. cucumber silences the hook while
+/// a run goes and restores the one it found when it ends: runs at once (one
+/// per host) can restore each other's silent one, and a run dropped at its
+/// host's timeout restores nothing. Called before the first round (which
+/// keeps the original) and after each.
+fn panic_hook_back() {
+    static ORIGINAL: std::sync::OnceLock<Hook> = std::sync::OnceLock::new();
+    let original = ORIGINAL
+        .get_or_init(|| Arc::from(std::panic::take_hook()))
+        .clone();
+    std::panic::set_hook(Box::new(move |info| original(info)));
 }
 
 /// One host: plan (drift and ledger, one round trip), then its features.
