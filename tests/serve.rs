@@ -459,3 +459,45 @@ fn a_public_address_needs_a_token() {
         run.stderr
     );
 }
+
+#[test]
+fn a_slow_or_unreachable_host_does_not_hold_up_the_others() {
+    let shared = common::shared();
+    let address = shared.project.address(&shared.host);
+    let port = shared.project.port(&shared.host);
+    // Three entries: `box` answers at once, `slow` (the same server) has a
+    // scenario that takes 60 s, `dead` listens nowhere.
+    let project = common::project_on_shared(&format!(
+        "  slow: {{ address: {address}, port: {port}, groups: [test] }}\n  dead: {{ address: 127.0.0.1, port: 1, groups: [test] }}\ngroups:\n  test: {{}}\n"
+    ));
+    project.write(
+        "features/box.feature",
+        "Feature: box\n  Scenario: it answers\n    When I run \"true\"\n    Then the command should succeed\n\n  @host:slow\n  Scenario: it is slow\n    When I run \"sleep 60\"\n    Then the command should succeed\n",
+    );
+    let started = Instant::now();
+    let run = project
+        .run(&["serve", "--once", "--host-timeout", "5s"])
+        .expect(3);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(30), "the round took {took:?}");
+    let board = run.json();
+    let host = |name: &str| {
+        board["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["host"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {board}"))
+            .clone()
+    };
+    assert_eq!(host("box")["scenarios"][0]["status"], "passed", "{board}");
+    assert!(host("box")["unreachable"].is_null(), "{board}");
+    assert!(
+        host("slow")["unreachable"]
+            .as_str()
+            .unwrap()
+            .contains("took longer than 5 s (--host-timeout)"),
+        "{board}"
+    );
+    assert!(host("dead")["unreachable"].is_string(), "{board}");
+}

@@ -126,6 +126,47 @@ async fn post(webhook: &Webhook, event: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_refused_event_is_tried_again() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (got, mut bodies) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            // The first try gets a 503, the second a 200.
+            for answer in ["503 Service Unavailable", "200 OK"] {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut request = Vec::new();
+                let mut buffer = [0; 4096];
+                while !String::from_utf8_lossy(&request).contains("}") {
+                    let n = stream.read(&mut buffer).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                }
+                let reply =
+                    format!("HTTP/1.1 {answer}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                stream.write_all(reply.as_bytes()).await.unwrap();
+                let _ = got.send((answer, String::from_utf8_lossy(&request).into_owned()));
+            }
+        });
+        let webhook = Webhook::parse(&format!("http://127.0.0.1:{port}/hook")).unwrap();
+        let notifier = Notifier::start(webhook, |failure| panic!("{failure}"));
+        let started = std::time::Instant::now();
+        notifier.send("{\"text\": \"hello\"}".into());
+        let (first, request) = bodies.recv().await.unwrap();
+        assert_eq!(first, "503 Service Unavailable");
+        assert!(request.starts_with("POST /hook HTTP/1.1"), "{request}");
+        let (second, request) = bodies.recv().await.unwrap();
+        assert_eq!(second, "200 OK");
+        assert!(request.ends_with("{\"text\": \"hello\"}"), "{request}");
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "it waited before trying again"
+        );
+    }
+
     #[test]
     fn only_http_urls_are_taken() {
         let hook = Webhook::parse("http://127.0.0.1:8080/hook?x=1").unwrap();
