@@ -501,3 +501,73 @@ fn a_slow_or_unreachable_host_does_not_hold_up_the_others() {
     );
     assert!(host("dead")["unreachable"].is_string(), "{board}");
 }
+
+#[test]
+fn the_dashboard_marks_the_host_off_its_groups_commit() {
+    let project = common::Project::with(&[
+        (
+            "redgreen.yml",
+            "groups:\n  web: { recipes: [web] }\ntest_hosts:\n  platforms:\n    - { name: d12, image: \"debian:bookworm\" }\n  hosts:\n    a: { groups: [web] }\n    b: { groups: [web] }\n    c: { groups: [web] }\n",
+        ),
+        (
+            "recipes/web.yml",
+            "resources:\n  - file: /etc/greeting\n    content: \"hello\\n\"\n",
+        ),
+        (
+            "features/web.feature",
+            "Feature: web\n  Scenario: it greets\n    Then the file \"/etc/greeting\" should contain \"hello\"\n",
+        ),
+    ]);
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(project.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    std::fs::write(project.path().join(".gitignore"), ".redgreen/\n*.html\n").unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "first"]);
+    let _hosts = project.create_hosts();
+    project.run(&["converge", "--test-hosts"]).expect(0);
+    // A second commit, rolled out to one host only.
+    project.write(
+        "recipes/web.yml",
+        "resources:\n  - file: /etc/greeting\n    content: \"hello\\n\"\n    mode: \"0644\"\n",
+    );
+    git(&["commit", "-qam", "second"]);
+    project
+        .run(&["converge", "--test-hosts", "c-d12"])
+        .expect(0);
+
+    let page = project.path().join("dashboard.html");
+    project
+        .run(&[
+            "status",
+            "--test-hosts",
+            "--format",
+            "html",
+            "--out",
+            page.to_str().unwrap(),
+        ])
+        .expect(0);
+    let url = format!("file://{}", page.display());
+    let dom = chromium(&url, &artifacts().join("dashboard-groups.png"));
+    let outliers: Vec<&str> = dom
+        .matches("<tr class=\"outlier\"><td>web</td><td>")
+        .collect();
+    assert_eq!(outliers.len(), 1, "{dom}");
+    assert!(
+        dom.contains("<tr class=\"outlier\"><td>web</td><td>c-d12</td>"),
+        "{dom}"
+    );
+    assert!(dom.contains("(group majority: "), "{dom}");
+    assert!(
+        dom.contains("Last rollout: <b>") && dom.contains(" on c-d12</p>"),
+        "{dom}"
+    );
+}
