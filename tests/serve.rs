@@ -571,3 +571,153 @@ fn the_dashboard_marks_the_host_off_its_groups_commit() {
         "{dom}"
     );
 }
+
+/// Run `openssl` with these arguments in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+/// What a TLS server on `port` (with `dir`'s leaf.pem) received while
+/// `serve` ran for a few seconds with `--notify-url https://localhost:PORT`
+/// and these environment variables.
+fn webhook_over_tls(
+    project: &common::Project,
+    dir: &std::path::Path,
+    env: &[(&str, &std::path::Path)],
+) -> String {
+    let port = free_port();
+    let received = dir.join(format!("received-{port}"));
+    let mut server = Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "s_server",
+            "-quiet",
+            "-accept",
+            &port.to_string(),
+            "-cert",
+            "leaf.pem",
+            "-key",
+            "leaf.key",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&received).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut serve = Command::cargo_bin("redgreen").unwrap();
+    serve
+        .arg("-C")
+        .arg(project.path())
+        .args([
+            "serve",
+            "--every",
+            "1s",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .args(["--notify-url", &format!("https://localhost:{port}/hook")])
+        .env("REDGREEN_KEEP_CONNECTIONS", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (name, value) in env {
+        serve.env(name, value);
+    }
+    let mut serve = serve.spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    // SAFETY: signalling the child this test started.
+    unsafe {
+        libc::kill(serve.id() as i32, libc::SIGINT);
+    }
+    serve.wait().unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    std::fs::read_to_string(&received).unwrap_or_default()
+}
+
+#[test]
+fn webhooks_go_over_https_to_a_trusted_server_only() {
+    let project = common::project_on_shared("groups:\n  test: {}\n");
+    project.write(
+        "features/box.feature",
+        "Feature: box\n  Scenario: a file that is not there\n    Then the file \"/etc/not-there-serve\" should exist\n",
+    );
+    // A certificate authority and a certificate for localhost signed by it.
+    let tls = tempfile::tempdir().unwrap();
+    openssl(
+        tls.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=redgreen test ca",
+        ],
+    );
+    openssl(
+        tls.path(),
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        tls.path().join("ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        tls.path(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ],
+    );
+
+    // The machine's authorities do not know this one: nothing is sent.
+    let untrusted = webhook_over_tls(&project, tls.path(), &[]);
+    assert!(!untrusted.contains("POST"), "{untrusted}");
+    // Trusted (SSL_CERT_FILE, as with OpenSSL): the event arrives.
+    let ca = tls.path().join("ca.pem");
+    let trusted = webhook_over_tls(&project, tls.path(), &[("SSL_CERT_FILE", &ca)]);
+    assert!(trusted.starts_with("POST /hook HTTP/1.1"), "{trusted}");
+    assert!(
+        trusted.contains("\"event\":\"red\"") && trusted.contains("turned RED"),
+        "{trusted}"
+    );
+}

@@ -48,8 +48,8 @@ pub struct ServeArgs {
     /// (`Authorization: Bearer TOKEN`); required with a non-loopback --listen.
     #[arg(long, env = "REDGREEN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Post a JSON event (with a Slack-compatible `text`) to this http://
-    /// URL when a host turns red, green again, or drifts.
+    /// Post a JSON event (with a Slack-compatible `text`) to this http:// or
+    /// https:// URL when a host turns red, green again, or drifts.
     #[arg(long, value_name = "URL")]
     pub notify_url: Option<String>,
     /// Run one round, print its board as JSON and exit (0 healthy, 1 not,

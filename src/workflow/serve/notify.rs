@@ -1,7 +1,11 @@
-//! `--notify-url`: each event a JSON POST to a webhook, sent from a task of
-//! its own (a round never waits for it), retried with backoff.
+//! `--notify-url`: each event a JSON POST to a webhook (http:// or https://,
+//! checked against the system's certificate authorities), sent from a task
+//! of its own (a round never waits for it), retried with backoff.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio_rustls::rustls;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -13,6 +17,10 @@ const TRIES: u32 = 5;
 /// Where a webhook is.
 #[derive(Debug, Clone)]
 pub struct Webhook {
+    /// Over TLS (https://).
+    pub tls: bool,
+    /// The host's name (for TLS, the name its certificate must have).
+    pub host: String,
     /// `host:port` to connect to.
     pub authority: String,
     /// The path (and query).
@@ -20,31 +28,33 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// Parse an `http://HOST[:PORT]/PATH` URL.
+    /// Parse an `http[s]://HOST[:PORT]/PATH` URL.
     pub fn parse(url: &str) -> Result<Webhook, String> {
         let uri: hyper::Uri = url
             .parse()
             .map_err(|e| format!("'{url}' is not a URL: {e}"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
             Some(other) => {
                 return Err(format!(
-                    "'{url}': {other}:// is not supported; give an http:// URL (a relay on this machine for HTTPS webhooks)"
+                    "'{url}': {other}:// is not supported; give an http:// or https:// URL"
                 ));
             }
-            None => {
-                return Err(format!(
-                    "'{url}' has no scheme; write http://HOST:PORT/PATH"
-                ));
-            }
-        }
+            None => return Err(format!("'{url}' has no scheme; write https://HOST/PATH")),
+        };
         let host = uri
             .host()
             .ok_or_else(|| format!("'{url}' has no host"))?
             .to_string();
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         Ok(Webhook {
+            tls,
             authority: format!("{host}:{port}"),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
             path: uri
                 .path_and_query()
                 .map_or("/".to_string(), |p| p.as_str().to_string()),
@@ -62,10 +72,11 @@ impl Notifier {
     pub fn start(webhook: Webhook, failed: impl Fn(&str) + Send + 'static) -> Notifier {
         let (events, mut queue) = tokio::sync::mpsc::unbounded_channel::<String>();
         tokio::spawn(async move {
+            let tls = webhook.tls.then(connector);
             while let Some(event) = queue.recv().await {
                 let mut wait = Duration::from_secs(1);
                 for attempt in 1..=TRIES {
-                    match post(&webhook, &event).await {
+                    match post(&webhook, tls.as_ref(), &event).await {
                         Ok(()) => break,
                         Err(e) if attempt == TRIES => failed(&format!(
                             "the webhook {}{} did not take an event after {TRIES} tries: {e}",
@@ -88,12 +99,52 @@ impl Notifier {
     }
 }
 
+/// A TLS client that trusts the system's certificate authorities (and
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`, as OpenSSL does).
+fn connector() -> Result<tokio_rustls::TlsConnector, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(
+            "no certificate authority found on this machine (install ca-certificates)".into(),
+        );
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
 /// One POST; an answer other than 2xx is a failure.
-async fn post(webhook: &Webhook, event: &str) -> Result<(), String> {
+async fn post(
+    webhook: &Webhook,
+    tls: Option<&Result<tokio_rustls::TlsConnector, String>>,
+    event: &str,
+) -> Result<(), String> {
     let exchange = async {
-        let stream = tokio::net::TcpStream::connect(&webhook.authority)
+        let tcp = tokio::net::TcpStream::connect(&webhook.authority)
             .await
             .map_err(|e| e.to_string())?;
+        let stream: crate::transport::Tunnel = match tls {
+            None => Box::pin(tcp),
+            Some(connector) => {
+                let connector = connector.as_ref().map_err(Clone::clone)?;
+                let name = rustls::pki_types::ServerName::try_from(webhook.host.clone())
+                    .map_err(|e| format!("{}: {e}", webhook.host))?;
+                Box::pin(
+                    connector
+                        .connect(name, tcp)
+                        .await
+                        .map_err(|e| format!("TLS: {e}"))?,
+                )
+            }
+        };
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| e.to_string())?;
@@ -168,14 +219,16 @@ mod tests {
     }
 
     #[test]
-    fn only_http_urls_are_taken() {
+    fn only_http_and_https_urls_are_taken() {
         let hook = Webhook::parse("http://127.0.0.1:8080/hook?x=1").unwrap();
         assert_eq!(hook.authority, "127.0.0.1:8080");
         assert_eq!(hook.path, "/hook?x=1");
+        let tls = Webhook::parse("https://hooks.example/services/T/B").unwrap();
+        assert!(tls.tls && tls.authority == "hooks.example:443" && tls.host == "hooks.example");
         assert!(
-            Webhook::parse("https://hooks.example/x")
+            Webhook::parse("ftp://hooks.example/x")
                 .unwrap_err()
-                .contains("http://")
+                .contains("https://")
         );
         assert!(Webhook::parse("nope").is_err());
     }
