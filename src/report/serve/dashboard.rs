@@ -1,27 +1,20 @@
 //! The dashboard: hosts × scenarios, drift with the plan on click, the
-//! deployed commits per group and the last rollout, as one HTML page
-//! (escaped by [`esc`], which masks secrets first).
+//! deployed commits per group and the last rollout, as one HTML page. maud
+//! writes the markup and escapes; every text from a host or the project goes
+//! through [`Masked`], which masks secrets before maud escapes them (an
+//! escaped secret would no longer match).
 
-use std::fmt::Write as _;
+use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
 
-use super::Board;
+use super::{Board, HostBoard, ScenarioCell};
 
-/// HTML-escape `text`, its secrets masked first (an escaped secret would no
-/// longer match).
-fn esc(text: &str) -> String {
-    let text = crate::secrets::redact(text);
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+/// Text as the dashboard shows it: secrets masked, then escaped.
+struct Masked<'a>(&'a str);
+
+impl Render for Masked<'_> {
+    fn render_to(&self, buffer: &mut String) {
+        crate::secrets::redact(self.0).as_ref().render_to(buffer);
     }
-    out
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\
@@ -34,178 +27,158 @@ th.scenario{writing-mode:vertical-rl;transform:rotate(180deg);font-weight:normal
 .outlier{background:#ffe0b2;font-weight:bold}pre{background:#f5f5f5;padding:.5em;max-width:70em;overflow:auto}\
 .meta{color:#666}";
 
+/// Ask the server for the board again and redraw it; the plans a reader
+/// opened stay open. `{POLL}` is the interval in milliseconds.
+const POLL_SCRIPT: &str = "setInterval(async () => {
+  try {
+    const url = new URL(location.href);
+    url.searchParams.set('part', 'board');
+    const r = await fetch(url);
+    if (!r.ok) return;
+    const open = [...document.querySelectorAll('details[open]')].map(d => d.id);
+    document.getElementById('board').innerHTML = await r.text();
+    for (const id of open) { const d = document.getElementById(id); if (d) d.open = true; }
+  } catch (e) {}
+}, {POLL});";
+
 /// The dashboard: hosts × scenarios, drift per host (the plan on click),
 /// per group the deployed commit of each host, the last rollout. With
-/// `live`, it asks the server for the board again every `poll` seconds
+/// `live`, it asks the server for the board again every so many seconds
 /// and redraws it without a reload.
 pub fn html(board: &Board, live: Option<u64>) -> String {
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>redgreen</title><style>",
-    );
-    out.push_str(STYLE);
-    out.push_str("</style></head><body>\n<div id=\"board\">");
-    out.push_str(&board_html(board));
-    out.push_str("</div>\n");
-    if let Some(seconds) = live {
-        // The same page, redrawn from the server's board: the details a
-        // reader opened stay open.
-        let _ = write!(
-            out,
-            "<script>\nsetInterval(async () => {{\n  try {{\n    const url = new URL(location.href);\n    url.searchParams.set('part', 'board');\n    const r = await fetch(url);\n    if (!r.ok) return;\n    const open = [...document.querySelectorAll('details[open]')].map(d => d.id);\n    document.getElementById('board').innerHTML = await r.text();\n    for (const id of open) {{ const d = document.getElementById(id); if (d) d.open = true; }}\n  }} catch (e) {{}}\n}}, {});\n</script>\n",
-            seconds * 1000
-        );
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "redgreen" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                div #board { (board_markup(board)) }
+                @if let Some(seconds) = live {
+                    script { (PreEscaped(POLL_SCRIPT.replace("{POLL}", &(seconds * 1000).to_string()))) }
+                }
+            }
+        }
     }
-    out.push_str("</body></html>\n");
-    out
+    .into_string()
 }
 
 /// The part of the dashboard that changes with each round.
 pub fn board_html(board: &Board) -> String {
-    let mut out = String::new();
-    let healthy = board.health(None).is_some_and(|h| h.healthy);
-    let _ = write!(
-        out,
-        "<h1>redgreen: <span id=\"overall\" class=\"{}\">{}</span></h1>",
-        if healthy { "healthy" } else { "unhealthy" },
-        if board.round == 0 {
-            "first round running"
-        } else if healthy {
-            "every host passes"
-        } else {
-            "some hosts fail"
-        }
-    );
-    if board.round > 0 {
-        let _ = write!(
-            out,
-            "<p class=\"meta\">round {} at {}, {:.1} s; repository at {}</p>",
-            board.round,
-            esc(&board.started_at),
-            board.seconds,
-            esc(&board.repository)
-        );
-    }
+    board_markup(board).into_string()
+}
 
-    // Hosts × scenarios.
-    let mut columns: Vec<(String, String, String)> = Vec::new();
+fn board_markup(board: &Board) -> Markup {
+    let healthy = board.health(None).is_some_and(|h| h.healthy);
+    let verdict = if board.round == 0 {
+        "first round running"
+    } else if healthy {
+        "every host passes"
+    } else {
+        "some hosts fail"
+    };
+    // The scenarios, in the order they first appear.
+    let mut columns: Vec<&ScenarioCell> = Vec::new();
     for host in &board.hosts {
         for s in &host.scenarios {
-            if !columns.iter().any(|(id, _, _)| *id == s.id) {
-                columns.push((s.id.clone(), s.feature.clone(), s.scenario.clone()));
+            if !columns.iter().any(|c| c.id == s.id) {
+                columns.push(s);
             }
         }
     }
-    out.push_str("<h2>Features</h2><table id=\"grid\"><tr><th>host</th>");
-    for (id, feature, scenario) in &columns {
-        let _ = write!(
-            out,
-            "<th class=\"scenario\" title=\"{}\">{}: {}</th>",
-            esc(id),
-            esc(feature),
-            esc(scenario)
-        );
-    }
-    out.push_str("<th>drift</th></tr>\n");
-    for host in &board.hosts {
-        let _ = write!(
-            out,
-            "<tr data-host=\"{0}\"><th class=\"{1}\">{0}</th>",
-            esc(&host.host),
-            if host.healthy() {
-                "healthy"
-            } else {
-                "unhealthy"
+    html! {
+        h1 { "redgreen: " span #overall class=(if healthy { "healthy" } else { "unhealthy" }) { (verdict) } }
+        @if board.round > 0 {
+            p.meta {
+                "round " (board.round) " at " (Masked(&board.started_at)) ", "
+                (format!("{:.1}", board.seconds)) " s; repository at " (Masked(&board.repository))
             }
-        );
-        for (id, _, _) in &columns {
-            match host.scenarios.iter().find(|s| s.id == *id) {
-                Some(s) => {
-                    let title = match (&s.waiver, &s.message) {
-                        (Some(w), Some(m)) => format!("waived ({w}): {m}"),
-                        (Some(w), None) => format!("waived ({w})"),
-                        (None, Some(m)) => m.clone(),
-                        (None, None) => String::new(),
-                    };
-                    let _ = write!(
-                        out,
-                        "<td class=\"{0}\" data-scenario=\"{1}\" title=\"{2}\">{0}</td>",
-                        s.status.word(),
-                        esc(id),
-                        esc(&title)
-                    );
+        }
+        h2 { "Features" }
+        table #grid {
+            tr {
+                th { "host" }
+                @for c in &columns {
+                    th.scenario title=(Masked(&c.id)) { (Masked(&c.feature)) ": " (Masked(&c.scenario)) }
                 }
-                None => out.push_str("<td></td>"),
+                th { "drift" }
+            }
+            @for host in &board.hosts {
+                (host_row(host, &columns))
             }
         }
-        if let Some(reason) = &host.unreachable {
-            let _ = write!(
-                out,
-                "<td class=\"unreachable\">unreachable: {}</td>",
-                esc(reason.lines().next().unwrap_or(""))
-            );
-        } else {
-            let _ = write!(
-                out,
-                "<td class=\"drift\"><details id=\"plan-{0}\"><summary>{1}</summary><pre>{2}</pre></details></td>",
-                esc(&host.host),
-                match host.drift.len() {
-                    0 => "no drift".to_string(),
-                    1 => "1 resource drifted".to_string(),
-                    n => format!("{n} resources drifted"),
-                },
-                esc(&host.plan)
-            );
+        h2 { "Deployed" }
+        @match board.last_rollout() {
+            Some((commit, at, hosts)) => {
+                p #last-rollout {
+                    "Last rollout: " b { (Masked(&commit)) } " at " (Masked(&at)) " on " (Masked(&hosts.join(", ")))
+                }
+            }
+            None => { p #last-rollout { "No host was converged yet." } }
         }
-        out.push_str("</tr>\n");
+        table #deployed {
+            tr { th { "group" } th { "host" } th { "commit" } th { "converged at" } th { "result" } }
+            @for (group, commits) in board.groups() {
+                @let majority = commits.first().map(|(c, _)| c.clone()).unwrap_or_default();
+                @for (commit, hosts) in &commits {
+                    @for name in hosts {
+                        @let ledger = board.hosts.iter().find(|h| h.host == *name).and_then(|h| h.ledger.as_ref());
+                        @let outlier = *commit != majority;
+                        tr.outlier[outlier] {
+                            td { (Masked(&group)) }
+                            td { (Masked(name)) }
+                            td {
+                                (Masked(commit))
+                                @if outlier { " (group majority: " (Masked(&majority)) ")" }
+                            }
+                            td { (Masked(ledger.map_or("", |l| l.converged_at.as_str()))) }
+                            td { (ledger.map_or("", |l| l.result.word())) }
+                        }
+                    }
+                }
+            }
+        }
     }
-    out.push_str("</table>\n");
+}
 
-    // Deployed commits per group.
-    out.push_str("<h2>Deployed</h2>");
-    match board.last_rollout() {
-        Some((commit, at, hosts)) => {
-            let _ = write!(
-                out,
-                "<p id=\"last-rollout\">Last rollout: <b>{}</b> at {} on {}</p>",
-                esc(&commit),
-                esc(&at),
-                esc(&hosts.join(", "))
-            );
-        }
-        None => out.push_str("<p id=\"last-rollout\">No host was converged yet.</p>"),
-    }
-    out.push_str("<table id=\"deployed\"><tr><th>group</th><th>host</th><th>commit</th><th>converged at</th><th>result</th></tr>\n");
-    for (group, commits) in board.groups() {
-        let majority = commits.first().map(|(c, _)| c.clone()).unwrap_or_default();
-        for (commit, hosts) in &commits {
-            for name in hosts {
-                let ledger = board
-                    .hosts
-                    .iter()
-                    .find(|h| h.host == *name)
-                    .and_then(|h| h.ledger.as_ref());
-                let outlier = *commit != majority;
-                let _ = writeln!(
-                    out,
-                    "<tr{}><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td></tr>",
-                    if outlier { " class=\"outlier\"" } else { "" },
-                    esc(&group),
-                    esc(name),
-                    esc(commit),
-                    if outlier {
-                        format!(" (group majority: {})", esc(&majority))
-                    } else {
-                        String::new()
-                    },
-                    esc(ledger.map_or("", |l| l.converged_at.as_str())),
-                    esc(ledger.map_or("", |l| l.result.word())),
-                );
+/// A host's row: a cell per scenario, then its drift (the plan on click).
+fn host_row(host: &HostBoard, columns: &[&ScenarioCell]) -> Markup {
+    let drift = match host.drift.len() {
+        0 => "no drift".to_string(),
+        1 => "1 resource drifted".to_string(),
+        n => format!("{n} resources drifted"),
+    };
+    html! {
+        tr data-host=(Masked(&host.host)) {
+            th class=(if host.healthy() { "healthy" } else { "unhealthy" }) { (Masked(&host.host)) }
+            @for c in columns {
+                @match host.scenarios.iter().find(|s| s.id == c.id) {
+                    Some(s) => {
+                        @let title = match (&s.waiver, &s.message) {
+                            (Some(w), Some(m)) => format!("waived ({w}): {m}"),
+                            (Some(w), None) => format!("waived ({w})"),
+                            (None, Some(m)) => m.clone(),
+                            (None, None) => String::new(),
+                        };
+                        td class=(s.status.word()) data-scenario=(Masked(&s.id)) title=(Masked(&title)) { (s.status.word()) }
+                    }
+                    None => { td {} }
+                }
+            }
+            @if let Some(reason) = &host.unreachable {
+                td.unreachable { "unreachable: " (Masked(reason.lines().next().unwrap_or(""))) }
+            } @else {
+                td.drift {
+                    details id=(format!("plan-{}", crate::secrets::redact(&host.host))) {
+                        summary { (drift) }
+                        pre { (Masked(&host.plan)) }
+                    }
+                }
             }
         }
     }
-    out.push_str("</table>\n");
-    out
 }
 
 #[cfg(test)]
@@ -223,5 +196,17 @@ mod tests {
         ), "{page}");
         assert!(page.contains("setInterval"));
         assert!(!html(&board(), None).contains("<script>"));
+    }
+
+    #[test]
+    fn secrets_are_masked_before_they_are_escaped() {
+        let secret = "pa<ss>&\"word-for-the-dashboard";
+        crate::secrets::register(secret);
+        let mut board = board();
+        board.hosts[2].plan = format!("+password={secret}\n");
+        board.hosts[2].scenarios[0].message = Some(format!("found {secret}"));
+        let page = html(&board, None);
+        assert!(page.contains("+password=********"), "{page}");
+        assert!(!page.contains("word-for-the-dashboard"), "{page}");
     }
 }
