@@ -366,6 +366,32 @@ fn waivers_turn_a_known_failure_waived_until_their_date() {
         "{xml}"
     );
 
+    // On GitHub Actions: a warning annotation, not an error, and the step
+    // summary counts it.
+    let summary = project.path().join("summary.md");
+    std::fs::write(&summary, "").unwrap();
+    let github = project
+        .run_env(
+            &["verify", "--test-hosts"],
+            &[
+                ("GITHUB_ACTIONS", std::path::Path::new("true")),
+                ("GITHUB_STEP_SUMMARY", &summary),
+            ],
+            false,
+        )
+        .expect(0);
+    assert!(
+        github.stderr.contains("::warning file=features/web.feature,line=5,title=the greeter runs failed on web-d12 (waived)::"),
+        "{}",
+        github.stderr
+    );
+    assert!(!github.stderr.contains("::error"), "{}", github.stderr);
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        summary.contains("1 waived") && summary.contains("🟨 waived"),
+        "{summary}"
+    );
+
     // The same board, once, as the dashboard.
     let page = project.path().join("status.html");
     project
