@@ -6,6 +6,7 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
+use super::package_image::package_image;
 use super::{DriverError, have};
 
 /// Packages every bootstrapped image has: systemd as init, sshd to reach it,
@@ -109,7 +110,7 @@ pub async fn ensure(
         if let Some(info) = inspect(engine, image).await? {
             return Ok(info);
         }
-        if bootstrappable(image).is_some() {
+        if bootstrappable(image).is_some() || package_image(image).is_some() {
             bootstrap(engine, image, mirror, progress).await?;
         } else {
             progress(&format!("pulling {image}"));
@@ -149,9 +150,14 @@ pub async fn bootstrap(
     mirror: Option<&str>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), DriverError> {
+    if let Some(kind) = package_image(image) {
+        // The package-manager test images are built on debian:bookworm.
+        Box::pin(ensure(engine, super::package_image::BASE, mirror, progress)).await?;
+        return super::package_image::build(engine, image, kind, progress).await;
+    }
     let Some((distribution, suite)) = bootstrappable(image) else {
         return Err(DriverError::new(format!(
-            "redgreen can bootstrap Debian and Ubuntu images (debian:bookworm, debian:12, ubuntu:noble, ...), not {image}"
+            "redgreen can bootstrap Debian and Ubuntu images (debian:bookworm, debian:12, ubuntu:noble, ...) and its package-manager test images (redgreen-dnf:bookworm, redgreen-zypper:bookworm, redgreen-pacman:bookworm), not {image}"
         )));
     };
     progress(&format!(

@@ -50,6 +50,7 @@ pub mod input;
 pub mod line;
 pub mod link;
 pub mod package;
+pub mod package_manager;
 pub mod path;
 pub mod planned;
 pub mod query;

@@ -146,7 +146,7 @@ pub fn probe_functions(queries: &[Query]) -> String {
     let mut script = String::from(path::PROBE_FUNCTIONS);
     let has = |f: fn(&Query) -> bool| queries.iter().any(f);
     if has(|q| matches!(q, Query::Package { .. } | Query::PackageCache)) {
-        script.push_str(package::PROBE_FUNCTIONS);
+        script.push_str(&package::probe_functions());
     }
     if has(|q| matches!(q, Query::User { .. })) {
         script.push_str(user::PROBE_FUNCTIONS);
@@ -209,7 +209,7 @@ impl Query {
             Query::Package { name, candidate } => {
                 format!("rg_pkg {tag} {} {}\n", quote(name), u8::from(*candidate))
             }
-            Query::PackageCache => format!("rg_emit {tag} cache \"$(rg_apt_cache)\"\n"),
+            Query::PackageCache => format!("rg_emit {tag} cache \"$(rg_pkg_cache)\"\n"),
             Query::User { name } => format!("rg_user {tag} {}\n", quote(name)),
             Query::Group { name } => format!("rg_group {tag} {}\n", quote(name)),
             Query::Service { name } => format!("rg_service {tag} {}\n", quote(name)),
