@@ -6,6 +6,10 @@ manager=$1
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -q -y --no-install-recommends rpm createrepo-c "$manager"
+# rpm's database where RPM distributions keep it (Debian's rpm defaults to
+# ~/.rpmdb): dnf, zypper and `rpm -q` then read the same one.
+mkdir -p /etc/rpm /var/lib/rpm
+echo '%_dbpath /var/lib/rpm' > /etc/rpm/macros
 top=$(mktemp -d)
 mkdir -p "$top/SPECS" /srv/redgreen-repo
 for name in rg-hello rg-tool rg-extra; do
@@ -31,7 +35,7 @@ SPEC
 done
 cp "$top"/RPMS/noarch/*.rpm /srv/redgreen-repo/
 createrepo_c -q /srv/redgreen-repo
-rm -rf "$top"
+rm -rf "$top" /root/.rpmdb
 repo="[redgreen]
 name=redgreen test packages
 baseurl=file:///srv/redgreen-repo
