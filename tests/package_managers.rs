@@ -1,0 +1,171 @@
+//! The `package` resource on dnf, zypper and pacman, each on a real test host
+//! whose manager does real transactions (redgreen's test images, built from
+//! Debian's packaging of the managers with a local repository of small
+//! packages at versions 1.0 and 2.0, see src/driver/package_image.rs):
+//! install, pin (also a downgrade), `latest` (an upgrade), absent, one
+//! transaction per resource (a list is one), no change on a second converge,
+//! and the `package` steps answering from the manager's own database.
+
+mod common;
+
+const FEATURE_V1: &str = "Feature: tools
+  Scenario: tools are installed
+    Then the package \"rg-hello\" should be installed
+    And the package \"rg-extra\" should be installed
+    And the package \"rg-tool\" should be installed at version \"1.0-1\"
+";
+
+const RECIPE_V1: &str = "resources:
+  - package: [rg-hello, rg-extra]
+  - package: rg-tool
+    version: \"1.0\"
+";
+
+const FEATURE_V2: &str = "Feature: tools
+  Scenario: tools are pinned, upgraded and removed
+    Then the package \"rg-hello\" should be installed at version \"1.0-1\"
+    And the package \"rg-tool\" should be installed at version \"2.0-1\"
+    And the package \"rg-extra\" should not be installed
+";
+
+const RECIPE_V2: &str = "resources:
+  - package: rg-hello
+    version: \"1.0\"
+  - package: rg-tool
+    state: latest
+  - package: rg-extra
+    state: absent
+    reason: the tools no longer need it
+";
+
+/// The statuses of the resources of the only host of a converge report.
+fn statuses(run: &common::Run) -> Vec<String> {
+    run.json()["hosts"][0]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| r["status"].as_str().expect("status").to_string())
+        .collect()
+}
+
+/// The red-green cycle, then a second recipe, on a test host of `image`;
+/// `transactions` prints how many transactions the manager has made.
+fn packages_on(platform: &str, image: &str, transactions: &str) {
+    let project = common::Project::with(&[
+        (
+            "redgreen.yml",
+            &format!(
+                "groups:\n  tools: {{ recipes: [tools] }}\ntest_hosts:\n  driver: docker\n  platforms:\n    - {{ name: {platform}, image: \"{image}\" }}\n  hosts:\n    box: {{ groups: [tools] }}\n"
+            ),
+        ),
+        ("recipes/tools.yml", RECIPE_V1),
+        ("features/tools.feature", FEATURE_V1),
+    ]);
+    let _guard = common::HostsGuard::new(&project);
+    let host = format!("box-{platform}");
+    let count = || -> u32 {
+        let out = project.ssh(&host, transactions);
+        out.trim().parse().unwrap_or_else(|_| panic!("{out}"))
+    };
+
+    // Red, green and idempotent: three packages, two resources.
+    let run = project
+        .run(&["test", "--keep", "--no-cache", "--format", "json"])
+        .expect(0);
+    assert_eq!(
+        run.json()["hosts"][0]["problems"],
+        serde_json::json!([]),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(count(), 2, "one transaction per resource, the list in one");
+
+    // Pin an older version, upgrade to the newest, remove one.
+    project.write("recipes/tools.yml", RECIPE_V2);
+    project.write("features/tools.feature", FEATURE_V2);
+    project.run(&["verify", &host]).expect(1);
+    let run = project
+        .run(&["converge", &host, "--allow-removals", "--format", "json"])
+        .expect(0);
+    assert_eq!(statuses(&run), ["changed", "changed", "changed"], "{}", run.stdout);
+    assert_eq!(count(), 5);
+    project.run(&["verify", &host]).expect(0);
+
+    // Nothing left to do: no transaction.
+    let run = project
+        .run(&["converge", &host, "--allow-removals", "--format", "json"])
+        .expect(0);
+    assert_eq!(statuses(&run), ["ok", "ok", "ok"], "{}", run.stdout);
+    assert_eq!(count(), 5);
+    assert_eq!(
+        run.json()["hosts"][0]["facts"]["package_manager"],
+        platform,
+        "the manager comes from the family"
+    );
+}
+
+#[test]
+fn dnf_installs_pins_upgrades_and_removes_in_real_transactions() {
+    packages_on(
+        "dnf",
+        "redgreen-dnf:bookworm",
+        "dnf -q history list | grep -cE '^ +[0-9]+ +[|]'",
+    );
+}
+
+#[test]
+fn zypper_installs_pins_upgrades_and_removes_in_real_transactions() {
+    packages_on(
+        "zypper",
+        "redgreen-zypper:bookworm",
+        "grep -c '[|]command[|]' /var/log/zypp/history",
+    );
+}
+
+#[test]
+fn pacman_installs_pins_upgrades_and_removes_in_real_transactions() {
+    packages_on(
+        "pacman",
+        "redgreen-pacman:bookworm",
+        "grep -c 'transaction started' /var/log/pacman.log",
+    );
+}
+
+/// pacman does not refresh its sync databases by itself: redgreen does,
+/// before the first install (there were none), and not again while they are
+/// fresh.
+#[test]
+fn pacman_refreshes_its_databases_only_when_needed() {
+    let project = common::Project::with(&[
+        (
+            "redgreen.yml",
+            "groups:\n  tools: { recipes: [tools] }\ntest_hosts:\n  driver: docker\n  platforms:\n    - { name: arch, image: \"redgreen-pacman:bookworm\" }\n  hosts:\n    sync: { groups: [tools] }\n",
+        ),
+        ("recipes/tools.yml", "resources:\n  - package: rg-hello\n"),
+    ]);
+    let _guard = project.create_hosts();
+    let run = project.run(&["plan", "sync-arch"]).expect(0);
+    assert!(
+        run.stdout
+            .contains("refresh the package cache first (the package cache was never fetched)"),
+        "{}",
+        run.stdout
+    );
+    project.run(&["converge", "sync-arch"]).expect(0);
+    project.write(
+        "recipes/tools.yml",
+        "resources:\n  - package: [rg-hello, rg-tool]\n",
+    );
+    let run = project.run(&["plan", "sync-arch"]).expect(0);
+    assert!(!run.stdout.contains("refresh"), "{}", run.stdout);
+    project.run(&["converge", "sync-arch"]).expect(0);
+    assert_eq!(
+        project
+            .ssh(
+                "sync-arch",
+                "grep -c 'synchronizing package lists' /var/log/pacman.log"
+            )
+            .trim(),
+        "1"
+    );
+}
