@@ -87,7 +87,12 @@ fn packages_on(platform: &str, image: &str, transactions: &str) {
     let run = project
         .run(&["converge", &host, "--allow-removals", "--format", "json"])
         .expect(0);
-    assert_eq!(statuses(&run), ["changed", "changed", "changed"], "{}", run.stdout);
+    assert_eq!(
+        statuses(&run),
+        ["changed", "changed", "changed"],
+        "{}",
+        run.stdout
+    );
     assert_eq!(count(), 5);
     project.run(&["verify", &host]).expect(0);
 
@@ -167,5 +172,50 @@ fn pacman_refreshes_its_databases_only_when_needed() {
             )
             .trim(),
         "1"
+    );
+}
+
+/// An `rpm_repository` adds a repository that dnf and zypper then install
+/// from, in the same converge (the images hold a second local repository,
+/// /srv/redgreen-extra, that no .repo file names).
+#[test]
+fn rpm_repository_adds_a_repository_dnf_and_zypper_install_from() {
+    let project = common::Project::with(&[
+        (
+            "redgreen.yml",
+            "groups:\n  tools: { recipes: [tools] }\ntest_hosts:\n  driver: docker\n  platforms:\n    - { name: dnf, image: \"redgreen-dnf:bookworm\" }\n    - { name: zypper, image: \"redgreen-zypper:bookworm\" }\n  hosts:\n    repo: { groups: [tools] }\n",
+        ),
+        (
+            "recipes/tools.yml",
+            "resources:\n  - rpm_repository: extra\n    description: redgreen extra test packages\n    baseurl: file:///srv/redgreen-extra\n    gpgcheck: false\n  - package: rg-more\n",
+        ),
+        (
+            "features/tools.feature",
+            "Feature: extra\n  Scenario: from the extra repository\n    Then the package \"rg-more\" should be installed at version \"2.0-1\"\n",
+        ),
+    ]);
+    let _guard = common::HostsGuard::new(&project);
+    let run = project
+        .run(&["test", "--keep", "--no-cache", "--format", "json"])
+        .expect(0);
+    for host in run.json()["hosts"].as_array().expect("hosts") {
+        assert_eq!(host["problems"], serde_json::json!([]), "{host}");
+    }
+    let repo = project.ssh("repo-dnf", "cat /etc/yum.repos.d/extra.repo");
+    assert!(
+        repo.contains("baseurl=file:///srv/redgreen-extra\n"),
+        "{repo}"
+    );
+    assert!(repo.contains("gpgcheck=0\n"), "{repo}");
+    let repo = project.ssh("repo-zypper", "cat /etc/zypp/repos.d/extra.repo");
+    assert!(repo.contains("type=rpm-md\n"), "{repo}");
+    assert_eq!(
+        project
+            .ssh(
+                "repo-zypper",
+                "zypper --non-interactive --quiet repos extra | sed -n 's/^Enabled *: //p'"
+            )
+            .trim(),
+        "Yes"
     );
 }

@@ -101,13 +101,24 @@ pub async fn ensure(
     mirror: Option<&str>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<ImageInfo, DriverError> {
-    if let Some(info) = inspect(engine, image).await? {
+    // A package-manager test image built by other scripts is built again.
+    let current = async || match package_image(image) {
+        Some(kind) => {
+            super::package_image::built_version(engine, image).await == Some(kind.version())
+        }
+        None => true,
+    };
+    if let Some(info) = inspect(engine, image).await?
+        && current().await
+    {
         return Ok(info);
     }
     // One bootstrap per image at a time, across processes.
     let lock = lock(image).await?;
     let result = async {
-        if let Some(info) = inspect(engine, image).await? {
+        if let Some(info) = inspect(engine, image).await?
+            && current().await
+        {
             return Ok(info);
         }
         if bootstrappable(image).is_some() || package_image(image).is_some() {

@@ -52,6 +52,38 @@ pub fn package_image(image: &str) -> Option<PackageImage> {
     })
 }
 
+impl PackageImage {
+    /// A digest of what builds the image: an image built by other scripts
+    /// (an older redgreen's) is built again.
+    pub fn version(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update(self.script)
+            .chain_update(include_str!("images/finish.sh"))
+            .finalize();
+        digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The build version an image carries (its `redgreen.image_version` label).
+pub async fn built_version(engine: &str, image: &str) -> Option<String> {
+    let output = Command::new(engine)
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"redgreen.image_version\"}}",
+            image,
+        ])
+        .output()
+        .await
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
 /// The Debian image these are built on.
 pub const BASE: &str = "debian:bookworm";
 
@@ -99,6 +131,8 @@ pub async fn build(
                 "LABEL redgreen.bootstrapped=",
                 "--change",
                 &format!("LABEL redgreen.package_manager={}", kind.manager),
+                "--change",
+                &format!("LABEL redgreen.image_version={}", kind.version()),
                 "--change",
                 "CMD [\"/sbin/init\"]",
                 &container,

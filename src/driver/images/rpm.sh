@@ -12,7 +12,7 @@ mkdir -p /etc/rpm /var/lib/rpm
 echo '%_dbpath /var/lib/rpm' > /etc/rpm/macros
 top=$(mktemp -d)
 mkdir -p "$top/SPECS" /srv/redgreen-repo
-for name in rg-hello rg-tool rg-extra; do
+for name in rg-hello rg-tool rg-extra rg-more; do
   for version in 1.0 2.0; do
     cat > "$top/SPECS/$name-$version.spec" <<SPEC
 Name: $name
@@ -33,8 +33,12 @@ SPEC
     rpmbuild -bb --quiet --define "_topdir $top" "$top/SPECS/$name-$version.spec"
   done
 done
+mkdir -p /srv/redgreen-extra
+mv "$top"/RPMS/noarch/rg-more-*.rpm /srv/redgreen-extra/
 cp "$top"/RPMS/noarch/*.rpm /srv/redgreen-repo/
 createrepo_c -q /srv/redgreen-repo
+# A second repository that no .repo file names: a recipe's rpm_repository adds it.
+createrepo_c -q /srv/redgreen-extra
 rm -rf "$top" /root/.rpmdb
 repo="[redgreen]
 name=redgreen test packages
