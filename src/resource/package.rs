@@ -1,19 +1,23 @@
 //! `package`: OS packages, through the package manager the facts name.
 //!
-//! apt (Debian, Ubuntu) is the manager redgreen drives today. The other
-//! managers the facts recognise (dnf, yum, apk, zypper, pacman) are refused
-//! with an error that names them, rather than driven by untested commands.
+//! apt (Debian, Ubuntu), dnf or yum (the RHEL family), zypper (SUSE), pacman
+//! (Arch) and apk (Alpine); see [`super::package_manager`] for how each is
+//! driven and how the facts choose one. apt's shell is unchanged from when it
+//! was the only one, and lives here.
 //!
-//! * The probe asks dpkg which version of each package is installed, and for
-//!   `state: latest` also the candidate version of the package cache.
+//! * The probe asks the package database which version of each package is
+//!   installed, and for `state: latest` also the version an install would
+//!   pick.
 //! * `present` installs what is missing (at `version` when pinned), `latest`
 //!   also upgrades what is older than the candidate, `absent` removes
 //!   (`apt-get remove`, configuration files stay).
-//! * A list `package: [a, b, c]` is one resource and one `apt-get install`.
+//! * A list `package: [a, b, c]` is one resource and one transaction.
 //! * `apt-get update` runs only before an install or upgrade, and only when
 //!   the cache was never fetched, is older than [`CACHE_MAX_AGE`], or a source
 //!   (`/etc/apt/sources.list*`, keyrings) is newer than the last update — for
 //!   example written by an `apt_repository` earlier in the same converge.
+//!   pacman and apk are refreshed by the same rule (their own sync databases
+//!   and indexes); dnf, yum and zypper refresh expired metadata themselves.
 
 use super::package_manager::{Manager, PIN_FUNCTION};
 use super::{Change, Decision, PlanInput, Probed, Query};
