@@ -219,3 +219,22 @@ fn rpm_repository_adds_a_repository_dnf_and_zypper_install_from() {
         "Yes"
     );
 }
+
+/// examples/packages: one recipe and feature on dnf, zypper and pacman at
+/// once, per-family differences through facts and `when:`, red → green →
+/// idempotent.
+#[test]
+fn the_packages_example_goes_red_green_and_idempotent_on_three_managers() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/packages");
+    let project = common::Project::new();
+    common::copy_dir(&example, project.path());
+    let _guard = common::HostsGuard::new(&project);
+    let run = project.run(&["test", "--no-cache", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    let hosts = report["hosts"].as_array().expect("hosts");
+    assert_eq!(hosts.len(), 3, "{report}");
+    for host in hosts {
+        assert_eq!(host["problems"], serde_json::json!([]), "{host}");
+    }
+}
