@@ -3,7 +3,8 @@
 //! Debian's packaging of the managers with a local repository of small
 //! packages at versions 1.0 and 2.0, see src/driver/package_image.rs):
 //! install, pin (also a downgrade), `latest` (an upgrade), absent, one
-//! transaction per resource (a list is one), no change on a second converge,
+//! transaction for the packages of consecutive package resources, no change
+//! on a second converge,
 //! and the `package` steps answering from the manager's own database.
 
 mod common;
@@ -78,7 +79,11 @@ fn packages_on(platform: &str, image: &str, transactions: &str) {
         "{}",
         run.stdout
     );
-    assert_eq!(count(), 2, "one transaction per resource, the list in one");
+    assert_eq!(
+        count(),
+        1,
+        "one transaction for the packages of both resources"
+    );
 
     // Pin an older version, upgrade to the newest, remove one.
     project.write("recipes/tools.yml", RECIPE_V2);
@@ -93,7 +98,11 @@ fn packages_on(platform: &str, image: &str, transactions: &str) {
         "{}",
         run.stdout
     );
-    assert_eq!(count(), 5);
+    assert_eq!(
+        count(),
+        3,
+        "the pin and the upgrade in one, the removal in another"
+    );
     project.run(&["verify", &host]).expect(0);
 
     // Nothing left to do: no transaction.
@@ -101,7 +110,7 @@ fn packages_on(platform: &str, image: &str, transactions: &str) {
         .run(&["converge", &host, "--allow-removals", "--format", "json"])
         .expect(0);
     assert_eq!(statuses(&run), ["ok", "ok", "ok"], "{}", run.stdout);
-    assert_eq!(count(), 5);
+    assert_eq!(count(), 3);
     assert_eq!(
         run.json()["hosts"][0]["facts"]["package_manager"],
         platform,
@@ -237,4 +246,30 @@ fn the_packages_example_goes_red_green_and_idempotent_on_three_managers() {
     for host in hosts {
         assert_eq!(host["problems"], serde_json::json!([]), "{host}");
     }
+}
+
+/// On apt too, consecutive package resources install in one `apt-get
+/// install` (apt's history shows one transaction), and each resource
+/// reports what it installed.
+#[test]
+fn apt_installs_consecutive_package_resources_in_one_transaction() {
+    let project = common::project_on_shared("groups:\n  test: { recipes: [tools] }\n");
+    project.write(
+        "recipes/tools.yml",
+        "resources:\n  - package: hello\n  - package: [tree]\n",
+    );
+    let shared = common::shared();
+    let history = || {
+        let out = shared.project.ssh(
+            &shared.host,
+            "grep -c '^Start-Date' /var/log/apt/history.log || true",
+        );
+        out.trim().parse::<u32>().unwrap_or(0)
+    };
+    let before = history();
+    let run = project.run(&["converge", "--format", "json"]).expect(0);
+    assert_eq!(statuses(&run), ["changed", "changed"], "{}", run.stdout);
+    assert_eq!(history(), before + 1, "one apt-get install");
+    let run = project.run(&["converge", "--format", "json"]).expect(0);
+    assert_eq!(statuses(&run), ["ok", "ok"], "{}", run.stdout);
 }

@@ -272,6 +272,14 @@ impl ResourceType for Package {
                     }
                 }
                 snippet = install_snippet(manager, &wants, latest);
+                probed.package_transaction = Some(Transaction {
+                    manager,
+                    wants: wants
+                        .iter()
+                        .map(|w| (w.name.clone(), w.pin.clone()))
+                        .collect(),
+                    latest,
+                });
             }
         }
         Ok(Decision::Apply { changes, snippet })
@@ -461,6 +469,109 @@ pub fn valid_version(version: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || ".+~:-_^".contains(c))
 }
 
+/// What a package resource installs, kept beside its snippet so that the
+/// engine can install the packages of consecutive package resources of a
+/// host in one transaction ([`joined_snippet`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transaction {
+    /// The host's manager.
+    pub manager: Manager,
+    /// Each package and its pin.
+    pub wants: Vec<(String, Option<String>)>,
+    /// `state: latest`.
+    pub latest: bool,
+}
+
+/// The test that a package is still to be installed, and the word that asks
+/// the manager for it.
+fn needed_and_arg(manager: Manager, want: &Want, latest: bool) -> (String, String) {
+    let n = quote(&want.name);
+    let version = manager.version_function();
+    let candidate = manager.candidate_function();
+    match (&want.pin, latest, manager) {
+        (Some(pin), _, Manager::Apt) => (
+            format!("[ \"$({version} {n})\" != {} ]", quote(pin)),
+            quote(&want.arg()),
+        ),
+        (Some(pin), _, _) => (
+            format!("! rg_pin_holds \"$({version} {n})\" {}", quote(pin)),
+            quote(&manager.pinned(&want.name, pin)),
+        ),
+        (None, false, _) => (format!("[ -z \"$({version} {n})\" ]"), n.clone()),
+        (None, true, Manager::Apt) => (
+            format!(
+                "[ -z \"$({version} {n})\" ] || [ \"$({version} {n})\" != \"$({candidate} {n})\" ]"
+            ),
+            n.clone(),
+        ),
+        (None, true, _) => (
+            format!(
+                "[ -n \"$({candidate} {n})\" ] && [ \"$({version} {n})\" != \"$({candidate} {n})\" ]"
+            ),
+            manager.latest_arg(&n),
+        ),
+    }
+}
+
+/// One snippet that installs the packages of several package resources (by
+/// apply tag, in order) in one transaction of their manager, re-checking each
+/// package first, and says `changed` for each resource whose packages it
+/// installed. The engine gives it to the first of them; the others run
+/// nothing of their own.
+pub fn joined_snippet(members: &[(String, &Transaction)]) -> String {
+    let manager = members[0].1.manager;
+    let mut out = if manager == Manager::Apt {
+        apply_functions()
+    } else {
+        format!("{}{PIN_FUNCTION}", manager.functions())
+    };
+    out.push_str("rg_want=\n");
+    for (tag, _) in members {
+        out.push_str(&format!("rg_want_{tag}=\n"));
+    }
+    let refresh = manager.refresh_function();
+    if let Some(refresh) = refresh
+        && members.iter().any(|(_, t)| t.latest)
+    {
+        // The newest version is only known after a refresh.
+        out.push_str(&format!("{refresh}\n"));
+    }
+    let mut pinned = false;
+    for (tag, transaction) in members {
+        for (name, pin) in &transaction.wants {
+            pinned |= pin.is_some();
+            let want = Want {
+                name: name.clone(),
+                pin: pin.clone(),
+            };
+            let (needed, arg) = needed_and_arg(manager, &want, transaction.latest);
+            out.push_str(&format!(
+                "if {needed}; then rg_want=\"$rg_want \"{arg}; rg_want_{tag}=\"$rg_want_{tag} \"{arg}; fi\n"
+            ));
+        }
+    }
+    out.push_str("if [ -n \"$rg_want\" ]; then\n");
+    if let Some(refresh) = refresh {
+        out.push_str(&format!("  {refresh}\n"));
+    }
+    let (options, end) = match manager {
+        Manager::Apt if pinned => (" --allow-downgrades", " --"),
+        Manager::Apt => ("", " --"),
+        _ => ("", ""),
+    };
+    out.push_str(&format!(
+        "  {}{options}{end} $rg_want >&2\n",
+        manager.install_command()
+    ));
+    for (tag, _) in members {
+        out.push_str(&format!(
+            "  if [ -n \"$rg_want_{tag}\" ]; then rg_emit {tag} changed \"installed$rg_want_{tag}\"; fi\n"
+        ));
+    }
+    out.push_str("fi\n");
+    out
+}
+
 /// One package as the resource wants it.
 struct Want {
     name: String,
@@ -499,8 +610,6 @@ fn install_snippet(manager: Manager, wants: &[Want], latest: bool) -> String {
     if manager == Manager::Apt {
         return apt_install_snippet(wants, latest);
     }
-    let version = manager.version_function();
-    let candidate = manager.candidate_function();
     let mut out = format!("{}{PIN_FUNCTION}rg_want=\n", manager.functions());
     let refresh = manager.refresh_function();
     if let (true, Some(refresh)) = (latest, refresh) {
@@ -508,20 +617,7 @@ fn install_snippet(manager: Manager, wants: &[Want], latest: bool) -> String {
         out.push_str(&format!("{refresh}\n"));
     }
     for want in wants {
-        let n = quote(&want.name);
-        let (needed, arg) = match (&want.pin, latest) {
-            (Some(pin), _) => (
-                format!("! rg_pin_holds \"$({version} {n})\" {}", quote(pin)),
-                quote(&manager.pinned(&want.name, pin)),
-            ),
-            (None, false) => (format!("[ -z \"$({version} {n})\" ]"), n.clone()),
-            (None, true) => (
-                format!(
-                    "[ -n \"$({candidate} {n})\" ] && [ \"$({version} {n})\" != \"$({candidate} {n})\" ]"
-                ),
-                manager.latest_arg(&n),
-            ),
-        };
+        let (needed, arg) = needed_and_arg(manager, want, latest);
         out.push_str(&format!(
             "if {needed}; then rg_want=\"$rg_want \"{arg}; fi\n"
         ));
@@ -779,6 +875,32 @@ mod tests {
                     insta::assert_snapshot!(format!("{name}_{what}"), script);
                 }
             }
+        }
+    }
+
+    /// Two resources' packages in one transaction, each resource told what
+    /// it installed.
+    #[test]
+    fn joined_transactions() {
+        for manager in [Manager::Apt, Manager::Dnf] {
+            let first = Transaction {
+                manager,
+                wants: vec![("rg-hello".into(), None), ("rg-extra".into(), None)],
+                latest: false,
+            };
+            let second = Transaction {
+                manager,
+                wants: vec![("rg-tool".into(), Some("1.0".into()))],
+                latest: true,
+            };
+            let script = joined_snippet(&[("r0".into(), &first), ("r2".into(), &second)]);
+            let checked = std::process::Command::new("sh")
+                .args(["-n", "-c", &script])
+                .status()
+                .unwrap();
+            assert!(checked.success());
+            let tail = &script[script.find("rg_want=\n").unwrap()..];
+            insta::assert_snapshot!(format!("joined_{}", manager.name()), tail);
         }
     }
 

@@ -96,6 +96,10 @@ pub struct Probed {
     pub packages: BTreeMap<String, package::PackageState>,
     /// The package cache's freshness.
     pub package_cache: package::CacheState,
+    /// The install the package resource planned last asks for, which the
+    /// engine may join with the next ones into one transaction (see
+    /// [`package::Transaction`]).
+    pub package_transaction: Option<package::Transaction>,
     /// User name → account.
     pub users: BTreeMap<String, user::UserState>,
     /// Group name → group.
