@@ -93,6 +93,17 @@ pub async fn inspect(engine: &str, image: &str) -> Result<Option<ImageInfo>, Dri
     }))
 }
 
+/// False for a package-manager test image built by other scripts than this
+/// redgreen's (it is built again); true otherwise.
+pub async fn is_current(engine: &str, image: &str) -> bool {
+    match package_image(image) {
+        Some(kind) => {
+            super::package_image::built_version(engine, image).await == Some(kind.version())
+        }
+        None => true,
+    }
+}
+
 /// Make sure `image` exists locally: as it is, else bootstrapped from Debian's
 /// packages (Debian and Ubuntu images), else pulled.
 pub async fn ensure(
@@ -101,13 +112,7 @@ pub async fn ensure(
     mirror: Option<&str>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<ImageInfo, DriverError> {
-    // A package-manager test image built by other scripts is built again.
-    let current = async || match package_image(image) {
-        Some(kind) => {
-            super::package_image::built_version(engine, image).await == Some(kind.version())
-        }
-        None => true,
-    };
+    let current = async || is_current(engine, image).await;
     if let Some(info) = inspect(engine, image).await?
         && current().await
     {
