@@ -147,7 +147,7 @@ fn pacman_installs_pins_upgrades_and_removes_in_real_transactions() {
 
 /// pacman does not refresh its sync databases by itself: redgreen does,
 /// before the first install (there were none), and not again while they are
-/// fresh.
+/// fresh. Package resources with another change between them stay apart.
 #[test]
 fn pacman_refreshes_its_databases_only_when_needed() {
     let project = common::Project::with(&[
@@ -166,21 +166,29 @@ fn pacman_refreshes_its_databases_only_when_needed() {
         run.stdout
     );
     project.run(&["converge", "sync-arch"]).expect(0);
+    // A file between two package resources keeps them apart: the recipe's
+    // order holds (rg-hello is installed already, rg-tool joins nothing).
     project.write(
         "recipes/tools.yml",
-        "resources:\n  - package: [rg-hello, rg-tool]\n",
+        "resources:\n  - package: rg-hello\n  - package: rg-tool\n  - file: /etc/rg-between\n    content: between\n  - package: rg-extra\n",
     );
     let run = project.run(&["plan", "sync-arch"]).expect(0);
     assert!(!run.stdout.contains("refresh"), "{}", run.stdout);
     project.run(&["converge", "sync-arch"]).expect(0);
-    assert_eq!(
+    let log = |pattern: &str| {
         project
             .ssh(
                 "sync-arch",
-                "grep -c 'synchronizing package lists' /var/log/pacman.log"
+                &format!("grep -c '{pattern}' /var/log/pacman.log"),
             )
-            .trim(),
-        "1"
+            .trim()
+            .to_string()
+    };
+    assert_eq!(log("synchronizing package lists"), "1");
+    assert_eq!(
+        log("transaction started"),
+        "3",
+        "rg-hello; rg-tool; rg-extra"
     );
 }
 
