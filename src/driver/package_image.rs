@@ -112,6 +112,14 @@ pub async fn build(
         .output()
         .await
         .map_err(|e| DriverError::new(format!("cannot run {engine}: {e}")));
+    // The image this one replaces (built by older scripts), removed after.
+    let replaced = Command::new(engine)
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
+        .output()
+        .await
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     let result = async {
         let run = run?;
         if !run.status.success() {
@@ -155,6 +163,10 @@ pub async fn build(
         .output()
         .await;
     result?;
+    if let Some(id) = replaced {
+        // Fails, and keeps it, while a container still uses it.
+        let _ = Command::new(engine).args(["rmi", &id]).output().await;
+    }
     progress(&format!("built {image}"));
     Ok(())
 }
