@@ -574,6 +574,7 @@ async fn image_command(command: &ImageCommand) -> Result<i32, Failure> {
                     .await
                     .map_err(other)?
                     .is_some()
+                && image::is_current(engine, image).await
             {
                 crate::outln!("{image} already exists (use --force to rebuild it)");
                 return Ok(exit::OK);

@@ -569,7 +569,8 @@ impl Driver for Docker {
         notice: &(dyn for<'s> Fn(&'s str) + Sync),
     ) -> Result<(), DriverError> {
         for spec in specs {
-            if image::bootstrappable(&spec.image).is_some()
+            if (image::bootstrappable(&spec.image).is_some()
+                || super::package_image::package_image(&spec.image).is_some())
                 && image::inspect(&self.engine, &spec.image).await?.is_none()
             {
                 super::tools::ensure(install, notice).await?;

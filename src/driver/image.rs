@@ -6,6 +6,7 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
+use super::package_image::package_image;
 use super::{DriverError, have};
 
 /// Packages every bootstrapped image has: systemd as init, sshd to reach it,
@@ -92,6 +93,17 @@ pub async fn inspect(engine: &str, image: &str) -> Result<Option<ImageInfo>, Dri
     }))
 }
 
+/// False for a package-manager test image built by other scripts than this
+/// redgreen's (it is built again); true otherwise.
+pub async fn is_current(engine: &str, image: &str) -> bool {
+    match package_image(image) {
+        Some(kind) => {
+            super::package_image::built_version(engine, image).await == Some(kind.version())
+        }
+        None => true,
+    }
+}
+
 /// Make sure `image` exists locally: as it is, else bootstrapped from Debian's
 /// packages (Debian and Ubuntu images), else pulled.
 pub async fn ensure(
@@ -100,16 +112,21 @@ pub async fn ensure(
     mirror: Option<&str>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<ImageInfo, DriverError> {
-    if let Some(info) = inspect(engine, image).await? {
+    let current = async || is_current(engine, image).await;
+    if let Some(info) = inspect(engine, image).await?
+        && current().await
+    {
         return Ok(info);
     }
     // One bootstrap per image at a time, across processes.
     let lock = lock(image).await?;
     let result = async {
-        if let Some(info) = inspect(engine, image).await? {
+        if let Some(info) = inspect(engine, image).await?
+            && current().await
+        {
             return Ok(info);
         }
-        if bootstrappable(image).is_some() {
+        if bootstrappable(image).is_some() || package_image(image).is_some() {
             bootstrap(engine, image, mirror, progress).await?;
         } else {
             progress(&format!("pulling {image}"));
@@ -149,9 +166,14 @@ pub async fn bootstrap(
     mirror: Option<&str>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), DriverError> {
+    if let Some(kind) = package_image(image) {
+        // The package-manager test images are built on debian:bookworm.
+        Box::pin(ensure(engine, super::package_image::BASE, mirror, progress)).await?;
+        return super::package_image::build(engine, image, kind, progress).await;
+    }
     let Some((distribution, suite)) = bootstrappable(image) else {
         return Err(DriverError::new(format!(
-            "redgreen can bootstrap Debian and Ubuntu images (debian:bookworm, debian:12, ubuntu:noble, ...), not {image}"
+            "redgreen can bootstrap Debian and Ubuntu images (debian:bookworm, debian:12, ubuntu:noble, ...) and its package-manager test images (redgreen-dnf:bookworm, redgreen-zypper:bookworm, redgreen-pacman:bookworm), not {image}"
         )));
     };
     progress(&format!(

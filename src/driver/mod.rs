@@ -14,6 +14,7 @@
 
 pub mod docker;
 pub mod image;
+pub mod package_image;
 pub mod qemu;
 pub mod tools;
 

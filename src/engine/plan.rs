@@ -16,6 +16,8 @@ pub(super) struct Item<'r, 'p> {
     pub report: ResourceReport,
     /// The shell that makes its changes, when it has any.
     pub snippet: Option<String>,
+    /// The packages it installs, when it is a package resource that does.
+    pub transaction: Option<resource::package::Transaction>,
 }
 
 /// A host's plan: its resources and handlers, each with what it decided.
@@ -127,6 +129,7 @@ pub(super) fn plan<'r, 'p>(
                 evidence: Vec::new(),
             },
             snippet: None,
+            transaction: None,
         };
         let input = PlanInput {
             planned,
@@ -136,7 +139,10 @@ pub(super) fn plan<'r, 'p>(
             want_diff: options.want_diff,
         };
         let decision = match input.when_holds(&facts, &job.resources.vars) {
-            Ok(true) => resource::plan(&input, &mut probed),
+            Ok(true) => {
+                probed.package_transaction = None;
+                resource::plan(&input, &mut probed)
+            }
             Ok(false) => Ok(Decision::Skip("`when` does not hold".into())),
             Err(diag) => Err(diag),
         };
@@ -172,6 +178,7 @@ pub(super) fn plan<'r, 'p>(
                 }
                 item.report.changes = changes;
                 item.snippet = Some(snippet);
+                item.transaction = probed.package_transaction.take();
                 probed.will_change(&resource::managed_paths(planned));
                 plan.notes
                     .extend(resource::notes(planned, &item.report.title));
@@ -205,6 +212,7 @@ pub(super) fn plan<'r, 'p>(
         probed: &probed,
     };
     plan.handlers = handlers::plan(&input, &notifiers);
+    join_package_transactions(&mut plan);
     if plan
         .handlers
         .iter()
@@ -213,4 +221,46 @@ pub(super) fn plan<'r, 'p>(
         plan.failed = true;
     }
     plan
+}
+
+/// Install the packages of consecutive package resources in one transaction:
+/// the first of a run gets a snippet that installs all of them and says
+/// `changed` for each; the others run nothing of their own. A run is broken
+/// by any other resource that changes something (the order of the recipe
+/// holds: a repository written before a package is there before it is
+/// installed) and by a resource that notifies handlers (its flag is raised
+/// from its own step's output), which may start a run of its own.
+fn join_package_transactions(plan: &mut Plan<'_, '_>) {
+    let notifies =
+        |n: usize, plan: &Plan<'_, '_>| plan.handlers.iter().any(|h| h.notified_by.contains(&n));
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for n in plan.to_apply() {
+        if plan.items[n].transaction.is_none() {
+            runs.push(std::mem::take(&mut current));
+        } else if notifies(n, plan) {
+            // It may start a run (its step is the one that installs).
+            runs.push(std::mem::replace(&mut current, vec![n]));
+        } else {
+            current.push(n);
+        }
+    }
+    runs.push(current);
+    for run in runs.into_iter().filter(|r| r.len() > 1) {
+        let members: Vec<(String, &resource::package::Transaction)> = run
+            .iter()
+            .map(|&n| {
+                (
+                    format!("r{n}"),
+                    plan.items[n].transaction.as_ref().expect("a transaction"),
+                )
+            })
+            .collect();
+        let joined = resource::package::joined_snippet(&members);
+        let first = format!("r{}", run[0]);
+        plan.items[run[0]].snippet = Some(joined);
+        for &n in &run[1..] {
+            plan.items[n].snippet = Some(format!(": installed in the transaction of {first}\n"));
+        }
+    }
 }

@@ -37,6 +37,11 @@ pub struct Facts {
 
 /// The part of the probe that gathers facts. It leaves `$rg_init` and `$rg_pm`
 /// (init system, package manager) set for the probes that follow.
+///
+/// The package manager is the tool of the os-release family (ID, ID_LIKE,
+/// the same words as [`family`]) that the host has: a Debian host with dnf
+/// installed is still apt, a RHEL-like one without dnf has yum. Only an
+/// unknown family falls back to the first tool found.
 pub const PROBE: &str = r#"( [ -r /etc/os-release ] && . /etc/os-release
   rg_emit facts os_id "${ID:-unknown}"; rg_emit facts os_like "${ID_LIKE:-}"
   rg_emit facts os_version "${VERSION_ID:-}"; rg_emit facts os_codename "${VERSION_CODENAME:-}" )
@@ -44,7 +49,16 @@ rg_emit facts arch "$(uname -m)"
 rg_emit facts hostname "$(uname -n)"
 if [ -d /run/systemd/system ]; then rg_init=systemd; elif command -v openrc >/dev/null 2>&1; then rg_init=openrc; else rg_init=sysvinit; fi
 rg_emit facts init $rg_init
-rg_pm=none; for p in apt-get dnf yum apk zypper pacman; do if command -v $p >/dev/null 2>&1; then rg_pm=${p%-get}; break; fi; done
+rg_pm=$( [ -r /etc/os-release ] && . /etc/os-release; echo " ${ID:-} ${ID_LIKE:-} ")
+case $rg_pm in
+  *" debian "*|*" ubuntu "*) rg_pm="apt-get" ;;
+  *" rhel "*|*" fedora "*|*" centos "*) rg_pm="dnf yum" ;;
+  *" alpine "*) rg_pm=apk ;;
+  *" arch "*) rg_pm=pacman ;;
+  *" suse "*|*" opensuse "*) rg_pm=zypper ;;
+  *) rg_pm="apt-get dnf yum apk zypper pacman" ;;
+esac
+for p in $rg_pm none; do if [ $p = none ] || command -v $p >/dev/null 2>&1; then rg_pm=${p%-get}; break; fi; done
 rg_emit facts package_manager $rg_pm
 if [ -s /run/systemd/container ]; then rg_emit facts container "$(head -n1 /run/systemd/container)"
 elif [ -e /.dockerenv ]; then rg_emit facts container docker
@@ -106,6 +120,38 @@ fn family(id: &str, like: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The manager follows the family, not whichever tool is found first.
+    #[test]
+    fn the_package_manager_follows_the_family() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        for tool in ["apt-get", "dnf", "pacman"] {
+            let path = bin.join(tool);
+            std::fs::write(&path, "#!/bin/sh\n").unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let part = &PROBE
+            [PROBE.find("rg_pm=$(").unwrap()..PROBE.find("rg_emit facts package_manager").unwrap()];
+        let run = |release: &str| {
+            let release_file = dir.path().join("os-release");
+            std::fs::write(&release_file, release).unwrap();
+            let script = part.replace("/etc/os-release", &release_file.display().to_string());
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("{script}echo $rg_pm")])
+                .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        assert_eq!(run("ID=debian\n"), "apt");
+        assert_eq!(run("ID=rocky\nID_LIKE=\"rhel centos fedora\"\n"), "dnf");
+        assert_eq!(run("ID=arch\n"), "pacman");
+        assert_eq!(run("ID=alpine\n"), "none", "no apk here");
+        assert_eq!(run("ID=nixos\n"), "apt", "unknown: the first tool found");
+    }
 
     #[test]
     fn families_follow_id_like() {

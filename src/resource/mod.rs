@@ -50,9 +50,11 @@ pub mod input;
 pub mod line;
 pub mod link;
 pub mod package;
+pub mod package_manager;
 pub mod path;
 pub mod planned;
 pub mod query;
+pub mod rpm_repository;
 pub mod service;
 pub mod sysctl;
 pub mod template;
@@ -396,6 +398,8 @@ registry! {
     Sysctl => sysctl::Sysctl,
     /// An apt source and its key.
     AptRepository => apt_repository::AptRepository,
+    /// A dnf, yum or zypper repository (.repo file) and its key.
+    RpmRepository => rpm_repository::RpmRepository,
     /// A file fetched from a URL on the host.
     Download => download::Download,
 }

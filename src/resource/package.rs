@@ -1,20 +1,25 @@
 //! `package`: OS packages, through the package manager the facts name.
 //!
-//! apt (Debian, Ubuntu) is the manager redgreen drives today. The other
-//! managers the facts recognise (dnf, yum, apk, zypper, pacman) are refused
-//! with an error that names them, rather than driven by untested commands.
+//! apt (Debian, Ubuntu), dnf or yum (the RHEL family), zypper (SUSE), pacman
+//! (Arch) and apk (Alpine); see [`super::package_manager`] for how each is
+//! driven and how the facts choose one. apt's shell is unchanged from when it
+//! was the only one, and lives here.
 //!
-//! * The probe asks dpkg which version of each package is installed, and for
-//!   `state: latest` also the candidate version of the package cache.
+//! * The probe asks the package database which version of each package is
+//!   installed, and for `state: latest` also the version an install would
+//!   pick.
 //! * `present` installs what is missing (at `version` when pinned), `latest`
 //!   also upgrades what is older than the candidate, `absent` removes
 //!   (`apt-get remove`, configuration files stay).
-//! * A list `package: [a, b, c]` is one resource and one `apt-get install`.
+//! * A list `package: [a, b, c]` is one resource and one transaction.
 //! * `apt-get update` runs only before an install or upgrade, and only when
 //!   the cache was never fetched, is older than [`CACHE_MAX_AGE`], or a source
 //!   (`/etc/apt/sources.list*`, keyrings) is newer than the last update — for
 //!   example written by an `apt_repository` earlier in the same converge.
+//!   pacman and apk are refreshed by the same rule (their own sync databases
+//!   and indexes); dnf, yum and zypper refresh expired metadata themselves.
 
+use super::package_manager::{Manager, PIN_FUNCTION};
 use super::{Change, Decision, PlanInput, Probed, Query};
 use crate::diagnostic::Diag;
 use crate::recipe::{Name, Spanned, Text};
@@ -60,7 +65,7 @@ impl ResourceType for Package {
         valid: valid_name,
         noun: "package name",
         label: "not a package name",
-        help: "package names are lowercase letters, digits, and + - . (like nginx-light or libc6:amd64)",
+        help: "package names are letters, digits, and + - . _ (like nginx-light, libc6:amd64 or NetworkManager; Debian's are lowercase)",
     });
     type Spec = PackageSpec;
 
@@ -125,19 +130,17 @@ impl ResourceType for Package {
         input: &PlanInput<'_>,
         probed: &mut Probed,
     ) -> Result<Decision, Diag> {
-        let manager = probed.facts.package_manager.as_str();
-        if manager != "apt" {
-            let message = if manager == "none" || manager.is_empty() {
+        let fact = probed.facts.package_manager.as_str();
+        let Some(manager) = Manager::from_fact(fact) else {
+            let message = if fact == "none" || fact.is_empty() {
                 "no package manager found on this host (looked for apt-get, dnf, yum, apk, zypper, pacman)".to_string()
             } else {
-                format!(
-                    "this host's package manager is {manager}; this version of redgreen installs packages with apt only"
-                )
+                format!("this host's package manager is {fact}, which redgreen does not drive")
             };
             return Err(Diag::at(input.planned.place(), message)
                 .label("package")
-                .help("apt (Debian, Ubuntu) is supported; dnf, yum, apk, zypper and pacman are recognised but refused until they can be tested; use a `command` resource meanwhile, with `when: { package_manager: ... }`"));
-        }
+                .help("redgreen installs packages with apt, dnf, yum, zypper, pacman and apk; use a `command` resource meanwhile, with `when: { package_manager: ... }`"));
+        };
         let state = spec.state.as_ref().map(|s| s.value).unwrap_or_default();
         let pin = spec.version.as_ref().map(|v| input.render(v)).transpose()?;
         if let Some(pin) = &pin
@@ -147,7 +150,7 @@ impl ResourceType for Package {
                 input.planned.place(),
                 format!("invalid package version '{pin}'"),
             )
-            .help("a Debian version, like 1.22.1-9 or 1:2.3-1+deb12u1"));
+            .help(manager.version_example()));
         }
         let wants: Vec<Want> = input
             .planned
@@ -159,12 +162,16 @@ impl ResourceType for Package {
             })
             .collect();
         for want in &wants {
-            if !valid_name(&want.name) {
+            if !manager.valid_name(&want.name) {
                 return Err(Diag::at(
                     input.planned.place(),
                     format!("invalid package name '{}'", want.name),
                 )
-                .help("package names are lowercase letters, digits, and + - . (like nginx-light or libc6:amd64)"));
+                .help(if manager == Manager::Apt {
+                    "Debian's package names are lowercase letters, digits, and + - . (like nginx-light or libc6:amd64)"
+                } else {
+                    "package names are letters, digits, and + - . _ (like nginx or NetworkManager)"
+                }));
             }
         }
 
@@ -197,7 +204,7 @@ impl ResourceType for Package {
                         .or_default()
                         .installed = None;
                 }
-                snippet = remove_snippet(&wants);
+                snippet = remove_snippet(manager, &wants);
             }
             Wanted::Present | Wanted::Latest => {
                 let latest = state == Wanted::Latest;
@@ -205,9 +212,11 @@ impl ResourceType for Package {
                 for want in &wants {
                     let current = probed.packages.get(&want.name).cloned().unwrap_or_default();
                     let text = match (&current.installed, &want.pin) {
-                        (None, Some(pin)) => Some(format!("install {}={pin}", want.name)),
+                        (None, Some(pin)) => {
+                            Some(format!("install {}", manager.pinned(&want.name, pin)))
+                        }
                         (None, None) => Some(format!("install {}", want.name)),
-                        (Some(have), Some(pin)) if have != pin => {
+                        (Some(have), Some(pin)) if !manager.pin_holds(have, pin) => {
                             Some(format!("{} {have} → {pin}", want.name))
                         }
                         (Some(have), None) if latest => match &current.candidate {
@@ -250,13 +259,27 @@ impl ResourceType for Package {
                 for want in &wants {
                     let entry = probed.packages.entry(want.name.clone()).or_default();
                     if let Some(pin) = &want.pin {
-                        entry.installed = Some(pin.clone());
+                        if !entry
+                            .installed
+                            .as_deref()
+                            .is_some_and(|have| manager.pin_holds(have, pin))
+                        {
+                            entry.installed = Some(pin.clone());
+                        }
                     } else if entry.installed.is_none() || latest {
                         entry.installed =
                             entry.candidate.clone().or_else(|| Some("(newest)".into()));
                     }
                 }
-                snippet = install_snippet(&wants, latest);
+                snippet = install_snippet(manager, &wants, latest);
+                probed.package_transaction = Some(Transaction {
+                    manager,
+                    wants: wants
+                        .iter()
+                        .map(|w| (w.name.clone(), w.pin.clone()))
+                        .collect(),
+                    latest,
+                });
             }
         }
         Ok(Decision::Apply { changes, snippet })
@@ -342,13 +365,39 @@ fn human_age(seconds: u64) -> String {
     }
 }
 
-/// Shell functions of the probe (and of apply snippets) about packages.
+/// Shell functions of the probe about packages: `rg_pkg TAG NAME CANDIDATE?`
+/// and `rg_pkg_cache` answer through the functions of the host's manager
+/// (`$rg_pm`, set by the facts), so one probe script serves every family.
 pub const PROBE_FUNCTIONS: &str = r#"rg_pkg() {
-  [ "$rg_pm" = apt ] || return 0
-  rg_emit "$1" installed "$(rg_dpkg_version "$2")"
-  if [ "$3" = 1 ]; then rg_emit "$1" candidate "$(rg_apt_candidate "$2")"; fi
+  case $rg_pm in
+    apt) rg_v=rg_dpkg_version rg_c=rg_apt_candidate ;;
+    dnf|yum|zypper) rg_v=rg_rpm_version rg_c=rg_${rg_pm}_candidate ;;
+    pacman|apk) rg_v=rg_${rg_pm}_version rg_c=rg_${rg_pm}_candidate ;;
+    *) return 0 ;;
+  esac
+  rg_emit "$1" installed "$($rg_v "$2")"
+  if [ "$3" = 1 ]; then rg_emit "$1" candidate "$($rg_c "$2")"; fi
 }
-rg_dpkg_version() {
+rg_pkg_cache() {
+  case $rg_pm in apt|pacman|apk) rg_${rg_pm}_cache ;; esac
+}
+"#;
+
+/// All the package functions of the probe: the dispatch above, and every
+/// manager's own (the probe script is written before the facts are known).
+pub fn probe_functions() -> String {
+    let mut out = String::from(PROBE_FUNCTIONS);
+    for manager in super::package_manager::ALL {
+        if manager != Manager::Yum && manager != Manager::Zypper {
+            out.push_str(manager.functions());
+        }
+    }
+    out
+}
+
+/// apt's functions: the installed version (dpkg), the candidate version and
+/// the age of the package lists.
+pub const APT_FUNCTIONS: &str = r#"rg_dpkg_version() {
   dpkg-query -W -f='${db:Status-Abbrev}|${Version}\n' -- "$1" 2>/dev/null | sed -n 's/^.i.|//p' | head -n 1
 }
 rg_apt_candidate() {
@@ -372,7 +421,7 @@ use crate::shell::SHARED_PACKAGE_CACHE as SHARED;
 /// package cache, one at a time).
 fn apply_functions() -> String {
     format!(
-        "{PROBE_FUNCTIONS}rg_apt_refresh() {{\n\
+        "{APT_FUNCTIONS}rg_apt_refresh() {{\n\
          \x20 rg_c=$(rg_apt_cache)\n\
          \x20 case $rg_c in missing|sources) ;; *) [ \"$rg_c\" -gt {CACHE_MAX_AGE} ] || return 0 ;; esac\n\
          \x20 rg_apt_get update >&2\n\
@@ -384,9 +433,15 @@ fn apply_functions() -> String {
     )
 }
 
+/// True for a name some package manager accepts (checked again against the
+/// host's own manager when planning, see [`Manager::valid_name`]).
+pub fn valid_name(name: &str) -> bool {
+    valid_debian_name(name) || Manager::Dnf.valid_name(name)
+}
+
 /// True for a valid Debian package name, optionally with an architecture
 /// (`libc6:amd64`).
-pub fn valid_name(name: &str) -> bool {
+pub fn valid_debian_name(name: &str) -> bool {
     let (base, arch) = match name.split_once(':') {
         Some((base, arch)) => (base, Some(arch)),
         None => (name, None),
@@ -404,13 +459,117 @@ pub fn valid_name(name: &str) -> bool {
     base_ok && arch_ok
 }
 
-/// True for a valid Debian version (`1:1.22.1-9+deb12u1`).
+/// True for a valid version: Debian's (`1:1.22.1-9+deb12u1`), rpm's
+/// (`1.20.1-14.el9_2`, `1.0^git1`), pacman's or apk's (`1.2-r0`).
 pub fn valid_version(version: &str) -> bool {
     !version.is_empty()
         && version.starts_with(|c: char| c.is_ascii_digit())
         && version
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || ".+~:-_^".contains(c))
+}
+
+/// What a package resource installs, kept beside its snippet so that the
+/// engine can install the packages of consecutive package resources of a
+/// host in one transaction ([`joined_snippet`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transaction {
+    /// The host's manager.
+    pub manager: Manager,
+    /// Each package and its pin.
+    pub wants: Vec<(String, Option<String>)>,
+    /// `state: latest`.
+    pub latest: bool,
+}
+
+/// The test that a package is still to be installed, and the word that asks
+/// the manager for it.
+fn needed_and_arg(manager: Manager, want: &Want, latest: bool) -> (String, String) {
+    let n = quote(&want.name);
+    let version = manager.version_function();
+    let candidate = manager.candidate_function();
+    match (&want.pin, latest, manager) {
+        (Some(pin), _, Manager::Apt) => (
+            format!("[ \"$({version} {n})\" != {} ]", quote(pin)),
+            quote(&want.arg()),
+        ),
+        (Some(pin), _, _) => (
+            format!("! rg_pin_holds \"$({version} {n})\" {}", quote(pin)),
+            quote(&manager.pinned(&want.name, pin)),
+        ),
+        (None, false, _) => (format!("[ -z \"$({version} {n})\" ]"), n.clone()),
+        (None, true, Manager::Apt) => (
+            format!(
+                "[ -z \"$({version} {n})\" ] || [ \"$({version} {n})\" != \"$({candidate} {n})\" ]"
+            ),
+            n.clone(),
+        ),
+        (None, true, _) => (
+            format!(
+                "[ -n \"$({candidate} {n})\" ] && [ \"$({version} {n})\" != \"$({candidate} {n})\" ]"
+            ),
+            manager.latest_arg(&n),
+        ),
+    }
+}
+
+/// One snippet that installs the packages of several package resources (by
+/// apply tag, in order) in one transaction of their manager, re-checking each
+/// package first, and says `changed` for each resource whose packages it
+/// installed. The engine gives it to the first of them; the others run
+/// nothing of their own.
+pub fn joined_snippet(members: &[(String, &Transaction)]) -> String {
+    let manager = members[0].1.manager;
+    let mut out = if manager == Manager::Apt {
+        apply_functions()
+    } else {
+        format!("{}{PIN_FUNCTION}", manager.functions())
+    };
+    out.push_str("rg_want=\n");
+    for (tag, _) in members {
+        out.push_str(&format!("rg_want_{tag}=\n"));
+    }
+    let refresh = manager.refresh_function();
+    if let Some(refresh) = refresh
+        && members.iter().any(|(_, t)| t.latest)
+    {
+        // The newest version is only known after a refresh.
+        out.push_str(&format!("{refresh}\n"));
+    }
+    let mut pinned = false;
+    for (tag, transaction) in members {
+        for (name, pin) in &transaction.wants {
+            pinned |= pin.is_some();
+            let want = Want {
+                name: name.clone(),
+                pin: pin.clone(),
+            };
+            let (needed, arg) = needed_and_arg(manager, &want, transaction.latest);
+            out.push_str(&format!(
+                "if {needed}; then rg_want=\"$rg_want \"{arg}; rg_want_{tag}=\"$rg_want_{tag} \"{arg}; fi\n"
+            ));
+        }
+    }
+    out.push_str("if [ -n \"$rg_want\" ]; then\n");
+    if let Some(refresh) = refresh {
+        out.push_str(&format!("  {refresh}\n"));
+    }
+    let (options, end) = match manager {
+        Manager::Apt if pinned => (" --allow-downgrades", " --"),
+        Manager::Apt => ("", " --"),
+        _ => ("", ""),
+    };
+    out.push_str(&format!(
+        "  {}{options}{end} $rg_want >&2\n",
+        manager.install_command()
+    ));
+    for (tag, _) in members {
+        out.push_str(&format!(
+            "  if [ -n \"$rg_want_{tag}\" ]; then rg_emit {tag} changed \"installed$rg_want_{tag}\"; fi\n"
+        ));
+    }
+    out.push_str("fi\n");
+    out
 }
 
 /// One package as the resource wants it.
@@ -447,7 +606,60 @@ fn names(wants: &[&Want]) -> String {
 
 /// Shell that re-checks every package on the host, refreshes the cache if it
 /// must, and installs (or upgrades) what is still needed in one transaction.
-fn install_snippet(wants: &[Want], latest: bool) -> String {
+fn install_snippet(manager: Manager, wants: &[Want], latest: bool) -> String {
+    if manager == Manager::Apt {
+        return apt_install_snippet(wants, latest);
+    }
+    let mut out = format!("{}{PIN_FUNCTION}rg_want=\n", manager.functions());
+    let refresh = manager.refresh_function();
+    if let (true, Some(refresh)) = (latest, refresh) {
+        // The newest version is only known after a refresh.
+        out.push_str(&format!("{refresh}\n"));
+    }
+    for want in wants {
+        let (needed, arg) = needed_and_arg(manager, want, latest);
+        out.push_str(&format!(
+            "if {needed}; then rg_want=\"$rg_want \"{arg}; fi\n"
+        ));
+    }
+    out.push_str("if [ -n \"$rg_want\" ]; then\n");
+    if let Some(refresh) = refresh {
+        out.push_str(&format!("  {refresh}\n"));
+    }
+    out.push_str(&format!(
+        "  {} $rg_want >&2\n\
+         \x20 rg_emit \"$rg_tag\" changed \"installed$rg_want\"\n\
+         fi\n",
+        manager.install_command()
+    ));
+    out
+}
+
+/// Shell that removes the packages still installed, in one transaction.
+fn remove_snippet(manager: Manager, wants: &[Want]) -> String {
+    if manager == Manager::Apt {
+        return apt_remove_snippet(wants);
+    }
+    let version = manager.version_function();
+    let mut out = format!("{}rg_drop=\n", manager.functions());
+    for want in wants {
+        let n = quote(&want.name);
+        out.push_str(&format!(
+            "if [ -n \"$({version} {n})\" ]; then rg_drop=\"$rg_drop \"{n}; fi\n"
+        ));
+    }
+    out.push_str(&format!(
+        "if [ -n \"$rg_drop\" ]; then\n\
+         \x20 {} $rg_drop >&2\n\
+         \x20 rg_emit \"$rg_tag\" changed \"removed$rg_drop\"\n\
+         fi\n",
+        manager.remove_command()
+    ));
+    out
+}
+
+/// apt's install snippet (see [`install_snippet`]).
+fn apt_install_snippet(wants: &[Want], latest: bool) -> String {
     let mut out = apply_functions();
     out.push_str("rg_want=\n");
     if latest {
@@ -484,8 +696,8 @@ fn install_snippet(wants: &[Want], latest: bool) -> String {
     out
 }
 
-/// Shell that removes the packages still installed.
-fn remove_snippet(wants: &[Want]) -> String {
+/// apt's remove snippet (see [`remove_snippet`]).
+fn apt_remove_snippet(wants: &[Want]) -> String {
     let mut out = apply_functions();
     out.push_str("rg_drop=\n");
     for want in wants {
@@ -523,7 +735,8 @@ mod tests {
         assert!(valid_name("libc6:amd64"));
         assert!(valid_name("g++"));
         assert!(!valid_name("nginx light"));
-        assert!(!valid_name("Nginx"));
+        assert!(valid_name("Nginx"), "an rpm name");
+        assert!(!valid_debian_name("Nginx"));
         assert!(!valid_name("-y"));
         assert!(!valid_name("x"));
         assert!(valid_version("1:1.22.1-9+deb12u1"));
@@ -570,6 +783,7 @@ mod tests {
     #[test]
     fn install_snippet_rechecks_and_installs_in_one_transaction() {
         insta::assert_snapshot!(install_snippet(
+            Manager::Apt,
             &wants(&["nginx-light", "curl"], None),
             false
         ));
@@ -577,52 +791,158 @@ mod tests {
 
     #[test]
     fn latest_and_pinned_snippets() {
-        insta::assert_snapshot!("latest", install_snippet(&wants(&["curl"], None), true));
+        insta::assert_snapshot!(
+            "latest",
+            install_snippet(Manager::Apt, &wants(&["curl"], None), true)
+        );
         insta::assert_snapshot!(
             "pinned",
-            install_snippet(&wants(&["nginx-light"], Some("1.22.1-9")), false)
+            install_snippet(
+                Manager::Apt,
+                &wants(&["nginx-light"], Some("1.22.1-9")),
+                false
+            )
         );
     }
 
     #[test]
     fn remove_snippet_rechecks() {
-        insta::assert_snapshot!(remove_snippet(&wants(&["telnet"], None)));
+        insta::assert_snapshot!(remove_snippet(Manager::Apt, &wants(&["telnet"], None)));
     }
 
-    /// The probe functions run under dash: on a machine without dpkg they
-    /// report nothing installed and no cache.
+    /// The probe functions run under dash: for every manager, on a machine
+    /// without its tools they report nothing installed.
     #[test]
     fn probe_functions_are_valid_shell() {
-        let script = format!(
-            "{}{}rg_pm=apt\nrg_pkg q0 surely-not-a-package-here 1\nrg_emit q1 cache \"$(rg_apt_cache)\"\n",
-            crate::shell::PRELUDE,
-            apply_functions()
-        );
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .unwrap();
-        let lines = crate::shell::parse_lines(&String::from_utf8_lossy(&out.stdout));
-        assert_eq!(
-            PackageState::from_lines(&lines, "q0"),
-            PackageState::default()
-        );
-        assert!(lines.get("q1", "cache").is_some(), "{lines:?}");
+        for manager in super::super::package_manager::ALL {
+            let script = format!(
+                "{}{}{}rg_pm={}\nrg_pkg q0 surely-not-a-package-here 1\nrg_emit q1 cache \"$(rg_pkg_cache)\"\n",
+                crate::shell::PRELUDE,
+                probe_functions(),
+                apply_functions(),
+                manager.name()
+            );
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            let lines = crate::shell::parse_lines(&String::from_utf8_lossy(&out.stdout));
+            assert_eq!(
+                PackageState::from_lines(&lines, "q0"),
+                PackageState::default(),
+                "{manager:?}"
+            );
+            if manager == Manager::Apt {
+                assert!(lines.get("q1", "cache").is_some(), "{lines:?}");
+            }
+        }
+    }
+
+    /// Every manager's apply snippets, as written (apk's are tested on no
+    /// real host: these snapshots and `sh -n` are all it gets).
+    #[test]
+    fn snippets_of_every_manager() {
+        for manager in super::super::package_manager::ALL {
+            let name = manager.name();
+            let pinned = &wants(&["rg-hello"], Some("1.0"));
+            let scripts = [
+                (
+                    "present",
+                    install_snippet(manager, &wants(&["rg-hello", "rg-tool"], None), false),
+                ),
+                (
+                    "latest",
+                    install_snippet(manager, &wants(&["rg-hello"], None), true),
+                ),
+                ("pinned", install_snippet(manager, pinned, false)),
+                (
+                    "absent",
+                    remove_snippet(manager, &wants(&["rg-hello", "rg-tool"], None)),
+                ),
+            ];
+            for (what, script) in scripts {
+                let checked = std::process::Command::new("sh")
+                    .args(["-n", "-c", &script])
+                    .output()
+                    .unwrap();
+                assert!(
+                    checked.status.success(),
+                    "{name} {what}: {}",
+                    String::from_utf8_lossy(&checked.stderr)
+                );
+                if manager != Manager::Apt {
+                    insta::assert_snapshot!(format!("{name}_{what}"), script);
+                }
+            }
+        }
+    }
+
+    /// Two resources' packages in one transaction, each resource told what
+    /// it installed.
+    #[test]
+    fn joined_transactions() {
+        for manager in [Manager::Apt, Manager::Dnf] {
+            let first = Transaction {
+                manager,
+                wants: vec![("rg-hello".into(), None), ("rg-extra".into(), None)],
+                latest: false,
+            };
+            let second = Transaction {
+                manager,
+                wants: vec![("rg-tool".into(), Some("1.0".into()))],
+                latest: true,
+            };
+            let script = joined_snippet(&[("r0".into(), &first), ("r2".into(), &second)]);
+            let checked = std::process::Command::new("sh")
+                .args(["-n", "-c", &script])
+                .status()
+                .unwrap();
+            assert!(checked.success());
+            let tail = &script[script.find("rg_want=\n").unwrap()..];
+            insta::assert_snapshot!(format!("joined_{}", manager.name()), tail);
+        }
     }
 
     use crate::resource::testing;
 
     #[test]
-    fn other_managers_are_refused_by_name() {
+    fn unknown_managers_are_refused_by_name() {
         let mut probed = testing::debian();
-        probed.facts.package_manager = "dnf".into();
+        probed.facts.package_manager = "nix".into();
         let out = testing::plan("resources:\n  - package: nginx\n", &[], &mut probed);
         assert_eq!(
             testing::changes(&out[0]),
-            [
-                "error: this host's package manager is dnf; this version of redgreen installs packages with apt only"
-            ]
+            ["error: this host's package manager is nix, which redgreen does not drive"]
+        );
+    }
+
+    #[test]
+    fn pins_are_written_in_the_managers_syntax() {
+        let mut probed = testing::debian();
+        probed.facts.package_manager = "dnf".into();
+        probed.packages.insert(
+            "rg-tool".into(),
+            PackageState {
+                installed: Some("2.0-1".into()),
+                candidate: None,
+            },
+        );
+        let recipe = "resources:\n  - package: rg-hello\n    version: '1.0'\n  - package: rg-tool\n    version: '2.0'\n  - package: NetworkManager\n";
+        let out = testing::plan(recipe, &[], &mut probed);
+        assert_eq!(testing::changes(&out[0]), ["install rg-hello-1.0"]);
+        assert_eq!(testing::changes(&out[1]), ["ok"], "2.0-1 holds the pin 2.0");
+        assert_eq!(testing::changes(&out[2]), ["install NetworkManager"]);
+        probed.facts.package_manager = "apt".into();
+        let out = testing::plan(
+            "resources:\n  - package: NetworkManager\n",
+            &[],
+            &mut probed,
+        );
+        assert!(
+            testing::changes(&out[0])[0].starts_with("error: invalid package name"),
+            "{:?}",
+            testing::changes(&out[0])
         );
     }
 

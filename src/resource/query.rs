@@ -96,6 +96,10 @@ pub struct Probed {
     pub packages: BTreeMap<String, package::PackageState>,
     /// The package cache's freshness.
     pub package_cache: package::CacheState,
+    /// The install the package resource planned last asks for, which the
+    /// engine may join with the next ones into one transaction (see
+    /// [`package::Transaction`]).
+    pub package_transaction: Option<package::Transaction>,
     /// User name → account.
     pub users: BTreeMap<String, user::UserState>,
     /// Group name → group.
@@ -146,7 +150,7 @@ pub fn probe_functions(queries: &[Query]) -> String {
     let mut script = String::from(path::PROBE_FUNCTIONS);
     let has = |f: fn(&Query) -> bool| queries.iter().any(f);
     if has(|q| matches!(q, Query::Package { .. } | Query::PackageCache)) {
-        script.push_str(package::PROBE_FUNCTIONS);
+        script.push_str(&package::probe_functions());
     }
     if has(|q| matches!(q, Query::User { .. })) {
         script.push_str(user::PROBE_FUNCTIONS);
@@ -209,7 +213,7 @@ impl Query {
             Query::Package { name, candidate } => {
                 format!("rg_pkg {tag} {} {}\n", quote(name), u8::from(*candidate))
             }
-            Query::PackageCache => format!("rg_emit {tag} cache \"$(rg_apt_cache)\"\n"),
+            Query::PackageCache => format!("rg_emit {tag} cache \"$(rg_pkg_cache)\"\n"),
             Query::User { name } => format!("rg_user {tag} {}\n", quote(name)),
             Query::Group { name } => format!("rg_group {tag} {}\n", quote(name)),
             Query::Service { name } => format!("rg_service {tag} {}\n", quote(name)),
