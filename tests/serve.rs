@@ -250,12 +250,16 @@ fn a_stopped_service_turns_healthz_red_and_a_converge_green_again() {
         request(port, "GET", &format!("/healthz/{HOST}"), None).0,
         503
     );
-    let metrics = request(port, "GET", "/metrics", Some(TOKEN)).1;
+    // The service may stop between a round's plan and its features: the
+    // drift shows in that round or the next.
+    let drifted = format!("redgreen_host_drifted_resources{{host=\"{HOST}\"}} 1");
+    let metrics = wait_until(
+        "the drift metric",
+        || request(port, "GET", "/metrics", Some(TOKEN)),
+        |_, body| body.contains(&drifted),
+    );
     assert!(metrics.contains(&format!("{greeter} 0")), "{metrics}");
     assert!(metrics.contains(&format!("redgreen_host_healthy{{host=\"{HOST}\"}} 0")));
-    assert!(metrics.contains(&format!(
-        "redgreen_host_drifted_resources{{host=\"{HOST}\"}} 1"
-    )));
     let turned = event(&events, "red");
     assert_eq!(turned["host"], HOST, "{turned}");
     assert!(
