@@ -5,6 +5,7 @@ mod converge;
 mod hosts;
 mod init;
 mod lsp;
+mod serve;
 mod signals;
 mod status;
 mod test;
@@ -75,6 +76,10 @@ pub enum Command {
     /// Per host: the commit last converged, when, the result, and whether its
     /// features last passed (from each host's ledger).
     Status(status::StatusArgs),
+    /// The features as live health checks: verify, drift (plan) and the
+    /// ledgers of the hosts on an interval, served as /healthz, /metrics,
+    /// /api/status and a dashboard. Never converges.
+    Serve(serve::ServeArgs),
     /// Run the features (Gherkin) against the hosts.
     Verify(verify::VerifyArgs),
     /// List every step phrase (built-in and features/steps.yml) with an example.
@@ -358,6 +363,7 @@ async fn run(cli: Cli) -> i32 {
         Command::Plan(args) => converge::plan(&cli, args).await,
         Command::Converge(args) => converge::converge(&cli, args).await,
         Command::Status(args) => status::run(&cli, args).await,
+        Command::Serve(args) => serve::run(&cli, args).await,
         Command::Verify(args) => verify::verify(&cli, args).await,
         Command::Steps => Ok(verify::steps(&cli)),
         Command::Test(args) => test::run(&cli, args).await,

@@ -33,7 +33,9 @@ pub struct StatusArgs {
     /// Hosts read at once (default: `concurrency` in redgreen.yml, else 50).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// pretty (a table) or json (one document with every host's ledger).
+    /// pretty (a table), json (one document with every host's ledger) or
+    /// html (the dashboard of `redgreen serve`, once: features, drift and
+    /// deployed commits; runs the features and a plan).
     #[arg(long, value_enum, default_value = "pretty")]
     pub format: StatusFormat,
     /// Write the status to this file instead of stdout.
@@ -54,6 +56,8 @@ pub enum StatusFormat {
     Pretty,
     /// One JSON document: the repository's commit and every host's ledger.
     Json,
+    /// The dashboard of `redgreen serve`, written once.
+    Html,
 }
 
 impl From<StatusFormat> for crate::report::Format {
@@ -61,6 +65,7 @@ impl From<StatusFormat> for crate::report::Format {
         match format {
             StatusFormat::Pretty => crate::report::Format::Pretty,
             StatusFormat::Json => crate::report::Format::Json,
+            StatusFormat::Html => crate::report::Format::Html,
         }
     }
 }
@@ -75,6 +80,10 @@ pub(super) async fn run(cli: &Cli, args: &StatusArgs) -> Result<i32, Failure> {
         local: args.connection == ConnectionKind::Local,
         accept_new_host_keys: args.accept_new_host_keys,
     };
+    if args.format == StatusFormat::Html {
+        return super::serve::status_html(cli, &selection, args.concurrency, args.out.as_deref())
+            .await;
+    }
     let targets = targets::resolve(&project, &selection)?;
     let revision = Revision::of(&project.root);
     let concurrency = project.inventory.defaults.concurrency(args.concurrency);

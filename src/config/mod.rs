@@ -10,6 +10,7 @@
 mod expand;
 pub mod inventory;
 mod validate;
+pub mod waivers;
 pub mod yaml;
 
 use std::collections::BTreeMap;

@@ -150,6 +150,20 @@ fn scenario_annotations(scenarios: &[ScenarioResult]) -> String {
                     &message,
                 ));
             }
+            // Waived: not an error, and not hidden either.
+            Outcome::Waived => {
+                let (line, message) = match &scenario.failure {
+                    Some(f) => (f.line, format!("{}\n{}", f.step, f.message)),
+                    None => (scenario.line, "failed".to_string()),
+                };
+                let waiver = scenario.waiver.as_deref().unwrap_or("");
+                let error = annotation(
+                    Some((&scenario.file, line, None)),
+                    &format!("{} failed on {} (waived)", scenario.scenario, scenario.host),
+                    &format!("{message}\nwaived: {waiver}"),
+                );
+                out.push_str(&error.replacen("::error ", "::warning ", 1));
+            }
             Outcome::Unreachable if !unreachable.contains(&scenario.host.as_str()) => {
                 unreachable.push(&scenario.host);
                 let reason = scenario
@@ -373,6 +387,12 @@ fn grid(report: &verify::Report) -> String {
         count(Outcome::Skipped),
         count(Outcome::Unreachable)
     );
+    if count(Outcome::Waived) > 0 {
+        out.insert_str(
+            out.len() - 2,
+            &format!(", {} waived", count(Outcome::Waived)),
+        );
+    }
     let hosts: Vec<&str> = report.hosts.iter().map(|h| h.host.as_str()).collect();
     if hosts.is_empty() {
         return out;
@@ -417,6 +437,7 @@ fn mark(outcome: Option<Outcome>) -> &'static str {
         Some(Outcome::Failed) => "❌",
         Some(Outcome::Skipped) => "⏭️",
         Some(Outcome::Unreachable) => "⚠️ unreachable",
+        Some(Outcome::Waived) => "🟨 waived",
         None => " ",
     }
 }

@@ -185,6 +185,7 @@ fn cell_html(cell: Option<&ScenarioCycle>) -> String {
         Some(Outcome::Failed) => ("failed", "✘ red"),
         Some(Outcome::Unreachable) => ("unreachable", "✘ unreachable"),
         Some(Outcome::Skipped) => ("skipped", "– skipped"),
+        Some(Outcome::Waived) => ("waived", "✘ waived"),
         None => ("none", "not run"),
     };
     let before = match cell.red {
@@ -194,6 +195,7 @@ fn cell_html(cell: Option<&ScenarioCycle>) -> String {
         Some(Outcome::Failed) => "<span class=\"was\">red before converge</span>".to_string(),
         Some(Outcome::Unreachable) => "<span class=\"was\">unreachable before converge</span>".to_string(),
         Some(Outcome::Skipped) => "<span class=\"was\">skipped before converge</span>".to_string(),
+        Some(Outcome::Waived) => "<span class=\"was\">red (waived) before converge</span>".to_string(),
         None => String::new(),
     };
     let message = match &cell.failure {

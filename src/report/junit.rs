@@ -48,7 +48,8 @@ fn testcase(scenario: &ScenarioResult) -> junit_report::TestCase {
         Outcome::Unreachable => {
             junit_report::TestCase::failure(&name, time, "unreachable", &message)
         }
-        Outcome::Skipped => junit_report::TestCase::skipped(&name),
+        // Not red, and not hidden: skipped, with the waiver in its output.
+        Outcome::Skipped | Outcome::Waived => junit_report::TestCase::skipped(&name),
     };
     case.set_system_out(&super::scenario::scenario_text(scenario, false, false));
     case

@@ -16,6 +16,7 @@ pub mod reporters;
 pub mod results;
 pub mod rollout;
 pub mod scenario;
+pub mod serve;
 pub mod status;
 pub mod steps;
 pub mod verify;

@@ -140,7 +140,8 @@ impl RolloutReport {
             };
             let host = &mut hosts[index];
             match scenario.status {
-                Outcome::Passed => host.passed += 1,
+                // A waived failure does not stop a rollout (it is shown as waived).
+                Outcome::Passed | Outcome::Waived => host.passed += 1,
                 Outcome::Failed => host.failed += 1,
                 Outcome::Skipped => host.skipped += 1,
                 Outcome::Unreachable => {

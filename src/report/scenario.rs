@@ -75,5 +75,11 @@ pub fn scenario_text(result: &ScenarioResult, verbose: bool, color: bool) -> Str
             }
         }
     }
+    if let Some(waiver) = &result.waiver {
+        out.push_str(&format!(
+            "   {}\n",
+            paint(color, Tone::Dim, &format!("waived: {waiver}"))
+        ));
+    }
     out
 }

@@ -120,6 +120,7 @@ pub fn summary(results: &[ScenarioResult]) -> String {
         (count(Outcome::Failed), "failed"),
         (count(Outcome::Skipped), "skipped"),
         (count(Outcome::Unreachable), "unreachable"),
+        (count(Outcome::Waived), "waived"),
     ]);
     let steps = StepCounts::of(results);
     let step_parts = parts(&[
@@ -257,6 +258,7 @@ mod tests {
                 message: "expected the command to succeed: `nginx -t` exited with status 127; its error output:\n  sh: 1: nginx: not found".into(),
                 command: Some("sh -c 'nginx -t'".into()),
             }),
+            waiver: None,
             steps: vec![
                 step("When", "I run \"nginx -t\"", 4, StepStatus::Passed),
                 step("Then", "the command should succeed", 5, StepStatus::Failed),

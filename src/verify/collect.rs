@@ -4,6 +4,7 @@
 //! when someone listens, the same events in file order as typed
 //! [`Event`](super::Event)s.
 
+use crate::config::waivers::Waiver;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -24,6 +25,8 @@ pub(crate) struct Collector {
     running: HashMap<(String, String, usize, usize), Partial>,
     /// Finished scenarios.
     pub(crate) results: Vec<ScenarioResult>,
+    /// waivers.yml, and today's date (UTC) they are held against.
+    waivers: (Vec<Waiver>, String),
 }
 
 struct Partial {
@@ -92,6 +95,10 @@ impl Collector {
             let partial = self.running.remove(&key)?;
             self.results
                 .push(finish(feature, rule, scenario, file, partial, at));
+            let (waivers, today) = &self.waivers;
+            if let Some(result) = self.results.last_mut() {
+                waive(result, waivers, today);
+            }
             return self.results.last();
         }
         let partial = self.running.get_mut(&key)?;
@@ -202,10 +209,29 @@ fn finish(
         status,
         seconds: seconds_between(partial.started, at),
         failure: partial.failure,
+        waiver: None,
         steps: partial.steps,
         keyword: scenario.keyword.clone(),
         column: scenario.position.col,
         tags: scenario.tags.clone(),
+    }
+}
+
+/// A failed scenario that a waiver covers becomes waived, with the waiver
+/// named.
+fn waive(result: &mut ScenarioResult, waivers: &[Waiver], today: &str) {
+    if result.status != Outcome::Failed {
+        return;
+    }
+    if let Some(waiver) = waivers
+        .iter()
+        .find(|w| w.covers(&result.scenario, &result.tags, &result.host, today))
+    {
+        result.status = Outcome::Waived;
+        result.waiver = Some(format!(
+            "{} until {} ({})",
+            waiver.reason, waiver.until, waiver.place
+        ));
     }
 }
 
@@ -244,12 +270,16 @@ pub(crate) struct Reporters<'l> {
 
 impl<'l> Reporters<'l> {
     /// The collector, and the listener if any.
-    pub(crate) fn new(listener: Option<Listener<'l>>) -> Reporters<'l> {
+    pub(crate) fn new(listener: Option<Listener<'l>>, waivers: &[Waiver]) -> Reporters<'l> {
+        let collector = || Collector {
+            waivers: (waivers.to_vec(), crate::config::waivers::today()),
+            ..Collector::default()
+        };
         Reporters {
-            collector: Collector::default(),
+            collector: collector(),
             live: listener.map(|listener| {
                 Box::new(writer::Normalize::new(Live {
-                    collector: Collector::default(),
+                    collector: collector(),
                     listener,
                 }))
             }),

@@ -49,6 +49,8 @@ pub struct Suite {
     pub library: Arc<Library>,
     /// Test host name → the entry name `@host:` tags may use for it too.
     aliases: BTreeMap<String, String>,
+    /// waivers.yml: failures shown as waived until their date.
+    pub waivers: Vec<crate::config::waivers::Waiver>,
 }
 
 /// Every phrase a project's features may use: the built-ins, then
@@ -100,11 +102,15 @@ impl Suite {
         diags
             .0
             .extend(features::validate(&features, &library, Some(&names)).0);
+        let waivers = crate::config::waivers::load(&project.root)
+            .map_err(|found| diags.0.extend(found.0))
+            .unwrap_or_default();
         diags.into_result()?;
         Ok(Suite {
             features,
             library: Arc::new(library),
             aliases,
+            waivers,
         })
     }
 

@@ -16,6 +16,9 @@ pub enum Outcome {
     Skipped,
     /// The host could not be reached.
     Unreachable,
+    /// A step failed, but a waiver (waivers.yml) accepts it until its date:
+    /// shown, not red.
+    Waived,
 }
 
 /// The step that failed, and why.
@@ -55,6 +58,9 @@ pub struct ScenarioResult {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<StepFailure>,
+    /// The waiver that accepts its failure: its reason, date and place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<String>,
     /// Every step, the background's first: those after a failed step (or on
     /// a host that could not be reached) are skipped.
     pub steps: Vec<StepResult>,
@@ -163,7 +169,7 @@ impl Report {
         let mut code = crate::exit::OK;
         for scenario in &self.scenarios {
             code = code.max(match scenario.status {
-                Outcome::Passed | Outcome::Skipped => crate::exit::OK,
+                Outcome::Passed | Outcome::Skipped | Outcome::Waived => crate::exit::OK,
                 Outcome::Failed => crate::exit::FAILED,
                 Outcome::Unreachable => crate::exit::UNREACHABLE,
             });

@@ -177,7 +177,11 @@ pub(crate) async fn execute(
         _,
         Reporters<'_>,
         cucumber::cli::Empty,
-    >::custom(Expanded(expanded), runner, Reporters::new(listener))
+    >::custom(
+        Expanded(expanded),
+        runner,
+        Reporters::new(listener, &suite.waivers),
+    )
     .with_cli(cucumber::cli::Opts::<_, _, _, cucumber::cli::Empty>::default());
     let reporters = cucumber.run(()).await;
 

@@ -8,12 +8,14 @@
 //! * [`watch`]: the inner loop of `redgreen watch`,
 //! * [`rollout`]: converging in batches gated by the features, and
 //!   `converge --verify`,
-//! * [`status`]: each host's ledger, and the hosts that drifted.
+//! * [`status`]: each host's ledger, and the hosts that drifted,
+//! * [`serve`]: verify, drift and ledgers on an interval, over HTTP.
 
 pub mod cache;
 pub mod cycle;
 pub mod lsp;
 pub mod rollout;
+pub mod serve;
 pub mod shard;
 pub mod status;
 pub mod targets;
