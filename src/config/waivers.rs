@@ -159,4 +159,19 @@ mod tests {
         assert!(t.covers("x", &["@flaky".into()], "any", "2026-12-01"));
         assert!(!t.covers("x", &["slow".into()], "any", "2026-12-01"));
     }
+
+    /// The example of docs/serve.md is a waivers.yml that loads.
+    #[test]
+    fn the_example_of_the_docs_loads() {
+        let doc = include_str!("../../docs/serve.md");
+        let example = doc
+            .split("```yaml waivers\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/serve.md has a ```yaml waivers example");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("waivers.yml"), example).unwrap();
+        let waivers = load(dir.path()).unwrap_or_else(|d| panic!("{d:?}"));
+        assert_eq!(waivers.len(), 2);
+    }
 }
