@@ -205,7 +205,8 @@ pub async fn run(
 
     // The first round: converge and verify everything.
     let everything: BTreeSet<Changed> = [Changed::Everything("start".into())].into();
-    let first = round(root, driver, &targets, &everything, None, "start", settings).await;
+    say(Watch::Running { what: "start" });
+    let first = round(root, driver, &targets, &everything, None, "start", settings, reporter).await;
     say(Watch::Round(&first));
 
     loop {
@@ -239,7 +240,8 @@ pub async fn run(
                     saved_at = SystemTime::now();
                 }
                 let what = names.into_iter().collect::<Vec<_>>().join(", ");
-                let done = round(root, driver, &targets, &changes, Some(saved_at), &what, settings).await;
+                say(Watch::Running { what: &what });
+                let done = round(root, driver, &targets, &changes, Some(saved_at), &what, settings, reporter).await;
                 say(Watch::Round(&done));
             }
             _ = settings.interrupt.wait() => break,
@@ -302,6 +304,7 @@ async fn round(
     saved_at: Option<SystemTime>,
     what: &str,
     settings: &Settings,
+    reporter: &dyn Reporter,
 ) -> Round {
     let started = Instant::now();
     let clock = crate::engine::ledger::now();
@@ -360,7 +363,7 @@ async fn round(
         // A Ctrl-C during a round stops the watch once the round is done,
         // not the round's converge.
         let options = settings.test_host_converge(&project, false, Default::default());
-        let report = engine::run(&project, jobs, &options, &engine::quiet).await;
+        let report = engine::run(&project, jobs, &options, &|event| reporter.engine(event)).await;
         let failed: Vec<String> = report
             .hosts
             .iter()
