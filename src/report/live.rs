@@ -28,10 +28,9 @@ pub struct Converge {
 impl Converge {
     /// Output for a plan (`plan: true`) or a converge.
     pub fn new(plan: bool) -> Converge {
-        Converge {
-            recap: true,
-            ..Converge::progress_only(plan)
-        }
+        let mut converge = Converge::progress_only(plan);
+        converge.recap = true;
+        converge
     }
 
     /// Only the progress of each host, not its resources when it is done
@@ -42,8 +41,12 @@ impl Converge {
         } else {
             ProgressDrawTarget::hidden()
         };
+        let bars = MultiProgress::with_draw_target(target);
+        if crate::output::progress() {
+            crate::output::show_progress(Some(bars.clone()));
+        }
         Converge {
-            bars: MultiProgress::with_draw_target(target),
+            bars,
             spinners: Mutex::new(HashMap::new()),
             plan,
             recap: false,
@@ -54,6 +57,12 @@ impl Converge {
     fn print(&self, text: &str) {
         // Printing through the bars keeps them below the text.
         self.bars.suspend(|| crate::output::print(text));
+    }
+}
+
+impl Drop for Converge {
+    fn drop(&mut self) {
+        crate::output::show_progress(None);
     }
 }
 
@@ -73,8 +82,8 @@ impl Converge {
     /// A resource started: the host's spinner shows it, timed from now.
     fn resource_started(&self, host: &str, resource: &str) {
         let bar = self.bar(host);
-        bar.set_message(crate::output::shown(resource).into_owned());
         bar.reset_elapsed();
+        bar.set_message(crate::output::shown(resource).into_owned());
     }
 
     /// A resource ended: off a terminal, a line says so (on a terminal, the
