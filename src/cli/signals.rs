@@ -63,8 +63,9 @@ pub(crate) fn listen() {
                     } else {
                         "a second signal"
                     };
-                    let message =
-                        format!("{name}: finishing the scripts that are running; {again} to quit at once\n");
+                    let message = format!(
+                        "{name}: finishing the scripts that are running; {again} to quit at once\n"
+                    );
                     // Above the spinners, which clear their lines (and the
                     // terminal's `^C` with them); else after the `^C`.
                     if !crate::output::above_progress(|| crate::output::eprint(&message)) {

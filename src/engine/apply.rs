@@ -89,7 +89,9 @@ pub(super) async fn run(
         let host = report.host.as_str();
         match step {
             StepLine::Started(_) => events(Event::ResourceStarted { host, resource }),
-            StepLine::Finished { status, seconds, .. } => events(Event::ResourceDone {
+            StepLine::Finished {
+                status, seconds, ..
+            } => events(Event::ResourceDone {
                 host,
                 resource,
                 status,
@@ -97,8 +99,7 @@ pub(super) async fn run(
             }),
         }
     };
-    let script =
-        Script::root(apply).with_timeout(ledger::locked_timeout(options.command_timeout));
+    let script = Script::root(apply).with_timeout(ledger::locked_timeout(options.command_timeout));
     let output = transport.run_streaming(&script, &on_line).await;
     let output = match output {
         Ok(output) => output,
@@ -229,6 +230,10 @@ fn read_result(
         report.status = Status::Skipped;
         report.message = Some(match failed {
             Some(title) => format!("not applied: {title} failed before it"),
+            // It said it started: it may have done part of its work.
+            None if lines.get(tag, "started").is_some() => {
+                "the apply script stopped while it ran".into()
+            }
             None => "not applied: the apply script stopped early".into(),
         });
     }
@@ -347,8 +352,15 @@ mod tests {
     #[test]
     fn lines_that_are_not_about_a_step_say_nothing() {
         assert!(
-            statuses(&["@lock waited 3", "@ledger written ", "@end", "", "@", "plain"])
-                .is_empty()
+            statuses(&[
+                "@lock waited 3",
+                "@ledger written ",
+                "@end",
+                "",
+                "@",
+                "plain"
+            ])
+            .is_empty()
         );
     }
 

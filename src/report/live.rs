@@ -260,7 +260,12 @@ mod tests {
     #[test]
     fn a_finished_resource_is_one_plain_line() {
         assert_eq!(
-            resource_line("web1", "package nginx-light", engine::Status::Changed, 41.25),
+            resource_line(
+                "web1",
+                "package nginx-light",
+                engine::Status::Changed,
+                41.25
+            ),
             "web1: package nginx-light: changed in 41.2s\n"
         );
     }

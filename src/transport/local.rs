@@ -7,9 +7,7 @@ use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::{
-    OnLine, Output, Script, Transport, TransportError, Tunnel, check_sudo, shell_argv,
-};
+use super::{OnLine, Output, Script, Transport, TransportError, Tunnel, check_sudo, shell_argv};
 
 /// A transport that runs scripts with the local `sh`.
 pub struct LocalTransport {

@@ -187,8 +187,11 @@ pub trait Transport: Send + Sync {
     /// `line` as it arrives (without its line break), so that a long script
     /// can say what it is doing: still one round trip. The whole stdout is
     /// also in the [`Output`].
-    async fn run_streaming(&self, script: &Script, line: OnLine<'_>)
-    -> Result<Output, TransportError>;
+    async fn run_streaming(
+        &self,
+        script: &Script,
+        line: OnLine<'_>,
+    ) -> Result<Output, TransportError>;
 
     /// Open a TCP connection to `host:port` as the host itself would (for
     /// `localhost`, the host's own loopback). HTTP checks use it so that the

@@ -29,8 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use super::{
-    Connection, OnLine, Output, Script, Transport, TransportError, Tunnel, check_sudo,
-    shell_argv,
+    Connection, OnLine, Output, Script, Transport, TransportError, Tunnel, check_sudo, shell_argv,
 };
 
 /// sshd's default MaxSessions is 10: stay below it on one connection.

@@ -205,8 +205,19 @@ pub async fn run(
 
     // The first round: converge and verify everything.
     let everything: BTreeSet<Changed> = [Changed::Everything("start".into())].into();
-    say(Watch::Running { what: "start" });
-    let first = round(root, driver, &targets, &everything, None, "start", settings, reporter).await;
+    let first = round(
+        root,
+        driver,
+        &targets,
+        Save {
+            changes: &everything,
+            at: None,
+            what: "start",
+        },
+        settings,
+        reporter,
+    )
+    .await;
     say(Watch::Round(&first));
 
     loop {
@@ -240,8 +251,7 @@ pub async fn run(
                     saved_at = SystemTime::now();
                 }
                 let what = names.into_iter().collect::<Vec<_>>().join(", ");
-                say(Watch::Running { what: &what });
-                let done = round(root, driver, &targets, &changes, Some(saved_at), &what, settings, reporter).await;
+                let done = round(root, driver, &targets, Save { changes: &changes, at: Some(saved_at), what: &what }, settings, reporter).await;
                 say(Watch::Round(&done));
             }
             _ = settings.interrupt.wait() => break,
@@ -295,17 +305,30 @@ fn fingerprint(path: &Path) -> Option<String> {
         .map(|data| crate::resource::file::sha256_hex(&data))
 }
 
-/// One round: reload, converge what the change affects, verify.
+/// What a round is about: the changes seen, when the last was saved (none
+/// for the first round), and their names.
+struct Save<'a> {
+    changes: &'a BTreeSet<Changed>,
+    at: Option<SystemTime>,
+    what: &'a str,
+}
+
+/// One round: reload, converge what the change affects, verify. It says
+/// `running…` first, and each host's progress as it converges.
 async fn round(
     root: &Path,
     driver: &dyn Driver,
     created: &[Target],
-    changes: &BTreeSet<Changed>,
-    saved_at: Option<SystemTime>,
-    what: &str,
+    save: Save<'_>,
     settings: &Settings,
     reporter: &dyn Reporter,
 ) -> Round {
+    let Save {
+        changes,
+        at: saved_at,
+        what,
+    } = save;
+    reporter.event(Event::Watch(Watch::Running { what }));
     let started = Instant::now();
     let clock = crate::engine::ledger::now();
     let mut round = Round {
