@@ -41,12 +41,8 @@ impl Converge {
         } else {
             ProgressDrawTarget::hidden()
         };
-        let bars = MultiProgress::with_draw_target(target);
-        if crate::output::progress() {
-            crate::output::show_progress(Some(bars.clone()));
-        }
         Converge {
-            bars,
+            bars: MultiProgress::with_draw_target(target),
             spinners: Mutex::new(HashMap::new()),
             plan,
             recap: false,
@@ -73,6 +69,10 @@ impl Converge {
 
     fn bar(&self, host: &str) -> ProgressBar {
         let mut spinners = self.spinners.lock().expect("spinners lock");
+        if spinners.is_empty() && self.terminal {
+            // A signal's message now goes above the spinners.
+            crate::output::show_progress(Some(self.bars.clone()));
+        }
         spinners
             .entry(host.to_string())
             .or_insert_with(|| spinner_in(&self.bars, host))
@@ -95,15 +95,15 @@ impl Converge {
     }
 
     fn host_done(&self, report: &engine::HostReport) {
-        if let Some(bar) = self
-            .spinners
-            .lock()
-            .expect("spinners lock")
-            .remove(&report.host)
-        {
+        let mut spinners = self.spinners.lock().expect("spinners lock");
+        if let Some(bar) = spinners.remove(&report.host) {
             bar.finish_and_clear();
             self.bars.remove(&bar);
         }
+        if spinners.is_empty() {
+            crate::output::show_progress(None);
+        }
+        drop(spinners);
         if !self.recap {
             return;
         }
