@@ -104,6 +104,30 @@ pub fn progress() -> bool {
     !quiet() && std::io::stderr().is_terminal()
 }
 
+/// The progress lines on the terminal now, if any (see [`show_progress`]).
+static LIVE: std::sync::Mutex<Option<indicatif::MultiProgress>> = std::sync::Mutex::new(None);
+
+/// Say that `bars` are the progress lines on the terminal, so that a
+/// message from elsewhere (a signal's) is printed above them, not through
+/// them; `None` when they are gone.
+pub fn show_progress(bars: Option<indicatif::MultiProgress>) {
+    *LIVE.lock().unwrap_or_else(|e| e.into_inner()) = bars;
+}
+
+/// Run `print` with the progress lines taken off the terminal (they come
+/// back below what it printed); false, without running it, when none are
+/// shown.
+pub fn above_progress(print: impl FnOnce()) -> bool {
+    let live = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match live {
+        Some(bars) if progress() => {
+            bars.suspend(print);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Print what a command produces for people (a report, a recap, a list) to
 /// stdout; nothing under `--quiet`. Data asked for goes through [`data`].
 pub fn print(text: &str) {

@@ -485,3 +485,214 @@ fn an_unknown_host_key_is_refused_unless_accepted_for_first_contact() {
     );
     project.run(&["converge"]).expect(0);
 }
+
+/// A recipe of three resources under `root`, the second a command that
+/// sleeps 3 s.
+fn slow_project(root: &str) -> common::Project {
+    let project = project_on_shared("groups:\n  test: { recipes: [slow] }\n");
+    project.write(
+        "recipes/slow.yml",
+        &format!(
+            "resources:\n  - file: {root}/first\n    content: \"1\\n\"\n  - command: wait three seconds\n    run: sleep 3 && touch {root}/slept\n    creates: {root}/slept\n  - file: {root}/last\n    content: \"2\\n\"\n"
+        ),
+    );
+    let shared = common::shared();
+    shared
+        .project
+        .ssh(&shared.host, &format!("rm -rf {root} && mkdir -p {root}"));
+    project
+}
+
+/// Off a terminal, a converge says each resource as it ends, in order, while
+/// it runs: the first line comes while the command still sleeps, not when
+/// the converge ends. No escape codes, no spinner.
+#[test]
+fn off_a_terminal_each_finished_resource_is_a_line_as_it_happens() {
+    use assert_cmd::cargo::CommandCargoExt;
+    use std::io::BufRead;
+    use std::time::Instant;
+    let root = "/srv/progress-pipe";
+    let project = slow_project(root);
+    let mut child = std::process::Command::cargo_bin("redgreen")
+        .expect("redgreen binary")
+        .arg("-C")
+        .arg(project.path())
+        .arg("converge")
+        .env("REDGREEN_KEEP_CONNECTIONS", "0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("redgreen starts");
+    let stdout = child.stdout.take().unwrap();
+    let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap());
+    // Each line of stderr with when it came, and whether redgreen still ran.
+    let mut lines: Vec<(String, Instant, bool)> = Vec::new();
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let running = child.try_wait().unwrap().is_none();
+        lines.push((line, Instant::now(), running));
+    }
+    let status = child.wait().unwrap();
+    let ended = Instant::now();
+    let stdout = out.join().unwrap();
+    let text: Vec<&str> = lines.iter().map(|(l, _, _)| l.as_str()).collect();
+    assert!(status.success(), "{text:#?}\n{stdout}");
+    let resources: Vec<&(String, Instant, bool)> = lines
+        .iter()
+        .filter(|(l, _, _)| l.starts_with("box: "))
+        .collect();
+    let shown: Vec<String> = resources
+        .iter()
+        .map(|(l, _, _)| l.split(" in ").next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            format!("box: file {root}/first: changed"),
+            "box: command wait three seconds: changed".to_string(),
+            format!("box: file {root}/last: changed"),
+        ],
+        "{text:#?}"
+    );
+    let (_, first_at, running) = resources[0];
+    assert!(running, "the first line came while redgreen ran: {text:#?}");
+    assert!(
+        ended.duration_since(*first_at).as_secs_f64() > 2.5,
+        "the first line came before the command slept: {text:#?}"
+    );
+    let slept: f64 = resources[1]
+        .0
+        .rsplit(" in ")
+        .next()
+        .unwrap()
+        .trim_end_matches('s')
+        .parse()
+        .unwrap();
+    assert!((3.0..10.0).contains(&slept), "{text:#?}");
+    for (line, _, _) in &lines {
+        assert!(!line.contains('\x1b') && !line.contains('\r'), "{line:?}");
+    }
+    // The report on stdout is as before, after the progress.
+    assert!(stdout.contains("wait three seconds"), "{stdout}");
+}
+
+/// `--quiet` shows no progress.
+#[test]
+fn quiet_shows_no_progress() {
+    let root = "/srv/progress-quiet";
+    let project = slow_project(root);
+    let run = project.run(&["--quiet", "converge"]).expect(0);
+    assert_eq!(run.stderr, "", "{}", run.stderr);
+    assert_eq!(run.stdout, "", "{}", run.stdout);
+}
+
+/// What a terminal shows once `output` has been written to it: a minimal
+/// emulation of the sequences indicatif writes (carriage return, line feed,
+/// erase line, cursor up, erase below).
+fn screen(output: &str) -> Vec<String> {
+    let mut lines: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut row, mut col) = (0usize, 0usize);
+    let mut chars = output.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => col = 0,
+            '\n' => {
+                row += 1;
+                col = 0;
+                if lines.len() <= row {
+                    lines.push(Vec::new());
+                }
+            }
+            '\x1b' => {
+                if chars.peek() != Some(&'[') {
+                    continue;
+                }
+                chars.next();
+                let mut arg = String::new();
+                let mut end = ' ';
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        end = c;
+                        break;
+                    }
+                    arg.push(c);
+                }
+                let n: usize = arg.parse().unwrap_or(1);
+                match end {
+                    'K' => lines[row].clear(),
+                    'A' => row = row.saturating_sub(n),
+                    'J' => lines.truncate(row + 1),
+                    'G' => col = n.saturating_sub(1),
+                    _ => {}
+                }
+                if end == 'J' {
+                    lines[row].truncate(col);
+                }
+            }
+            c if c.is_control() => {}
+            c => {
+                let line = &mut lines[row];
+                while line.len() < col {
+                    line.push(' ');
+                }
+                if col < line.len() {
+                    line[col] = c;
+                } else {
+                    line.push(c);
+                }
+                col += 1;
+            }
+        }
+    }
+    lines.into_iter().map(|l| l.into_iter().collect()).collect()
+}
+
+/// On a terminal, a spinner per host shows the resource being applied; at
+/// the end no spinner line is left on the screen.
+#[test]
+fn on_a_terminal_no_spinner_line_is_left_behind() {
+    let root = "/srv/progress-tty";
+    let project = slow_project(root);
+    let binary = assert_cmd::cargo::cargo_bin("redgreen");
+    let command = format!(
+        "{} -C {} converge",
+        binary.display(),
+        project.path().display()
+    );
+    let output = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .env("REDGREEN_KEEP_CONNECTIONS", "0")
+        .env("TERM", "xterm")
+        .output()
+        .expect("script runs");
+    let raw = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{raw}");
+    // The spinner showed the sleeping command while it ran.
+    assert!(raw.contains("wait three seconds ("), "{raw:?}");
+    // indicatif's spinners are braille patterns.
+    let spinner = |c: char| ('\u{2800}'..='\u{28ff}').contains(&c);
+    let shown = screen(&raw);
+    assert!(raw.contains(spinner), "{raw:?}");
+    // Each drawing of a spinner starts on a fresh line (after a line break
+    // or an erased line): one drawn right after another would push it onto
+    // a line of its own that stays behind.
+    for (at, _) in raw.match_indices(spinner) {
+        let before = &raw[..at];
+        assert!(
+            before.is_empty() || before.ends_with('\n') || before.ends_with("\x1b[2K"),
+            "a spinner drawn after {:?}",
+            before.chars().rev().take(120).collect::<String>()
+        );
+    }
+    for line in &shown {
+        assert!(
+            !line.contains(spinner) && !line.contains("connecting") && !line.contains("probing"),
+            "a spinner line stayed: {line:?}\n{shown:#?}"
+        );
+    }
+    assert!(
+        shown.iter().any(|l| l.contains("wait three seconds")),
+        "{shown:#?}"
+    );
+}

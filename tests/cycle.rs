@@ -118,6 +118,17 @@ fn a_failing_green_phase_a_non_idempotent_recipe_and_an_already_green_scenario_a
     // The summary on the terminal names every problem.
     let summary = &run.stderr;
     assert!(summary.contains("FAILED on app-d12"), "{summary}");
+    // Off a terminal, each resource of the converge is a line as it ends,
+    // under its phase (and again in the converge that checks idempotence).
+    let converge = summary
+        .split("▶ converge (1 test host)\n")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        converge.starts_with("app-d12: file /etc/greeting: changed in ")
+            && converge.contains("\napp-d12: command echo run >> /var/log/app-runs: changed in "),
+        "{summary}"
+    );
     assert!(
         summary.contains("Already green before converge"),
         "{summary}"

@@ -65,6 +65,8 @@ fn saves_turn_red_and_green_and_only_what_they_affect_runs() {
         "recipes/app.yml",
         "resources:\n  - file: /etc/greeting\n    content: \"bonjour\\n\"\n",
     );
+    // The save is seen at once: the round says it runs before it ends.
+    wait_for(&lines, &mut seen, "running… (recipes/app.yml)");
     let red = wait_for(&lines, &mut seen, "recipes/app.yml →");
     assert!(
         red.contains("converge 1 host(s): 1 changed")

@@ -7,7 +7,7 @@ use super::{Cli, Failure, HostsCommand};
 use crate::config::{Overrides, Project};
 use crate::driver::{Driver, TestHostSpec};
 use crate::exit;
-use crate::report::spinner;
+use crate::report::spinner_in;
 use crate::workflow::test_hosts;
 
 pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failure> {
@@ -143,7 +143,7 @@ pub(crate) async fn create(docker: &dyn Driver, specs: &[TestHostSpec]) -> Resul
     }
     let results: Vec<_> = futures::stream::iter(specs)
         .map(|spec| {
-            let bar = bars.add(spinner(&spec.name));
+            let bar = spinner_in(&bars, &spec.name);
             async move {
                 let progress = |step: &str| bar.set_message(step.to_string());
                 let result = docker.create(spec, &progress).await;

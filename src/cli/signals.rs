@@ -63,9 +63,14 @@ pub(crate) fn listen() {
                     } else {
                         "a second signal"
                     };
-                    crate::errln!(
-                        "\n{name}: finishing the scripts that are running; {again} to quit at once"
+                    let message = format!(
+                        "{name}: finishing the scripts that are running; {again} to quit at once\n"
                     );
+                    // Above the spinners, which clear their lines (and the
+                    // terminal's `^C` with them); else after the `^C`.
+                    if !crate::output::above_progress(|| crate::output::eprint(&message)) {
+                        crate::output::eprint(&format!("\n{message}"));
+                    }
                 }
                 _ => {
                     crate::errln!("\n{name}: stopping now, closing the SSH connections");

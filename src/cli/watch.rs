@@ -33,6 +33,6 @@ pub(super) async fn run(cli: &Cli, args: &WatchArgs) -> Result<i32, Failure> {
         settings,
     } = super::test_host_run(&project, &args.suites, args.concurrency, overrides)?;
     super::prepare(driver.as_ref(), &specs, args.install).await?;
-    let reporter = crate::report::live::Watch;
+    let reporter = crate::report::live::Watch::new();
     Ok(watch::run(&cli.dir, driver.as_ref(), &specs, &settings, &reporter).await?)
 }

@@ -2,9 +2,15 @@
 //! handlers, and the ledger at its end (round trip 2), under the host's
 //! converge lock; then what it said about each resource.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Instant;
+
 use super::ledger::{self, Converged, Ledger, Lock};
 use super::plan::Plan;
-use super::{EngineOptions, HostOutcome, HostReport, ResourceReport, Status, script};
+use super::{
+    EngineOptions, Event, HostOutcome, HostReport, Listener, ResourceReport, Status, script,
+};
 use crate::shell::TaggedLines;
 use crate::transport::{Script, TIMED_OUT, Transport, TransportError};
 
@@ -17,6 +23,7 @@ pub(super) async fn run(
     recorded: Option<Ledger>,
     options: &EngineOptions,
     transport: &dyn Transport,
+    events: Listener<'_>,
     report: &mut HostReport,
 ) -> Result<(), TransportError> {
     let to_apply = plan.to_apply();
@@ -59,9 +66,41 @@ pub(super) async fn run(
         &ledger::write_function(&wanted),
         options.command_timeout,
     );
-    let output = transport
-        .run(&Script::root(apply).with_timeout(ledger::locked_timeout(options.command_timeout)))
-        .await;
+    // What each tag is, for the progress shown while the script runs.
+    let titles: HashMap<String, String> = to_apply
+        .iter()
+        .map(|&n| (format!("r{n}"), plan.items[n].report.title.clone()))
+        .chain(
+            plan.handlers
+                .iter()
+                .enumerate()
+                .map(|(index, h)| (format!("h{index}"), h.report.title.clone())),
+        )
+        .collect();
+    let progress = Mutex::new(Progress::default());
+    let on_line = |line: &str| {
+        let mut progress = progress.lock().expect("progress lock");
+        let Some(step) = progress.read(line) else {
+            return;
+        };
+        let Some(resource) = titles.get(step.tag()) else {
+            return;
+        };
+        let host = report.host.as_str();
+        match step {
+            StepLine::Started(_) => events(Event::ResourceStarted { host, resource }),
+            StepLine::Finished {
+                status, seconds, ..
+            } => events(Event::ResourceDone {
+                host,
+                resource,
+                status,
+                seconds,
+            }),
+        }
+    };
+    let script = Script::root(apply).with_timeout(ledger::locked_timeout(options.command_timeout));
+    let output = transport.run_streaming(&script, &on_line).await;
     let output = match output {
         Ok(output) => output,
         Err(err) => {
@@ -191,7 +230,148 @@ fn read_result(
         report.status = Status::Skipped;
         report.message = Some(match failed {
             Some(title) => format!("not applied: {title} failed before it"),
+            // It said it started: it may have done part of its work.
+            None if lines.get(tag, "started").is_some() => {
+                "the apply script stopped while it ran".into()
+            }
             None => "not applied: the apply script stopped early".into(),
         });
+    }
+}
+
+/// What one line of the apply script says of a step, as it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum StepLine {
+    /// The step (its tag) started.
+    Started(String),
+    /// The step ended: changed or ok (`@TAG done`), or failed.
+    Finished {
+        /// Its tag.
+        tag: String,
+        /// How it ended.
+        status: Status,
+        /// Since it started, as seen here.
+        seconds: f64,
+    },
+}
+
+impl StepLine {
+    fn tag(&self) -> &str {
+        match self {
+            StepLine::Started(tag) | StepLine::Finished { tag, .. } => tag,
+        }
+    }
+}
+
+/// Reads the apply script's output line by line as it arrives: when each
+/// step started, whether it changed something, how it ended.
+#[derive(Default)]
+pub(super) struct Progress {
+    started: HashMap<String, Instant>,
+    changed: HashSet<String>,
+}
+
+impl Progress {
+    /// What `line` says of a step, if it says when one started or ended.
+    pub(super) fn read(&mut self, line: &str) -> Option<StepLine> {
+        let rest = line.strip_prefix('@')?;
+        let mut words = rest.trim_end().splitn(3, ' ');
+        let tag = words.next()?.to_string();
+        match words.next()? {
+            "started" => {
+                self.started.insert(tag.clone(), Instant::now());
+                Some(StepLine::Started(tag))
+            }
+            "changed" => {
+                self.changed.insert(tag);
+                None
+            }
+            key @ ("done" | "failed") => {
+                let seconds = self
+                    .started
+                    .remove(&tag)
+                    .map_or(0.0, |at| at.elapsed().as_secs_f64());
+                let status = match (key, self.changed.contains(&tag)) {
+                    ("failed", _) => Status::Failed,
+                    (_, true) => Status::Changed,
+                    _ => Status::Ok,
+                };
+                Some(StepLine::Finished {
+                    tag,
+                    status,
+                    seconds,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statuses(lines: &[&str]) -> Vec<(String, Option<Status>)> {
+        let mut progress = Progress::default();
+        lines
+            .iter()
+            .filter_map(|l| progress.read(l))
+            .map(|step| match step {
+                StepLine::Started(tag) => (tag, None),
+                StepLine::Finished { tag, status, .. } => (tag, Some(status)),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_step_starts_then_ends_with_what_it_did() {
+        let seen = statuses(&[
+            "@r0 started ",
+            "@r0 changed installed",
+            "@r0 done ",
+            "@r3 started ",
+            "some output of a command",
+            "@r3 done ",
+            "@h0 started ",
+            "@h0 failed ZXJyb3I=",
+            "@end",
+        ]);
+        assert_eq!(
+            seen,
+            [
+                ("r0".into(), None),
+                ("r0".into(), Some(Status::Changed)),
+                ("r3".into(), None),
+                ("r3".into(), Some(Status::Ok)),
+                ("h0".into(), None),
+                ("h0".into(), Some(Status::Failed)),
+            ]
+        );
+    }
+
+    #[test]
+    fn lines_that_are_not_about_a_step_say_nothing() {
+        assert!(
+            statuses(&[
+                "@lock waited 3",
+                "@ledger written ",
+                "@end",
+                "",
+                "@",
+                "plain"
+            ])
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_step_is_timed_from_its_start() {
+        let mut progress = Progress::default();
+        progress.read("@r0 started ");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        match progress.read("@r0 done ") {
+            Some(StepLine::Finished { seconds, .. }) => assert!(seconds >= 0.05, "{seconds}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

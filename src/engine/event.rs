@@ -2,7 +2,7 @@
 //! host's work, for the reporters to show (a spinner per host, a line per
 //! resource). The engine never prints.
 
-use super::HostReport;
+use super::{HostReport, Status};
 
 /// One step of a host's work.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +28,24 @@ pub enum Event<'a> {
         host: &'a str,
         /// How many resources change.
         changes: usize,
+    },
+    /// A resource (or handler) of the apply script started on the host.
+    ResourceStarted {
+        /// The host.
+        host: &'a str,
+        /// The resource's title (`package nginx`).
+        resource: &'a str,
+    },
+    /// A resource (or handler) of the apply script ended on the host.
+    ResourceDone {
+        /// The host.
+        host: &'a str,
+        /// The resource's title.
+        resource: &'a str,
+        /// How it ended: changed, ok (nothing to do after all) or failed.
+        status: Status,
+        /// How long it ran, as seen from the controller.
+        seconds: f64,
     },
     /// The host is done.
     Done(&'a HostReport),

@@ -329,7 +329,7 @@ async fn work(
         host,
         changes: to_apply.len(),
     });
-    apply::run(plan, wanted, recorded, options, transport, report).await
+    apply::run(plan, wanted, recorded, options, transport, events, report).await
 }
 
 /// The apply script of one snippet (tag `r0`), for unit tests of snippets.

@@ -9,7 +9,9 @@
 //! The apply script: every change of a host in one script, each snippet in a
 //! subshell of its own with `set -e`, its stdin closed (the script itself
 //! arrives on stdin), its output collected, and its failure stopping the
-//! rest (later resources may depend on it).
+//! rest (later resources may depend on it). Each snippet says `@TAG started`
+//! before it runs and `@TAG done` (or `@TAG failed ...`) when it ends, as it
+//! happens: the controller reads them as they come to show progress.
 //!
 //! Handlers come last, in the same script: a step that notifies handlers
 //! raises their flags when it printed `changed`, and each handler runs once,
@@ -50,8 +52,8 @@ pub struct Step<'a> {
     pub record: Option<String>,
 }
 
-/// Shell that runs `steps` in order and reports each as `@TAG done` or
-/// `@TAG failed BASE64-STDERR`, then runs the `handlers` (tag, code) whose
+/// Shell that runs `steps` in order and reports each as `@TAG started`, then
+/// `@TAG done` or `@TAG failed BASE64-STDERR`, then runs the `handlers` (tag, code) whose
 /// flags the steps raised, then prints `@end`.
 #[cfg(test)]
 pub fn apply_script(steps: &[Step<'_>], handlers: &[(String, &str)]) -> String {
@@ -131,7 +133,11 @@ fn build(steps: &[Step<'_>], handlers: &[(String, &str)], ledger: Option<&str>) 
 }
 
 fn push_snippet(script: &mut String, tag: &str, snippet: &str) {
-    script.push_str(&format!("rg_tag={tag}\n( set -e\n"));
+    // `started` goes straight out, so that the controller, reading the
+    // output as it comes, can show which resource is running.
+    script.push_str(&format!(
+        "rg_tag={tag}\nrg_emit \"$rg_tag\" started\n( set -e\n"
+    ));
     script.push_str(snippet);
     if !snippet.ends_with('\n') {
         script.push('\n');
@@ -281,6 +287,32 @@ mod tests {
             .filter(|l| l.ends_with(" done"))
             .collect();
         assert_eq!(order, ["@r0 done", "@r1 done", "@r2 done", "@h0 done"]);
+    }
+
+    #[test]
+    fn each_step_says_when_it_starts_and_ends_in_order() {
+        let script = apply_script(
+            &[
+                step("r0", "rg_emit \"$rg_tag\" changed one\n", &[]),
+                step("r1", "echo noise\n", &[]),
+            ],
+            &[],
+        );
+        let order: Vec<String> = run(&script)
+            .lines()
+            .filter(|l| l.starts_with("@r"))
+            .map(|l| l.trim_end().to_string())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "@r0 started",
+                "@r0 changed one",
+                "@r0 done",
+                "@r1 started",
+                "@r1 done"
+            ]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Live progress on the terminal: a spinner per host while it works (on
-//! stderr, when it is a terminal), its resources when it is done, a
-//! rollout's batches and how its features ended.
+//! Live progress: on a terminal, a spinner per host while it works (on
+//! stderr) with the resource being applied and for how long; off a terminal
+//! (a pipe, CI), a plain line per resource as it ends. Then each host's
+//! resources when it is done, a rollout's batches and how its features ended.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,7 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 use owo_colors::{OwoColorize, Stream};
 
 use super::converge::{converge_text, plan_text};
-use super::{Event, Reporter, rollout, spinner, watch};
+use super::{Event, Reporter, rollout, spinner_in, watch};
 use crate::engine;
 
 /// Live output of plan and converge: a spinner per host while it works,
@@ -18,11 +19,23 @@ pub struct Converge {
     bars: MultiProgress,
     spinners: Mutex<HashMap<String, ProgressBar>>,
     plan: bool,
+    /// Show each host's resources when it is done.
+    recap: bool,
+    /// On a terminal (spinners), or off one (a line per finished resource).
+    terminal: bool,
 }
 
 impl Converge {
     /// Output for a plan (`plan: true`) or a converge.
     pub fn new(plan: bool) -> Converge {
+        let mut converge = Converge::progress_only(plan);
+        converge.recap = true;
+        converge
+    }
+
+    /// Only the progress of each host, not its resources when it is done
+    /// (`test` and `watch` show their own summary).
+    pub fn progress_only(plan: bool) -> Converge {
         let target = if crate::output::progress() {
             ProgressDrawTarget::stderr()
         } else {
@@ -32,6 +45,8 @@ impl Converge {
             bars: MultiProgress::with_draw_target(target),
             spinners: Mutex::new(HashMap::new()),
             plan,
+            recap: false,
+            terminal: crate::output::progress(),
         }
     }
 
@@ -41,24 +56,56 @@ impl Converge {
     }
 }
 
+impl Drop for Converge {
+    fn drop(&mut self) {
+        crate::output::show_progress(None);
+    }
+}
+
 impl Converge {
     fn phase(&self, host: &str, phase: &str) {
+        self.bar(host).set_message(phase.to_string());
+    }
+
+    fn bar(&self, host: &str) -> ProgressBar {
         let mut spinners = self.spinners.lock().expect("spinners lock");
-        let bar = spinners
+        if spinners.is_empty() && self.terminal {
+            // A signal's message now goes above the spinners.
+            crate::output::show_progress(Some(self.bars.clone()));
+        }
+        spinners
             .entry(host.to_string())
-            .or_insert_with(|| self.bars.add(spinner(host)));
-        bar.set_message(phase.to_string());
+            .or_insert_with(|| spinner_in(&self.bars, host))
+            .clone()
+    }
+
+    /// A resource started: the host's spinner shows it, timed from now.
+    fn resource_started(&self, host: &str, resource: &str) {
+        let bar = self.bar(host);
+        bar.reset_elapsed();
+        bar.set_message(crate::output::shown(resource).into_owned());
+    }
+
+    /// A resource ended: off a terminal, a line says so (on a terminal, the
+    /// spinner moves on to the next one).
+    fn resource_done(&self, host: &str, resource: &str, status: engine::Status, seconds: f64) {
+        if !self.terminal {
+            crate::output::note(&resource_line(host, resource, status, seconds));
+        }
     }
 
     fn host_done(&self, report: &engine::HostReport) {
-        if let Some(bar) = self
-            .spinners
-            .lock()
-            .expect("spinners lock")
-            .remove(&report.host)
-        {
+        let mut spinners = self.spinners.lock().expect("spinners lock");
+        if let Some(bar) = spinners.remove(&report.host) {
             bar.finish_and_clear();
             self.bars.remove(&bar);
+        }
+        if spinners.is_empty() {
+            crate::output::show_progress(None);
+        }
+        drop(spinners);
+        if !self.recap {
+            return;
         }
         let text = if self.plan {
             plan_text(report)
@@ -82,6 +129,15 @@ impl Reporter for Converge {
             Event::Engine(engine::Event::Applying { host, changes }) => {
                 self.phase(host, &format!("applying {changes} change(s)"))
             }
+            Event::Engine(engine::Event::ResourceStarted { host, resource }) => {
+                self.resource_started(host, resource)
+            }
+            Event::Engine(engine::Event::ResourceDone {
+                host,
+                resource,
+                status,
+                seconds,
+            }) => self.resource_done(host, resource, status, seconds),
             Event::Engine(engine::Event::Done(report)) => self.host_done(report),
             Event::Batch {
                 index,
@@ -118,7 +174,11 @@ impl Cycle {
     pub fn new(verbose: bool) -> Cycle {
         Cycle {
             verbose,
-            converge: Converge::new(false),
+            converge: if verbose {
+                Converge::new(false)
+            } else {
+                Converge::progress_only(false)
+            },
         }
     }
 }
@@ -138,22 +198,75 @@ impl Reporter for Cycle {
                 summary,
             } => crate::noteln!("  {} in {seconds:.1}s: {summary}", phase.title()),
             Event::Creating { host, step } if self.verbose => crate::noteln!("  {host}: {step}"),
-            Event::Engine(_) if self.verbose => self.converge.event(event),
+            Event::Engine(_) => self.converge.event(event),
             _ => {}
         }
     }
 }
 
 /// Live output of `redgreen watch`: each test host as the watch starts,
-/// then each round.
-pub struct Watch;
+/// then each round: `running…` as soon as a save is seen, each host's
+/// progress while it converges, and how the round ended.
+pub struct Watch {
+    converge: Converge,
+}
+
+impl Watch {
+    /// Output for a watch.
+    pub fn new() -> Watch {
+        Watch {
+            converge: Converge::progress_only(false),
+        }
+    }
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Watch::new()
+    }
+}
 
 impl Reporter for Watch {
     fn event(&self, event: Event<'_>) {
-        if let Event::Watch(watch) = event {
-            let (out, err) = watch::text(&watch);
-            crate::output::print(&out);
-            crate::output::eprint(&err);
+        match event {
+            Event::Watch(watch) => {
+                let (out, err) = watch::text(&watch);
+                self.converge.bars.suspend(|| {
+                    crate::output::print(&out);
+                    crate::output::eprint(&err);
+                });
+            }
+            Event::Engine(_) => self.converge.event(event),
+            _ => {}
         }
+    }
+}
+
+/// The line off a terminal for a resource that ended:
+/// `web1: package nginx-light: changed in 41.2s`.
+pub fn resource_line(host: &str, resource: &str, status: engine::Status, seconds: f64) -> String {
+    format!(
+        "{}: {}: {} in {seconds:.1}s\n",
+        crate::output::shown(host),
+        crate::output::shown(resource),
+        status.word()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_resource_is_one_plain_line() {
+        assert_eq!(
+            resource_line(
+                "web1",
+                "package nginx-light",
+                engine::Status::Changed,
+                41.25
+            ),
+            "web1: package nginx-light: changed in 41.2s\n"
+        );
     }
 }

@@ -105,16 +105,30 @@ impl Reporter for Quiet {
 /// A spinner with a bold prefix, a message and the elapsed time, drawn on
 /// stderr when it is a terminal.
 pub fn spinner(prefix: &str) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    if !crate::output::progress() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
+    let bar = still_spinner(prefix);
+    if crate::output::progress() {
+        bar.set_draw_target(ProgressDrawTarget::stderr());
     }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// A [`spinner`] that is one line among `bars`. It is added before it
+/// ticks: a spinner that ticks before it is added draws once on its own,
+/// and that line stays behind on the terminal.
+pub fn spinner_in(bars: &indicatif::MultiProgress, prefix: &str) -> ProgressBar {
+    let bar = bars.add(still_spinner(prefix));
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn still_spinner(prefix: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     bar.set_style(
         ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} ({elapsed})")
             .expect("valid template"),
     );
     bar.set_prefix(prefix.to_string());
-    bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
 

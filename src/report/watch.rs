@@ -32,6 +32,11 @@ pub enum Watch<'a> {
         /// How many test hosts.
         hosts: usize,
     },
+    /// A save was seen: a round starts.
+    Running {
+        /// The files that changed (or `start`).
+        what: &'a str,
+    },
     /// A round ended.
     Round(&'a Round),
     /// Ctrl-C: the watch is over.
@@ -101,6 +106,10 @@ pub fn text(event: &Watch<'_>) -> (String, String) {
             format!(
                 "watching recipes/, templates/, files/, features/ and redgreen.yml on {hosts} test host(s); Ctrl-C to stop\n"
             ),
+            String::new(),
+        ),
+        Watch::Running { what } => (
+            format!("running… ({})\n", crate::output::shown(what)),
             String::new(),
         ),
         Watch::Round(round) => round_text(round),

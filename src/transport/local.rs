@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use super::{Output, Script, Transport, TransportError, Tunnel, check_sudo, shell_argv};
+use super::{OnLine, Output, Script, Transport, TransportError, Tunnel, check_sudo, shell_argv};
 
 /// A transport that runs scripts with the local `sh`.
 pub struct LocalTransport {
@@ -41,7 +41,11 @@ impl Default for LocalTransport {
 
 #[async_trait]
 impl Transport for LocalTransport {
-    async fn run(&self, script: &Script) -> Result<Output, TransportError> {
+    async fn run_streaming(
+        &self,
+        script: &Script,
+        line: OnLine<'_>,
+    ) -> Result<Output, TransportError> {
         let argv = shell_argv(script, self.sudo);
         let mut child = Command::new(&argv[0])
             .args(&argv[1..])
@@ -58,15 +62,23 @@ impl Transport for LocalTransport {
                 .map_err(|e| TransportError::Lost(format!("sending the script: {e}")))?;
             drop(stdin);
         }
-        let output = tokio::time::timeout(script.timeout + super::GRACE, child.wait_with_output())
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let work = async {
+            let (stdout, stderr) = tokio::join!(
+                super::read_lines(stdout, line),
+                super::read_lines(stderr, &|_| {})
+            );
+            let status = child.wait().await?;
+            Ok::<_, std::io::Error>(Output {
+                status: super::ssh::exit_code(&status),
+                stdout: stdout?,
+                stderr: stderr?,
+            })
+        };
+        let output = tokio::time::timeout(script.timeout + super::GRACE, work)
             .await
             .map_err(|_| TransportError::Timeout(script.timeout))?
             .map_err(|e| TransportError::Lost(e.to_string()))?;
-        let output = Output {
-            status: super::ssh::exit_code(&output.status),
-            stdout: output.stdout,
-            stderr: output.stderr,
-        };
         if self.sudo && script.as_root {
             check_sudo(&output, &self.user)?;
         }

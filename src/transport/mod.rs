@@ -126,6 +126,52 @@ pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
+/// Where [`Transport::run_streaming`] hands each line of stdout.
+pub type OnLine<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
+/// Splits a stream of bytes into lines as they come, for
+/// [`Transport::run_streaming`]: every byte is kept, and each complete
+/// line is handed on at once.
+#[derive(Default)]
+pub(crate) struct LineSplitter {
+    /// Everything read so far.
+    pub bytes: Vec<u8>,
+    /// Where the line not yet handed on starts.
+    start: usize,
+}
+
+impl LineSplitter {
+    /// Take `chunk`, and hand each line it completes to `line`.
+    pub fn push(&mut self, chunk: &[u8], line: OnLine<'_>) {
+        self.bytes.extend_from_slice(chunk);
+        while let Some(end) = self.bytes[self.start..].iter().position(|&b| b == b'\n') {
+            let text = String::from_utf8_lossy(&self.bytes[self.start..self.start + end]);
+            line(&text);
+            self.start += end + 1;
+        }
+    }
+}
+
+/// Read `pipe` to its end, handing each line to `line` as it comes.
+pub(crate) async fn read_lines(
+    pipe: Option<impl tokio::io::AsyncRead + Unpin>,
+    line: OnLine<'_>,
+) -> Result<Vec<u8>, std::io::Error> {
+    use tokio::io::AsyncReadExt;
+    let mut lines = LineSplitter::default();
+    if let Some(mut pipe) = pipe {
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = pipe.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            lines.push(&chunk[..n], line);
+        }
+    }
+    Ok(lines.bytes)
+}
+
 /// A TCP connection as seen from a host.
 pub type Tunnel = Pin<Box<dyn Stream>>;
 
@@ -133,7 +179,19 @@ pub type Tunnel = Pin<Box<dyn Stream>>;
 #[async_trait]
 pub trait Transport: Send + Sync {
     /// Run a script and wait for it: one round trip.
-    async fn run(&self, script: &Script) -> Result<Output, TransportError>;
+    async fn run(&self, script: &Script) -> Result<Output, TransportError> {
+        self.run_streaming(script, &|_| {}).await
+    }
+
+    /// Run a script and wait for it, handing each line of its stdout to
+    /// `line` as it arrives (without its line break), so that a long script
+    /// can say what it is doing: still one round trip. The whole stdout is
+    /// also in the [`Output`].
+    async fn run_streaming(
+        &self,
+        script: &Script,
+        line: OnLine<'_>,
+    ) -> Result<Output, TransportError>;
 
     /// Open a TCP connection to `host:port` as the host itself would (for
     /// `localhost`, the host's own loopback). HTTP checks use it so that the
@@ -298,9 +356,13 @@ impl<T> Counted<T> {
 
 #[async_trait]
 impl<T: Transport> Transport for Counted<T> {
-    async fn run(&self, script: &Script) -> Result<Output, TransportError> {
+    async fn run_streaming(
+        &self,
+        script: &Script,
+        line: OnLine<'_>,
+    ) -> Result<Output, TransportError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.run(script).await
+        self.inner.run_streaming(script, line).await
     }
 
     async fn connect_tcp(&self, host: &str, port: u16) -> Result<Tunnel, TransportError> {
@@ -315,8 +377,12 @@ impl<T: Transport> Transport for Counted<T> {
 
 #[async_trait]
 impl Transport for Box<dyn Transport> {
-    async fn run(&self, script: &Script) -> Result<Output, TransportError> {
-        (**self).run(script).await
+    async fn run_streaming(
+        &self,
+        script: &Script,
+        line: OnLine<'_>,
+    ) -> Result<Output, TransportError> {
+        (**self).run_streaming(script, line).await
     }
 
     async fn connect_tcp(&self, host: &str, port: u16) -> Result<Tunnel, TransportError> {
@@ -367,4 +433,24 @@ pub(crate) fn check_sudo(output: &Output, user: &str) -> Result<(), TransportErr
         return Err(TransportError::SudoPassword(user.to_string()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn lines_are_handed_on_as_they_complete() {
+        let seen = Mutex::new(Vec::new());
+        let on_line = |l: &str| seen.lock().unwrap().push(l.to_string());
+        let mut lines = LineSplitter::default();
+        lines.push(b"@r0 sta", &on_line);
+        assert!(seen.lock().unwrap().is_empty(), "half a line waits");
+        lines.push(b"rted\n@r0 done\n@r1", &on_line);
+        assert_eq!(*seen.lock().unwrap(), ["@r0 started", "@r0 done"]);
+        lines.push(b" started\n", &on_line);
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        assert_eq!(lines.bytes, b"@r0 started\n@r0 done\n@r1 started\n");
+    }
 }

@@ -29,7 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use super::{
-    Connection, Output, Script, Transport, TransportError, Tunnel, check_sudo, shell_argv,
+    Connection, OnLine, Output, Script, Transport, TransportError, Tunnel, check_sudo, shell_argv,
 };
 
 /// sshd's default MaxSessions is 10: stay below it on one connection.
@@ -562,7 +562,11 @@ fn describe(err: &openssh::Error) -> String {
 
 #[async_trait]
 impl Transport for SshTransport {
-    async fn run(&self, script: &Script) -> Result<Output, TransportError> {
+    async fn run_streaming(
+        &self,
+        script: &Script,
+        line: OnLine<'_>,
+    ) -> Result<Output, TransportError> {
         let session = self.session()?;
         let _channel = self.channels.acquire().await.expect("semaphore open");
         let argv = shell_argv(script, self.sudo);
@@ -603,7 +607,7 @@ impl Transport for SshTransport {
             };
             let (sent, stdout, stderr) = tokio::join!(
                 send,
-                read_all(child.stdout().take()),
+                super::read_lines(child.stdout().take(), line),
                 read_all(child.stderr().take())
             );
             sent.map_err(|e| TransportError::Lost(format!("sending the script: {e}")))?;

@@ -205,7 +205,19 @@ pub async fn run(
 
     // The first round: converge and verify everything.
     let everything: BTreeSet<Changed> = [Changed::Everything("start".into())].into();
-    let first = round(root, driver, &targets, &everything, None, "start", settings).await;
+    let first = round(
+        root,
+        driver,
+        &targets,
+        Save {
+            changes: &everything,
+            at: None,
+            what: "start",
+        },
+        settings,
+        reporter,
+    )
+    .await;
     say(Watch::Round(&first));
 
     loop {
@@ -239,7 +251,7 @@ pub async fn run(
                     saved_at = SystemTime::now();
                 }
                 let what = names.into_iter().collect::<Vec<_>>().join(", ");
-                let done = round(root, driver, &targets, &changes, Some(saved_at), &what, settings).await;
+                let done = round(root, driver, &targets, Save { changes: &changes, at: Some(saved_at), what: &what }, settings, reporter).await;
                 say(Watch::Round(&done));
             }
             _ = settings.interrupt.wait() => break,
@@ -293,16 +305,30 @@ fn fingerprint(path: &Path) -> Option<String> {
         .map(|data| crate::resource::file::sha256_hex(&data))
 }
 
-/// One round: reload, converge what the change affects, verify.
+/// What a round is about: the changes seen, when the last was saved (none
+/// for the first round), and their names.
+struct Save<'a> {
+    changes: &'a BTreeSet<Changed>,
+    at: Option<SystemTime>,
+    what: &'a str,
+}
+
+/// One round: reload, converge what the change affects, verify. It says
+/// `running…` first, and each host's progress as it converges.
 async fn round(
     root: &Path,
     driver: &dyn Driver,
     created: &[Target],
-    changes: &BTreeSet<Changed>,
-    saved_at: Option<SystemTime>,
-    what: &str,
+    save: Save<'_>,
     settings: &Settings,
+    reporter: &dyn Reporter,
 ) -> Round {
+    let Save {
+        changes,
+        at: saved_at,
+        what,
+    } = save;
+    reporter.event(Event::Watch(Watch::Running { what }));
     let started = Instant::now();
     let clock = crate::engine::ledger::now();
     let mut round = Round {
@@ -360,7 +386,7 @@ async fn round(
         // A Ctrl-C during a round stops the watch once the round is done,
         // not the round's converge.
         let options = settings.test_host_converge(&project, false, Default::default());
-        let report = engine::run(&project, jobs, &options, &engine::quiet).await;
+        let report = engine::run(&project, jobs, &options, &|event| reporter.engine(event)).await;
         let failed: Vec<String> = report
             .hosts
             .iter()
