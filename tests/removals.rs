@@ -235,3 +235,85 @@ fn a_file_held_open_blocks_its_removal_unless_a_saved_plan_showed_it() {
     project.run(&["converge", "--allow-removals"]).expect(0);
     assert_eq!(there(), "gone\n");
 }
+
+/// Expand → verify → contract: the old page goes only once the features
+/// that `after:` names pass on the host with the new one in place.
+#[test]
+fn after_removes_the_old_thing_only_once_its_features_pass() {
+    let root = "/srv/after";
+    let project = project_on_shared("groups:\n  test: { recipes: [move] }\n");
+    project.write(
+        "features/site.feature",
+        &format!(
+            "Feature: the site\n  @new-site\n  Scenario: the new page is served\n    Then the file \"{root}/new.html\" should contain \"Welcome\"\n"
+        ),
+    );
+    let recipe = |content: &str| {
+        format!(
+            "resources:\n  - file: {root}/new.html\n    content: \"{content}\\n\"\n  - file: {root}/old.html\n    state: absent\n    reason: the site moved to new.html (ticket 7)\n    after: \"@new-site\"\n"
+        )
+    };
+    on_host(&format!(
+        "rm -rf {root}; mkdir -p {root} && echo old > {root}/old.html"
+    ));
+
+    // The plan shows the gate beside the removal.
+    project.write("recipes/move.yml", &recipe("Under construction"));
+    let plan = project.run(&["plan"]).expect(0);
+    assert!(
+        plan.stdout
+            .contains("after: @new-site must pass on the host first"),
+        "{}",
+        plan.stdout
+    );
+
+    // The new page does not pass: everything else is applied, the old page
+    // stays, and the host fails.
+    let failed = project
+        .run(&["converge", "--allow-removals", "--format", "json"])
+        .expect(1);
+    let report = failed.json();
+    let host = &report["hosts"][0];
+    let old = host["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["title"] == format!("file {root}/old.html"))
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(old["status"], "skipped", "{report:#}");
+    assert!(
+        old["message"]
+            .as_str()
+            .unwrap()
+            .contains("its after: features failed on this host: the new page is served"),
+        "{report:#}"
+    );
+    assert_eq!(
+        on_host(&format!(
+            "cat {root}/new.html; test -e {root}/old.html && echo kept"
+        )),
+        "Under construction\nkept\n"
+    );
+
+    // Once the new page passes, the old one is removed in the same converge.
+    project.write("recipes/move.yml", &recipe("Welcome"));
+    let done = project
+        .run(&["converge", "--allow-removals", "--format", "json"])
+        .expect(0);
+    let report = done.json();
+    let old = report["hosts"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["title"] == format!("file {root}/old.html"))
+        .cloned()
+        .unwrap();
+    assert_eq!(old["status"], "changed", "{report:#}");
+    assert_eq!(
+        on_host(&format!(
+            "test -e {root}/old.html && echo kept; cat {root}/new.html"
+        )),
+        "Welcome\n"
+    );
+    on_host(&format!("rm -rf {root}"));
+}

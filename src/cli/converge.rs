@@ -167,7 +167,15 @@ pub(super) async fn converge(cli: &Cli, args: &ConvergeArgs) -> Result<i32, Fail
             result.exit_code()
         }
         None => {
-            let result = engine::run(&project, jobs, &options, &|e| reporter.engine(e)).await;
+            let result = workflow::contract::converge(
+                &project,
+                &suite,
+                jobs,
+                &options,
+                &settings.features(true),
+                &|e| reporter.engine(e),
+            )
+            .await;
             reporters.finish(Results::Converge {
                 report: &result,
                 live,

@@ -475,6 +475,7 @@ fn check_removal(res: &Resource, at: &dyn Fn(Location) -> Place, diags: &mut Dia
             let fields = [
                 ("reason", common.reason.as_ref()),
                 ("unused_for", common.unused_for.as_ref()),
+                ("after", common.after.first()),
             ];
             for (field, text) in fields {
                 if let Some(text) = text {
@@ -486,6 +487,13 @@ fn check_removal(res: &Resource, at: &dyn Fn(Location) -> Place, diags: &mut Dia
                 }
             }
         }
+    }
+    if let (Some(after), Some(_)) = (common.after.first(), common.notify.first()) {
+        diags.push(
+            Diag::at(at(after.referenced), "a removal that waits for features (`after:`) cannot `notify` a handler")
+                .label("waits for features")
+                .help("the handler would be planned with the rest of the converge, before the removal runs: notify it from a resource applied with the rest, or remove `notify:` here"),
+        );
     }
     if let Some(window) = &common.unused_for
         && crate::recipe::parse_duration(&window.value).is_none()

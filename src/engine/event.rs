@@ -49,6 +49,16 @@ pub enum Event<'a> {
     },
     /// The host is done.
     Done(&'a HostReport),
+    /// The features that a host's held removals wait for (`after:`) ran:
+    /// the removals come next, or, when they failed, never.
+    Gate {
+        /// The host.
+        host: &'a str,
+        /// What the removals wait for, as written in `after:`.
+        features: &'a str,
+        /// The scenarios that failed; empty when they passed.
+        failed: &'a str,
+    },
 }
 
 /// Where events go: a reporter's closure, or [`quiet`].

@@ -147,6 +147,7 @@ pub(super) fn plan(input: &Input<'_>, resources: &[Notifier<'_, '_>]) -> Vec<Pla
             message: None,
             reason: None,
             evidence: Vec::new(),
+            after: Vec::new(),
         };
         let snippet = if input.probed.facts.init != "systemd" {
             report.status = Status::Failed;
@@ -202,6 +203,7 @@ pub(super) fn plan(input: &Input<'_>, resources: &[Notifier<'_, '_>]) -> Vec<Pla
             message: None,
             reason: None,
             evidence: Vec::new(),
+            after: Vec::new(),
         };
         let when = plan_input.when_holds(input.facts, &input.job.resources.vars);
         let snippet = match when.and_then(|holds| {

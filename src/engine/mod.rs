@@ -69,7 +69,29 @@ pub struct EngineOptions {
     /// What converge may apply without asking: everything but removals, a
     /// saved plan, or everything.
     pub approval: Approval,
+    /// Which part of a converge whose removals wait for features (`after:`)
+    /// this run is.
+    pub stage: Stage,
 }
+
+/// A converge with removals gated by `after:` runs in two parts, the
+/// features between them (see `workflow::contract`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Stage {
+    /// Everything (no removal of the run waits for features).
+    #[default]
+    Whole,
+    /// Everything but the removals with `after:`, which are held (planned,
+    /// approved with the rest, and reported as held).
+    Expand,
+    /// Only the removals with `after:`, once their features passed: planned
+    /// again from a fresh probe; the approval of the expand part stands,
+    /// the `unused_for` guard is asked again.
+    Contract,
+}
+
+/// What a held removal's report says.
+pub const HELD: &str = "held until its after: features pass on this host";
 
 /// What a converge may apply. Checked per host after its plan and before
 /// anything is applied there: a refused host is left untouched (not even its
@@ -241,7 +263,10 @@ async fn work(
     report: &mut HostReport,
 ) -> Result<(), TransportError> {
     let host = job.target.name.as_str();
-    let selected = plan::selected(job, &options.tags);
+    let mut selected = plan::selected(job, &options.tags);
+    if options.stage == Stage::Contract {
+        selected.retain(|planned| !planned.resource.value.common.after.is_empty());
+    }
 
     events(Event::Probing { host });
     let Some(probe) = probe::run(project, job, &selected, options, transport, report).await? else {
@@ -269,7 +294,6 @@ async fn work(
         return Ok(());
     }
 
-    let to_apply = plan.to_apply();
     if options.mode == Mode::Converge {
         let planned: Vec<&ResourceReport> = plan.items.iter().map(|i| &i.report).collect();
         let guarded: Vec<(&ResourceReport, Option<Duration>)> = plan
@@ -277,8 +301,12 @@ async fn work(
             .iter()
             .map(|i| (&i.report, resource::evidence::guard(i.planned)))
             .collect();
-        let refused = approve::refusal(&options.approval, host, &report.answers, &planned)
-            .or_else(|| approve::used_recently(&options.approval, host, &guarded));
+        let refused = match options.stage {
+            // Approved with the rest of the plan, in the expand part.
+            Stage::Contract => None,
+            _ => approve::refusal(&options.approval, host, &report.answers, &planned),
+        }
+        .or_else(|| approve::used_recently(&options.approval, host, &guarded));
         if let Some(refusal) = refused {
             plan.skip_changes(&refusal.short);
             report.outcome = HostOutcome::Refused(refusal.reason);
@@ -286,7 +314,11 @@ async fn work(
             report.ledger = recorded;
             return Ok(());
         }
+        if options.stage == Stage::Expand {
+            plan.hold_gated(HELD);
+        }
     }
+    let to_apply = plan.to_apply();
     if options.mode == Mode::Plan || to_apply.is_empty() {
         (report.resources, report.handlers) = plan.reports();
         report.ledger = recorded.clone();

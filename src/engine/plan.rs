@@ -53,6 +53,18 @@ impl Plan<'_, '_> {
         }
     }
 
+    /// Hold the removals that wait for features (`after:`): not applied in
+    /// this run, reported as skipped because `why`.
+    pub fn hold_gated(&mut self, why: &str) {
+        for item in &mut self.items {
+            if item.snippet.is_some() && !item.report.after.is_empty() {
+                item.snippet = None;
+                item.report.status = Status::Skipped;
+                item.report.message = Some(why.to_string());
+            }
+        }
+    }
+
     /// Mark every resource and handler that would change as skipped: the
     /// resources because `why`, the handlers because `handlers_why`.
     pub fn hold_back(&mut self, why: &str, handlers_why: &str) {
@@ -127,6 +139,7 @@ pub(super) fn plan<'r, 'p>(
                 message: None,
                 reason: None,
                 evidence: Vec::new(),
+                after: Vec::new(),
             },
             snippet: None,
             transaction: None,
@@ -163,6 +176,14 @@ pub(super) fn plan<'r, 'p>(
                         .reason
                         .as_ref()
                         .map(|r| r.value.trim().to_string());
+                    item.report.after = planned
+                        .resource
+                        .value
+                        .common
+                        .after
+                        .iter()
+                        .map(|a| a.value.clone())
+                        .collect();
                     let query_input = resource::QueryInput {
                         planned,
                         context: &context,

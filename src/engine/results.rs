@@ -61,6 +61,10 @@ pub struct ResourceReport {
     /// What the host showed of the use of what it removes, on a removal.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<crate::resource::evidence::Sign>,
+    /// The features that must pass before it is applied (`after:`), on a
+    /// removal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
 }
 
 /// How a host ended.

@@ -345,6 +345,7 @@ mod tests {
             message: None,
             reason: None,
             evidence: Vec::new(),
+            after: Vec::new(),
         }
     }
 

@@ -170,10 +170,22 @@ pub struct Common {
     /// A removal is refused when the thing was used more recently than
     /// this (`7d`, `12h`).
     pub unused_for: Option<Text>,
+    /// Features (a feature file, a scenario's name or a `@tag`) that must
+    /// pass on the host, after everything else of the converge is applied,
+    /// before this removal runs (expand → verify → contract).
+    pub after: Vec<Text>,
 }
 
 /// The names of the common fields, as the user writes them.
-pub const COMMON_FIELDS: &[&str] = &["when", "notify", "tags", "name", "reason", "unused_for"];
+pub const COMMON_FIELDS: &[&str] = &[
+    "when",
+    "notify",
+    "tags",
+    "name",
+    "reason",
+    "unused_for",
+    "after",
+];
 
 /// A span of time as written in `unused_for`: a whole number and a unit
 /// (`s`, `m`, `h`, `d`, `w`): `7d`, `12h`, `2w`. None when it is not one.

@@ -184,6 +184,12 @@ fn planned_resource(resource: &ResourceReport) -> String {
     if let Some(reason) = &resource.reason {
         out.push_str(&format!("      reason: {}\n", shown_text(reason)));
     }
+    if !resource.after.is_empty() {
+        out.push_str(&format!(
+            "      after: {} must pass on the host first\n",
+            shown_text(&resource.after.join(", "))
+        ));
+    }
     if resource.removes && !resource.evidence.is_empty() {
         out.push_str(&format!(
             "      use: {}\n",
@@ -393,6 +399,7 @@ mod tests {
             message: message.map(String::from),
             reason: None,
             evidence: Vec::new(),
+            after: Vec::new(),
         }
     }
 

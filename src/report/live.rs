@@ -139,6 +139,24 @@ impl Reporter for Converge {
                 seconds,
             }) => self.resource_done(host, resource, status, seconds),
             Event::Engine(engine::Event::Done(report)) => self.host_done(report),
+            Event::Engine(engine::Event::Gate {
+                host,
+                features,
+                failed,
+            }) if self.recap => {
+                let text = if failed.is_empty() {
+                    format!(
+                        "{host}  after: {features} passed; the removals that wait for them come next\n"
+                    )
+                } else {
+                    format!(
+                        "{host}  {}  after: {features} failed ({failed}); the removals that wait for them were not applied\n",
+                        "failed".if_supports_color(Stream::Stdout, |t| t.red())
+                    )
+                };
+                self.bars
+                    .suspend(|| crate::output::report(&text, !failed.is_empty()));
+            }
             Event::Batch {
                 index,
                 count,

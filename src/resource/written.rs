@@ -109,6 +109,7 @@ fn read_common<'de, A: MapAccess<'de>>(
         "name" => common.label = Some(map.next_value()?),
         "reason" => common.reason = Some(map.next_value()?),
         "unused_for" => common.unused_for = Some(map.next_value()?),
+        "after" => common.after = map.next_value::<OneOrMany>()?.0,
         _ => unreachable!("only common fields are passed here"),
     }
     Ok(())
@@ -289,6 +290,11 @@ fn common_properties(generator: &mut SchemaGenerator) -> Map<String, Value> {
             "pattern": "^[0-9]+[smhdw]$"
         }),
     );
+    let mut after = text_list();
+    after["description"] = json!(
+        "On a removal: features (a feature file, a scenario's name, or a @tag) that must pass on the host before the removal runs; everything else is applied first, and if they fail the removal is not applied and the host fails."
+    );
+    out.insert("after".into(), after);
     debug_assert_eq!(out.len(), COMMON_FIELDS.len());
     out
 }

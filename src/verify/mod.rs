@@ -18,6 +18,7 @@ pub mod features;
 pub mod library;
 pub mod results;
 mod run;
+mod select;
 pub mod steps;
 pub mod user_steps;
 pub mod world;

@@ -155,7 +155,9 @@ pub async fn run(
         start(reporter, Phase::Converge, targets.len());
         let jobs = jobs_for(&targets).unwrap_or_default();
         let options = settings.test_host_converge(project, false, interrupt.clone());
-        let first = if settings.snapshots {
+        // Removals that wait for features (`after:`) need the three parts
+        // of a contract converge, which snapshots of recipes cannot split.
+        let first = if settings.snapshots && !jobs.iter().any(super::contract::gated) {
             // From the deepest snapshot, recipe by recipe (see workflow::cache).
             let options = &options;
             let layered: Vec<cache::Layered> = futures::stream::iter(jobs)
@@ -191,7 +193,15 @@ pub async fn run(
                 hosts,
             }
         } else {
-            engine::run(project, jobs, &options, &|e| reporter.engine(e)).await
+            super::contract::converge(
+                project,
+                suite,
+                jobs,
+                &options,
+                &settings.features(true),
+                &|e| reporter.engine(e),
+            )
+            .await
         };
         for host in &first.hosts {
             let cycle = host_mut(&mut report, &host.host);
@@ -262,7 +272,15 @@ pub async fn run(
         start(reporter, Phase::Idempotence, targets.len());
         let jobs = jobs_for(&targets).unwrap_or_default();
         let options = settings.test_host_converge(project, true, interrupt.clone());
-        let again = engine::run(project, jobs, &options, &|e| reporter.engine(e)).await;
+        let again = super::contract::converge(
+            project,
+            suite,
+            jobs,
+            &options,
+            &settings.features(true),
+            &|e| reporter.engine(e),
+        )
+        .await;
         for host in &again.hosts {
             let cycle = host_mut(&mut report, &host.host);
             cycle.phases.insert(Phase::Idempotence, host.seconds);

@@ -12,6 +12,7 @@
 //! * [`serve`]: verify, drift and ledgers on an interval, over HTTP.
 
 pub mod cache;
+pub mod contract;
 pub mod cycle;
 pub mod lsp;
 pub mod rollout;
@@ -106,6 +107,7 @@ impl Settings {
             interrupt: self.interrupt.clone(),
             revision: Revision::of(&project.root),
             approval,
+            stage: engine::Stage::Whole,
         }
     }
 
@@ -139,6 +141,9 @@ pub fn check(project: &Project, overrides: &Overrides, flags: Diags) -> Result<S
     let suite = Suite::load(project, &[])
         .map_err(|found| diags.0.extend(found.0))
         .ok();
+    if let Some(suite) = &suite {
+        diags.0.extend(contract::check_after(project, suite).0);
+    }
     diags.into_result()?;
     Ok(suite.expect("problems were returned above"))
 }

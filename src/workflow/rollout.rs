@@ -245,7 +245,15 @@ pub async fn run(
             });
         }
         let targets: Vec<Target> = batch.iter().map(|j| j.target.clone()).collect();
-        let converged = engine::run(project, batch, options, &|e| reporter.engine(e)).await;
+        let converged = super::contract::converge(
+            project,
+            features.suite,
+            batch,
+            options,
+            &features.options,
+            &|e| reporter.engine(e),
+        )
+        .await;
         let verdicts = verify_batch(&converged, &targets, options, features, index).await;
         reporter.event(Event::FeaturesDone(&verdicts.0));
         report.scenarios.extend(verdicts.1);

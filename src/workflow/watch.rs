@@ -386,7 +386,15 @@ async fn round(
         // A Ctrl-C during a round stops the watch once the round is done,
         // not the round's converge.
         let options = settings.test_host_converge(&project, false, Default::default());
-        let report = engine::run(&project, jobs, &options, &|event| reporter.engine(event)).await;
+        let report = super::contract::converge(
+            &project,
+            &suite,
+            jobs,
+            &options,
+            &settings.features(true),
+            &|event| reporter.engine(event),
+        )
+        .await;
         let failed: Vec<String> = report
             .hosts
             .iter()

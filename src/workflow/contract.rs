@@ -1,0 +1,214 @@
+//! Expand → verify → contract: a converge whose removals wait for features.
+//!
+//! A removal with `after:` names features (a feature file, a scenario's
+//! name, a `@tag`) that must pass on its host before it runs. Such a
+//! converge goes in three parts per host: everything else is applied, the
+//! removals held (expand); the named features run against the host
+//! (verify); only on a host where they passed are the held removals planned
+//! again from a fresh probe and applied (contract). Where they failed, the
+//! removals stay held and the host fails. A converge without `after:` is one
+//! engine run, as before.
+
+use std::collections::BTreeSet;
+
+use crate::config::Project;
+use crate::diagnostic::{Diag, Diags};
+use crate::engine::{self, EngineOptions, HostOutcome, Job, Listener, Mode, RunReport, Stage};
+use crate::verify::{self, Suite, VerifyOptions, results::Outcome};
+
+/// Every `after:` reference names a feature file, a scenario or a tag of
+/// the project's features; each that does not is bad input.
+pub fn check_after(project: &Project, suite: &Suite) -> Diags {
+    let mut diags = Diags::default();
+    for recipe in project.recipes.values() {
+        for resource in &recipe.recipe.resources {
+            for reference in &resource.value.common.after {
+                if !suite.names(&reference.value) {
+                    diags.push(
+                        Diag::at(
+                            recipe.source.place(reference.referenced),
+                            format!(
+                                "`after: {}` names no feature file, scenario or tag under features/",
+                                crate::output::shown(&reference.value)
+                            ),
+                        )
+                        .label("not found in features/")
+                        .help("name a feature file (`features/site.feature`), a scenario as written after `Scenario:`, or a `@tag` that a scenario carries"),
+                    );
+                }
+            }
+        }
+    }
+    diags
+}
+
+/// Whether a job has a removal that waits for features.
+pub fn gated(job: &Job<'_>) -> bool {
+    job.resources
+        .resources
+        .iter()
+        .any(|planned| !planned.resource.value.common.after.is_empty())
+}
+
+/// Converge `jobs`; where removals wait for features, in three parts (see
+/// the module's comment). `features` is how the features run.
+pub async fn converge(
+    project: &Project,
+    suite: &Suite,
+    jobs: Vec<Job<'_>>,
+    options: &EngineOptions,
+    features: &VerifyOptions,
+    events: Listener<'_>,
+) -> RunReport {
+    if options.mode != Mode::Converge || !jobs.iter().any(gated) {
+        return engine::run(project, jobs, options, events).await;
+    }
+    let mut later: Vec<Job<'_>> = jobs
+        .iter()
+        .filter(|job| gated(job))
+        .map(|job| Job {
+            target: job.target.clone(),
+            resources: job.resources.clone(),
+        })
+        .collect();
+    let expand = EngineOptions {
+        stage: Stage::Expand,
+        ..options.clone()
+    };
+    let mut report = engine::run(project, jobs, &expand, events).await;
+
+    // The hosts whose held removals wait, grouped by what they wait for.
+    let mut waiting: Vec<(BTreeSet<String>, Vec<String>)> = Vec::new();
+    for host in &report.hosts {
+        if host.outcome != HostOutcome::Ok {
+            continue;
+        }
+        let refs: BTreeSet<String> = host
+            .resources
+            .iter()
+            .filter(|r| r.message.as_deref() == Some(engine::HELD))
+            .flat_map(|r| r.after.iter().cloned())
+            .collect();
+        if refs.is_empty() {
+            continue;
+        }
+        match waiting.iter_mut().find(|(r, _)| *r == refs) {
+            Some((_, hosts)) => hosts.push(host.host.clone()),
+            None => waiting.push((refs, vec![host.host.clone()])),
+        }
+    }
+
+    let mut passed: Vec<String> = Vec::new();
+    for (refs, hosts) in &waiting {
+        if options.interrupt.is_set() {
+            break;
+        }
+        let refs: Vec<String> = refs.iter().cloned().collect();
+        let targets: Vec<_> = later
+            .iter()
+            .filter(|job| hosts.contains(&job.target.name))
+            .map(|job| job.target.clone())
+            .collect();
+        let part = suite.only(&refs);
+        let results = verify::run_features(&part, &targets, features, None).await;
+        for host in hosts {
+            let failures: Vec<String> = results
+                .scenarios
+                .iter()
+                .filter(|s| s.host == *host)
+                .filter(|s| matches!(s.status, Outcome::Failed | Outcome::Unreachable))
+                .map(|s| format!("{} ({})", s.scenario, s.id()))
+                .chain(
+                    results
+                        .hosts
+                        .iter()
+                        .filter(|h| h.host == *host)
+                        .filter_map(|h| h.unreachable().map(|why| format!("unreachable: {why}"))),
+                )
+                .collect();
+            let round_trips = results
+                .hosts
+                .iter()
+                .find(|h| h.host == *host)
+                .map_or(0, |h| h.round_trips);
+            let Some(entry) = report.hosts.iter_mut().find(|h| h.host == *host) else {
+                continue;
+            };
+            entry.round_trips += round_trips;
+            events(engine::Event::Gate {
+                host,
+                features: &refs.join(", "),
+                failed: &failures.join("; "),
+            });
+            if failures.is_empty() {
+                passed.push(host.clone());
+                continue;
+            }
+            let failed = failures.join("; ");
+            for resource in &mut entry.resources {
+                if resource.message.as_deref() == Some(engine::HELD) {
+                    resource.message = Some(format!(
+                        "not applied: its after: features failed on this host: {failed}"
+                    ));
+                }
+            }
+            entry.outcome = HostOutcome::Failed(format!(
+                "the features that removals wait for failed ({failed}); everything else was applied, the removals were not"
+            ));
+        }
+    }
+
+    later.retain(|job| passed.contains(&job.target.name));
+    if later.is_empty() {
+        return report;
+    }
+    let contract = EngineOptions {
+        stage: Stage::Contract,
+        ..options.clone()
+    };
+    let removed = engine::run(project, later, &contract, events).await;
+    for part in removed.hosts {
+        let Some(entry) = report.hosts.iter_mut().find(|h| h.host == part.host) else {
+            continue;
+        };
+        for resource in &mut entry.resources {
+            if resource.message.as_deref() != Some(engine::HELD) {
+                continue;
+            }
+            let done = part
+                .resources
+                .iter()
+                .find(|r| r.declared == resource.declared && r.title == resource.title);
+            match done {
+                Some(done) => *resource = done.clone(),
+                None => {
+                    resource.message = Some(format!(
+                        "not applied: the removal part of the converge did not reach it ({})",
+                        outcome_text(&part.outcome)
+                    ))
+                }
+            }
+        }
+        entry.handlers.extend(part.handlers);
+        entry.notes.extend(part.notes);
+        entry.round_trips += part.round_trips;
+        entry.seconds += part.seconds;
+        if part.ledger.is_some() {
+            entry.ledger = part.ledger;
+        }
+        if part.outcome != HostOutcome::Ok {
+            entry.outcome = part.outcome;
+        }
+    }
+    report
+}
+
+fn outcome_text(outcome: &HostOutcome) -> String {
+    match outcome {
+        HostOutcome::Ok => "ok".into(),
+        HostOutcome::Failed(why)
+        | HostOutcome::Unreachable(why)
+        | HostOutcome::Interrupted(why)
+        | HostOutcome::Refused(why) => why.clone(),
+    }
+}
