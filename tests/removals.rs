@@ -294,6 +294,11 @@ fn after_removes_the_old_thing_only_once_its_features_pass() {
         )),
         "Under construction\nkept\n"
     );
+    // The host's ledger says so too.
+    let ledger: serde_json::Value =
+        serde_json::from_str(&on_host("cat /var/lib/redgreen/state.json")).unwrap();
+    assert_eq!(ledger["result"], "failed", "{ledger:#}");
+    assert_eq!(ledger["features"]["result"], "failed", "{ledger:#}");
 
     // Once the new page passes, the old one is removed in the same converge.
     project.write("recipes/move.yml", &recipe("Welcome"));

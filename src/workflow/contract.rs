@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 
 use crate::config::Project;
 use crate::diagnostic::{Diag, Diags};
+use crate::engine::ledger::{self, Converged, FeaturesEnded, FeaturesResult};
 use crate::engine::{self, EngineOptions, HostOutcome, Job, Listener, Mode, RunReport, Stage};
 use crate::verify::{self, Suite, VerifyOptions, results::Outcome};
 
@@ -145,6 +146,35 @@ pub async fn converge(
                 continue;
             }
             let failed = failures.join("; ");
+            // The host's record says the converge failed, with the features.
+            if let Some(mut ledger) = entry.ledger.clone() {
+                ledger.result = Converged::Failed;
+                ledger.features = Some(FeaturesResult {
+                    result: FeaturesEnded::Failed,
+                    passed: results
+                        .scenarios
+                        .iter()
+                        .filter(|s| s.host == *host && s.status == Outcome::Passed)
+                        .count(),
+                    failed: failures.len(),
+                    at: ledger::now(),
+                    commit: options.revision.commit.clone(),
+                });
+                let target = targets.iter().find(|t| t.name == *host);
+                let written = match target {
+                    Some(target) => {
+                        super::rollout::write_ledger(target, &ledger, options.command_timeout).await
+                    }
+                    None => Err("the host is not among the targets".into()),
+                };
+                entry.round_trips += 1;
+                match written {
+                    Ok(()) => entry.ledger = Some(ledger),
+                    Err(why) => entry.notes.push(format!(
+                        "the failed features could not be recorded in the ledger: {why}"
+                    )),
+                }
+            }
             for resource in &mut entry.resources {
                 if resource.message.as_deref() == Some(engine::HELD) {
                     resource.message = Some(format!(

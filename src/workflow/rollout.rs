@@ -444,7 +444,8 @@ async fn verify_batch(
     (verdicts, results.scenarios)
 }
 
-async fn write_ledger(
+/// Write `ledger` on `target`, in a connection of its own.
+pub(super) async fn write_ledger(
     target: &Target,
     ledger: &ledger::Ledger,
     timeout: std::time::Duration,
