@@ -743,14 +743,25 @@ fn run_flags(info: &ImageInfo) -> Vec<&'static str> {
             "--env",
             "container=docker",
         ]
+    } else if !info.init.is_empty() {
+        // sysvinit (alone or handing its runlevels to OpenRC) as PID 1.
+        vec![
+            "--cap-add",
+            "NET_ADMIN",
+            "--tmpfs",
+            "/run",
+            "--tmpfs",
+            "/run/lock",
+        ]
     } else {
         vec!["--cap-add", "NET_ADMIN"]
     }
 }
 
-/// The container's command: systemd, or sshd alone.
+/// The container's command: the image's init (which starts sshd), or sshd
+/// alone.
 fn command(info: &ImageInfo) -> Vec<&'static str> {
-    if info.systemd {
+    if info.systemd || !info.init.is_empty() {
         vec!["/sbin/init"]
     } else {
         vec![

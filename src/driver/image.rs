@@ -25,15 +25,49 @@ pub const PACKAGES: &[&str] = &[
 pub struct ImageInfo {
     /// It runs systemd as PID 1 (`/sbin/init`).
     pub systemd: bool,
+    /// Its init, from the `redgreen.init` label: systemd, openrc, sysvinit,
+    /// or empty (sshd alone is the container's command).
+    pub init: String,
     /// redgreen built it from Debian's packages (`debian-bookworm`,
     /// `ubuntu-noble`), or it was saved from a test host of such an image:
     /// apt, and the key of its shared package cache.
     pub bootstrapped: Option<String>,
 }
 
-/// A Debian-family image redgreen can build: (distribution, suite).
+/// The init an image name asks for: `debian:bookworm-openrc` runs OpenRC,
+/// `debian:12-sysvinit` sysvinit, any other name systemd.
+pub fn init_of(image: &str) -> &'static str {
+    let tag = image.split_once(':').map(|(_, t)| t).unwrap_or("");
+    if tag.ends_with("-openrc") {
+        "openrc"
+    } else if tag.ends_with("-sysvinit") {
+        "sysvinit"
+    } else {
+        "systemd"
+    }
+}
+
+/// The packages that make `init` PID 1 (Debian's OpenRC runs under
+/// sysvinit's /sbin/init, which hands its runlevels to `openrc`).
+fn init_packages(init: &str) -> &'static [&'static str] {
+    match init {
+        "openrc" => &["sysvinit-core", "openrc"],
+        "sysvinit" => &["sysvinit-core"],
+        _ => &["systemd-sysv"],
+    }
+}
+
+/// A Debian-family image redgreen can build: (distribution, suite). A Debian
+/// tag may end in `-openrc` or `-sysvinit` for that init instead of systemd.
 pub fn bootstrappable(image: &str) -> Option<(&'static str, String)> {
     let (name, tag) = image.split_once(':').unwrap_or((image, "latest"));
+    let (tag, other_init) = match tag
+        .strip_suffix("-openrc")
+        .or_else(|| tag.strip_suffix("-sysvinit"))
+    {
+        Some(tag) => (tag, true),
+        None => (tag, false),
+    };
     let name = name
         .trim_start_matches("docker.io/")
         .trim_start_matches("library/");
@@ -48,7 +82,7 @@ pub fn bootstrappable(image: &str) -> Option<(&'static str, String)> {
             };
             Some(("debian", suite.to_string()))
         }
-        "ubuntu" => {
+        "ubuntu" if !other_init => {
             let suite = match tag {
                 "22.04" | "jammy" => "jammy",
                 "24.04" | "noble" | "latest" => "noble",
@@ -81,6 +115,12 @@ pub async fn inspect(engine: &str, image: &str) -> Result<Option<ImageInfo>, Dri
         serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
     Ok(Some(ImageInfo {
         systemd: labels.get("redgreen.init").and_then(|v| v.as_str()) == Some("systemd"),
+        init: labels
+            .get("redgreen.init")
+            .and_then(|v| v.as_str())
+            .filter(|v| ["systemd", "openrc", "sysvinit"].contains(v))
+            .unwrap_or("")
+            .to_string(),
         bootstrapped: labels
             .get("redgreen.bootstrapped")
             .and_then(|v| v.as_str())
@@ -173,13 +213,19 @@ pub async fn bootstrap(
     }
     let Some((distribution, suite)) = bootstrappable(image) else {
         return Err(DriverError::new(format!(
-            "redgreen can bootstrap Debian and Ubuntu images (debian:bookworm, debian:12, ubuntu:noble, ...) and its package-manager test images (redgreen-dnf:bookworm, redgreen-zypper:bookworm, redgreen-pacman:bookworm), not {image}"
+            "redgreen can bootstrap Debian and Ubuntu images (debian:bookworm, debian:12, ubuntu:noble, ...; debian:bookworm-openrc or debian:12-sysvinit for that init instead of systemd) and its package-manager test images (redgreen-dnf:bookworm, redgreen-zypper:bookworm, redgreen-pacman:bookworm), not {image}"
         )));
     };
+    let init = init_of(image);
     progress(&format!(
         "building {image} from {distribution} {suite} packages"
     ));
-    let includes = PACKAGES.join(",");
+    let includes = init_packages(init)
+        .iter()
+        .chain(PACKAGES.iter().filter(|p| **p != "systemd-sysv"))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(",");
     let hooks = [
         // Every test host gets its own host key at creation.
         r#"rm -f "$1"/etc/ssh/ssh_host_*"#,
@@ -232,7 +278,7 @@ pub async fn bootstrap(
         .args([
             "import",
             "--change",
-            "LABEL redgreen.init=systemd",
+            &format!("LABEL redgreen.init={init}"),
             "--change",
             &format!("LABEL redgreen.bootstrapped={distribution}-{suite}"),
             "--change",
@@ -292,5 +338,18 @@ mod tests {
         );
         assert_eq!(bootstrappable("alpine:3.20"), None);
         assert_eq!(bootstrappable("debian:potato"), None);
+        assert_eq!(
+            bootstrappable("debian:11-openrc"),
+            Some(("debian", "bullseye".into()))
+        );
+        assert_eq!(
+            bootstrappable("debian:trixie-sysvinit"),
+            Some(("debian", "trixie".into()))
+        );
+        assert_eq!(bootstrappable("ubuntu:noble-openrc"), None);
+        assert_eq!(bootstrappable("debian:bookworm-runit"), None);
+        assert_eq!(init_of("debian:bookworm-openrc"), "openrc");
+        assert_eq!(init_of("debian:12-sysvinit"), "sysvinit");
+        assert_eq!(init_of("debian:12"), "systemd");
     }
 }

@@ -149,10 +149,12 @@ pub(super) fn plan(input: &Input<'_>, resources: &[Notifier<'_, '_>]) -> Vec<Pla
             evidence: Vec::new(),
             after: Vec::new(),
         };
-        let snippet = if input.probed.facts.init != "systemd" {
+        let snippet = if !["systemd", "openrc", "sysvinit"]
+            .contains(&input.probed.facts.init.as_str())
+        {
             report.status = Status::Failed;
             report.message = Some(format!(
-                "this host's init is {}; redgreen manages services with systemd only",
+                "this host's init is {}; redgreen manages services with systemd, OpenRC and sysvinit",
                 input.probed.facts.init
             ));
             String::new()

@@ -1,4 +1,5 @@
-//! `service`: a systemd service, running or not, enabled at boot or not; and
+//! `service`: a service of systemd, OpenRC or sysvinit (the host's `init`
+//! fact), running or not, enabled at boot or not; and
 //! the `service NAME restart|reload` handlers that `notify` and `restart_on`
 //! trigger.
 //!
@@ -12,8 +13,11 @@
 //! * A unit file that changed on disk (systemd's NeedDaemonReload), or one
 //!   that a resource earlier in the same converge writes under a systemd
 //!   directory, gets `systemctl daemon-reload` before anything else.
-//! * Hosts whose init is not systemd (sysvinit, openrc) are refused with an
-//!   error that names their init.
+//! * OpenRC: `rc-service NAME start|stop|status`, `rc-update add|del NAME
+//!   default` (enabled: in the default runlevel). sysvinit: `service NAME
+//!   start|stop|status`, `update-rc.d NAME defaults|enable|disable` (enabled:
+//!   an `S` link in /etc/rc2.d to rc5.d). A service there is an init script
+//!   in /etc/init.d; daemon-reload applies to systemd only.
 //! * Handlers: `restart` is `systemctl restart` (which also starts a stopped
 //!   service); `reload` is `systemctl reload` on an active service and
 //!   `systemctl start` on an inactive one (a stopped service reads its new
@@ -80,8 +84,9 @@ impl ResourceType for Service {
                 format!("invalid service name '{name}'"),
             ));
         }
-        if probed.facts.init != "systemd" {
-            return Err(unsupported_init(input, &probed.facts.init));
+        let init = probed.facts.init.clone();
+        if !["systemd", "openrc", "sysvinit"].contains(&init.as_str()) {
+            return Err(unsupported_init(input, &init));
         }
         let state = probed.services.get(&name).cloned().unwrap_or_default();
         let running = spec.running.as_ref().map(|r| r.value);
@@ -130,7 +135,7 @@ impl ResourceType for Service {
                 }
                 return Ok(Decision::Apply {
                     changes,
-                    snippet: snippet(&name, running, enabled),
+                    snippet: snippet(&init, &name, running, enabled),
                 });
             }
             _ => {
@@ -193,7 +198,7 @@ impl ResourceType for Service {
         }
         Ok(Decision::Apply {
             changes,
-            snippet: snippet(&name, running, enabled),
+            snippet: snippet(&init, &name, running, enabled),
         })
     }
 }
@@ -237,7 +242,20 @@ fn counts_as_enabled(state: &str) -> bool {
 
 /// Shell function of the probe that answers service queries.
 pub const PROBE_FUNCTIONS: &str = r#"rg_service() {
-  [ "$rg_init" = systemd ] || return 0
+  case "$rg_init" in
+  openrc|sysvinit)
+    if [ -x "/etc/init.d/$2" ]; then rg_emit "$1" load loaded; else rg_emit "$1" load not-found; return 0; fi
+    if [ "$rg_init" = openrc ]; then
+      if rc-service -- "$2" status >/dev/null 2>&1; then rg_emit "$1" active active; else rg_emit "$1" active inactive; fi
+      if rc-update show default 2>/dev/null | grep -q "^ *$2 |"; then rg_emit "$1" enabled enabled; else rg_emit "$1" enabled disabled; fi
+    else
+      if service "$2" status >/dev/null 2>&1; then rg_emit "$1" active active; else rg_emit "$1" active inactive; fi
+      if ls /etc/rc[2345].d/S[0-9][0-9]"$2" >/dev/null 2>&1; then rg_emit "$1" enabled enabled; else rg_emit "$1" enabled disabled; fi
+    fi
+    return 0 ;;
+  systemd) ;;
+  *) return 0 ;;
+  esac
   rg_emit "$1" load "$(systemctl show -p LoadState --value -- "$2" 2>/dev/null)"
   rg_emit "$1" active "$(systemctl is-active -- "$2" 2>/dev/null)"
   rg_emit "$1" enabled "$(systemctl is-enabled -- "$2" 2>/dev/null)"
@@ -258,10 +276,10 @@ pub fn valid_name(name: &str) -> bool {
 pub fn unsupported_init(input: &PlanInput<'_>, init: &str) -> Diag {
     Diag::at(
         input.planned.place(),
-        format!("this host's init is {init}; redgreen manages services with systemd only"),
+        format!("this host's init is {init}; redgreen manages services with systemd, OpenRC and sysvinit"),
     )
     .label("service")
-    .help("sysvinit and openrc are recognised but refused until a test host for them can be built; use a `command` resource meanwhile, with `when: { init: ... }`")
+    .help("use a `command` resource with `when: { init: ... }` for this host")
 }
 
 /// Shell that reloads systemd's view of a unit when it is not loaded or its
@@ -278,7 +296,63 @@ fn or_unknown(text: &str) -> &str {
 
 /// Shell that re-checks the unit on the host and starts, stops, enables or
 /// disables it as needed.
-fn snippet(name: &str, running: Option<bool>, enabled: Option<bool>) -> String {
+fn snippet(init: &str, name: &str, running: Option<bool>, enabled: Option<bool>) -> String {
+    match init {
+        "openrc" | "sysvinit" => script_snippet(init, name, running, enabled),
+        _ => systemd_snippet(name, running, enabled),
+    }
+}
+
+/// [`snippet`] for OpenRC and sysvinit: init scripts in /etc/init.d.
+fn script_snippet(init: &str, name: &str, running: Option<bool>, enabled: Option<bool>) -> String {
+    let u = quote(name);
+    let mut out = format!(
+        "if [ ! -x /etc/init.d/{u} ]; then echo \"there is no init script /etc/init.d/\"{u}\" on this host\" >&2; exit 1; fi\n"
+    );
+    let (is_enabled, enable, disable, status, start, stop) = if init == "openrc" {
+        (
+            format!("rc-update show default 2>/dev/null | grep -q \"^ *\"{u}\" |\""),
+            format!("rc-update add -- {u} default >/dev/null"),
+            format!("rc-update del -- {u} default >/dev/null"),
+            format!("rc-service -- {u} status >/dev/null 2>&1"),
+            format!("rc-service -- {u} start"),
+            format!("rc-service -- {u} stop"),
+        )
+    } else {
+        (
+            format!("ls /etc/rc[2345].d/S[0-9][0-9]{u} >/dev/null 2>&1"),
+            format!(
+                "{{ ls /etc/rc[0-6S].d/[SK][0-9][0-9]{u} >/dev/null 2>&1 || update-rc.d {u} defaults; }} && update-rc.d {u} enable"
+            ),
+            format!("update-rc.d {u} disable"),
+            format!("service {u} status >/dev/null 2>&1"),
+            format!("service {u} start"),
+            format!("service {u} stop"),
+        )
+    };
+    match enabled {
+        Some(true) => out.push_str(&format!(
+            "if ! {is_enabled}; then {enable}; rg_emit \"$rg_tag\" changed enabled; fi\n"
+        )),
+        Some(false) => out.push_str(&format!(
+            "if {is_enabled}; then {disable}; rg_emit \"$rg_tag\" changed disabled; fi\n"
+        )),
+        None => {}
+    }
+    match running {
+        Some(true) => out.push_str(&format!(
+            "if ! {status}; then {start}; rg_emit \"$rg_tag\" changed started; fi\n"
+        )),
+        Some(false) => out.push_str(&format!(
+            "if {status}; then {stop}; rg_emit \"$rg_tag\" changed stopped; fi\n"
+        )),
+        None => {}
+    }
+    out
+}
+
+/// [`snippet`] for systemd.
+fn systemd_snippet(name: &str, running: Option<bool>, enabled: Option<bool>) -> String {
     let u = quote(name);
     let mut out = daemon_reload_snippet(&u);
     out.push_str(&format!(
@@ -334,9 +408,10 @@ impl Action {
 }
 
 /// Shell of a `service NAME restart|reload` handler.
+/// The host's init is told apart on the host, as the probe does.
 pub fn handler_snippet(name: &str, action: Action) -> String {
     let u = quote(name);
-    match action {
+    let systemd = match action {
         Action::Restart => {
             format!("systemctl restart -- {u}\nrg_emit \"$rg_tag\" changed restarted\n")
         }
@@ -344,7 +419,19 @@ pub fn handler_snippet(name: &str, action: Action) -> String {
             "if systemctl is-active -q -- {u}; then systemctl reload -- {u}; rg_emit \"$rg_tag\" changed reloaded\n\
              else systemctl start -- {u}; rg_emit \"$rg_tag\" changed started; fi\n"
         ),
-    }
+    };
+    let script = |tool: &str| match action {
+        Action::Restart => format!("{tool} {u} restart\nrg_emit \"$rg_tag\" changed restarted\n"),
+        Action::Reload => format!(
+            "if {tool} {u} status >/dev/null 2>&1; then {tool} {u} reload; rg_emit \"$rg_tag\" changed reloaded\n\
+             else {tool} {u} start; rg_emit \"$rg_tag\" changed started; fi\n"
+        ),
+    };
+    format!(
+        "if [ -d /run/systemd/system ]; then\n{systemd}elif command -v openrc >/dev/null 2>&1; then\n{}else\n{}fi\n",
+        script("rc-service"),
+        script("service"),
+    )
 }
 
 #[cfg(test)]
@@ -373,7 +460,12 @@ mod tests {
 
     #[test]
     fn snippet_rechecks_on_the_host() {
-        insta::assert_snapshot!(snippet("nginx", Some(true), Some(true)));
+        insta::assert_snapshot!(snippet("systemd", "nginx", Some(true), Some(true)));
+        insta::assert_snapshot!("openrc", snippet("openrc", "cron", Some(true), Some(true)));
+        insta::assert_snapshot!(
+            "sysvinit",
+            snippet("sysvinit", "cron", Some(false), Some(false))
+        );
     }
 
     #[test]
@@ -387,7 +479,7 @@ mod tests {
     #[test]
     fn other_inits_are_refused_by_name() {
         let mut probed = testing::debian();
-        probed.facts.init = "sysvinit".into();
+        probed.facts.init = "runit".into();
         let out = testing::plan(
             "resources:\n  - service: nginx\n    running: true\n",
             &[],
@@ -395,7 +487,9 @@ mod tests {
         );
         assert_eq!(
             testing::changes(&out[0]),
-            ["error: this host's init is sysvinit; redgreen manages services with systemd only"]
+            [
+                "error: this host's init is runit; redgreen manages services with systemd, OpenRC and sysvinit"
+            ]
         );
     }
 
