@@ -8,3 +8,6 @@ Feature: the tools are installed, whichever the package manager
   @host:tools-dnf @host:tools-zypper
   Scenario: a package from the extra repository
     Then the package "rg-more" should be installed at version "2.0-1"
+
+  Scenario: the account that uses them
+    Then the user "builder" should be in group "builders"
