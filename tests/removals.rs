@@ -322,3 +322,37 @@ fn after_removes_the_old_thing_only_once_its_features_pass() {
     );
     on_host(&format!("rm -rf {root}"));
 }
+
+/// Named features that run on no scenario of the host do not let a removal
+/// through: there is nothing to show the new thing works there.
+#[test]
+fn after_naming_features_that_skip_the_host_keeps_the_old_thing() {
+    let root = "/srv/after-elsewhere";
+    let project =
+        project_on_shared("groups:\n  test: { recipes: [move] }\n  elsewhere: { recipes: [] }\n");
+    project.write(
+        "features/site.feature",
+        "Feature: the site\n  @group:elsewhere @new-site\n  Scenario: the new page is served elsewhere\n    Then the file \"/etc/hostname\" should exist\n",
+    );
+    project.write(
+        "recipes/move.yml",
+        &format!(
+            "resources:\n  - file: {root}/old.html\n    state: absent\n    reason: moved (ticket 8)\n    after: \"@new-site\"\n"
+        ),
+    );
+    on_host(&format!(
+        "rm -rf {root}; mkdir -p {root} && echo old > {root}/old.html"
+    ));
+    let run = project.run(&["converge", "--allow-removals"]).expect(1);
+    assert!(
+        run.stdout
+            .contains("no scenario they name runs on this host"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        on_host(&format!("test -e {root}/old.html && echo kept")),
+        "kept\n"
+    );
+    on_host(&format!("rm -rf {root}"));
+}

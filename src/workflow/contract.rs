@@ -113,6 +113,7 @@ pub async fn converge(
         let part = suite.only(&refs);
         let results = verify::run_features(&part, &targets, features, None).await;
         for host in hosts {
+            let ran = results.scenarios.iter().any(|s| s.host == *host);
             let failures: Vec<String> = results
                 .scenarios
                 .iter()
@@ -126,6 +127,10 @@ pub async fn converge(
                         .filter(|h| h.host == *host)
                         .filter_map(|h| h.unreachable().map(|why| format!("unreachable: {why}"))),
                 )
+                .chain((!ran).then(|| {
+                    "no scenario they name runs on this host (see its @host: and @group: tags)"
+                        .to_string()
+                }))
                 .collect();
             let round_trips = results
                 .hosts
