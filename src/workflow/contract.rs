@@ -102,7 +102,18 @@ pub async fn converge(
     let mut passed: Vec<String> = Vec::new();
     for (refs, hosts) in &waiting {
         if options.interrupt.is_set() {
-            break;
+            for entry in report.hosts.iter_mut().filter(|h| hosts.contains(&h.host)) {
+                for resource in &mut entry.resources {
+                    if resource.message.as_deref() == Some(engine::HELD) {
+                        resource.message =
+                            Some("not applied: interrupted before its after: features ran".into());
+                    }
+                }
+                entry.outcome = HostOutcome::Interrupted(
+                    "interrupted before the features that its removals wait for ran; everything else was applied".into(),
+                );
+            }
+            continue;
         }
         let refs: Vec<String> = refs.iter().cloned().collect();
         let targets: Vec<_> = later
