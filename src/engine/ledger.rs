@@ -471,6 +471,25 @@ pub fn write_script(wanted: &Ledger, command_timeout: Duration) -> String {
     locked(&body, command_timeout)
 }
 
+/// Write `ledger` on `target`, in a connection of its own.
+pub async fn record(
+    target: &crate::transport::Target,
+    ledger: &Ledger,
+    timeout: Duration,
+) -> Result<(), String> {
+    let transport = crate::transport::connect(target)
+        .await
+        .map_err(|e| e.to_string())?;
+    let written = write(transport.as_ref(), ledger, timeout).await;
+    transport.close().await;
+    let written = written.map_err(|e| e.to_string())?;
+    match written.failure {
+        Some(failure) => Err(failure),
+        None if written.complete => Ok(()),
+        None => Err(written.stderr),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

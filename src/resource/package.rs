@@ -19,7 +19,7 @@
 //!   pacman and apk are refreshed by the same rule (their own sync databases
 //!   and indexes); dnf, yum and zypper refresh expired metadata themselves.
 
-use super::package_manager::{Manager, PIN_FUNCTION};
+use super::package_manager::{APT_FUNCTIONS, Manager, PIN_FUNCTION, valid_debian_name};
 use super::{Change, Decision, PlanInput, Probed, Query};
 use crate::diagnostic::Diag;
 use crate::recipe::{Name, Spanned, Text};
@@ -395,24 +395,6 @@ pub fn probe_functions() -> String {
     out
 }
 
-/// apt's functions: the installed version (dpkg), the candidate version and
-/// the age of the package lists.
-pub const APT_FUNCTIONS: &str = r#"rg_dpkg_version() {
-  dpkg-query -W -f='${db:Status-Abbrev}|${Version}\n' -- "$1" 2>/dev/null | sed -n 's/^.i.|//p' | head -n 1
-}
-rg_apt_candidate() {
-  apt-cache policy -- "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p' | head -n 1
-}
-rg_apt_cache() {
-  set -- /var/lib/apt/lists/*_Packages*
-  if [ ! -e "$1" ]; then echo missing; return 0; fi
-  rg_ref=/var/lib/apt/periodic/update-success-stamp
-  if [ ! -e "$rg_ref" ] || [ /var/lib/apt/lists -nt "$rg_ref" ]; then rg_ref=/var/lib/apt/lists; fi
-  if [ -n "$(find /etc/apt/sources.list /etc/apt/sources.list.d /etc/apt/keyrings /etc/apt/trusted.gpg.d -maxdepth 1 -newer "$rg_ref" 2>/dev/null | head -n 1)" ]; then echo sources; return 0; fi
-  echo $(( $(date +%s) - $(stat -c %Y -- "$rg_ref") ))
-}
-"#;
-
 /// See [`crate::shell::SHARED_PACKAGE_CACHE`].
 use crate::shell::SHARED_PACKAGE_CACHE as SHARED;
 
@@ -437,26 +419,6 @@ fn apply_functions() -> String {
 /// host's own manager when planning, see [`Manager::valid_name`]).
 pub fn valid_name(name: &str) -> bool {
     valid_debian_name(name) || Manager::Dnf.valid_name(name)
-}
-
-/// True for a valid Debian package name, optionally with an architecture
-/// (`libc6:amd64`).
-pub fn valid_debian_name(name: &str) -> bool {
-    let (base, arch) = match name.split_once(':') {
-        Some((base, arch)) => (base, Some(arch)),
-        None => (name, None),
-    };
-    let base_ok = base.len() >= 2
-        && base.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && base
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
-    let arch_ok = arch.is_none_or(|a| {
-        !a.is_empty()
-            && a.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    });
-    base_ok && arch_ok
 }
 
 /// True for a valid version: Debian's (`1:1.22.1-9+deb12u1`), rpm's

@@ -89,7 +89,7 @@ impl Manager {
     /// lowercase; rpm, pacman and apk names may have capitals and `_`.
     pub fn valid_name(self, name: &str) -> bool {
         if self == Manager::Apt {
-            return super::package::valid_debian_name(name);
+            return valid_debian_name(name);
         }
         name.len() >= 2
             && name.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -132,11 +132,10 @@ impl Manager {
         }
     }
 
-    /// The probe's shell functions for this manager (apt's are in
-    /// [`super::package::APT_FUNCTIONS`]).
+    /// The probe's shell functions for this manager.
     pub(crate) fn functions(self) -> &'static str {
         match self {
-            Manager::Apt => super::package::APT_FUNCTIONS,
+            Manager::Apt => APT_FUNCTIONS,
             Manager::Dnf | Manager::Yum | Manager::Zypper => RPM_FUNCTIONS,
             Manager::Pacman => PACMAN_FUNCTIONS,
             Manager::Apk => APK_FUNCTIONS,
@@ -271,6 +270,44 @@ pub const PIN_FUNCTION: &str = r#"rg_pin_holds() {
   return 1
 }
 "#;
+
+/// apt's functions: the installed version (dpkg), the candidate version and
+/// the age of the package lists.
+pub const APT_FUNCTIONS: &str = r#"rg_dpkg_version() {
+  dpkg-query -W -f='${db:Status-Abbrev}|${Version}\n' -- "$1" 2>/dev/null | sed -n 's/^.i.|//p' | head -n 1
+}
+rg_apt_candidate() {
+  apt-cache policy -- "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p' | head -n 1
+}
+rg_apt_cache() {
+  set -- /var/lib/apt/lists/*_Packages*
+  if [ ! -e "$1" ]; then echo missing; return 0; fi
+  rg_ref=/var/lib/apt/periodic/update-success-stamp
+  if [ ! -e "$rg_ref" ] || [ /var/lib/apt/lists -nt "$rg_ref" ]; then rg_ref=/var/lib/apt/lists; fi
+  if [ -n "$(find /etc/apt/sources.list /etc/apt/sources.list.d /etc/apt/keyrings /etc/apt/trusted.gpg.d -maxdepth 1 -newer "$rg_ref" 2>/dev/null | head -n 1)" ]; then echo sources; return 0; fi
+  echo $(( $(date +%s) - $(stat -c %Y -- "$rg_ref") ))
+}
+"#;
+
+/// True for a valid Debian package name, optionally with an architecture
+/// (`libc6:amd64`).
+pub fn valid_debian_name(name: &str) -> bool {
+    let (base, arch) = match name.split_once(':') {
+        Some((base, arch)) => (base, Some(arch)),
+        None => (name, None),
+    };
+    let base_ok = base.len() >= 2
+        && base.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && base
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+    let arch_ok = arch.is_none_or(|a| {
+        !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    });
+    base_ok && arch_ok
+}
 
 #[cfg(test)]
 mod tests {

@@ -178,9 +178,7 @@ pub async fn converge(
                 });
                 let target = targets.iter().find(|t| t.name == *host);
                 let written = match target {
-                    Some(target) => {
-                        super::rollout::write_ledger(target, &ledger, options.command_timeout).await
-                    }
+                    Some(target) => ledger::record(target, &ledger, options.command_timeout).await,
                     None => Err("the host is not among the targets".into()),
                 };
                 entry.round_trips += 1;

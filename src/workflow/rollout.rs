@@ -427,13 +427,14 @@ async fn verify_batch(
         })
         .collect();
     let timeout = options.command_timeout;
-    let written: Vec<(usize, Result<(), String>)> = futures::stream::iter(writes)
-        .map(
-            |(n, target, ledger)| async move { (n, write_ledger(&target, &ledger, timeout).await) },
-        )
-        .buffer_unordered(options.concurrency.max(1))
-        .collect()
-        .await;
+    let written: Vec<(usize, Result<(), String>)> =
+        futures::stream::iter(writes)
+            .map(|(n, target, ledger)| async move {
+                (n, ledger::record(&target, &ledger, timeout).await)
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
     for (n, result) in written {
         if let Err(why) = result {
             verdicts[n]
@@ -442,25 +443,6 @@ async fn verify_batch(
         }
     }
     (verdicts, results.scenarios)
-}
-
-/// Write `ledger` on `target`, in a connection of its own.
-pub(super) async fn write_ledger(
-    target: &Target,
-    ledger: &ledger::Ledger,
-    timeout: std::time::Duration,
-) -> Result<(), String> {
-    let transport = crate::transport::connect(target)
-        .await
-        .map_err(|e| e.to_string())?;
-    let written = ledger::write(transport.as_ref(), ledger, timeout).await;
-    transport.close().await;
-    let written = written.map_err(|e| e.to_string())?;
-    match written.failure {
-        Some(failure) => Err(failure),
-        None if written.complete => Ok(()),
-        None => Err(written.stderr),
-    }
 }
 
 #[cfg(test)]
