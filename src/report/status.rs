@@ -24,25 +24,43 @@ pub struct HostStatus {
     pub drifted: bool,
 }
 
-/// group → commit → hosts at that commit.
-pub fn group_commits(hosts: &[HostStatus]) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
+/// The commit a host runs, as `status` and the dashboard show it.
+pub fn commit_shown(ledger: Option<&Ledger>, unreachable: bool) -> String {
+    match ledger {
+        Some(ledger) => ledger::short(ledger.commit.as_deref(), ledger.dirty),
+        None if unreachable => "unreachable".into(),
+        None => "never converged".into(),
+    }
+}
+
+/// group → commit → hosts at that commit, from each host's name, groups and
+/// commit.
+pub fn by_group_and_commit<'h>(
+    hosts: impl IntoIterator<Item = (&'h str, &'h [String], String)>,
+) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
     let mut groups: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
-    for host in hosts {
-        let commit = match &host.ledger {
-            Some(ledger) => ledger::short(ledger.commit.as_deref(), ledger.dirty),
-            None if host.unreachable.is_some() => "unreachable".into(),
-            None => "never converged".into(),
-        };
-        for group in &host.groups {
+    for (host, host_groups, commit) in hosts {
+        for group in host_groups {
             groups
                 .entry(group.clone())
                 .or_default()
                 .entry(commit.clone())
                 .or_default()
-                .push(host.host.clone());
+                .push(host.to_string());
         }
     }
     groups
+}
+
+/// group → commit → hosts at that commit.
+pub fn group_commits(hosts: &[HostStatus]) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
+    by_group_and_commit(hosts.iter().map(|h| {
+        (
+            h.host.as_str(),
+            h.groups.as_slice(),
+            commit_shown(h.ledger.as_ref(), h.unreachable.is_some()),
+        )
+    }))
 }
 
 /// The status for people: a line per host, then per group which commits

@@ -204,18 +204,11 @@ impl Board {
 
     /// group → commit → hosts, the commit most hosts share first.
     pub fn groups(&self) -> BTreeMap<String, Vec<(String, Vec<String>)>> {
-        let mut groups: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
-        for host in &self.hosts {
-            let commit = commit_of(host);
-            for group in &host.groups {
-                groups
-                    .entry(group.clone())
-                    .or_default()
-                    .entry(commit.clone())
-                    .or_default()
-                    .push(host.host.clone());
-            }
-        }
+        let groups = crate::report::status::by_group_and_commit(
+            self.hosts
+                .iter()
+                .map(|h| (h.host.as_str(), h.groups.as_slice(), commit_of(h))),
+        );
         groups
             .into_iter()
             .map(|(group, commits)| {
@@ -243,11 +236,7 @@ impl Board {
 }
 
 fn commit_of(host: &HostBoard) -> String {
-    match &host.ledger {
-        Some(l) => ledger::short(l.commit.as_deref(), l.dirty),
-        None if host.unreachable.is_some() => "unreachable".into(),
-        None => "never converged".into(),
-    }
+    crate::report::status::commit_shown(host.ledger.as_ref(), host.unreachable.is_some())
 }
 
 /// How a host changed from one round to the next, worth telling someone.
