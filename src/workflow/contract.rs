@@ -14,7 +14,10 @@ use std::collections::BTreeSet;
 use crate::config::Project;
 use crate::diagnostic::{Diag, Diags};
 use crate::engine::ledger::{self, Converged, FeaturesEnded, FeaturesResult};
-use crate::engine::{self, EngineOptions, HostOutcome, Job, Listener, Mode, RunReport, Stage};
+use crate::engine::{
+    self, EngineOptions, HostOutcome, HostReport, Job, Listener, Mode, ResourceReport, RunReport,
+    Stage,
+};
 use crate::verify::{self, Suite, VerifyOptions, results::Outcome};
 
 /// Every `after:` reference names a feature file, a scenario or a tag of
@@ -87,7 +90,7 @@ pub async fn converge(
         let refs: BTreeSet<String> = host
             .resources
             .iter()
-            .filter(|r| r.message.as_deref() == Some(engine::HELD))
+            .filter(|r| is_held(r))
             .flat_map(|r| r.after.iter().cloned())
             .collect();
         if refs.is_empty() {
@@ -103,14 +106,12 @@ pub async fn converge(
     for (refs, hosts) in &waiting {
         if options.interrupt.is_set() {
             for entry in report.hosts.iter_mut().filter(|h| hosts.contains(&h.host)) {
-                for resource in &mut entry.resources {
-                    if resource.message.as_deref() == Some(engine::HELD) {
-                        resource.message =
-                            Some("not applied: interrupted before its after: features ran".into());
-                    }
-                }
-                entry.outcome = HostOutcome::Interrupted(
-                    "interrupted before the features that its removals wait for ran; everything else was applied".into(),
+                leave_held(
+                    entry,
+                    "not applied: interrupted before its after: features ran",
+                    HostOutcome::Interrupted(
+                        "interrupted before the features that its removals wait for ran; everything else was applied".into(),
+                    ),
                 );
             }
             continue;
@@ -152,16 +153,16 @@ pub async fn converge(
                 continue;
             };
             entry.round_trips += round_trips;
+            let failed = failures.join("; ");
             events(engine::Event::Gate {
                 host,
                 features: &refs.join(", "),
-                failed: &failures.join("; "),
+                failed: &failed,
             });
             if failures.is_empty() {
                 passed.push(host.clone());
                 continue;
             }
-            let failed = failures.join("; ");
             // The host's record says the converge failed, with the features.
             if let Some(mut ledger) = entry.ledger.clone() {
                 ledger.result = Converged::Failed;
@@ -189,16 +190,13 @@ pub async fn converge(
                     )),
                 }
             }
-            for resource in &mut entry.resources {
-                if resource.message.as_deref() == Some(engine::HELD) {
-                    resource.message = Some(format!(
-                        "not applied: its after: features failed on this host: {failed}"
-                    ));
-                }
-            }
-            entry.outcome = HostOutcome::Failed(format!(
-                "the features that removals wait for failed ({failed}); everything else was applied, the removals were not"
-            ));
+            leave_held(
+                entry,
+                &format!("not applied: its after: features failed on this host: {failed}"),
+                HostOutcome::Failed(format!(
+                    "the features that removals wait for failed ({failed}); everything else was applied, the removals were not"
+                )),
+            );
         }
     }
 
@@ -216,7 +214,7 @@ pub async fn converge(
             continue;
         };
         for resource in &mut entry.resources {
-            if resource.message.as_deref() != Some(engine::HELD) {
+            if !is_held(resource) {
                 continue;
             }
             let done = part
@@ -245,6 +243,20 @@ pub async fn converge(
         }
     }
     report
+}
+
+/// A removal the expand part held for its features.
+fn is_held(resource: &ResourceReport) -> bool {
+    resource.message.as_deref() == Some(engine::HELD)
+}
+
+/// The held removals of `entry` stay unapplied, saying `why`; the host ends
+/// with `outcome`.
+fn leave_held(entry: &mut HostReport, why: &str, outcome: HostOutcome) {
+    for resource in entry.resources.iter_mut().filter(|r| is_held(r)) {
+        resource.message = Some(why.to_string());
+    }
+    entry.outcome = outcome;
 }
 
 fn outcome_text(outcome: &HostOutcome) -> String {
