@@ -64,13 +64,11 @@ impl Transport for LocalTransport {
         }
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let work = async {
-            let (stdout, stderr) = tokio::join!(
-                super::read_lines(stdout, line),
-                super::read_lines(stderr, &|_| {})
-            );
+            let (stdout, stderr) =
+                tokio::join!(super::read_lines(stdout, line), super::read_all(stderr));
             let status = child.wait().await?;
             Ok::<_, std::io::Error>(Output {
-                status: super::ssh::exit_code(&status),
+                status: super::exit_code(&status),
                 stdout: stdout?,
                 stderr: stderr?,
             })

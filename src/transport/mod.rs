@@ -172,6 +172,28 @@ pub(crate) async fn read_lines(
     Ok(lines.bytes)
 }
 
+/// Everything a pipe gives, until it closes.
+pub(crate) async fn read_all(
+    pipe: Option<impl tokio::io::AsyncRead + Unpin>,
+) -> Result<Vec<u8>, std::io::Error> {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    if let Some(mut pipe) = pipe {
+        pipe.read_to_end(&mut bytes).await?;
+    }
+    Ok(bytes)
+}
+
+/// A process's exit status as a number: its code, or 128 + the signal that
+/// ended it (as a shell says it).
+pub(crate) fn exit_code(status: &std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}
+
 /// A TCP connection as seen from a host.
 pub type Tunnel = Pin<Box<dyn Stream>>;
 

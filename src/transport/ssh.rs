@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Socket, Stdio};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
 use super::{
@@ -608,13 +608,13 @@ impl Transport for SshTransport {
             let (sent, stdout, stderr) = tokio::join!(
                 send,
                 super::read_lines(child.stdout().take(), line),
-                read_all(child.stderr().take())
+                super::read_all(child.stderr().take())
             );
             sent.map_err(|e| TransportError::Lost(format!("sending the script: {e}")))?;
             let read = |e: std::io::Error| TransportError::Lost(format!("reading the output: {e}"));
             let (stdout, stderr) = (stdout.map_err(read)?, stderr.map_err(read)?);
             let status = match child.wait().await {
-                Ok(status) => exit_code(&status),
+                Ok(status) => super::exit_code(&status),
                 // openssh reports exit status 127 as an error of its own: it
                 // is the script's result (a command it ran was not found),
                 // not a broken connection.
@@ -693,25 +693,6 @@ impl Transport for SshTransport {
 
 /// The exit status of a shell whose last command was not found.
 const COMMAND_NOT_FOUND: i32 = 127;
-
-/// Everything a pipe of the remote command gives until it closes.
-async fn read_all(
-    pipe: Option<impl tokio::io::AsyncRead + Unpin>,
-) -> Result<Vec<u8>, std::io::Error> {
-    let mut bytes = Vec::new();
-    if let Some(mut pipe) = pipe {
-        pipe.read_to_end(&mut bytes).await?;
-    }
-    Ok(bytes)
-}
-
-pub(crate) fn exit_code(status: &std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(-1)
-}
 
 #[cfg(test)]
 mod tests {
