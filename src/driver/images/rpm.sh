@@ -1,5 +1,5 @@
 # Build a local rpm-md repository of small test packages (two versions of
-# each), for redgreen's dnf and zypper test images. Runs as root inside a
+# each, and rg-daemon, a service), for redgreen's dnf and zypper test images. Runs as root inside a
 # Debian container while the image is built; $1 is the manager (dnf or zypper).
 set -eu
 manager=$1
@@ -33,6 +33,30 @@ SPEC
     rpmbuild -bb --quiet --define "_topdir $top" "$top/SPECS/$name-$version.spec"
   done
 done
+# A service as RPM distributions package one: a systemd unit that the package
+# installs but does not start (examples/platforms starts and enables it). No
+# scriptlet: it would require /bin/sh, which no package here provides
+# (systemd loads a unit that appeared since it last looked by itself).
+cat > "$top/SPECS/rg-daemon.spec" <<'SPEC'
+Name: rg-daemon
+Version: 1.0
+Release: 1
+Summary: redgreen test daemon
+License: MIT
+BuildArch: noarch
+AutoReqProv: no
+%description
+A service of redgreen's test images: a process that sleeps until stopped.
+%install
+mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/lib/systemd/system
+printf '#!/bin/sh\nexec sleep infinity\n' > %{buildroot}/usr/bin/rg-daemon
+chmod 755 %{buildroot}/usr/bin/rg-daemon
+printf '[Unit]\nDescription=redgreen test daemon\n[Service]\nExecStart=/usr/bin/rg-daemon\n[Install]\nWantedBy=multi-user.target\n' > %{buildroot}/usr/lib/systemd/system/rg-daemon.service
+%files
+/usr/bin/rg-daemon
+/usr/lib/systemd/system/rg-daemon.service
+SPEC
+rpmbuild -bb --quiet --define "_topdir $top" "$top/SPECS/rg-daemon.spec"
 mkdir -p /srv/redgreen-extra
 mv "$top"/RPMS/noarch/rg-more-*.rpm /srv/redgreen-extra/
 cp "$top"/RPMS/noarch/*.rpm /srv/redgreen-repo/
