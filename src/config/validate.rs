@@ -630,7 +630,8 @@ fn find_cycle<'p>(
 fn placeholder_facts(host: &str) -> Value {
     json!({
         "os_family": "debian", "os_id": "debian", "os_version": "12", "arch": "x86_64",
-        "hostname": host, "init": "systemd", "package_manager": "apt", "cpus": 1, "memory_mb": 1024,
+        "hostname": host, "init": "systemd", "package_manager": "apt", "account_tools": "shadow",
+        "cpus": 1, "memory_mb": 1024,
     })
 }
 

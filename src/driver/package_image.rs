@@ -1,7 +1,9 @@
 //! Test-host images for the package managers of other families, built from
 //! Debian's own packaging of the real tools where no Rocky, SUSE or Arch
 //! image can be pulled: `redgreen-dnf:bookworm`, `redgreen-zypper:bookworm`
-//! and `redgreen-pacman:bookworm`.
+//! and `redgreen-pacman:bookworm`; and `redgreen-busybox:bookworm`, a Debian
+//! host whose account tools are BusyBox's (as on Alpine without shadow),
+//! built from Debian's busybox source package.
 //!
 //! Each starts from the bootstrapped `debian:bookworm` image (systemd and
 //! sshd as every test host), installs the manager, builds a local repository
@@ -18,13 +20,19 @@ use super::DriverError;
 /// One of redgreen's package-manager test images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PackageImage {
-    /// The manager (dnf, zypper, pacman).
+    /// The tool the image is for: the manager (dnf, zypper, pacman), or
+    /// busybox (its account tools). Its `redgreen.package_manager` label.
     pub manager: &'static str,
     /// The os-release ID_LIKE of its family.
     pub like: &'static str,
     /// The script that installs the manager and builds the repository.
     script: &'static str,
+    /// The last step (images/finish.sh: the family's os-release, apt and
+    /// dpkg out of PATH), or none (the BusyBox image stays a Debian host).
+    finish: Option<&'static str>,
 }
+
+const FINISH: &str = include_str!("images/finish.sh");
 
 /// The image this name stands for, if it is one of these.
 pub fn package_image(image: &str) -> Option<PackageImage> {
@@ -37,16 +45,25 @@ pub fn package_image(image: &str) -> Option<PackageImage> {
             manager: "dnf",
             like: "rhel fedora",
             script: include_str!("images/rpm.sh"),
+            finish: Some(FINISH),
         },
         "redgreen-zypper" => PackageImage {
             manager: "zypper",
             like: "suse opensuse",
             script: include_str!("images/rpm.sh"),
+            finish: Some(FINISH),
         },
         "redgreen-pacman" => PackageImage {
             manager: "pacman",
             like: "arch",
             script: include_str!("images/pacman.sh"),
+            finish: Some(FINISH),
+        },
+        "redgreen-busybox" => PackageImage {
+            manager: "busybox",
+            like: "debian",
+            script: include_str!("images/busybox.sh"),
+            finish: None,
         },
         _ => return None,
     })
@@ -59,7 +76,7 @@ impl PackageImage {
         use sha2::Digest;
         let digest = sha2::Sha256::new()
             .chain_update(self.script)
-            .chain_update(include_str!("images/finish.sh"))
+            .chain_update(self.finish.unwrap_or(""))
             .finalize();
         digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
     }
@@ -96,17 +113,26 @@ pub async fn build(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), DriverError> {
     progress(&format!(
-        "building {image}: {} and a local repository on {BASE}",
-        kind.manager
+        "building {image}: {}{} on {BASE}",
+        kind.manager,
+        if kind.finish.is_some() {
+            " and a local repository"
+        } else {
+            ""
+        }
     ));
     let container = format!("redgreen-build-{}-{}", kind.manager, std::process::id());
-    let script = format!(
-        "set -e\nrg_build() {{\n{}\n}}\nrg_finish() {{\n{}\n}}\nrg_build {m} >&2\nrg_finish {m} {like} >&2\n",
-        kind.script,
-        include_str!("images/finish.sh"),
-        m = kind.manager,
-        like = crate::shell::quote(kind.like),
+    let mut script = format!(
+        "set -e\nrg_build() {{\n{}\n}}\nrg_build {} >&2\n",
+        kind.script, kind.manager
     );
+    if let Some(finish) = kind.finish {
+        script.push_str(&format!(
+            "rg_finish() {{\n{finish}\n}}\nrg_finish {} {} >&2\n",
+            kind.manager,
+            crate::shell::quote(kind.like),
+        ));
+    }
     let run = Command::new(engine)
         .args(["run", "--name", &container, BASE, "sh", "-c", &script])
         .output()
@@ -184,6 +210,10 @@ mod tests {
         assert_eq!(package_image("redgreen-pacman").unwrap().like, "arch");
         assert_eq!(package_image("redgreen-dnf:9"), None);
         assert_eq!(package_image("debian:bookworm"), None);
+        assert_eq!(
+            package_image("redgreen-busybox:bookworm").unwrap().finish,
+            None
+        );
     }
 
     /// The build scripts are valid shell.
@@ -192,6 +222,7 @@ mod tests {
         for script in [
             include_str!("images/rpm.sh"),
             include_str!("images/pacman.sh"),
+            include_str!("images/busybox.sh"),
             include_str!("images/finish.sh"),
         ] {
             let status = std::process::Command::new("sh")

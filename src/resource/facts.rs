@@ -24,6 +24,10 @@ pub struct Facts {
     pub init: String,
     /// apt, dnf, yum, apk, zypper, pacman, or none.
     pub package_manager: String,
+    /// The tools that manage accounts: shadow (useradd, groupadd, usermod,
+    /// ...), busybox (BusyBox's adduser, addgroup, deluser, delgroup, as on
+    /// Alpine without the shadow package), or none.
+    pub account_tools: String,
     /// Online CPUs.
     pub cpus: u64,
     /// Total memory in MiB.
@@ -60,6 +64,9 @@ case $rg_pm in
 esac
 for p in $rg_pm none; do if [ $p = none ] || command -v $p >/dev/null 2>&1; then rg_pm=${p%-get}; break; fi; done
 rg_emit facts package_manager $rg_pm
+if command -v useradd >/dev/null 2>&1; then rg_emit facts account_tools shadow
+elif adduser --help 2>&1 | grep -q BusyBox; then rg_emit facts account_tools busybox
+else rg_emit facts account_tools none; fi
 if [ -s /run/systemd/container ]; then rg_emit facts container "$(head -n1 /run/systemd/container)"
 elif [ -e /.dockerenv ]; then rg_emit facts container docker
 elif [ -e /run/.containerenv ]; then rg_emit facts container podman
@@ -84,6 +91,7 @@ impl Facts {
             hostname: get("hostname"),
             init: get("init"),
             package_manager: get("package_manager"),
+            account_tools: get("account_tools"),
             cpus: get("cpus").parse().unwrap_or(0),
             memory_mb: get("memory_mb").parse().unwrap_or(0),
             user: get("user"),
@@ -91,10 +99,32 @@ impl Facts {
         }
     }
 
+    /// The tools the `user` and `group` resources use: BusyBox's where the
+    /// probe found them instead of shadow's, shadow's otherwise (where
+    /// neither is there, shadow's commands fail with "not found").
+    pub fn accounts(&self) -> AccountTools {
+        if self.account_tools == "busybox" {
+            AccountTools::Busybox
+        } else {
+            AccountTools::Shadow
+        }
+    }
+
     /// The `facts` object of the template context.
     pub fn to_value(&self) -> Value {
         json!(self)
     }
+}
+
+/// The tools that manage users and groups on a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountTools {
+    /// shadow: useradd, usermod, userdel, groupadd, groupmod, groupdel.
+    Shadow,
+    /// BusyBox: adduser, deluser, addgroup, delgroup (no usermod or
+    /// groupmod: an existing account's uid, primary group, shell, home or a
+    /// group's gid cannot be changed).
+    Busybox,
 }
 
 /// The family of an OS, from ID and ID_LIKE of /etc/os-release.
@@ -120,6 +150,46 @@ fn family(id: &str, like: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// shadow's useradd wins over BusyBox's adduser; Debian's own adduser
+    /// (a Perl script, no "BusyBox" in its help) does not count as BusyBox.
+    #[test]
+    fn account_tools_are_told_apart() {
+        let start = PROBE.find("if command -v useradd").unwrap();
+        let end = start + PROBE[start..].find("account_tools none; fi\n").unwrap() + 22;
+        let part = &PROBE[start..end];
+        let run = |tools: &[(&str, &str)]| {
+            let dir = tempfile::tempdir().unwrap();
+            let write = |tool: &str, body: &str| {
+                let path = dir.path().join(tool);
+                std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            };
+            for (tool, body) in tools {
+                write(tool, body);
+            }
+            // grep, and nothing else of this machine's PATH.
+            write("grep", "exec /bin/grep \"$@\"");
+            let out = std::process::Command::new("/bin/sh")
+                .args(["-c", &format!("{}{part}", crate::shell::PRELUDE)])
+                .env("PATH", dir.path())
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let busybox = "echo 'BusyBox v1.36.1 multi-call binary.' >&2";
+        assert_eq!(
+            run(&[("useradd", ""), ("adduser", busybox)]),
+            "@facts account_tools shadow"
+        );
+        assert_eq!(run(&[("adduser", busybox)]), "@facts account_tools busybox");
+        assert_eq!(
+            run(&[("adduser", "echo 'adduser [--uid ID] USER' >&2")]),
+            "@facts account_tools none"
+        );
+        assert_eq!(run(&[]), "@facts account_tools none");
+    }
 
     /// The manager follows the family, not whichever tool is found first.
     #[test]

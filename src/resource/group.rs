@@ -1,9 +1,12 @@
-//! `group`: a group (groupadd, groupmod, groupdel).
+//! `group`: a group (groupadd, groupmod, groupdel; or BusyBox's addgroup and
+//! delgroup where the host has no shadow tools, see [`AccountTools`]).
 //!
 //! A missing group is created with `gid` and `system` when given; an existing
-//! group's gid is changed when it differs (`system` only matters at creation);
+//! group's gid is changed when it differs (`system` only matters at creation;
+//! BusyBox has no groupmod, so there a different gid is an error);
 //! `state: absent` removes it.
 
+use super::facts::AccountTools;
 use super::{Change, Decision, PlanInput, Probed};
 use crate::diagnostic::Diag;
 use crate::recipe::{Presence, Spanned};
@@ -74,19 +77,17 @@ impl ResourceType for Group {
             ));
         }
         let state = probed.groups.get(&name).cloned().unwrap_or_default();
-        let n = quote(&name);
+        let tools = probed.facts.accounts();
         if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
             if !state.exists {
                 return Ok(Decision::Ok);
             }
-            probed.groups.insert(name, GroupState::default());
+            probed.groups.insert(name.clone(), GroupState::default());
             return Ok(Decision::Apply {
                 changes: vec![Change::Remove {
                     what: "group".into(),
                 }],
-                snippet: format!(
-                    "if getent group -- {n} >/dev/null; then groupdel -- {n}; rg_emit \"$rg_tag\" changed removed; fi\n"
-                ),
+                snippet: remove_snippet(&name, tools),
             });
         }
         let gid = spec.gid.as_ref().map(|g| g.value);
@@ -103,10 +104,18 @@ impl ResourceType for Group {
                 changes: vec![Change::Create {
                     what: if system { "system group" } else { "group" }.into(),
                 }],
-                snippet: create_snippet(&name, gid, system),
+                snippet: create_snippet(&name, gid, system, tools),
             });
         }
         match gid {
+            Some(gid) if state.gid != Some(gid) && tools == AccountTools::Busybox => Err(Diag::at(
+                input.planned.place(),
+                format!(
+                    "group '{name}' has gid {}, not {gid}, and this host has BusyBox's addgroup, which cannot change a gid",
+                    state.gid.map_or("?".into(), |g| g.to_string())
+                ),
+            )
+            .help("install the shadow tools (Alpine: `package: shadow` before this resource) for groupmod, or change the gid by hand")),
             Some(gid) if state.gid != Some(gid) => Ok(Decision::Apply {
                 changes: vec![Change::Note {
                     text: format!(
@@ -157,19 +166,40 @@ fn gid_snippet(name: &str, gid: u32) -> String {
     )
 }
 
-fn create_snippet(name: &str, gid: Option<u32>, system: bool) -> String {
+/// Shell that removes the group if it still exists. BusyBox's delgroup takes
+/// no options (not even `--`); names never start with `-` (checked above).
+fn remove_snippet(name: &str, tools: AccountTools) -> String {
+    let n = quote(name);
+    let command = match tools {
+        AccountTools::Shadow => format!("groupdel -- {n}"),
+        AccountTools::Busybox => format!("delgroup {n}"),
+    };
+    format!(
+        "if getent group -- {n} >/dev/null; then {command}; rg_emit \"$rg_tag\" changed removed; fi\n"
+    )
+}
+
+fn create_snippet(name: &str, gid: Option<u32>, system: bool, tools: AccountTools) -> String {
     let n = quote(name);
     let mut args = String::new();
     if system {
-        args.push_str("-r ");
+        args.push_str(match tools {
+            AccountTools::Shadow => "-r ",
+            AccountTools::Busybox => "-S ",
+        });
     }
     if let Some(gid) = gid {
         args.push_str(&format!("-g {gid} "));
     }
+    let command = match tools {
+        AccountTools::Shadow => format!("groupadd {args}-- {n}"),
+        AccountTools::Busybox => format!("addgroup {args}{n}"),
+    };
     let mut out = format!(
-        "if ! getent group -- {n} >/dev/null; then groupadd {args}-- {n}; rg_emit \"$rg_tag\" changed created; fi\n"
+        "if ! getent group -- {n} >/dev/null; then {command}; rg_emit \"$rg_tag\" changed created; fi\n"
     );
-    if let Some(gid) = gid {
+    // BusyBox cannot change a gid: what it created has the gid asked for.
+    if let (Some(gid), AccountTools::Shadow) = (gid, tools) {
         out.push_str(&gid_snippet(name, gid));
     }
     out
@@ -194,6 +224,31 @@ mod tests {
 
     #[test]
     fn create_snippet_rechecks() {
-        insta::assert_snapshot!(create_snippet("app", Some(1200), true));
+        insta::assert_snapshot!(create_snippet(
+            "app",
+            Some(1200),
+            true,
+            AccountTools::Shadow
+        ));
+    }
+
+    /// BusyBox: addgroup and delgroup, without `--` (delgroup takes none).
+    #[test]
+    fn busybox_snippets() {
+        insta::assert_snapshot!(format!(
+            "{}{}",
+            create_snippet("app", Some(1200), true, AccountTools::Busybox),
+            remove_snippet("app", AccountTools::Busybox)
+        ));
+        for snippet in [
+            create_snippet("app", None, false, AccountTools::Busybox),
+            remove_snippet("app", AccountTools::Shadow),
+        ] {
+            let status = std::process::Command::new("sh")
+                .args(["-n", "-c", &snippet])
+                .status()
+                .unwrap();
+            assert!(status.success(), "{snippet}");
+        }
     }
 }

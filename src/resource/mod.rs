@@ -574,6 +574,7 @@ pub(crate) mod testing {
         probed.facts.os_codename = "bookworm".into();
         probed.facts.init = "systemd".into();
         probed.facts.package_manager = "apt".into();
+        probed.facts.account_tools = "shadow".into();
         probed
     }
 

@@ -1,5 +1,6 @@
-//! `user`: a user account (useradd, usermod, userdel from shadow-utils) and
-//! its `~/.ssh/authorized_keys`.
+//! `user`: a user account (useradd, usermod, userdel from shadow-utils; or
+//! BusyBox's adduser, deluser, addgroup and delgroup where the host has no
+//! shadow tools, see [`AccountTools`]) and its `~/.ssh/authorized_keys`.
 //!
 //! * A missing user is created with the fields given (`-m` makes its home,
 //!   except for a system user without `home` or keys). Fields not given are
@@ -12,9 +13,14 @@
 //!   mode 0600 in a 0700 `~/.ssh`, owned by the user. A symlinked `~/.ssh` or
 //!   key file is refused rather than followed.
 //! * `state: absent` removes the account (`userdel`); the home directory stays.
+//! * With BusyBox, a user is created with every field, and its supplementary
+//!   groups are changed (`addgroup USER GROUP`, `delgroup USER GROUP`), but
+//!   BusyBox has no usermod: a different uid, primary group, shell or home on
+//!   an existing user is an error at plan time.
 
 use std::collections::BTreeSet;
 
+use super::facts::AccountTools;
 use super::file::sha256_hex;
 use super::{Change, Decision, PlanInput, Probed};
 use crate::diagnostic::Diag;
@@ -119,18 +125,24 @@ impl ResourceType for User {
             );
         }
         let state = probed.users.get(&name).cloned().unwrap_or_default();
+        let tools = probed.facts.accounts();
         if spec.state.as_ref().map(|s| s.value) == Some(Presence::Absent) {
             if !state.exists {
                 return Ok(Decision::Ok);
             }
             probed.users.insert(name.clone(), UserState::default());
             let n = quote(&name);
+            // BusyBox's deluser takes no options, not even `--`.
+            let command = match tools {
+                AccountTools::Shadow => format!("userdel -- {n}"),
+                AccountTools::Busybox => format!("deluser {n}"),
+            };
             return Ok(Decision::Apply {
                 changes: vec![Change::Remove {
                     what: "user".into(),
                 }],
                 snippet: format!(
-                    "if getent passwd -- {n} >/dev/null; then userdel -- {n}; rg_emit \"$rg_tag\" changed removed; fi\n"
+                    "if getent passwd -- {n} >/dev/null; then {command}; rg_emit \"$rg_tag\" changed removed; fi\n"
                 ),
             });
         }
@@ -169,11 +181,24 @@ impl ResourceType for User {
                     text: "authorized_keys".into(),
                 });
             }
-            snippet.push_str(&create_snippet(&wanted));
+            snippet.push_str(&create_snippet(&wanted, tools));
         } else {
+            if tools == AccountTools::Busybox {
+                let fields = unchangeable(&wanted, &state);
+                if !fields.is_empty() {
+                    return Err(Diag::at(
+                        input.planned.place(),
+                        format!(
+                            "user '{name}' exists with another {}, and this host has BusyBox's adduser, which has no usermod to change it",
+                            fields.join(", ")
+                        ),
+                    )
+                    .help("install the shadow tools (Alpine: `package: shadow` before this resource) for usermod, or remove the field"));
+                }
+            }
             changes.extend(field_changes(&wanted, &state));
             if !changes.is_empty() {
-                snippet.push_str(&modify_snippet(&wanted));
+                snippet.push_str(&modify_snippet(&wanted, tools));
             }
             if let Some(keys) = &wanted.keys {
                 let owner_ok = |stat: &Option<String>, mode: &str| {
@@ -318,6 +343,24 @@ fn keys_file(keys: &[String]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The fields BusyBox cannot change that differ on an existing user.
+fn unchangeable(wanted: &Wanted, state: &UserState) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    if wanted.uid.is_some_and(|uid| state.uid != Some(uid)) {
+        fields.push("uid");
+    }
+    if wanted.group.as_ref().is_some_and(|g| !state.in_group(g)) {
+        fields.push("primary group");
+    }
+    if wanted.shell.is_some() && state.shell != wanted.shell {
+        fields.push("shell");
+    }
+    if wanted.home.is_some() && state.home != wanted.home {
+        fields.push("home");
+    }
+    fields
+}
+
 /// What differs on an existing user.
 fn field_changes(wanted: &Wanted, state: &UserState) -> Vec<Change> {
     let mut changes = Vec::new();
@@ -414,36 +457,72 @@ fn groups_arg(groups: &BTreeSet<String>) -> String {
 }
 
 /// Shell that creates the user unless it exists by now.
-fn create_snippet(wanted: &Wanted) -> String {
+fn create_snippet(wanted: &Wanted, tools: AccountTools) -> String {
+    let busybox = tools == AccountTools::Busybox;
     let mut args = Vec::new();
+    if busybox {
+        // No password (else adduser asks for one).
+        args.push("-D".to_string());
+    }
     if wanted.system {
-        args.push("-r".to_string());
+        args.push(if busybox { "-S" } else { "-r" }.to_string());
     }
     let make_home = !wanted.system || wanted.home.is_some() || wanted.keys.is_some();
-    args.push(if make_home { "-m" } else { "-M" }.to_string());
+    match (make_home, busybox) {
+        (true, false) => args.push("-m".to_string()),
+        (false, false) => args.push("-M".to_string()),
+        // BusyBox makes the home unless told not to.
+        (true, true) => {}
+        (false, true) => args.push("-H".to_string()),
+    }
     if let Some(uid) = wanted.uid {
         args.push(format!("-u {uid}"));
     }
     if let Some(group) = &wanted.group {
-        args.push(format!("-g {}", quote(group)));
+        // BusyBox's -G is the primary group.
+        args.push(format!(
+            "-{} {}",
+            if busybox { "G" } else { "g" },
+            quote(group)
+        ));
     }
-    if let Some(groups) = &wanted.groups {
+    if let (Some(groups), false) = (&wanted.groups, busybox) {
         args.push(format!("-G {}", quote(&groups_arg(groups))));
     }
     if let Some(shell) = &wanted.shell {
         args.push(format!("-s {}", quote(shell)));
     }
     if let Some(home) = &wanted.home {
-        args.push(format!("-d {}", quote(home)));
+        args.push(format!(
+            "-{} {}",
+            if busybox { "h" } else { "d" },
+            quote(home)
+        ));
     }
     let n = quote(&wanted.name);
+    let mut create = if busybox {
+        format!("adduser {} {n}\n", args.join(" "))
+    } else {
+        format!("useradd {} -- {n}\n", args.join(" "))
+    };
+    if busybox {
+        // Supplementary groups one at a time, as BusyBox adds them.
+        create.push_str(&groups_snippet(wanted, tools));
+    }
+    // An else branch with nothing in it is a syntax error in sh: a user
+    // without fields to re-check has none.
+    let recheck = modify_snippet(wanted, tools);
+    let otherwise = if recheck.is_empty() {
+        String::new()
+    } else {
+        format!("else\n{}", indent(&recheck))
+    };
     format!(
         "if ! getent passwd -- {n} >/dev/null; then\n\
-         \x20 useradd {} -- {n}\n\
+         {}\
          \x20 rg_emit \"$rg_tag\" changed created\n\
-         else\n{}fi\n",
-        args.join(" "),
-        indent(&modify_snippet(wanted)),
+         {otherwise}fi\n",
+        indent(&create),
     )
 }
 
@@ -451,45 +530,88 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
-/// Shell that re-checks every field given on the host and changes those that differ.
-fn modify_snippet(wanted: &Wanted) -> String {
+/// Shell that re-checks every field given on the host and changes those that
+/// differ. With BusyBox, only the supplementary groups can change: another
+/// field that differs (the account changed since the plan) fails the step.
+fn modify_snippet(wanted: &Wanted, tools: AccountTools) -> String {
     let n = quote(&wanted.name);
+    let busybox = tools == AccountTools::Busybox;
+    let change = |field: &str, shadow: String| -> String {
+        if busybox {
+            format!(
+                "echo {} >&2; exit 1",
+                quote(&format!(
+                    "the {field} of {} differs, and BusyBox has no usermod to change it",
+                    wanted.name
+                ))
+            )
+        } else {
+            format!(
+                "{shadow}; rg_emit \"$rg_tag\" changed {}",
+                field.replace(' ', "_")
+            )
+        }
+    };
     let mut out = String::new();
     if let Some(uid) = wanted.uid {
         out.push_str(&format!(
-            "if [ \"$(id -u -- {n})\" != {uid} ]; then usermod -u {uid} -- {n}; rg_emit \"$rg_tag\" changed uid; fi\n"
+            "if [ \"$(id -u -- {n})\" != {uid} ]; then {}; fi\n",
+            change("uid", format!("usermod -u {uid} -- {n}"))
         ));
     }
     if let Some(group) = &wanted.group {
         let g = quote(group);
         out.push_str(&format!(
-            "case \" $(id -gn -- {n}) $(id -g -- {n}) \" in *\" \"{g}\" \"*) ;; *) usermod -g {g} -- {n}; rg_emit \"$rg_tag\" changed group ;; esac\n"
+            "case \" $(id -gn -- {n}) $(id -g -- {n}) \" in *\" \"{g}\" \"*) ;; *) {} ;; esac\n",
+            change("group", format!("usermod -g {g} -- {n}"))
         ));
     }
-    if let Some(groups) = &wanted.groups {
-        // Compared as sorted lists without the primary group.
-        let primary = match &wanted.group {
-            Some(g) => quote(g),
-            None => format!("\"$(id -gn -- {n})\""),
-        };
-        let wanted_list = quote(&groups_arg(groups));
-        out.push_str(&format!(
-            "rg_want=$(printf %s {wanted_list} | tr , '\\n' | grep -vx -- {primary} | sort -u | paste -sd, -)\n\
-             rg_have=$(id -Gn -- {n} | tr ' ' '\\n' | grep -vx -- \"$(id -gn -- {n})\" | sort -u | paste -sd, -)\n\
-             if [ \"$rg_want\" != \"$rg_have\" ]; then usermod -G \"$rg_want\" -- {n}; rg_emit \"$rg_tag\" changed groups; fi\n"
-        ));
-    }
+    out.push_str(&groups_snippet(wanted, tools));
     if let Some(shell) = &wanted.shell {
         let s = quote(shell);
         out.push_str(&format!(
-            "if [ \"$(getent passwd -- {n} | cut -d: -f7)\" != {s} ]; then usermod -s {s} -- {n}; rg_emit \"$rg_tag\" changed shell; fi\n"
+            "if [ \"$(getent passwd -- {n} | cut -d: -f7)\" != {s} ]; then {}; fi\n",
+            change("shell", format!("usermod -s {s} -- {n}"))
         ));
     }
     if let Some(home) = &wanted.home {
         let h = quote(home);
         out.push_str(&format!(
-            "if [ \"$(getent passwd -- {n} | cut -d: -f6)\" != {h} ]; then usermod -d {h} -m -- {n}; rg_emit \"$rg_tag\" changed home; fi\n"
+            "if [ \"$(getent passwd -- {n} | cut -d: -f6)\" != {h} ]; then {}; fi\n",
+            change("home", format!("usermod -d {h} -m -- {n}"))
         ));
+    }
+    out
+}
+
+/// Shell that makes the supplementary groups exactly `groups` (compared as
+/// sorted lists without the primary group).
+fn groups_snippet(wanted: &Wanted, tools: AccountTools) -> String {
+    let Some(groups) = &wanted.groups else {
+        return String::new();
+    };
+    let n = quote(&wanted.name);
+    let primary = match &wanted.group {
+        Some(g) => quote(g),
+        None => format!("\"$(id -gn -- {n})\""),
+    };
+    let wanted_list = quote(&groups_arg(groups));
+    let mut out = format!(
+        "rg_want=$(printf %s {wanted_list} | tr , '\\n' | grep -vx -- {primary} | sort -u | paste -sd, -)\n\
+         rg_have=$(id -Gn -- {n} | tr ' ' '\\n' | grep -vx -- \"$(id -gn -- {n})\" | sort -u | paste -sd, -)\n"
+    );
+    match tools {
+        // One group at a time: delgroup USER GROUP, addgroup USER GROUP.
+        AccountTools::Busybox => out.push_str(&format!(
+            "if [ \"$rg_want\" != \"$rg_have\" ]; then\n\
+             \x20 for rg_g in $(printf %s \"$rg_have\" | tr , ' '); do case \",$rg_want,\" in *\",$rg_g,\"*) ;; *) delgroup {n} \"$rg_g\" ;; esac; done\n\
+             \x20 for rg_g in $(printf %s \"$rg_want\" | tr , ' '); do case \",$rg_have,\" in *\",$rg_g,\"*) ;; *) addgroup {n} \"$rg_g\" ;; esac; done\n\
+             \x20 rg_emit \"$rg_tag\" changed groups\n\
+             fi\n"
+        )),
+        AccountTools::Shadow => out.push_str(&format!(
+            "if [ \"$rg_want\" != \"$rg_have\" ]; then usermod -G \"$rg_want\" -- {n}; rg_emit \"$rg_tag\" changed groups; fi\n"
+        )),
     }
     out
 }
@@ -607,7 +729,115 @@ mod tests {
 
     #[test]
     fn create_snippet_rechecks() {
-        insta::assert_snapshot!(create_snippet(&deploy()));
+        insta::assert_snapshot!(create_snippet(&deploy(), AccountTools::Shadow));
+    }
+
+    /// A user with no field to re-check (`user: sysu`) makes valid shell
+    /// (an empty else branch is a syntax error in sh).
+    #[test]
+    fn a_user_without_fields_parses() {
+        for tools in [AccountTools::Shadow, AccountTools::Busybox] {
+            let snippet = create_snippet(
+                &Wanted {
+                    name: "sysu".into(),
+                    system: true,
+                    ..Wanted::default()
+                },
+                tools,
+            );
+            let status = std::process::Command::new("sh")
+                .args(["-n", "-c", &snippet])
+                .status()
+                .unwrap();
+            assert!(status.success(), "{snippet}");
+        }
+    }
+
+    /// BusyBox: adduser -D with every field (-G is its primary group), the
+    /// supplementary groups one addgroup each; on an existing user only the
+    /// groups change, anything else fails the step.
+    #[test]
+    fn busybox_create_snippet() {
+        let snippet = create_snippet(&deploy(), AccountTools::Busybox);
+        insta::assert_snapshot!(snippet);
+        let status = std::process::Command::new("sh")
+            .args(["-n", "-c", &snippet])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// The BusyBox snippet run under `sh` against stand-ins for adduser,
+    /// addgroup, delgroup, getent and id that record their arguments: a new
+    /// user is made with one command and joins each group; an existing one
+    /// leaves the groups it should not be in and joins the others.
+    #[test]
+    fn busybox_snippets_run_under_sh() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let stand_in = |name: &str, body: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        for tool in ["adduser", "addgroup", "delgroup", "usermod", "useradd"] {
+            stand_in(tool, &format!("echo {tool} \"$@\" >> {}", log.display()));
+        }
+        let run = |exists: bool| -> String {
+            std::fs::write(&log, "").unwrap();
+            // getent answers as the account's existence says; id as a user in
+            // groups deploy (primary), adm and audio.
+            stand_in(
+                "getent",
+                if exists {
+                    "echo deploy:x:1000:1000::/home/deploy:/bin/bash"
+                } else {
+                    "exit 2"
+                },
+            );
+            stand_in(
+                "id",
+                "case $1 in -u) echo 1000 ;; -g) echo 1000 ;; -gn) echo deploy ;; -Gn) echo deploy adm audio ;; esac",
+            );
+            let wanted = Wanted {
+                name: "deploy".into(),
+                groups: Some(["adm".to_string(), "www-data".to_string()].into()),
+                shell: Some("/bin/bash".into()),
+                ..Wanted::default()
+            };
+            let script = format!(
+                "{}rg_tag=r1\n{}",
+                crate::shell::PRELUDE,
+                create_snippet(&wanted, AccountTools::Busybox)
+            );
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            format!(
+                "{}{}",
+                std::fs::read_to_string(&log).unwrap(),
+                String::from_utf8_lossy(&out.stdout)
+            )
+        };
+        // A new user: the stand-in id still answers adm and audio, so the
+        // groups step only adds www-data and removes audio, as it would
+        // for what adduser made.
+        assert_eq!(
+            run(false),
+            "adduser -D -s /bin/bash deploy\ndelgroup deploy audio\naddgroup deploy www-data\n@r1 changed groups\n@r1 changed created\n"
+        );
+        assert_eq!(
+            run(true),
+            "delgroup deploy audio\naddgroup deploy www-data\n@r1 changed groups\n"
+        );
     }
 
     #[test]
