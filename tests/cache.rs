@@ -1,10 +1,16 @@
-//! Layered converge snapshots on a real Docker test host: a cached layer is
-//! reused (a marker written once by the first recipe stays the one written
-//! before), a changed template of the first recipe rebuilds every layer
-//! after it, the red phase is red from the fresh image even when every layer
-//! is cached, and without `--cache` (or with `--no-cache`) everything is applied.
+//! Layered converge snapshots on a real Docker test host: a layer that
+//! took long enough is saved and reused (a marker written once by the first
+//! recipe stays the one written before), a cheap one is applied again; a
+//! recipe splits after its package transaction, so an edit below it does
+//! not install the package again; a changed template of the first recipe
+//! rebuilds every layer after it; the red phase is red from the fresh image
+//! even when every layer is cached; the host made from a snapshot takes the
+//! test host's name and place; and without `--cache` (or with `--no-cache`)
+//! everything is applied.
 
 mod common;
+
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -20,18 +26,21 @@ test_hosts:
 "#;
 
 /// The first recipe: a template, and a marker holding a random value,
-/// written once (a new value means the recipe ran on a fresh host).
+/// written once (a new value means the recipe ran on a fresh host), slowly
+/// enough to be worth a snapshot.
 const FIRST: &str = r#"
 resources:
   - template: /etc/first.conf
     source: first.conf.hbs
   - command: write the marker
-    run: "od -An -N8 -tx1 /dev/urandom | tr -d ' \n' > /root/marker"
+    run: "sleep 3; od -An -N8 -tx1 /dev/urandom | tr -d ' \n' > /root/marker"
     creates: /root/marker
 "#;
 
+/// The second: a package, then a file (split after the package).
 const SECOND: &str = r#"
 resources:
+  - package: hello
   - file: /etc/second.conf
     content: "second\n"
 "#;
@@ -44,36 +53,71 @@ Feature: two layers
     Then the file "/etc/second.conf" should contain "second"
   Scenario: the marker
     Then the file "/root/marker" should exist
+  Scenario: the package
+    Then the package "hello" should be installed
 "#;
 
 const HOST: &str = "web-debian-12";
 
-fn test(project: &common::Project, extra: &[&str]) -> (Value, String) {
+/// `test --keep --format json` with `extra`; with `every` set, every layer
+/// is saved (`REDGREEN_SNAPSHOT_AFTER=0`), else only those that took 2 s.
+fn test(project: &common::Project, extra: &[&str], every: bool) -> (Value, String) {
     let mut args = vec!["test", "--keep", "--format", "json"];
     args.extend(extra);
-    let run = project.run(&args).expect(0);
+    let env: &[(&str, &Path)] = if every {
+        &[("REDGREEN_SNAPSHOT_AFTER", Path::new("0"))]
+    } else {
+        &[]
+    };
+    let run = project.run_env(&args, env, false).expect(0);
     let report = run.json();
     let marker = project.ssh(HOST, "cat /root/marker");
     (report["hosts"][0].clone(), marker)
 }
 
-/// (recipe, from_cache) of each layer.
+/// (recipe and part, from_cache) of each layer.
 fn layers(host: &Value) -> Vec<(String, bool)> {
     host["layers"]
         .as_array()
         .expect("layers")
         .iter()
         .map(|l| {
-            (
-                l["recipe"].as_str().unwrap().to_string(),
-                l["from_cache"].as_bool().unwrap(),
-            )
+            let recipe = l["recipe"].as_str().unwrap();
+            let name = match l["part"].as_str() {
+                Some(part) => format!("{recipe} ({part})"),
+                None => recipe.to_string(),
+            };
+            (name, l["from_cache"].as_bool().unwrap())
         })
         .collect()
 }
 
-fn layered(first: bool, second: bool) -> Vec<(String, bool)> {
-    vec![("first".into(), first), ("second".into(), second)]
+fn layered(first: bool, package: bool, file: bool) -> Vec<(String, bool)> {
+    vec![
+        ("first".into(), first),
+        ("second (to package hello)".into(), package),
+        ("second (from file /etc/second.conf)".into(), file),
+    ]
+}
+
+/// The titles of the resources the first converge applied.
+fn applied(host: &Value) -> Vec<String> {
+    host["converge"]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| r["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The project's snapshots, as `hosts cache` lists them.
+fn snapshots(project: &common::Project) -> Vec<String> {
+    let listed = project.run(&["hosts", "cache"]).expect(0).stdout;
+    listed
+        .lines()
+        .filter(|l| l.contains(HOST))
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -87,71 +131,85 @@ fn layers_are_reused_rebuilt_after_a_change_and_skipped_with_no_cache() {
     ]);
     let _guard = common::HostsGuard::new(&project);
 
-    // Cold: both recipes applied, each saved.
-    let (host, marker) = test(&project, &["--cache"]);
-    assert_eq!(layers(&host), layered(false, false), "{host}");
+    // Cold: every layer applied; only the slow first recipe is saved (the
+    // package of the second may or may not take 2 s; the file never does).
+    let (host, marker) = test(&project, &["--cache"], false);
+    assert_eq!(layers(&host), layered(false, false, false), "{host}");
     assert_eq!(marker.trim().len(), 16, "{marker}");
-    let listed = project.run(&["hosts", "cache"]).expect(0).stdout;
-    assert_eq!(
-        listed.lines().filter(|l| l.contains(HOST)).count(),
-        2,
-        "{listed}"
+    let saved = snapshots(&project);
+    assert!(saved.iter().any(|l| l.contains(" first ")), "{saved:?}");
+    assert!(
+        !saved.iter().any(|l| l.contains("from file")),
+        "a layer that took no time was saved: {saved:?}"
     );
 
-    // Warm, nothing changed: every layer from the cache; the marker is the
-    // one written before (the first recipe did not run again); red is red
-    // from the fresh image all the same; idempotence covers every resource.
-    let (host, again) = test(&project, &["--cache"]);
-    assert_eq!(layers(&host), layered(true, true), "{host}");
+    // Again, saving every layer: the first comes from the cache (its
+    // marker is the one written before), the rest is applied and saved.
+    let (host, again) = test(&project, &["--cache"], true);
+    let package_saved = layers(&host)[1].1;
+    assert_eq!(layers(&host), layered(true, package_saved, false), "{host}");
+    assert_eq!(again, marker, "the first recipe ran again");
+    assert_eq!(snapshots(&project).len(), 3, "{:?}", snapshots(&project));
+
+    // Warm, nothing changed: every layer from the cache; red is red from
+    // the fresh image all the same; idempotence covers every resource; the
+    // host made from the snapshot took the test host's name and place.
+    let (host, again) = test(&project, &["--cache"], false);
+    assert_eq!(layers(&host), layered(true, true, true), "{host}");
     assert_eq!(again, marker, "the first recipe ran again");
     assert_eq!(
         host["red"],
-        serde_json::json!({ "passed": 0, "total": 3 }),
+        serde_json::json!({ "passed": 0, "total": 4 }),
         "{host}"
     );
     assert_eq!(
         host["green"],
-        serde_json::json!({ "passed": 3, "total": 3 }),
+        serde_json::json!({ "passed": 4, "total": 4 }),
         "{host}"
     );
     assert_eq!(host["idempotence_checked"], true);
-    assert_eq!(
-        host["converge"]["resources"],
-        serde_json::json!([]),
-        "{host}"
-    );
-    let converged = project.ssh(HOST, "cat /etc/first.conf /etc/second.conf");
-    assert_eq!(converged, "version one\nsecond\n");
+    assert_eq!(applied(&host), Vec::<String>::new(), "{host}");
+    let converged = project.ssh(HOST, "cat /etc/first.conf /etc/second.conf; hostname");
+    assert_eq!(converged, format!("version one\nsecond\n{HOST}\n"));
+    let listed = project.run(&["hosts", "list"]).expect(0).stdout;
+    assert!(!listed.contains(".next"), "{listed}");
 
-    // A template of the first recipe changes: every layer is rebuilt.
-    project.write("templates/first.conf.hbs", "version two\n");
-    let (host, rebuilt) = test(&project, &["--cache"]);
-    assert_eq!(layers(&host), layered(false, false), "{host}");
-    assert_ne!(rebuilt, marker, "the first recipe was applied again");
-    assert_eq!(project.ssh(HOST, "cat /etc/first.conf"), "version two\n");
-
-    // The second recipe changes: the first layer comes from the cache.
+    // An edit below the package: the package's layer comes from the cache
+    // and hello is not installed again.
     project.write(
         "recipes/second.yml",
         &SECOND.replace("second\\n", "second\\nmore\\n"),
     );
-    let (host, kept) = test(&project, &["--cache"]);
-    assert_eq!(layers(&host), layered(true, false), "{host}");
-    assert_eq!(kept, rebuilt);
+    let (host, kept) = test(&project, &["--cache"], false);
+    assert_eq!(layers(&host), layered(true, true, false), "{host}");
+    assert_eq!(applied(&host), ["file /etc/second.conf"], "{host}");
+    assert_eq!(kept, marker);
+    assert_eq!(project.ssh(HOST, "hello"), "Hello, world!\n");
+
+    // A template of the first recipe changes: every layer is rebuilt.
+    project.write("templates/first.conf.hbs", "version two\n");
+    let (host, rebuilt) = test(&project, &["--cache"], false);
+    assert_eq!(layers(&host), layered(false, false, false), "{host}");
+    assert_ne!(rebuilt, marker, "the first recipe was applied again");
+    assert_eq!(project.ssh(HOST, "cat /etc/first.conf"), "version two\n");
 
     // --no-cache: everything applied, from the fresh image.
-    let (host, fresh) = test(&project, &["--no-cache"]);
+    let (host, fresh) = test(&project, &["--no-cache"], false);
     assert_eq!(host["layers"], serde_json::json!([]), "{host}");
     assert_ne!(fresh, rebuilt);
     assert_eq!(
         host["red"],
-        serde_json::json!({ "passed": 0, "total": 3 }),
+        serde_json::json!({ "passed": 0, "total": 4 }),
         "{host}"
     );
 
-    // Pruning removes them all, five: first and second twice, second once
-    // more (the guard prunes what a failure leaves).
+    // Pruning removes them all.
     project.run(&["hosts", "destroy"]).expect(0);
+    let all = snapshots(&project).len();
     let pruned = project.run(&["hosts", "cache", "prune"]).expect(0).stdout;
-    assert!(pruned.contains("removed 5 of 5"), "{pruned}");
+    assert!(
+        pruned.contains(&format!("removed {all} of {all}")),
+        "{pruned}"
+    );
+    assert_eq!(snapshots(&project), Vec::<String>::new());
 }

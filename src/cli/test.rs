@@ -53,14 +53,15 @@ pub struct TestArgs {
     /// Variables.
     #[command(flatten)]
     pub vars: VarArgs,
-    /// Converge each test host from its deepest matching converge snapshot
-    /// and save one after each recipe (docs/cache.md). Off by default: a
-    /// snapshot costs about 2 s per recipe, so it pays only when the early
-    /// recipes stay the same between runs.
+    /// Converge each test host from its deepest matching converge snapshot,
+    /// made while the red phase runs on the fresh host, and save the layers
+    /// that took 2 s or more (docs/cache.md). The default.
     #[arg(long, conflicts_with = "no_cache")]
     pub cache: bool,
-    /// Converge every recipe on every test host: no converge snapshot is
-    /// used or saved (the default; says so explicitly in CI).
+    /// Converge every recipe on every test host from the fresh image: no
+    /// converge snapshot is used or saved (a CI machine that keeps no
+    /// images between jobs, or a run that must prove the recipes from
+    /// nothing).
     #[arg(long)]
     pub no_cache: bool,
     /// `--no-install`.
@@ -174,7 +175,7 @@ pub(super) async fn run(cli: &Cli, args: &TestArgs) -> Result<i32, Failure> {
         mut settings,
     } = super::test_host_run(&project, &names, args.concurrency, overrides)?;
     super::prepare(driver.as_ref(), &specs, args.install).await?;
-    settings.snapshots = args.cache;
+    settings.snapshots = !args.no_cache;
     let keep = Keep {
         all: args.keep,
         failed: args.keep_failed,

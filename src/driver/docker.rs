@@ -236,7 +236,7 @@ impl Docker {
                 "--name".into(),
                 container.clone(),
                 "--hostname".into(),
-                spec.name.clone(),
+                spec.hostname().to_string(),
                 "--network".into(),
                 self.network(),
                 "--label".into(),
@@ -496,7 +496,11 @@ impl Driver for Docker {
         let labels = [
             format!("LABEL {}", self.state.label()),
             format!("LABEL redgreen.layer={key}"),
-            format!("LABEL redgreen.layer.recipe={recipe}"),
+            // Quoted: a part of a recipe is named with spaces.
+            format!(
+                "LABEL redgreen.layer.recipe={}",
+                serde_json::Value::from(recipe)
+            ),
             format!("LABEL redgreen.layer.host={}", record.name),
             format!("LABEL redgreen.layer.created={now}"),
         ];
@@ -519,11 +523,18 @@ impl Driver for Docker {
                 "--filter",
                 "label=redgreen.layer",
                 "--format",
-                "{{.Repository}}:{{.Tag}}",
+                "{{.Repository}}:{{.Tag}}\t{{.ID}}",
             ])
             .await?;
         let mut snapshots = Vec::new();
-        for image in ids.lines().filter(|l| !l.trim().is_empty()) {
+        for line in ids.lines().filter(|l| !l.trim().is_empty()) {
+            // A layer saved again left its older image without a name: it is
+            // known by its id.
+            let image = match line.split_once('\t') {
+                Some(("<none>:<none>", id)) => id,
+                Some((name, _)) => name,
+                None => line,
+            };
             let about = self
                 .cli(&[
                     "image",
@@ -547,11 +558,17 @@ impl Driver for Docker {
     }
 
     async fn remove_snapshot(&self, snapshot: &Snapshot) -> Result<(), DriverError> {
-        // Only an image of this project's layers.
-        if !snapshot
+        // Only an image of this project's layers (by name, or by id when it
+        // lost its name).
+        let ours = snapshot
             .image
             .starts_with(&format!("{}-layer:", self.state.prefix()))
-        {
+            || self
+                .snapshots()
+                .await?
+                .iter()
+                .any(|s| s.image == snapshot.image && !s.image.contains(':'));
+        if !ours {
             return Err(DriverError::new(format!(
                 "{} is not a converge snapshot of this project",
                 snapshot.image

@@ -190,6 +190,17 @@ pub struct TestHostSpec {
     pub memory_mb: Option<u32>,
     /// qemu: virtual CPUs.
     pub cpus: Option<u32>,
+    /// The host's name inside when it is not `name`: a test host made from
+    /// a converge snapshot beside the fresh one (workflow::cache) has a name
+    /// of its own until it takes the fresh one's place.
+    pub hostname: Option<String>,
+}
+
+impl TestHostSpec {
+    /// The host's name inside.
+    pub fn hostname(&self) -> &str {
+        self.hostname.as_deref().unwrap_or(&self.name)
+    }
 }
 
 /// A created test host, as recorded in `.redgreen/hosts/NAME.json`.
@@ -412,6 +423,17 @@ impl State {
                 let _ = std::fs::remove_file(&temporary);
                 DriverError::new(format!("cannot save the record of {}: {e}", record.name))
             })
+    }
+
+    /// Record `record` under `name` instead (its host and host key stay as
+    /// they are): a test host made from a snapshot taking a fresh one's place.
+    pub fn rename(&self, record: &TestHostRecord, name: &str) -> Result<(), DriverError> {
+        self.save(&TestHostRecord {
+            name: name.to_string(),
+            ..record.clone()
+        })?;
+        let _ = std::fs::remove_file(self.records_dir().join(format!("{}.json", record.name)));
+        Ok(())
     }
 
     /// Forget a record and its host key.

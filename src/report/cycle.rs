@@ -110,29 +110,43 @@ pub struct HostCycle {
     pub layers: Vec<Layer>,
 }
 
-/// One recipe of the first converge of a test host, with snapshots.
+/// One layer of the first converge of a test host, with snapshots: a
+/// recipe, or a part of one.
 #[derive(Debug, Clone, Serialize)]
 pub struct Layer {
     /// The recipe.
     pub recipe: String,
+    /// When the recipe is split: which part (`to package nginx-light`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
     /// Its snapshot was reused: it was not applied.
     pub from_cache: bool,
     /// Seconds applying it took (0 from the cache).
     pub seconds: f64,
 }
 
-/// `base, webserver from cache; app applied in 1.2s`.
+/// `base, webserver from cache; app applied in 1.2s`. A recipe whose parts
+/// all came from the cache (or were all applied) is named once; one split
+/// between the two is named with its parts: `webserver (to package
+/// nginx-light) from cache; webserver (from directory /srv/www) applied`.
 pub fn layers_text(layers: &[Layer]) -> String {
-    let cached: Vec<&str> = layers
-        .iter()
-        .filter(|l| l.from_cache)
-        .map(|l| l.recipe.as_str())
-        .collect();
-    let applied: Vec<&str> = layers
-        .iter()
-        .filter(|l| !l.from_cache)
-        .map(|l| l.recipe.as_str())
-        .collect();
+    let named = |from_cache: bool| -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for layer in layers.iter().filter(|l| l.from_cache == from_cache) {
+            let split = layers
+                .iter()
+                .any(|l| l.recipe == layer.recipe && l.from_cache != from_cache);
+            let name = match (&layer.part, split) {
+                (Some(part), true) => format!("{} ({part})", layer.recipe),
+                _ => layer.recipe.clone(),
+            };
+            if names.last() != Some(&name) {
+                names.push(name);
+            }
+        }
+        names
+    };
+    let (cached, applied) = (named(true), named(false));
     let seconds: f64 = layers.iter().map(|l| l.seconds).sum();
     let mut parts = Vec::new();
     if !cached.is_empty() {
@@ -560,9 +574,41 @@ mod layer_tests {
     fn layer(recipe: &str, from_cache: bool, seconds: f64) -> Layer {
         Layer {
             recipe: recipe.into(),
+            part: None,
             from_cache,
             seconds,
         }
+    }
+
+    fn part(recipe: &str, part: &str, from_cache: bool, seconds: f64) -> Layer {
+        Layer {
+            part: Some(part.into()),
+            ..layer(recipe, from_cache, seconds)
+        }
+    }
+
+    #[test]
+    fn names_a_split_recipe_by_its_parts_only_where_the_cache_ends() {
+        let layers = [
+            layer("base", true, 0.0),
+            part("web", "to package nginx", true, 0.0),
+            part("web", "from file /srv/index.html", false, 0.4),
+        ];
+        assert_eq!(
+            layers_text(&layers),
+            "base, web (to package nginx) from cache; web (from file /srv/index.html) applied in 0.4s"
+        );
+        let all_cached = [
+            part("web", "to package nginx", true, 0.0),
+            part("web", "from file /srv/index.html", true, 0.0),
+        ];
+        assert_eq!(layers_text(&all_cached), "web from cache; nothing applied");
+        let all_applied = [
+            part("web", "to package nginx", false, 3.0),
+            part("web", "from file /srv/index.html", false, 0.5),
+            layer("app", false, 0.5),
+        ];
+        assert_eq!(layers_text(&all_applied), "web, app applied in 4.0s");
     }
 
     #[test]

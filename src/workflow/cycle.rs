@@ -82,31 +82,72 @@ pub async fn run(
         .iter()
         .map(|spec| test_hosts::planned(project, spec))
         .collect();
-    jobs_for(&planned)?;
+    let planned_jobs = jobs_for(&planned)?;
+    // Removals that wait for features (`after:`) need the three parts of a
+    // contract converge, which snapshots of recipes cannot split.
+    let layered = settings.snapshots && !planned_jobs.iter().any(super::contract::gated);
 
     // 1. Create, fresh: a test host left from before is destroyed first.
+    // With snapshots, the host to converge is made from the deepest one at
+    // the same time (the red phase runs on the fresh one).
     let started = Instant::now();
     start(reporter, Phase::Create, specs.len());
-    let records: Vec<(String, Result<TestHostRecord, String>, f64)> = futures::stream::iter(specs)
+    let planned_jobs = &planned_jobs;
+    type Created = (
+        String,
+        Result<TestHostRecord, String>,
+        f64,
+        Option<cache::Prepared>,
+    );
+    let records: Vec<Created> = futures::stream::iter(specs)
         .map(|spec| async move {
             let began = Instant::now();
-            if let Some(old) = driver.state().record(&spec.name) {
-                let _ = driver.destroy(&old).await;
+            // The host from before goes first: it may be one made from a
+            // snapshot, whose container has the name of the one made now.
+            for name in [spec.name.clone(), cache::twin_name(&spec.name)] {
+                if let Some(old) = driver.state().record(&name) {
+                    let _ = driver.destroy(&old).await;
+                }
             }
-            let show = |step: &str| {
-                reporter.event(Event::Creating {
-                    host: &spec.name,
-                    step,
-                })
+            let fresh = async {
+                let show = |step: &str| {
+                    reporter.event(Event::Creating {
+                        host: &spec.name,
+                        step,
+                    })
+                };
+                driver.create(spec, &show).await.map_err(|e| e.to_string())
             };
-            let result = driver.create(spec, &show).await.map_err(|e| e.to_string());
-            (spec.name.clone(), result, began.elapsed().as_secs_f64())
+            let from_snapshot = async {
+                let job = planned_jobs.iter().find(|j| j.target.name == spec.name)?;
+                if !layered {
+                    return None;
+                }
+                let show = |step: &str| {
+                    reporter.event(Event::Creating {
+                        host: &spec.name,
+                        step: &format!("from a snapshot: {step}"),
+                    })
+                };
+                cache::prepare(project, driver, spec, &job.target, &job.resources, &show).await
+            };
+            let (result, prepared) = futures::join!(fresh, from_snapshot);
+            (
+                spec.name.clone(),
+                result,
+                began.elapsed().as_secs_f64(),
+                prepared,
+            )
         })
         .buffer_unordered(settings.concurrency.clamp(1, 8))
         .collect()
         .await;
     let mut targets = Vec::new();
-    for (name, result, seconds) in records {
+    let mut prepared = BTreeMap::new();
+    for (name, result, seconds, from_snapshot) in records {
+        if let Some(from_snapshot) = from_snapshot {
+            prepared.insert(name.clone(), from_snapshot);
+        }
         let host = host_mut(&mut report, &name);
         host.phases.insert(Phase::Create, seconds);
         match result {
@@ -155,13 +196,18 @@ pub async fn run(
         start(reporter, Phase::Converge, targets.len());
         let jobs = jobs_for(&targets).unwrap_or_default();
         let options = settings.test_host_converge(project, false, interrupt.clone());
-        // Removals that wait for features (`after:`) need the three parts
-        // of a contract converge, which snapshots of recipes cannot split.
-        let first = if settings.snapshots && !jobs.iter().any(super::contract::gated) {
-            // From the deepest snapshot, recipe by recipe (see workflow::cache).
+        let first = if layered {
+            // From the deepest snapshot, layer by layer (see workflow::cache).
             let options = &options;
+            let jobs: Vec<_> = jobs
+                .into_iter()
+                .map(|job| {
+                    let from_snapshot = prepared.remove(&job.target.name);
+                    (job, from_snapshot)
+                })
+                .collect();
             let layered: Vec<cache::Layered> = futures::stream::iter(jobs)
-                .map(|job| async move {
+                .map(|(job, from_snapshot)| async move {
                     let spec = specs.iter().find(|s| s.name == job.target.name)?;
                     Some(
                         cache::converge(
@@ -169,6 +215,7 @@ pub async fn run(
                             driver,
                             spec,
                             job,
+                            from_snapshot,
                             options,
                             settings.connect_timeout,
                             reporter,
@@ -333,6 +380,13 @@ pub async fn run(
             }
         })
         .collect();
+    // A host made from a snapshot that never took its place (the run was
+    // interrupted, or a host failed before its converge) is never kept.
+    let twins: Vec<TestHostRecord> = report
+        .hosts
+        .iter()
+        .filter_map(|host| driver.state().record(&cache::twin_name(&host.host)))
+        .collect();
     start(reporter, Phase::Destroy, to_destroy.len());
     let destroyed: Vec<(String, f64)> = futures::stream::iter(&to_destroy)
         .map(|record| async move {
@@ -343,6 +397,7 @@ pub async fn run(
         .buffer_unordered(8)
         .collect()
         .await;
+    futures::future::join_all(twins.iter().map(|twin| driver.destroy(twin))).await;
     // What the test hosts shared (a network) goes once they are all gone:
     // part of destroying each of them.
     let cleanup = Instant::now();

@@ -48,7 +48,8 @@ pub struct Settings {
     /// `-v`: show the command behind a failed step.
     pub verbose: bool,
     /// `test`: converge test hosts from their deepest converge snapshot and
-    /// save one after each recipe (on with `test --cache`; see workflow::cache).
+    /// save the layers worth saving (off with `test --no-cache`; see
+    /// workflow::cache).
     pub snapshots: bool,
 }
 

@@ -62,6 +62,7 @@ pub fn specs(project: &Project, names: &[String]) -> Result<Vec<TestHostSpec>, F
             bootstrap: platform.bootstrap.as_ref().map(|b| b.value.clone()),
             memory_mb: platform.memory.as_ref().map(|m| m.value),
             cpus: platform.cpus.as_ref().map(|c| c.value),
+            hostname: None,
         });
     }
     for name in names {
