@@ -106,3 +106,28 @@ fn keep_connections_zero_keeps_none() {
     run(&project, &["verify"]).expect(0);
     assert_eq!(kept_masters(&project), Vec::<u32>::new());
 }
+
+#[test]
+fn the_phases_of_test_share_one_kept_connection_per_test_host() {
+    let project = Project::with(&[
+        (
+            "redgreen.yml",
+            "groups:\n  web: { recipes: [kept] }\ntest_hosts:\n  driver: docker\n  platforms:\n    - { name: debian-12, image: \"debian:bookworm\" }\n  hosts:\n    web: { groups: [web] }\n",
+        ),
+        (
+            "recipes/kept.yml",
+            "resources:\n  - file: /tmp/rg-kept\n    content: \"kept\\n\"\n",
+        ),
+        (
+            "features/kept.feature",
+            "Feature: Kept\n  Scenario: the file\n    Then the file \"/tmp/rg-kept\" should contain \"kept\"\n",
+        ),
+    ]);
+    let _guard = common::HostsGuard::new(&project);
+    // Red, converge, green and the idempotence run: one master, kept.
+    run(&project, &["test", "--keep", "--no-cache"]).expect(0);
+    let masters = kept_masters(&project);
+    assert_eq!(masters.len(), 1, "one master for four phases: {masters:?}");
+    run(&project, &["disconnect"]).expect(0);
+    assert_eq!(kept_masters(&project), Vec::<u32>::new());
+}

@@ -65,20 +65,23 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
                 .map_or(0, |d| d.as_secs());
             match action {
                 None => {
+                    // The layer last: a part of a recipe is named at length.
+                    let wide = |f: fn(&crate::driver::Snapshot) -> usize, min: usize| {
+                        snapshots.iter().map(f).max().unwrap_or(0).max(min)
+                    };
+                    let (image, host) = (wide(|s| s.image.len(), 8), wide(|s| s.host.len(), 9));
                     crate::outln!(
-                        "{:<48} {:<24} {:<16} {:>8} {:>9}",
+                        "{:<image$} {:<host$} {:>8} {:>9}  AFTER",
                         "SNAPSHOT",
                         "TEST HOST",
-                        "AFTER RECIPE",
                         "AGE",
                         "SIZE"
                     );
                     for s in &snapshots {
                         crate::outln!(
-                            "{:<48} {:<24} {:<16} {:>8} {:>7}MB",
+                            "{:<image$} {:<host$} {:>8} {:>7}MB  {}",
                             s.image,
                             s.host,
-                            s.recipe,
                             humantime::format_duration(std::time::Duration::from_secs(
                                 now.saturating_sub(s.created)
                             ))
@@ -86,7 +89,8 @@ pub(super) async fn run(cli: &Cli, command: &HostsCommand) -> Result<i32, Failur
                             .split(' ')
                             .next()
                             .unwrap_or(""),
-                            s.bytes / 1_000_000
+                            s.bytes / 1_000_000,
+                            s.recipe,
                         );
                     }
                     Ok(exit::OK)

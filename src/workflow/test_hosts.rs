@@ -106,14 +106,17 @@ fn target(
     }
 }
 
-/// The target for a created test host.
+/// The target for a created test host. Its connection is kept as the
+/// project's are (`keep_connections`): the phases of `test` and the rounds of
+/// `watch` reuse one master instead of a handshake each.
 pub fn target_of(
     project: &Project,
     driver: &dyn Driver,
     record: &TestHostRecord,
     connect_timeout: Duration,
 ) -> Target {
-    let connection = driver.state().connection(record, connect_timeout);
+    let mut connection = driver.state().connection(record, connect_timeout);
+    connection.keep = super::targets::keep(project);
     target(project, &record.name, &record.address, Some(connection))
 }
 
