@@ -8,9 +8,11 @@ Feature: The web site is served
     And the service "nginx" should be enabled
     And port 80 should be listening
 
+  # nginx reloads in the background (its handler returns once the signal is
+  # sent): the old workers may answer for a moment after the converge.
   Scenario: the site answers
     Then "http://localhost/" should respond with status 200
-    And "http://localhost/" should respond with a body containing "Welcome to redgreen's example site"
+    And "http://localhost/" should respond with a body containing "Welcome to redgreen's example site" within 5 seconds
 
   Scenario: its files belong to the web server
     Then the directory "/srv/www" should be owned by "www-data"

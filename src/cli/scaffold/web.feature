@@ -11,7 +11,7 @@ Feature: The web server serves the site
 
   Scenario: the site answers with its greeting
     Then "http://localhost/" should respond with status 200
-    And "http://localhost/" should respond with a body containing "Hello from redgreen"
+    And "http://localhost/" should respond with a body containing "Hello from redgreen" within 5 seconds
 
   Scenario: the site's files belong to the web server
     Then the directory "/srv/www" should be owned by "www-data"
