@@ -122,7 +122,13 @@ impl SshTransport {
         // many names): such a refusal is retried with a growing, jittered wait.
         let mut attempt = 0u32;
         let session = loop {
-            match builder.connect_mux(&conn.address).await {
+            // At most HANDSHAKES at once (the wait is not part of the
+            // connect timeout): see handshakes().
+            let connected = {
+                let _permit = handshakes().acquire().await.expect("semaphore open");
+                builder.connect_mux(&conn.address).await
+            };
+            match connected {
                 Ok(session) => break session,
                 Err(e) => {
                     let said = describe(&e);
@@ -517,6 +523,31 @@ fn stop_master(socket: &Path) {
     }
 }
 
+/// How many SSH handshakes one redgreen makes at once, per CPU core.
+const HANDSHAKES_PER_CORE: usize = 16;
+
+/// The key exchange and login cost CPU on the controller (OpenSSH's default
+/// post-quantum exchange about 0.1 s per connection on the benchmark's
+/// machine) and on a host whose sshd starts a process for each. Started all
+/// at once, 1,000 handshakes on 2 cores each take as long as all of them
+/// together, and ssh's ConnectTimeout (10 s) ends them: hosts reported
+/// unreachable that were only queued behind the others. A limit of 16 per
+/// core keeps each handshake's time near its own cost and the CPU busy; a
+/// host waits for its turn without its timeout running.
+fn handshakes() -> &'static Semaphore {
+    static HANDSHAKES: OnceLock<Semaphore> = OnceLock::new();
+    HANDSHAKES.get_or_init(|| {
+        Semaphore::new(handshake_limit(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ))
+    })
+}
+
+/// [`HANDSHAKES_PER_CORE`] for each of `cores`.
+fn handshake_limit(cores: usize) -> usize {
+    HANDSHAKES_PER_CORE * cores.max(1)
+}
+
 /// How many times a connection refused at startup is tried.
 const CONNECT_ATTEMPTS: u32 = 7;
 
@@ -747,6 +778,23 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn handshakes_wait_for_a_turn_beyond_the_limit() {
+        assert_eq!(handshake_limit(2), 32);
+        assert_eq!(handshake_limit(0), HANDSHAKES_PER_CORE);
+        let limit = handshake_limit(std::thread::available_parallelism().map_or(1, |n| n.get()));
+        assert_eq!(handshakes().available_permits(), limit);
+        let held: Vec<_> = futures::future::join_all((0..limit).map(|_| handshakes().acquire()))
+            .await
+            .into_iter()
+            .map(|p| p.expect("open"))
+            .collect();
+        // One more waits until a handshake ends.
+        assert!(handshakes().try_acquire().is_err());
+        drop(held);
+        assert_eq!(handshakes().available_permits(), limit);
+    }
+
     #[test]
     fn a_known_hosts_file_is_read_once_while_it_is_unchanged() {
         use sha2::Digest;
@@ -755,20 +803,29 @@ mod tests {
         std::fs::write(&path, "192.0.2.1 ssh-ed25519 AAAA\n").expect("write");
         let reads = KNOWN_HOSTS_READS.load(Ordering::SeqCst);
         let first = known_hosts_digest(&path).expect("readable");
-        assert_eq!(first, sha2::Sha256::digest(b"192.0.2.1 ssh-ed25519 AAAA\n").to_vec());
+        assert_eq!(
+            first,
+            sha2::Sha256::digest(b"192.0.2.1 ssh-ed25519 AAAA\n").to_vec()
+        );
         // 1,000 hosts naming the same file: one read.
         for _ in 0..999 {
             assert_eq!(known_hosts_digest(&path).as_ref(), Some(&first));
         }
         assert_eq!(KNOWN_HOSTS_READS.load(Ordering::SeqCst) - reads, 1);
         // A host key added or changed is seen at once.
-        std::fs::write(&path, "192.0.2.1 ssh-ed25519 BBBB\n192.0.2.2 ssh-ed25519 CCCC\n")
-            .expect("write");
+        std::fs::write(
+            &path,
+            "192.0.2.1 ssh-ed25519 BBBB\n192.0.2.2 ssh-ed25519 CCCC\n",
+        )
+        .expect("write");
         let second = known_hosts_digest(&path).expect("readable");
         assert_ne!(second, first);
         let replaced = dir.path().join("known_hosts.new");
-        std::fs::write(&replaced, "192.0.2.1 ssh-ed25519 DDDD\n192.0.2.2 ssh-ed25519 CCCC\n")
-            .expect("write");
+        std::fs::write(
+            &replaced,
+            "192.0.2.1 ssh-ed25519 DDDD\n192.0.2.2 ssh-ed25519 CCCC\n",
+        )
+        .expect("write");
         std::fs::rename(&replaced, &path).expect("rename");
         let third = known_hosts_digest(&path).expect("readable");
         assert_ne!(third, second);
