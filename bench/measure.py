@@ -11,7 +11,8 @@ in the memory samples and, once they exit and are reaped, in the CPU time.
 Written to RESULT.json: the wall time until COMMAND exits, the CPU time
 (user + system) of COMMAND and everything below it, the largest single
 process's peak RSS, the peak of the process tree's summed PSS (sampled every
-50 ms, or less often on big trees), and the exit code. COMMAND's output goes to this process's stdout.
+50 ms, or less often on big trees), and the exit code. COMMAND's output goes
+to this process's stdout.
 
 --kill-mux stops the mux masters COMMAND leaves running; --leave-mux leaves
 them running (kept connections, for the next command: a warm run) and adds
