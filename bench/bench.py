@@ -1,15 +1,24 @@
 #!/usr/bin/env python3
-"""The benchmark: redgreen against Ansible, pyinfra and testinfra on the same
-loopback sshd hosts (bench/hosts), in one run. Started by bench/run, which
-prepares the tools; results go to $BENCH_DIR/results.json and, as Markdown,
-to stdout.
+"""The benchmark: redgreen against pyinfra and testinfra (and Ansible, when
+asked for) on the same loopback sshd hosts (bench/hosts), in one run. Started
+by bench/run, which prepares the tools; results go to $BENCH_DIR/results.json
+and, as Markdown, to stdout.
 
-Per host count N, for each run: fresh hosts, then each converging tool's
-first converge and a no-op converge; after every first converge, redgreen
-verify checks that the tool had the workload's full effect (untimed). Then
-verification: redgreen verify and testinfra, timed, on converged hosts. Every
-figure is a median over the runs. SSH connections and sessions are counted
-on the hosts, from sshd's logs.
+For each key exchange the hosts offer (`--kex`: Debian 12's default sshd
+settings first, the headline; then curve25519 only), per host count N, for
+each run: fresh hosts; the plain-ssh floor (N parallel `ssh HOST true`, no
+ControlMaster); then each converging tool's first converge and a no-op
+converge, cold (no connection left from an earlier command) and, for the
+tools that keep connections (redgreen's kept masters, Ansible's
+ControlPersist), warm (the masters of the command before still open).
+After every first converge, redgreen verify checks that the tool had the
+workload's full effect (untimed). Verification: redgreen verify, cold and
+warm, and testinfra, on converged hosts. Every figure is a median over the
+runs. SSH connections and sessions are counted on the hosts, from sshd's
+logs.
+
+`--scale` runs redgreen alone on many hosts (default key exchange), cold and
+warm, once per size unless `--scale-runs` says otherwise.
 """
 
 import argparse
@@ -40,21 +49,29 @@ def address(i):
     return f"127.77.{i // 250}.{i % 250 + 1}"
 
 
+KEX = "default"
+
+
 def hosts(*args):
-    subprocess.run([HERE / "hosts", *map(str, args)], check=True)
+    subprocess.run([HERE / "hosts", *map(str, args)], check=True, env=dict(os.environ, BENCH_KEX=KEX))
+
+
+def loadavg():
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
 # ---------------------------------------------------------------- measuring
 
 
-def measure(cmd, cwd, env=None, kill_mux=False):
-    """Run cmd under measure.py (see there for what is measured)."""
+def measure(cmd, cwd, env=None, mux=None):
+    """Run cmd under measure.py (see there for what is measured); mux is
+    None, "kill" or "leave" (what happens to the ssh masters it leaves)."""
     with tempfile.TemporaryDirectory() as tmp:
         result_path = Path(tmp) / "result.json"
         log = Path(tmp) / "output"
         with open(log, "wb") as out:
             subprocess.run(
-                [sys.executable, HERE / "measure.py", result_path, *(["--kill-mux"] if kill_mux else []), "--", *cmd],
+                [sys.executable, HERE / "measure.py", result_path, *([f"--{mux}-mux"] if mux else []), "--", *cmd],
                 cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, check=False,
             )
         result = json.loads(result_path.read_text())
@@ -150,6 +167,33 @@ def verify_cmd(tool, n, work):
     raise ValueError(tool)
 
 
+def floor_cmd(n, work):
+    """N parallel `ssh HOST true`: the same key, known_hosts and ssh_config
+    as the tools, no ControlMaster: each a whole handshake and login."""
+    script = (
+        'cfg=$0; pids=""; '
+        'for a in "$@"; do ssh -F "$cfg" -o ControlMaster=no -o ControlPath=none -o BatchMode=yes "$a" true '
+        '</dev/null & pids="$pids $!"; done; '
+        'rc=0; for p in $pids; do wait "$p" || rc=1; done; exit $rc'
+    )
+    return ["bash", "-c", script, str(SSH_CONFIG), *[address(i) for i in range(1, n + 1)]], work, None
+
+
+def disconnect(work):
+    """Close redgreen's kept connections: the next command is cold."""
+    subprocess.run([str(REDGREEN), "disconnect"], cwd=work / "redgreen", check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_left(pids):
+    """Stop mux masters a measured command left running (Ansible's)."""
+    for p in pids:
+        try:
+            os.kill(p, 15)
+        except OSError:
+            pass
+
+
 def check(result, what):
     if result["rc"] != 0:
         sys.exit(f"{what} failed (exit {result['rc']}):\n{result['output'][-4000:]}")
@@ -158,25 +202,27 @@ def check(result, what):
 def run_timed(cmd_for, tool, n, work, what):
     cmd, cwd, env = cmd_for(tool, n, work)
     hosts("logs-clear")
-    # Ansible's ControlPersist masters would outlive it: every run starts cold.
-    result = measure(cmd, cwd, env, kill_mux=tool == "ansible")
+    # redgreen's kept masters and Ansible's ControlPersist ones stay for
+    # the next command (its warm run); the caller closes them for a cold one.
+    result = measure(cmd, cwd, env, mux="leave" if tool in ("redgreen", "ansible") else None)
     check(result, f"{tool} {what} on {n} hosts")
     result.update(ssh_counts(n))
-    if tool == "redgreen" and what != "verify":
+    result["load"] = loadavg()
+    if tool == "redgreen" and not what.startswith("verify"):
         report = json.loads(result["output"])
         trips = [h["round_trips"] for h in report["hosts"]]
         result["round_trips"] = [min(trips), max(trips)]
     del result["output"]
-    print(f"  {tool:9} {what:7} N={n:<3} {result['wall']:7.2f} s  cpu {result['cpu']:6.2f} s  "
-          f"tree {result['tree_pss_mb']:6.1f} MB  ssh {result['connections']}/{result['sessions']}",
-          file=sys.stderr, flush=True)
+    print(f"  {KEX:10} {tool:9} {what:12} N={n:<4} {result['wall']:7.2f} s  cpu {result['cpu']:6.2f} s  "
+          f"tree {result['tree_pss_mb']:6.1f} MB  ssh {result['connections']}/{result['sessions']}  "
+          f"load {result['load'][0]:.2f}", file=sys.stderr, flush=True)
     return result
 
 
 def effect_checked(n, work, tool):
     """The workload's full effect is there after this tool's converge."""
     cmd, cwd, env = verify_cmd("redgreen", n, work)
-    result = measure(cmd, cwd, env)
+    result = measure(cmd, cwd, dict(os.environ, REDGREEN_KEEP_CONNECTIONS="0"))
     check(result, f"verifying {tool}'s converge on {n} hosts")
 
 
@@ -191,6 +237,7 @@ def summarize(results):
         "cpu": median(results, "cpu"),
         "max_rss_mb": max(r["max_rss_mb"] for r in results),
         "tree_pss_mb": max(r["tree_pss_mb"] for r in results),
+        "load": [max(r["load"][0] for r in results)],
         "connections": results[-1]["connections"],
         "sessions": results[-1]["sessions"],
         **({"round_trips": results[-1]["round_trips"]} if "round_trips" in results[-1] else {}),
@@ -205,35 +252,75 @@ def bench_size(n, runs, tools, slow_runs):
     work = BENCH_DIR / "work" / str(n)
     write_projects(n, work)
     out = {}
-    for tool in tools:
-        firsts, noops = [], []
-        tool_runs = runs if not (tool == "ansible" and n >= 50) else min(runs, slow_runs)
-        for r in range(tool_runs):
+    runs_of = {}
+
+    def add(tool, what, result):
+        runs_of.setdefault(tool, {}).setdefault(what, []).append(result)
+
+    for r in range(runs):
+        hosts("up", n)
+        add("ssh", "floor", run_timed(lambda t, n, w: floor_cmd(n, w), "ssh", n, work, "floor"))
+        # redgreen: cold (no kept master) and warm (the masters of the
+        # command before), converge and verify.
+        if "redgreen" in tools:
+            disconnect(work)
+            add("redgreen", "first", run_timed(converge_cmd, "redgreen", n, work, "first"))
+            effect_checked(n, work, "redgreen")
+            disconnect(work)
+            add("redgreen", "noop", run_timed(converge_cmd, "redgreen", n, work, "noop"))
+            add("redgreen", "noop-warm", run_timed(converge_cmd, "redgreen", n, work, "noop-warm"))
+            disconnect(work)
+            add("redgreen", "verify", run_timed(verify_cmd, "redgreen", n, work, "verify"))
+            add("redgreen", "verify-warm", run_timed(verify_cmd, "redgreen", n, work, "verify-warm"))
+            disconnect(work)
+        for tool in [t for t in tools if t in ("pyinfra", "ansible")]:
+            if tool == "ansible" and n >= 50 and r >= slow_runs:
+                continue
             hosts("up", n)
-            firsts.append(run_timed(converge_cmd, tool, n, work, "first"))
+            first = run_timed(converge_cmd, tool, n, work, "first")
+            stop_left(first.get("left_mux", []))
+            add(tool, "first", first)
             effect_checked(n, work, tool)
-            noops.append(run_timed(converge_cmd, tool, n, work, "no-op"))
-        out[tool] = {"first": summarize(firsts), "noop": summarize(noops)}
-    hosts("up", n)
-    cmd, cwd, env = converge_cmd("redgreen", n, work)
-    check(measure(cmd, cwd, env), f"converging {n} hosts for verification")
-    for tool in ["redgreen", "testinfra"]:
-        out.setdefault(tool, {})["verify"] = summarize(
-            [run_timed(verify_cmd, tool, n, work, "verify") for _ in range(runs)]
-        )
+            noop = run_timed(converge_cmd, tool, n, work, "noop")
+            add(tool, "noop", noop)
+            if tool == "ansible":
+                # ControlPersist: the masters of the no-op before.
+                warm = run_timed(converge_cmd, tool, n, work, "noop-warm")
+                add(tool, "noop-warm", warm)
+                stop_left(noop.get("left_mux", []) + warm.get("left_mux", []))
+        if "testinfra" in tools:
+            # The hosts are converged (by the last converging tool, checked).
+            if not any(t in tools for t in ("pyinfra", "ansible")):
+                hosts("up", n)
+                cmd, cwd, env = converge_cmd("redgreen", n, work)
+                check(measure(cmd, cwd, dict(os.environ, REDGREEN_KEEP_CONNECTIONS="0")),
+                      f"converging {n} hosts for verification")
+            add("testinfra", "verify", run_timed(verify_cmd, "testinfra", n, work, "verify"))
+    for tool, whats in runs_of.items():
+        out[tool] = {what: summarize(results) for what, results in whats.items()}
     return out
 
 
 def bench_scale(n, runs):
     work = BENCH_DIR / "work" / str(n)
     write_projects(n, work)
-    firsts, noops, verifies = [], [], []
+    runs_of = {}
     for _ in range(runs):
         hosts("up", n)
-        firsts.append(run_timed(converge_cmd, "redgreen", n, work, "first"))
-        noops.append(run_timed(converge_cmd, "redgreen", n, work, "no-op"))
-        verifies.append(run_timed(verify_cmd, "redgreen", n, work, "verify"))
-    return {"redgreen": {"first": summarize(firsts), "noop": summarize(noops), "verify": summarize(verifies)}}
+        for what, cmd_for, cold in [
+            ("floor", lambda t, n, w: floor_cmd(n, w), True),
+            ("first", converge_cmd, True),
+            ("noop", converge_cmd, True),
+            ("noop-warm", converge_cmd, False),
+            ("verify", verify_cmd, True),
+            ("verify-warm", verify_cmd, False),
+        ]:
+            if cold:
+                disconnect(work)
+            tool = "ssh" if what == "floor" else "redgreen"
+            runs_of.setdefault(what, []).append(run_timed(cmd_for, tool, n, work, what))
+        disconnect(work)
+    return {"redgreen": {what: summarize(results) for what, results in runs_of.items()}}
 
 
 def version(cmd):
@@ -249,6 +336,7 @@ def machine():
             break
     mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
     return {
+        "load_before": loadavg(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": f"{os.cpu_count()} × {cpu}",
         "memory": f"{mem} GiB",
@@ -269,26 +357,39 @@ def machine():
 
 
 def main():
+    global KEX
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1,10,50", help="host counts to compare the tools at")
+    parser.add_argument("--sizes", default="10,50", help="host counts to compare the tools at")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (the median is reported)")
     parser.add_argument("--slow-runs", type=int, default=3,
                         help="runs for Ansible at 50 hosts and more (each takes minutes)")
-    parser.add_argument("--scale", default="200", help="host counts for redgreen alone ('' for none)")
-    parser.add_argument("--tools", default="redgreen,pyinfra,ansible")
+    parser.add_argument("--kex", default="default,curve25519",
+                        help="key exchanges the hosts offer, one column each: default (Debian 12's "
+                             "sshd settings; the headline) and/or curve25519 (curve25519 only)")
+    parser.add_argument("--scale", default="1000",
+                        help="host counts for redgreen alone, default key exchange ('' for none)")
+    parser.add_argument("--scale-runs", type=int, default=1, help="runs per scale figure")
+    parser.add_argument("--tools", default="redgreen,pyinfra,testinfra",
+                        help="tools to compare (add ansible: about 5 minutes per run at 50 hosts)")
     args = parser.parse_args()
 
-    results = {"machine": machine(), "sizes": {}, "scale": {}}
+    results = {"machine": machine(), "kex": {}, "scale": {}}
     tools = args.tools.split(",")
     try:
-        for n in [int(s) for s in args.sizes.split(",") if s]:
-            results["sizes"][str(n)] = bench_size(n, args.runs, tools, args.slow_runs)
-            (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=1))
+        for kex in [k for k in args.kex.split(",") if k]:
+            KEX = kex
+            sizes = results["kex"].setdefault(kex, {})
+            for n in [int(s) for s in args.sizes.split(",") if s]:
+                sizes[str(n)] = bench_size(n, args.runs, tools, args.slow_runs)
+                (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=1))
+        KEX = "default"
         for n in [int(s) for s in args.scale.split(",") if s]:
-            results["scale"][str(n)] = bench_scale(n, args.runs)
+            results["scale"][str(n)] = bench_scale(n, args.scale_runs)
             (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=1))
     finally:
         hosts("down")
+        results["machine"]["load_after"] = loadavg()
+        (BENCH_DIR / "results.json").write_text(json.dumps(results, indent=1))
     subprocess.run([sys.executable, HERE / "report.py", BENCH_DIR / "results.json"], check=True)
 
 

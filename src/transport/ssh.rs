@@ -122,7 +122,13 @@ impl SshTransport {
         // many names): such a refusal is retried with a growing, jittered wait.
         let mut attempt = 0u32;
         let session = loop {
-            match builder.connect_mux(&conn.address).await {
+            // At most HANDSHAKES at once (the wait is not part of the
+            // connect timeout): see handshakes().
+            let connected = {
+                let _permit = handshakes().acquire().await.expect("semaphore open");
+                builder.connect_mux(&conn.address).await
+            };
+            match connected {
                 Ok(session) => break session,
                 Err(e) => {
                     let said = describe(&e);
@@ -215,7 +221,7 @@ impl Resolved {
                     _ => PathBuf::from(path),
                 },
             )
-            .and_then(|path| std::fs::read(path).ok())
+            .and_then(|path| known_hosts_digest(&path))
             .unwrap_or_default();
         resolved.fingerprint = fingerprint(&text, &known);
         Ok(resolved)
@@ -254,8 +260,41 @@ impl Resolved {
     }
 }
 
+/// How many times [`known_hosts_digest`] read a file (tests count them).
+static KNOWN_HOSTS_READS: AtomicUsize = AtomicUsize::new(0);
+
+/// SHA-256 of a known_hosts file's content (`None`: it cannot be read),
+/// read once per process for as long as the file is unchanged (same inode,
+/// size and modification time). Every host of a run usually names the same
+/// file, which holds a line per host: reading and hashing it for each host
+/// made connecting N hosts cost O(N²) (30% of redgreen's own instructions
+/// for a no-op converge of 200 hosts, most of it for 1,000).
+fn known_hosts_digest(path: &Path) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    use std::os::unix::fs::MetadataExt;
+    type Stamp = (u64, u64, i64, i64);
+    static DIGESTS: Mutex<Vec<(PathBuf, Stamp, Vec<u8>)>> = Mutex::new(Vec::new());
+    let stamp = |meta: &std::fs::Metadata| -> Stamp {
+        (meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec())
+    };
+    let before = stamp(&std::fs::metadata(path).ok()?);
+    let mut digests = DIGESTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, digest)) = digests.iter().find(|(p, s, _)| p == path && *s == before) {
+        return Some(digest.clone());
+    }
+    KNOWN_HOSTS_READS.fetch_add(1, Ordering::SeqCst);
+    let content = std::fs::read(path).ok()?;
+    let digest = sha2::Sha256::digest(&content).to_vec();
+    digests.retain(|(p, _, _)| p != path);
+    // Changed while it was read: hashed, but not kept for the next host.
+    if std::fs::metadata(path).is_ok_and(|meta| stamp(&meta) == before) {
+        digests.push((path.to_path_buf(), before, digest.clone()));
+    }
+    Some(digest)
+}
+
 /// The name of a kept connection: 16 bytes of SHA-256 over ssh's `-G`
-/// answer and the known_hosts file's content, in hex.
+/// answer and the known_hosts file's digest, in hex.
 fn fingerprint(ssh_g: &str, known_hosts: &[u8]) -> String {
     use sha2::Digest;
     let mut hash = sha2::Sha256::new();
@@ -482,6 +521,31 @@ fn stop_master(socket: &Path) {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+/// How many SSH handshakes one redgreen makes at once, per CPU core.
+const HANDSHAKES_PER_CORE: usize = 16;
+
+/// The key exchange and login cost CPU on the controller (OpenSSH's default
+/// post-quantum exchange about 0.1 s per connection on the benchmark's
+/// machine) and on a host whose sshd starts a process for each. Started all
+/// at once, 1,000 handshakes on 2 cores each take as long as all of them
+/// together, and ssh's ConnectTimeout (10 s) ends them: hosts reported
+/// unreachable that were only queued behind the others. A limit of 16 per
+/// core keeps each handshake's time near its own cost and the CPU busy; a
+/// host waits for its turn without its timeout running.
+fn handshakes() -> &'static Semaphore {
+    static HANDSHAKES: OnceLock<Semaphore> = OnceLock::new();
+    HANDSHAKES.get_or_init(|| {
+        Semaphore::new(handshake_limit(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ))
+    })
+}
+
+/// [`HANDSHAKES_PER_CORE`] for each of `cores`.
+fn handshake_limit(cores: usize) -> usize {
+    HANDSHAKES_PER_CORE * cores.max(1)
 }
 
 /// How many times a connection refused at startup is tried.
@@ -712,6 +776,60 @@ mod tests {
             accept_new_host_key: false,
             keep: None,
         }
+    }
+
+    #[tokio::test]
+    async fn handshakes_wait_for_a_turn_beyond_the_limit() {
+        assert_eq!(handshake_limit(2), 32);
+        assert_eq!(handshake_limit(0), HANDSHAKES_PER_CORE);
+        let limit = handshake_limit(std::thread::available_parallelism().map_or(1, |n| n.get()));
+        assert_eq!(handshakes().available_permits(), limit);
+        let held: Vec<_> = futures::future::join_all((0..limit).map(|_| handshakes().acquire()))
+            .await
+            .into_iter()
+            .map(|p| p.expect("open"))
+            .collect();
+        // One more waits until a handshake ends.
+        assert!(handshakes().try_acquire().is_err());
+        drop(held);
+        assert_eq!(handshakes().available_permits(), limit);
+    }
+
+    #[test]
+    fn a_known_hosts_file_is_read_once_while_it_is_unchanged() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("known_hosts");
+        std::fs::write(&path, "192.0.2.1 ssh-ed25519 AAAA\n").expect("write");
+        let reads = KNOWN_HOSTS_READS.load(Ordering::SeqCst);
+        let first = known_hosts_digest(&path).expect("readable");
+        assert_eq!(
+            first,
+            sha2::Sha256::digest(b"192.0.2.1 ssh-ed25519 AAAA\n").to_vec()
+        );
+        // 1,000 hosts naming the same file: one read.
+        for _ in 0..999 {
+            assert_eq!(known_hosts_digest(&path).as_ref(), Some(&first));
+        }
+        assert_eq!(KNOWN_HOSTS_READS.load(Ordering::SeqCst) - reads, 1);
+        // A host key added or changed is seen at once.
+        std::fs::write(
+            &path,
+            "192.0.2.1 ssh-ed25519 BBBB\n192.0.2.2 ssh-ed25519 CCCC\n",
+        )
+        .expect("write");
+        let second = known_hosts_digest(&path).expect("readable");
+        assert_ne!(second, first);
+        let replaced = dir.path().join("known_hosts.new");
+        std::fs::write(
+            &replaced,
+            "192.0.2.1 ssh-ed25519 DDDD\n192.0.2.2 ssh-ed25519 CCCC\n",
+        )
+        .expect("write");
+        std::fs::rename(&replaced, &path).expect("rename");
+        let third = known_hosts_digest(&path).expect("readable");
+        assert_ne!(third, second);
+        assert_eq!(known_hosts_digest(&dir.path().join("missing")), None);
     }
 
     #[test]
