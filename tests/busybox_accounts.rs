@@ -36,16 +36,6 @@ const FEATURE: &str = "Feature: accounts
     And the user \"sysu\" should exist
 ";
 
-/// The statuses of the resources of the only host of a converge report.
-fn statuses(run: &common::Run) -> Vec<String> {
-    run.json()["hosts"][0]["resources"]
-        .as_array()
-        .expect("resources")
-        .iter()
-        .map(|r| r["status"].as_str().expect("status").to_string())
-        .collect()
-}
-
 #[test]
 fn busybox_adduser_and_addgroup_manage_accounts_without_the_shadow_tools() {
     let project = common::Project::with(&[
@@ -96,7 +86,7 @@ fn busybox_adduser_and_addgroup_manage_accounts_without_the_shadow_tools() {
         .run(&["converge", host, "--format", "json"])
         .expect(0);
     assert_eq!(
-        statuses(&run),
+        common::statuses(&run),
         ["ok", "ok", "ok", "changed", "ok"],
         "{}",
         run.stdout
@@ -108,7 +98,7 @@ fn busybox_adduser_and_addgroup_manage_accounts_without_the_shadow_tools() {
     let run = project
         .run(&["converge", host, "--format", "json"])
         .expect(0);
-    assert_eq!(statuses(&run), ["ok"; 5], "{}", run.stdout);
+    assert_eq!(common::statuses(&run), ["ok"; 5], "{}", run.stdout);
 
     // BusyBox has no usermod: another shell is refused at plan time, and
     // nothing on the host changes.
@@ -143,7 +133,12 @@ fn busybox_adduser_and_addgroup_manage_accounts_without_the_shadow_tools() {
     let run = project
         .run(&["converge", host, "--allow-removals", "--format", "json"])
         .expect(0);
-    assert_eq!(statuses(&run), ["changed", "changed"], "{}", run.stdout);
+    assert_eq!(
+        common::statuses(&run),
+        ["changed", "changed"],
+        "{}",
+        run.stdout
+    );
     assert_eq!(
         project.ssh(
             host,

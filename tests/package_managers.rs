@@ -39,16 +39,6 @@ const RECIPE_V2: &str = "resources:
     reason: the tools no longer need it
 ";
 
-/// The statuses of the resources of the only host of a converge report.
-fn statuses(run: &common::Run) -> Vec<String> {
-    run.json()["hosts"][0]["resources"]
-        .as_array()
-        .expect("resources")
-        .iter()
-        .map(|r| r["status"].as_str().expect("status").to_string())
-        .collect()
-}
-
 /// The red-green cycle, then a second recipe, on a test host of `image`;
 /// `transactions` prints how many transactions the manager has made.
 fn packages_on(platform: &str, image: &str, transactions: &str) {
@@ -93,7 +83,7 @@ fn packages_on(platform: &str, image: &str, transactions: &str) {
         .run(&["converge", &host, "--allow-removals", "--format", "json"])
         .expect(0);
     assert_eq!(
-        statuses(&run),
+        common::statuses(&run),
         ["changed", "changed", "changed"],
         "{}",
         run.stdout
@@ -109,7 +99,7 @@ fn packages_on(platform: &str, image: &str, transactions: &str) {
     let run = project
         .run(&["converge", &host, "--allow-removals", "--format", "json"])
         .expect(0);
-    assert_eq!(statuses(&run), ["ok", "ok", "ok"], "{}", run.stdout);
+    assert_eq!(common::statuses(&run), ["ok", "ok", "ok"], "{}", run.stdout);
     assert_eq!(count(), 3);
     assert_eq!(
         run.json()["hosts"][0]["facts"]["package_manager"],
@@ -276,8 +266,13 @@ fn apt_installs_consecutive_package_resources_in_one_transaction() {
     };
     let before = history();
     let run = project.run(&["converge", "--format", "json"]).expect(0);
-    assert_eq!(statuses(&run), ["changed", "changed"], "{}", run.stdout);
+    assert_eq!(
+        common::statuses(&run),
+        ["changed", "changed"],
+        "{}",
+        run.stdout
+    );
     assert_eq!(history(), before + 1, "one apt-get install");
     let run = project.run(&["converge", "--format", "json"]).expect(0);
-    assert_eq!(statuses(&run), ["ok", "ok"], "{}", run.stdout);
+    assert_eq!(common::statuses(&run), ["ok", "ok"], "{}", run.stdout);
 }

@@ -316,3 +316,40 @@ mod tests {
         assert_eq!(notify, ["a", "b"]);
     }
 }
+
+/// Projects for unit tests: written to a temporary directory and loaded.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{HostResources, Overrides, Project, expand_host};
+
+    /// A project of `files` (path and text) in a temporary directory, which
+    /// lives as long as the returned `TempDir`.
+    pub fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let project = Project::load(dir.path()).unwrap();
+        (dir, project)
+    }
+
+    /// The `host` value of host `h` (127.0.0.1) in `groups`, and what it
+    /// gets from them.
+    pub fn expand<'p>(
+        project: &'p Project,
+        groups: &[String],
+    ) -> (serde_json::Value, HostResources<'p>) {
+        let host = crate::template::host_value("h", "127.0.0.1", groups);
+        let resources = expand_host(
+            project,
+            groups,
+            &Default::default(),
+            &host,
+            &Overrides::default(),
+        )
+        .unwrap();
+        (host, resources)
+    }
+}

@@ -252,30 +252,19 @@ fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Overrides, expand_host};
     use crate::transport::Target;
 
     /// The handler titles that `recipe` runs when the resources at
     /// `changed` (indices) change.
     fn handlers_of(recipe: &str, changed: &[usize]) -> Vec<String> {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("redgreen.yml"),
-            "hosts:\n  h: { address: 127.0.0.1, groups: [g] }\ngroups:\n  g: { recipes: [r] }\n",
-        )
-        .unwrap();
-        std::fs::create_dir_all(dir.path().join("recipes")).unwrap();
-        std::fs::write(dir.path().join("recipes/r.yml"), recipe).unwrap();
-        let project = Project::load(dir.path()).unwrap();
-        let host = crate::template::host_value("h", "127.0.0.1", &["g".into()]);
-        let resources = expand_host(
-            &project,
-            &["g".into()],
-            &Default::default(),
-            &host,
-            &Overrides::default(),
-        )
-        .unwrap();
+        let (_dir, project) = crate::config::testing::project(&[
+            (
+                "redgreen.yml",
+                "hosts:\n  h: { address: 127.0.0.1, groups: [g] }\ngroups:\n  g: { recipes: [r] }\n",
+            ),
+            ("recipes/r.yml", recipe),
+        ]);
+        let (host, resources) = crate::config::testing::expand(&project, &["g".into()]);
         let job = Job {
             target: Target {
                 name: "h".into(),

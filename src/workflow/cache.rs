@@ -515,30 +515,19 @@ fn merge(parts: Vec<HostReport>) -> Option<HostReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Overrides, expand_host};
 
     /// The layers of host `h` whose one group has recipes `a` and `b`:
     /// (recipe, part, how many resources).
     fn layers_of(a: &str, b: &str) -> Vec<(String, Option<String>, usize, String)> {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("redgreen.yml"),
-            "hosts:\n  h: { address: 127.0.0.1, groups: [g] }\ngroups:\n  g: { recipes: [a, b] }\n",
-        )
-        .unwrap();
-        std::fs::create_dir_all(dir.path().join("recipes")).unwrap();
-        std::fs::write(dir.path().join("recipes/a.yml"), a).unwrap();
-        std::fs::write(dir.path().join("recipes/b.yml"), b).unwrap();
-        let project = Project::load(dir.path()).unwrap();
-        let host = crate::template::host_value("h", "127.0.0.1", &["g".into()]);
-        let resources = expand_host(
-            &project,
-            &["g".into()],
-            &Default::default(),
-            &host,
-            &Overrides::default(),
-        )
-        .unwrap();
+        let (_dir, project) = crate::config::testing::project(&[
+            (
+                "redgreen.yml",
+                "hosts:\n  h: { address: 127.0.0.1, groups: [g] }\ngroups:\n  g: { recipes: [a, b] }\n",
+            ),
+            ("recipes/a.yml", a),
+            ("recipes/b.yml", b),
+        ]);
+        let (_, resources) = crate::config::testing::expand(&project, &["g".into()]);
         let base = Base {
             project: "p",
             image_id: "sha256:1",

@@ -191,6 +191,16 @@ impl Drop for HostsGuard<'_> {
     }
 }
 
+/// The statuses of the resources of the only host of a converge report.
+pub fn statuses(run: &Run) -> Vec<String> {
+    run.json()["hosts"][0]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| r["status"].as_str().expect("status").to_string())
+        .collect()
+}
+
 /// Copy a directory tree.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
