@@ -340,23 +340,36 @@ pub struct Layered {
     pub target: Target,
 }
 
-/// Converge one test host from its deepest snapshot ([`prepare`]): the fresh
-/// host (which ran the red phase) goes, the one made from the snapshot takes
-/// its place, what lives in memory of the cached layers is converged
+/// How a layered converge applies its layers: the engine's options, the
+/// connect timeout of a host made from a snapshot, and where events go.
+#[derive(Clone, Copy)]
+pub struct Applying<'a> {
+    /// The engine's options.
+    pub options: &'a EngineOptions,
+    /// How long connecting to the host may take.
+    pub connect_timeout: std::time::Duration,
+    /// Where progress goes.
+    pub reporter: &'a dyn Reporter,
+}
+
+/// Converge one test host (its job, and what [`prepare`] made of it) from
+/// its deepest snapshot: the fresh host (which ran the red phase) goes, the
+/// one made from the snapshot takes its place, what lives in memory of the cached layers is converged
 /// (services, kernel parameters) with the first layer left to apply, then
 /// each remaining layer is applied, and saved when it was worth it
 /// ([`SAVE_AFTER_SECONDS`]).
-#[allow(clippy::too_many_arguments)]
 pub async fn converge<'p>(
     project: &'p Project,
     driver: &dyn Driver,
     spec: &TestHostSpec,
-    job: Job<'p>,
-    prepared: Option<Prepared>,
-    options: &EngineOptions,
-    connect_timeout: std::time::Duration,
-    reporter: &dyn Reporter,
+    (job, prepared): (Job<'p>, Option<Prepared>),
+    applying: &Applying<'_>,
 ) -> Layered {
+    let Applying {
+        options,
+        connect_timeout,
+        reporter,
+    } = *applying;
     let run = |target: Target, resources: Vec<PlannedResource<'p>>| {
         let job = Job {
             target,

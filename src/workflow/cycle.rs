@@ -209,18 +209,14 @@ pub async fn run(
             let layered: Vec<cache::Layered> = futures::stream::iter(jobs)
                 .map(|(job, from_snapshot)| async move {
                     let spec = specs.iter().find(|s| s.name == job.target.name)?;
+                    let applying = cache::Applying {
+                        options,
+                        connect_timeout: settings.connect_timeout,
+                        reporter,
+                    };
                     Some(
-                        cache::converge(
-                            project,
-                            driver,
-                            spec,
-                            job,
-                            from_snapshot,
-                            options,
-                            settings.connect_timeout,
-                            reporter,
-                        )
-                        .await,
+                        cache::converge(project, driver, spec, (job, from_snapshot), &applying)
+                            .await,
                     )
                 })
                 .buffer_unordered(settings.concurrency.clamp(1, 8))
