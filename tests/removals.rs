@@ -7,6 +7,13 @@ mod common;
 
 use common::project_on_shared;
 
+/// The tests here converge the one shared host and read what its ledger
+/// says, which any converge of it rewrites: they take turns.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SHARED_HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SHARED_HOST.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn on_host(command: &str) -> String {
     let shared = common::shared();
     shared.project.ssh(&shared.host, command)
@@ -14,6 +21,7 @@ fn on_host(command: &str) -> String {
 
 #[test]
 fn the_reason_is_in_the_plan_the_saved_plan_and_the_hosts_record() {
+    let _turn = one_at_a_time();
     let root = "/srv/reasons";
     let project = project_on_shared("groups:\n  test: { recipes: [tidy] }\n");
     project.write(
@@ -121,6 +129,7 @@ fn wait_for(command: &str) {
 
 #[test]
 fn a_logged_in_user_with_a_process_blocks_its_removal_with_unused_for() {
+    let _turn = one_at_a_time();
     on_host(
         "userdel -r olddeploy 2>/dev/null; useradd -m -s /bin/sh olddeploy && usermod -p '*' olddeploy && mkdir -p /home/olddeploy/.ssh && cp /root/.ssh/authorized_keys /home/olddeploy/.ssh/ && chown -R olddeploy: /home/olddeploy/.ssh",
     );
@@ -171,6 +180,7 @@ fn a_logged_in_user_with_a_process_blocks_its_removal_with_unused_for() {
 
 #[test]
 fn a_file_held_open_blocks_its_removal_unless_a_saved_plan_showed_it() {
+    let _turn = one_at_a_time();
     let root = "/srv/held";
     let project = project_on_shared("groups:\n  test: { recipes: [held] }\n");
     project.write(
@@ -240,6 +250,7 @@ fn a_file_held_open_blocks_its_removal_unless_a_saved_plan_showed_it() {
 /// that `after:` names pass on the host with the new one in place.
 #[test]
 fn after_removes_the_old_thing_only_once_its_features_pass() {
+    let _turn = one_at_a_time();
     let root = "/srv/after";
     let project = project_on_shared("groups:\n  test: { recipes: [move] }\n");
     project.write(
@@ -327,6 +338,7 @@ fn after_removes_the_old_thing_only_once_its_features_pass() {
 /// through: there is nothing to show the new thing works there.
 #[test]
 fn after_naming_features_that_skip_the_host_keeps_the_old_thing() {
+    let _turn = one_at_a_time();
     let root = "/srv/after-elsewhere";
     let project =
         project_on_shared("groups:\n  test: { recipes: [move] }\n  elsewhere: { recipes: [] }\n");
