@@ -184,7 +184,12 @@ impl ResourceType for User {
             snippet.push_str(&create_snippet(&wanted, tools));
         } else {
             if tools == AccountTools::Busybox {
-                let fields = unchangeable(&wanted, &state);
+                // BusyBox changes supplementary groups only.
+                let fields: Vec<&str> = field_changes(&wanted, &state)
+                    .into_iter()
+                    .map(|(field, _)| field)
+                    .filter(|field| *field != "groups")
+                    .collect();
                 if !fields.is_empty() {
                     return Err(Diag::at(
                         input.planned.place(),
@@ -196,7 +201,11 @@ impl ResourceType for User {
                     .help("install the shadow tools (Alpine: `package: shadow` before this resource) for usermod, or remove the field"));
                 }
             }
-            changes.extend(field_changes(&wanted, &state));
+            changes.extend(
+                field_changes(&wanted, &state)
+                    .into_iter()
+                    .map(|(_, change)| change),
+            );
             if !changes.is_empty() {
                 snippet.push_str(&modify_snippet(&wanted, tools));
             }
@@ -343,40 +352,25 @@ fn keys_file(keys: &[String]) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// The fields BusyBox cannot change that differ on an existing user.
-fn unchangeable(wanted: &Wanted, state: &UserState) -> Vec<&'static str> {
-    let mut fields = Vec::new();
-    if wanted.uid.is_some_and(|uid| state.uid != Some(uid)) {
-        fields.push("uid");
-    }
-    if wanted.group.as_ref().is_some_and(|g| !state.in_group(g)) {
-        fields.push("primary group");
-    }
-    if wanted.shell.is_some() && state.shell != wanted.shell {
-        fields.push("shell");
-    }
-    if wanted.home.is_some() && state.home != wanted.home {
-        fields.push("home");
-    }
-    fields
-}
-
-/// What differs on an existing user.
-fn field_changes(wanted: &Wanted, state: &UserState) -> Vec<Change> {
+/// What differs on an existing user, each with the field it is in.
+fn field_changes(wanted: &Wanted, state: &UserState) -> Vec<(&'static str, Change)> {
     let mut changes = Vec::new();
     let note = |text: String| Change::Note { text };
     if let Some(uid) = wanted.uid
         && state.uid != Some(uid)
     {
-        changes.push(note(format!("uid {} → {uid}", shown(state.uid))));
+        changes.push(("uid", note(format!("uid {} → {uid}", shown(state.uid)))));
     }
     if let Some(group) = &wanted.group
         && !state.in_group(group)
     {
-        changes.push(Change::Group {
-            from: state.group.clone(),
-            to: group.clone(),
-        });
+        changes.push((
+            "primary group",
+            Change::Group {
+                from: state.group.clone(),
+                to: group.clone(),
+            },
+        ));
     }
     if let Some(groups) = &wanted.groups {
         let primary = wanted.group.as_ref().or(state.group.as_ref());
@@ -386,28 +380,34 @@ fn field_changes(wanted: &Wanted, state: &UserState) -> Vec<Change> {
             let join = |set: &BTreeSet<&String>| {
                 set.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
             };
-            changes.push(note(format!(
-                "groups {} → {}",
-                or_none(&join(&have)),
-                or_none(&join(&wanted_set))
-            )));
+            changes.push((
+                "groups",
+                note(format!(
+                    "groups {} → {}",
+                    or_none(&join(&have)),
+                    or_none(&join(&wanted_set))
+                )),
+            ));
         }
     }
     if let Some(shell) = &wanted.shell
         && state.shell.as_ref() != Some(shell)
     {
-        changes.push(note(format!(
-            "shell {} → {shell}",
-            shown(state.shell.as_ref())
-        )));
+        changes.push((
+            "shell",
+            note(format!("shell {} → {shell}", shown(state.shell.as_ref()))),
+        ));
     }
     if let Some(home) = &wanted.home
         && state.home.as_ref() != Some(home)
     {
-        changes.push(note(format!(
-            "home {} → {home} (moved)",
-            shown(state.home.as_ref())
-        )));
+        changes.push((
+            "home",
+            note(format!(
+                "home {} → {home} (moved)",
+                shown(state.home.as_ref())
+            )),
+        ));
     }
     changes
 }
@@ -714,7 +714,7 @@ mod tests {
         };
         let changes: Vec<String> = field_changes(&deploy(), &state)
             .iter()
-            .map(ToString::to_string)
+            .map(|(_, change)| change.to_string())
             .collect();
         assert_eq!(
             changes,
