@@ -1,13 +1,14 @@
 //! Connections kept between commands (ControlPersist): the next command of
 //! the same project uses the kept master instead of a new handshake; a
-//! change to what ssh would use makes a new one; a dead master is replaced;
+//! change to what ssh would use makes a new one; a dead master is replaced,
+//! and so is a live one whose host no longer answers on its connection;
 //! `redgreen disconnect` closes them; `keep_connections: 0` keeps none.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Project, Run};
 use redgreen::transport::Keep;
@@ -130,4 +131,62 @@ fn the_phases_of_test_share_one_kept_connection_per_test_host() {
     assert_eq!(masters.len(), 1, "one master for four phases: {masters:?}");
     run(&project, &["disconnect"]).expect(0);
     assert_eq!(kept_masters(&project), Vec::<u32>::new());
+}
+
+/// `docker exec` in the test host's container.
+fn in_container(project: &Project, host: &str, args: &[&str]) {
+    let container = project.record(host)["container"]
+        .as_str()
+        .expect("container")
+        .to_string();
+    let status = Command::new("docker")
+        .args(["exec", &container])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "docker exec {args:?}");
+}
+
+#[test]
+fn a_kept_connection_whose_host_no_longer_answers_on_it_is_replaced_before_anything_runs() {
+    let project = Project::with(&[
+        (
+            "redgreen.yml",
+            "defaults:\n  connect_timeout: 3\ngroups:\n  web: { recipes: [kept] }\ntest_hosts:\n  driver: docker\n  platforms:\n    - { name: debian-12, image: \"debian:bookworm\" }\n  hosts:\n    web: { groups: [web] }\n",
+        ),
+        (
+            "recipes/kept.yml",
+            "resources:\n  - file: /tmp/rg-kept\n    content: \"kept\\n\"\n",
+        ),
+        (
+            "features/kept.feature",
+            "Feature: Kept\n  Scenario: the file\n    Then the file \"/tmp/rg-kept\" should contain \"kept\"\n",
+        ),
+    ]);
+    let _guard = project.create_hosts();
+    let host = "web-debian-12";
+    run(&project, &["converge", "--test-hosts"]).expect(0);
+    let first = kept_masters(&project);
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    // The host's end of that connection stops answering (its sshd
+    // processes frozen), while its sshd still takes new connections: the
+    // master still runs and says so, so only the first script can tell.
+    in_container(&project, host, &["pkill", "-STOP", "-f", "^sshd: root"]);
+    let started = Instant::now();
+    let verify = run(&project, &["verify", "--test-hosts"]);
+    let took = started.elapsed();
+    in_container(&project, host, &["pkill", "-CONT", "-f", "^sshd: root"]);
+    verify.expect(0);
+    // It waited the connect timeout for the first channel, then connected
+    // again instead of reporting the host unreachable.
+    assert!(took >= Duration::from_secs(3), "took {took:?}");
+    let now = kept_masters(&project);
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now, first, "a new master replaced the silent one");
+
+    // The new master serves the next command.
+    run(&project, &["verify", "--test-hosts"]).expect(0);
+    assert_eq!(kept_masters(&project), now);
+    run(&project, &["disconnect"]).expect(0);
 }

@@ -11,29 +11,34 @@
 //! (ControlPersist: it exits after `idle` seconds unused), under a name made
 //! of everything ssh would use to connect (`ssh -G`'s whole answer and the
 //! known_hosts file's content), and the next redgreen of the same project
-//! finds it there, checks it with one empty command, and skips the
-//! handshake. A change to the ssh_config, the user, the port, the key or a
-//! host key makes another name, so a kept connection is never used for
-//! anything but exactly what it was made for.
+//! finds it there, asks its master whether it still runs, and skips the
+//! handshake; the first script's channel shows that the master still
+//! reaches the host (else a new connection replaces it, before anything
+//! ran). A change to the ssh_config, the user, the port, the key or a host
+//! key makes another name, so a kept connection is never used for anything
+//! but exactly what it was made for.
 
 use std::num::NonZeroUsize;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Socket, Stdio};
+use openssh::{
+    Child, ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Socket, Stdio,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
 use super::{
-    Connection, OnLine, Output, Script, Transport, TransportError, Tunnel, check_sudo, shell_argv,
+    Connection, Keep, OnLine, Output, Script, Transport, TransportError, Tunnel, check_sudo,
+    shell_argv,
 };
 
 /// sshd's default MaxSessions is 10: stay below it on one connection.
-const MAX_CHANNELS: usize = 8;
+pub(crate) const MAX_CHANNELS: usize = 8;
 
 /// How often a session that sshd refused is asked for again (about 3 s in all).
 const SESSION_RETRIES: u64 = 16;
@@ -46,6 +51,19 @@ pub struct SshTransport {
     user: String,
     /// Leave the master running at the end (a kept connection).
     kept: bool,
+    /// A kept connection found again and not yet shown to reach its host:
+    /// the first script's channel shows it, or a new connection replaces it
+    /// (see [`SshTransport::open`]).
+    unproven: tokio::sync::Mutex<Option<Unproven>>,
+    /// True once `unproven` is empty (read without taking its lock).
+    proven: AtomicBool,
+}
+
+/// What a resumed kept connection needs to be replaced by a new one.
+struct Unproven {
+    conn: Connection,
+    resolved: Resolved,
+    link: PathBuf,
 }
 
 impl SshTransport {
@@ -72,85 +90,44 @@ impl SshTransport {
             && let Some(session) = resume(link, conn.connect_timeout).await
         {
             remember(session.control_socket());
-            return Ok(SshTransport {
-                session: Mutex::new(Some(std::sync::Arc::new(session))),
-                channels: Semaphore::new(MAX_CHANNELS),
-                sudo: conn.needs_sudo(&resolved.user),
-                user: resolved.user,
-                kept: true,
-            });
-        }
-        let control_dir = match keep {
-            Some(keep) => keep.dir.as_path(),
-            None => control_dir().map_err(|e| {
-                TransportError::Connect(format!("cannot make the control directory: {e}"))
-            })?,
-        };
-        // The master exits by itself if redgreen dies without closing it, or
-        // once a kept connection has been idle for its time.
-        let idle = keep.map_or(60, |keep| keep.idle.as_secs().max(1) as usize);
-        let mut builder = SessionBuilder::default();
-        builder
-            .known_hosts_check(if conn.accept_new_host_key {
-                KnownHosts::Add
-            } else {
-                KnownHosts::Strict
-            })
-            .connect_timeout(conn.connect_timeout)
-            .server_alive_interval(Duration::from_secs(15))
-            .control_directory(control_dir)
-            .control_persist(ControlPersist::IdleFor(
-                NonZeroUsize::new(idle).expect("at least 1"),
+            return Ok(SshTransport::new(
+                session,
+                conn,
+                &resolved,
+                true,
+                Some(Unproven {
+                    conn: conn.clone(),
+                    resolved: resolved.clone(),
+                    link: link.clone(),
+                }),
             ));
-        if let Some(user) = &conn.user {
-            builder.user(user.clone());
         }
-        if let Some(port) = conn.port {
-            builder.port(port);
-        }
-        if let Some(identity) = &conn.identity {
-            builder.keyfile(identity);
-        }
-        if let Some(config) = &conn.ssh_config {
-            builder.config_file(config);
-        }
-        if let Some(known_hosts) = &conn.known_hosts {
-            builder.user_known_hosts_file(known_hosts);
-        }
-        // sshd's MaxStartups drops connections beyond its limit of
-        // unauthenticated ones (many hosts behind one bastion, or one sshd for
-        // many names): such a refusal is retried with a growing, jittered wait.
-        let mut attempt = 0u32;
-        let session = loop {
-            // At most HANDSHAKES at once (the wait is not part of the
-            // connect timeout): see handshakes().
-            let connected = {
-                let _permit = handshakes().acquire().await.expect("semaphore open");
-                builder.connect_mux(&conn.address).await
-            };
-            match connected {
-                Ok(session) => break session,
-                Err(e) => {
-                    let said = describe(&e);
-                    attempt += 1;
-                    if attempt >= CONNECT_ATTEMPTS || !is_refused_at_startup(&said) {
-                        return Err(connect_error(&said, conn, &resolved));
-                    }
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-            }
-        };
-        if let Some(link) = &link {
-            record_kept(link, session.control_socket());
-            remember(session.control_socket());
-        }
-        Ok(SshTransport {
+        let session = handshake(conn, &resolved, keep, link.as_deref()).await?;
+        Ok(SshTransport::new(
+            session,
+            conn,
+            &resolved,
+            link.is_some(),
+            None,
+        ))
+    }
+
+    fn new(
+        session: Session,
+        conn: &Connection,
+        resolved: &Resolved,
+        kept: bool,
+        unproven: Option<Unproven>,
+    ) -> SshTransport {
+        SshTransport {
             session: Mutex::new(Some(std::sync::Arc::new(session))),
             channels: Semaphore::new(MAX_CHANNELS),
             sudo: conn.needs_sudo(&resolved.user),
-            user: resolved.user,
-            kept: link.is_some(),
-        })
+            user: resolved.user.clone(),
+            kept,
+            proven: AtomicBool::new(unproven.is_none()),
+            unproven: tokio::sync::Mutex::new(unproven),
+        }
     }
 
     fn session(&self) -> Result<std::sync::Arc<Session>, TransportError> {
@@ -160,6 +137,153 @@ impl SshTransport {
             .clone()
             .ok_or_else(|| TransportError::Lost("the connection was closed".into()))
     }
+
+    /// Start `argv` on its own channel. On a kept connection found again
+    /// (not yet proven), the first channel is also the check that the master
+    /// still reaches its host: the host confirms a channel before anything
+    /// runs on it, so if it does not within the connect timeout, nothing
+    /// ran; the master is stopped and a new connection made, and the channel
+    /// opened there. Channels wait for that first one.
+    async fn open(
+        &self,
+        argv: &[String],
+    ) -> Result<Child<std::sync::Arc<Session>>, TransportError> {
+        if !self.proven.load(Ordering::Acquire) {
+            let mut unproven = self.unproven.lock().await;
+            if let Some(kept) = unproven.take() {
+                let first =
+                    tokio::time::timeout(kept.conn.connect_timeout, spawn(self.session()?, argv))
+                        .await;
+                let child = match first {
+                    Ok(Ok(child)) => child,
+                    _ => {
+                        tracing::debug!(
+                            "the kept connection to {} no longer answers: connecting again",
+                            kept.conn.name
+                        );
+                        if let Ok(socket) = std::fs::read_link(&kept.link) {
+                            forget(&kept.link, socket).await;
+                        }
+                        let keep = kept.conn.keep.as_ref();
+                        let session =
+                            handshake(&kept.conn, &kept.resolved, keep, Some(&kept.link)).await?;
+                        *self.session.lock().expect("session lock") =
+                            Some(std::sync::Arc::new(session));
+                        spawn(self.session()?, argv).await?
+                    }
+                };
+                self.proven.store(true, Ordering::Release);
+                return Ok(child);
+            }
+        }
+        spawn(self.session()?, argv).await
+    }
+}
+
+/// Start `argv` on a new channel of `session`. sshd counts a channel until
+/// its close is acknowledged, so a burst of short commands can briefly
+/// exceed MaxSessions although at most MAX_CHANNELS are open here: sshd
+/// refuses the session, and nothing has run yet, so wait a moment and ask
+/// again.
+async fn spawn(
+    session: std::sync::Arc<Session>,
+    argv: &[String],
+) -> Result<Child<std::sync::Arc<Session>>, TransportError> {
+    let mut command = session.arc_command(argv[0].as_str());
+    command
+        .args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut attempt = 0u64;
+    loop {
+        match command.spawn().await {
+            Ok(child) => return Ok(child),
+            Err(e) => {
+                let text = describe(&e);
+                attempt += 1;
+                if !text.contains("open refused") || attempt > SESSION_RETRIES {
+                    return Err(TransportError::Lost(text));
+                }
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+        }
+    }
+}
+
+/// A new master connection to `conn` (a handshake and a login), kept under
+/// `link` when `keep` is given.
+async fn handshake(
+    conn: &Connection,
+    resolved: &Resolved,
+    keep: Option<&Keep>,
+    link: Option<&Path>,
+) -> Result<Session, TransportError> {
+    let control_dir = match keep {
+        Some(keep) => keep.dir.as_path(),
+        None => control_dir().map_err(|e| {
+            TransportError::Connect(format!("cannot make the control directory: {e}"))
+        })?,
+    };
+    // The master exits by itself if redgreen dies without closing it, or
+    // once a kept connection has been idle for its time.
+    let idle = keep.map_or(60, |keep| keep.idle.as_secs().max(1) as usize);
+    let mut builder = SessionBuilder::default();
+    builder
+        .known_hosts_check(if conn.accept_new_host_key {
+            KnownHosts::Add
+        } else {
+            KnownHosts::Strict
+        })
+        .connect_timeout(conn.connect_timeout)
+        .server_alive_interval(Duration::from_secs(15))
+        .control_directory(control_dir)
+        .control_persist(ControlPersist::IdleFor(
+            NonZeroUsize::new(idle).expect("at least 1"),
+        ));
+    if let Some(user) = &conn.user {
+        builder.user(user.clone());
+    }
+    if let Some(port) = conn.port {
+        builder.port(port);
+    }
+    if let Some(identity) = &conn.identity {
+        builder.keyfile(identity);
+    }
+    if let Some(config) = &conn.ssh_config {
+        builder.config_file(config);
+    }
+    if let Some(known_hosts) = &conn.known_hosts {
+        builder.user_known_hosts_file(known_hosts);
+    }
+    // sshd's MaxStartups drops connections beyond its limit of
+    // unauthenticated ones (many hosts behind one bastion, or one sshd for
+    // many names): such a refusal is retried with a growing, jittered wait.
+    let mut attempt = 0u32;
+    let session = loop {
+        // At most HANDSHAKES at once (the wait is not part of the
+        // connect timeout): see handshakes().
+        let connected = {
+            let _permit = handshakes().acquire().await.expect("semaphore open");
+            builder.connect_mux(&conn.address).await
+        };
+        match connected {
+            Ok(session) => break session,
+            Err(e) => {
+                let said = describe(&e);
+                attempt += 1;
+                if attempt >= CONNECT_ATTEMPTS || !is_refused_at_startup(&said) {
+                    return Err(connect_error(&said, conn, resolved));
+                }
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+        }
+    };
+    if let Some(link) = link {
+        record_kept(link, session.control_socket());
+        remember(session.control_socket());
+    }
+    Ok(session)
 }
 
 /// What ssh makes of a connection once it has read the ssh_config (`ssh
@@ -392,25 +516,27 @@ fn record_kept(link: &Path, socket: &Path) {
     }
 }
 
-/// The kept connection named `link`, if its master is running and its host
-/// answers an empty command within `timeout` (a master can outlive the
-/// other end: a host that rebooted); else it is stopped and forgotten.
+/// The kept connection named `link`, if its master is running (a local
+/// question to the master, no round trip); else it is forgotten. Whether the
+/// master still reaches its host (it can outlive the other end: a host that
+/// rebooted) is shown by the first script ([`SshTransport::open`]).
 async fn resume(link: &Path, timeout: Duration) -> Option<Session> {
     let socket = std::fs::read_link(link).ok()?;
     let session = Session::resume_mux(socket.clone().into_boxed_path(), None);
-    let alive = tokio::time::timeout(timeout, async {
-        session.check().await.ok()?;
-        session.command("true").status().await.ok()
-    })
-    .await;
-    match alive {
-        Ok(Some(status)) if status.success() => Some(session),
-        _ => {
-            let _ = tokio::task::spawn_blocking(move || stop_master(&socket)).await;
-            let _ = std::fs::remove_file(link);
-            None
-        }
+    if tokio::time::timeout(timeout, session.check())
+        .await
+        .is_ok_and(|checked| checked.is_ok())
+    {
+        return Some(session);
     }
+    forget(link, socket).await;
+    None
+}
+
+/// Stop the master of the kept connection `link` names, and remove the name.
+async fn forget(link: &Path, socket: PathBuf) {
+    let _ = tokio::task::spawn_blocking(move || stop_master(&socket)).await;
+    let _ = std::fs::remove_file(link);
 }
 
 /// True when a master listens on the control socket `socket` (a master
@@ -631,34 +757,10 @@ impl Transport for SshTransport {
         script: &Script,
         line: OnLine<'_>,
     ) -> Result<Output, TransportError> {
-        let session = self.session()?;
         let _channel = self.channels.acquire().await.expect("semaphore open");
         let argv = shell_argv(script, self.sudo);
         let work = async {
-            let mut command = session.command(argv[0].as_str());
-            command
-                .args(&argv[1..])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            // sshd counts a channel until its close is acknowledged, so a burst
-            // of short commands can briefly exceed MaxSessions although at most
-            // MAX_CHANNELS are open here: sshd refuses the session, and nothing
-            // has run yet, so wait a moment and ask again.
-            let mut attempt = 0u64;
-            let mut child = loop {
-                match command.spawn().await {
-                    Ok(child) => break child,
-                    Err(e) => {
-                        let text = describe(&e);
-                        attempt += 1;
-                        if !text.contains("open refused") || attempt > SESSION_RETRIES {
-                            return Err(TransportError::Lost(text));
-                        }
-                        tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
-                    }
-                }
-            };
+            let mut child = self.open(&argv).await?;
             // The script goes in while its output comes out, so that neither
             // side waits on a full pipe.
             let stdin = child.stdin().take();
