@@ -19,8 +19,22 @@ use super::world::{Failure, FailureKind, HostSlot, HostWorld, RunContext, dispat
 use super::{Listener, Suite, VerifyOptions};
 use crate::transport::Target;
 
-/// Scenarios that run at once (cucumber's own default).
-const MAX_SCENARIOS: usize = 64;
+/// Scenarios that run at once, at least (cucumber's own default).
+const MIN_SCENARIOS: usize = 64;
+
+/// How many scenarios run at once: as many as the hosts connecting at once
+/// (`concurrency`) can serve with their channels, and at least
+/// [`MIN_SCENARIOS`]. The features are expanded scenario by scenario (each
+/// scenario's copies for every host side by side), so a fixed limit of 64
+/// also limited the hosts verified at once to 64: at 1,000 hosts verify
+/// took 1.4 times as long as a no-op converge, which has every host in
+/// flight.
+fn scenarios_at_once(concurrency: usize) -> usize {
+    concurrency
+        .max(1)
+        .saturating_mul(crate::transport::ssh::MAX_CHANNELS)
+        .max(MIN_SCENARIOS)
+}
 
 /// The features, already expanded per host, as a cucumber parser.
 struct Expanded(Vec<gherkin::Feature>);
@@ -163,7 +177,7 @@ pub(crate) async fn execute(
     }
     let runner = cucumber::runner::Basic::default()
         .steps(steps)
-        .max_concurrent_scenarios(MAX_SCENARIOS)
+        .max_concurrent_scenarios(scenarios_at_once(options.concurrency))
         .before(before_hook(context.clone()));
     let runner = if options.fail_fast {
         runner.fail_fast()
@@ -223,4 +237,21 @@ pub(crate) async fn execute(
         })
         .collect();
     Report { scenarios, hosts }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_host_connecting_at_once_can_run_its_scenarios() {
+        // 1,000 hosts at once, 8 channels each: not 64 scenarios, which
+        // would be 64 hosts at a time.
+        assert_eq!(scenarios_at_once(1000), 8000);
+        assert_eq!(scenarios_at_once(50), 400);
+        // Few hosts keep cucumber's default.
+        assert_eq!(scenarios_at_once(1), MIN_SCENARIOS);
+        assert_eq!(scenarios_at_once(0), MIN_SCENARIOS);
+        assert_eq!(scenarios_at_once(usize::MAX), usize::MAX);
+    }
 }
