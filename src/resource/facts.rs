@@ -49,8 +49,9 @@ pub struct Facts {
 pub const PROBE: &str = r#"( [ -r /etc/os-release ] && . /etc/os-release
   rg_emit facts os_id "${ID:-unknown}"; rg_emit facts os_like "${ID_LIKE:-}"
   rg_emit facts os_version "${VERSION_ID:-}"; rg_emit facts os_codename "${VERSION_CODENAME:-}" )
-rg_emit facts arch "$(uname -m)"
-rg_emit facts hostname "$(uname -n)"
+rg_u=$(uname -nm)
+rg_emit facts arch "${rg_u##* }"
+rg_emit facts hostname "${rg_u%% *}"
 if [ -d /run/systemd/system ]; then rg_init=systemd; elif command -v openrc >/dev/null 2>&1; then rg_init=openrc; else rg_init=sysvinit; fi
 rg_emit facts init $rg_init
 rg_pm=$( [ -r /etc/os-release ] && . /etc/os-release; echo " ${ID:-} ${ID_LIKE:-} ")

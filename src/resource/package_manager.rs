@@ -274,7 +274,8 @@ pub const PIN_FUNCTION: &str = r#"rg_pin_holds() {
 /// apt's functions: the installed version (dpkg), the candidate version and
 /// the age of the package lists.
 pub const APT_FUNCTIONS: &str = r#"rg_dpkg_version() {
-  dpkg-query -W -f='${db:Status-Abbrev}|${Version}\n' -- "$1" 2>/dev/null | sed -n 's/^.i.|//p' | head -n 1
+  dpkg-query -W -f='${db:Status-Abbrev}|${Version}\n' -- "$1" 2>/dev/null |
+    while IFS='|' read -r rg_ds rg_dv; do case $rg_ds in ?i?) echo "$rg_dv"; break ;; esac; done
 }
 rg_apt_candidate() {
   apt-cache policy -- "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p' | head -n 1

@@ -316,7 +316,7 @@ pub const PROBE_FUNCTIONS: &str = r#"rg_user() {
   rg_emit "$1" passwd "$(printf %s "$rg_l" | rg_b64)"
   rg_emit "$1" group "$(id -gn -- "$2")"
   rg_emit "$1" groups "$(id -Gn -- "$2")"
-  rg_h=$(printf %s "$rg_l" | cut -d: -f6)
+  rg_h=${rg_l#*:*:*:*:*:}; rg_h=${rg_h%%:*}
   if [ -d "$rg_h/.ssh" ] && [ ! -L "$rg_h/.ssh" ]; then
     rg_emit "$1" ssh_stat "$(stat -c '%a %U' -- "$rg_h/.ssh")"
     if [ -f "$rg_h/.ssh/authorized_keys" ] && [ ! -L "$rg_h/.ssh/authorized_keys" ]; then
