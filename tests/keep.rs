@@ -188,5 +188,41 @@ fn a_kept_connection_whose_host_no_longer_answers_on_it_is_replaced_before_anyth
     // The new master serves the next command.
     run(&project, &["verify", "--test-hosts"]).expect(0);
     assert_eq!(kept_masters(&project), now);
+
+    // A command whose first use of the host is a connection through it (a
+    // feature with only an HTTP check, so no script runs first) proves the
+    // kept connection too, instead of failing the check.
+    in_container(
+        &project,
+        host,
+        &[
+            "sh",
+            "-c",
+            &format!("nohup perl -e '{HTTPD}' >/dev/null 2>&1 &"),
+        ],
+    );
+    in_container(
+        &project,
+        host,
+        &[
+            "sh",
+            "-c",
+            "for i in $(seq 50); do ss -Htln | grep -q 127.0.0.1:8089 && exit 0; sleep 0.1; done; exit 1",
+        ],
+    );
+    project.write(
+        "features/kept.feature",
+        "Feature: Kept\n  Scenario: the page\n    Then \"http://localhost:8089/\" should respond with status 200\n",
+    );
+    in_container(&project, host, &["pkill", "-STOP", "-f", "^sshd: root"]);
+    let verify = run(&project, &["verify", "--test-hosts"]);
+    in_container(&project, host, &["pkill", "-CONT", "-f", "^sshd: root"]);
+    verify.expect(0);
+    let again = kept_masters(&project);
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_ne!(again, now, "a new master replaced the silent one");
     run(&project, &["disconnect"]).expect(0);
 }
+
+/// A one-line HTTP server on 127.0.0.1:8089 (Perl is in every test image).
+const HTTPD: &str = r#"use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 8089, Listen => 5, ReuseAddr => 1) or die; while (my $c = $s->accept) { while (<$c>) { last if /^\r?\n$/ } print $c "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"; close $c }"#;

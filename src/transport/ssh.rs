@@ -809,8 +809,15 @@ impl Transport for SshTransport {
     /// the forward (the connection made through it stays open).
     async fn connect_tcp(&self, host: &str, port: u16) -> Result<Tunnel, TransportError> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let session = self.session()?;
         let _channel = self.channels.acquire().await.expect("semaphore open");
+        // A forward asks the host nothing until it is used, and fails then
+        // like a port that is closed: a kept connection that no script has
+        // proven yet is proven with an empty command first (else replaced).
+        if !self.proven.load(Ordering::Acquire) {
+            let child = self.open(&["true".to_string()]).await?;
+            let _ = child.wait().await;
+        }
+        let session = self.session()?;
         let path = control_dir()
             .map_err(|e| TransportError::Forward(format!("{host}:{port}: {e}")))?
             .join(format!("fwd-{}.sock", NEXT.fetch_add(1, Ordering::SeqCst)));
