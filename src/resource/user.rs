@@ -183,11 +183,12 @@ impl ResourceType for User {
             }
             snippet.push_str(&create_snippet(&wanted, tools));
         } else {
+            let differ = field_changes(&wanted, &state);
             if tools == AccountTools::Busybox {
                 // BusyBox changes supplementary groups only.
-                let fields: Vec<&str> = field_changes(&wanted, &state)
-                    .into_iter()
-                    .map(|(field, _)| field)
+                let fields: Vec<&str> = differ
+                    .iter()
+                    .map(|(field, _)| *field)
                     .filter(|field| *field != "groups")
                     .collect();
                 if !fields.is_empty() {
@@ -201,11 +202,7 @@ impl ResourceType for User {
                     .help("install the shadow tools (Alpine: `package: shadow` before this resource) for usermod, or remove the field"));
                 }
             }
-            changes.extend(
-                field_changes(&wanted, &state)
-                    .into_iter()
-                    .map(|(_, change)| change),
-            );
+            changes.extend(differ.into_iter().map(|(_, change)| change));
             if !changes.is_empty() {
                 snippet.push_str(&modify_snippet(&wanted, tools));
             }

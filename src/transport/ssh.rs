@@ -21,7 +21,7 @@
 use std::num::NonZeroUsize;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -55,8 +55,6 @@ pub struct SshTransport {
     /// the first script's channel shows it, or a new connection replaces it
     /// (see [`SshTransport::open`]).
     unproven: tokio::sync::Mutex<Option<Unproven>>,
-    /// True once `unproven` is empty (read without taking its lock).
-    proven: AtomicBool,
 }
 
 /// What a resumed kept connection needs to be replaced by a new one.
@@ -125,7 +123,6 @@ impl SshTransport {
             sudo: conn.needs_sudo(&resolved.user),
             user: resolved.user.clone(),
             kept,
-            proven: AtomicBool::new(unproven.is_none()),
             unproven: tokio::sync::Mutex::new(unproven),
         }
     }
@@ -148,33 +145,30 @@ impl SshTransport {
         &self,
         argv: &[String],
     ) -> Result<Child<std::sync::Arc<Session>>, TransportError> {
-        if !self.proven.load(Ordering::Acquire) {
-            let mut unproven = self.unproven.lock().await;
-            if let Some(kept) = unproven.take() {
-                let first =
-                    tokio::time::timeout(kept.conn.connect_timeout, spawn(self.session()?, argv))
-                        .await;
-                let child = match first {
-                    Ok(Ok(child)) => child,
-                    _ => {
-                        tracing::debug!(
-                            "the kept connection to {} no longer answers: connecting again",
-                            kept.conn.name
-                        );
-                        if let Ok(socket) = std::fs::read_link(&kept.link) {
-                            forget(&kept.link, socket).await;
-                        }
-                        let keep = kept.conn.keep.as_ref();
-                        let session =
-                            handshake(&kept.conn, &kept.resolved, keep, Some(&kept.link)).await?;
-                        *self.session.lock().expect("session lock") =
-                            Some(std::sync::Arc::new(session));
-                        spawn(self.session()?, argv).await?
+        // The lock is held while the first channel proves the connection
+        // (edition 2024: the guard lives through this block only).
+        if let Some(kept) = self.unproven.lock().await.take() {
+            let first =
+                tokio::time::timeout(kept.conn.connect_timeout, spawn(self.session()?, argv)).await;
+            let child = match first {
+                Ok(Ok(child)) => child,
+                _ => {
+                    tracing::debug!(
+                        "the kept connection to {} no longer answers: connecting again",
+                        kept.conn.name
+                    );
+                    if let Ok(socket) = std::fs::read_link(&kept.link) {
+                        forget(&kept.link, socket).await;
                     }
-                };
-                self.proven.store(true, Ordering::Release);
-                return Ok(child);
-            }
+                    let keep = kept.conn.keep.as_ref();
+                    let session =
+                        handshake(&kept.conn, &kept.resolved, keep, Some(&kept.link)).await?;
+                    *self.session.lock().expect("session lock") =
+                        Some(std::sync::Arc::new(session));
+                    spawn(self.session()?, argv).await?
+                }
+            };
+            return Ok(child);
         }
         spawn(self.session()?, argv).await
     }
@@ -813,7 +807,7 @@ impl Transport for SshTransport {
         // A forward asks the host nothing until it is used, and fails then
         // like a port that is closed: a kept connection that no script has
         // proven yet is proven with an empty command first (else replaced).
-        if !self.proven.load(Ordering::Acquire) {
+        if self.unproven.lock().await.is_some() {
             let child = self.open(&["true".to_string()]).await?;
             let _ = child.wait().await;
         }
