@@ -8,10 +8,17 @@
 //!
 //! The apply script: every change of a host in one script, each snippet in a
 //! subshell of its own with `set -e`, its stdin closed (the script itself
-//! arrives on stdin), its output collected, and its failure stopping the
-//! rest (later resources may depend on it). Each snippet says `@TAG started`
-//! before it runs and `@TAG done` (or `@TAG failed ...`) when it ends, as it
-//! happens: the controller reads them as they come to show progress.
+//! arrives on stdin), and its failure stopping the rest (later resources
+//! may depend on it). Each snippet says `@TAG started` before it runs and
+//! `@TAG done` (or `@TAG failed ...`) when it ends, as it happens: the
+//! controller reads them as they come to show progress.
+//!
+//! What a snippet reports (`rg_emit "$rg_tag" changed ...`) goes to a file of
+//! its own in the script's private directory, which the script passes on
+//! with the shell's own `read` before `done`: no process per resource. The
+//! snippet's stdout goes nowhere and its stderr to a file that comes back
+//! only when it fails, so that a daemon a command starts holds neither the
+//! connection nor anything the script waits for.
 //!
 //! Handlers come last, in the same script: a step that notifies handlers
 //! raises their flags when it printed `changed`, and each handler runs once,
@@ -90,10 +97,14 @@ fn build(steps: &[Step<'_>], handlers: &[(String, &str)], ledger: Option<&str>) 
         ""
     };
     script.push_str(&format!(
-        "rg_err=$(mktemp) && rg_out=$(mktemp) || exit 1\n\
-         trap 'rm -f \"$rg_err\" \"$rg_out\"' EXIT\n\
+        "rg_d=$(mktemp -d) || exit 1\n\
+         trap 'rm -rf -- \"$rg_d\"' EXIT\n\
+         rg_err=$rg_d/err\n\
          rg_finish() {{\n\
-         \x20 cat \"$rg_out\"\n\
+         \x20 rg_ch=\n\
+         \x20 if [ -e \"$rg_d/$rg_tag\" ]; then\n\
+         \x20   while IFS= read -r rg_l; do printf '%s\\n' \"$rg_l\"; case $rg_l in \"@$rg_tag changed \"*) rg_ch=1 ;; esac; done < \"$rg_d/$rg_tag\"\n\
+         \x20 fi\n\
          \x20 if [ \"$1\" -ne 0 ]; then printf '@%s failed %s\\n' \"$rg_tag\" \"$(tail -c 4000 \"$rg_err\" | rg_b64)\"; {record_failure}echo @end; exit 0; fi\n\
          \x20 rg_emit \"$rg_tag\" done\n\
          }}\n",
@@ -107,15 +118,13 @@ fn build(steps: &[Step<'_>], handlers: &[(String, &str)], ledger: Option<&str>) 
                 .map(|h| format!("rg_notify_{h}=1"))
                 .collect();
             script.push_str(&format!(
-                "if grep -q '^@{} changed' \"$rg_out\"; then {}; fi\n",
-                step.tag,
+                "if [ -n \"$rg_ch\" ]; then {}; fi\n",
                 flags.join("; ")
             ));
         }
         if let Some(record) = &step.record {
             script.push_str(&format!(
-                "if grep -q '^@{} changed' \"$rg_out\"; then rg_record_removal {}; fi\n",
-                step.tag,
+                "if [ -n \"$rg_ch\" ]; then rg_record_removal {}; fi\n",
                 crate::shell::quote(&crate::shell::encode(format!("{record}\n").as_bytes()))
             ));
         }
@@ -135,14 +144,17 @@ fn build(steps: &[Step<'_>], handlers: &[(String, &str)], ledger: Option<&str>) 
 fn push_snippet(script: &mut String, tag: &str, snippet: &str) {
     // `started` goes straight out, so that the controller, reading the
     // output as it comes, can show which resource is running.
+    // In the subshell, `rg_emit` appends to the step's own file, which
+    // `rg_finish` passes on.
     script.push_str(&format!(
-        "rg_tag={tag}\nrg_emit \"$rg_tag\" started\n( set -e\n"
+        "rg_tag={tag}\nrg_emit \"$rg_tag\" started\n\
+         ( rg_emit() {{ printf '@%s %s %s\\n' \"$1\" \"$2\" \"$3\" >> \"$rg_d/$1\"; }}\nset -e\n"
     ));
     script.push_str(snippet);
     if !snippet.ends_with('\n') {
         script.push('\n');
     }
-    script.push_str(") </dev/null >\"$rg_out\" 2>\"$rg_err\" 9>&-\nrg_finish $?\n");
+    script.push_str(") </dev/null >/dev/null 2>\"$rg_err\" 9>&-\nrg_finish $?\n");
 }
 
 #[cfg(test)]

@@ -45,38 +45,68 @@ impl Attrs {
         changes
     }
 
-    /// Shell that re-checks each attribute of `path` on the host and fixes it.
+    /// Shell that re-checks each attribute of `path` on the host and fixes
+    /// it: one `stat` for all of them, one `chown` for owner and group, and
+    /// the mode last, since changing the owner clears setuid and setgid.
     pub fn snippet(&self, path: &str) -> String {
         let p = quote(path);
         let mut out = String::new();
-        if let Some(mode) = self.mode {
-            out.push_str(&format!(
-                "if [ \"$(stat -c %a -- {p})\" != {actual} ]; then chmod {mode:04o} -- {p}; rg_emit \"$rg_tag\" changed mode; fi\n",
-                actual = quote(&format!("{mode:o}")),
-            ));
+        if self.owner.is_none() && self.group.is_none() {
+            if let Some(mode) = self.mode {
+                out.push_str(&format!(
+                    "if [ \"$(stat -c %a -- {p})\" != {actual} ]; then chmod {mode:04o} -- {p}; rg_emit \"$rg_tag\" changed mode; fi\n",
+                    actual = quote(&format!("{mode:o}")),
+                ));
+            }
+            return out;
         }
+        // `MODE:USER:UID:GROUP:GID`; names hold no colon.
+        out.push_str(&format!(
+            "rg_a=$(stat -c %a:%U:%u:%G:%g -- {p}); rg_m=${{rg_a%%:*}}; rg_a=${{rg_a#*:}}; rg_o=:${{rg_a%:*:*}}:; rg_g=:${{rg_a#*:*:}}:\n\
+             rg_c=\n"
+        ));
+        // rg_c: chown's argument, OWNER, OWNER:GROUP or :GROUP.
         if let Some(owner) = &self.owner {
             out.push_str(&format!(
-                "case \" $(stat -c '%U %u' -- {p}) \" in *\" \"{o}\" \"*) ;; *) chown -- {o} {p}; rg_emit \"$rg_tag\" changed owner ;; esac\n",
-                o = quote(owner),
+                "case $rg_o in *:{o}:*) ;; *) rg_c={o} ;; esac\n",
+                o = quote(owner)
             ));
         }
         if let Some(group) = &self.group {
             out.push_str(&format!(
-                "case \" $(stat -c '%G %g' -- {p}) \" in *\" \"{g}\" \"*) ;; *) chgrp -- {g} {p}; rg_emit \"$rg_tag\" changed group ;; esac\n",
-                g = quote(group),
+                "case $rg_g in *:{g}:*) ;; *) rg_c=$rg_c:{g} ;; esac\n",
+                g = quote(group)
             ));
+        }
+        out.push_str(&format!(
+            "case $rg_c in '') ;; :*) chgrp -- \"${{rg_c#:}}\" {p} ;; *) chown -- \"$rg_c\" {p} ;; esac\n"
+        ));
+        if let Some(mode) = self.mode {
+            // A new owner took setuid and setgid away: give them back.
+            let again = if mode & 0o6000 != 0 {
+                format!("; elif [ -n \"$rg_c\" ]; then chmod {mode:04o} -- {p}")
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "if [ \"$rg_m\" != {actual} ]; then chmod {mode:04o} -- {p}; rg_emit \"$rg_tag\" changed mode{again}; fi\n",
+                actual = quote(&format!("{mode:o}")),
+            ));
+        }
+        if self.owner.is_some() {
+            out.push_str("case $rg_c in :*|'') ;; *) rg_emit \"$rg_tag\" changed owner ;; esac\n");
+        }
+        if self.group.is_some() {
+            out.push_str("case $rg_c in *:*) rg_emit \"$rg_tag\" changed group ;; esac\n");
         }
         out
     }
 
     /// Shell that gives the temporary file `"$rg_tmp"` these attributes
-    /// before it is renamed into place (file, template, download).
+    /// before it is renamed into place (file, template, download): owner and
+    /// group first, since changing them clears setuid and setgid.
     pub fn set_on_tmp(&self) -> String {
         let mut out = String::new();
-        if let Some(mode) = self.mode {
-            out.push_str(&format!("  chmod {mode:04o} -- \"$rg_tmp\"\n"));
-        }
         match (&self.owner, &self.group) {
             (Some(o), Some(g)) => out.push_str(&format!(
                 "  chown -- {} \"$rg_tmp\"\n",
@@ -85,6 +115,9 @@ impl Attrs {
             (Some(o), None) => out.push_str(&format!("  chown -- {} \"$rg_tmp\"\n", quote(o))),
             (None, Some(g)) => out.push_str(&format!("  chgrp -- {} \"$rg_tmp\"\n", quote(g))),
             (None, None) => {}
+        }
+        if let Some(mode) = self.mode {
+            out.push_str(&format!("  chmod {mode:04o} -- \"$rg_tmp\"\n"));
         }
         out
     }
@@ -157,5 +190,79 @@ mod tests {
             mode: Some(0o640),
         };
         insta::assert_snapshot!(attrs.snippet("/srv/it's here"));
+    }
+
+    /// Run `attrs`' snippet on `path` under sh: what it reported.
+    fn apply(attrs: &Attrs, path: &std::path::Path) -> Vec<String> {
+        let script = format!(
+            "{}rg_tag=r0\nset -e\n{}",
+            crate::shell::PRELUDE,
+            attrs.snippet(path.to_str().unwrap())
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.trim_end().to_string())
+            .collect()
+    }
+
+    fn id(flag: &str) -> String {
+        let out = std::process::Command::new("id").arg(flag).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    #[test]
+    fn the_snippet_changes_only_what_differs() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("it's here");
+        std::fs::write(&path, "x").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // The owner by uid, the group by name: both as they are.
+        let attrs = Attrs {
+            owner: Some(id("-u")),
+            group: Some(id("-gn")),
+            mode: Some(0o640),
+        };
+        assert_eq!(apply(&attrs, &path), ["@r0 changed mode"]);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o640);
+        assert!(apply(&attrs, &path).is_empty(), "nothing differs now");
+    }
+
+    /// Changing the owner clears setuid: the snippet sets the mode again.
+    /// Only root can give a file away.
+    #[test]
+    fn a_new_owner_keeps_setuid() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        if id("-u") != "0" {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tool");
+        std::fs::write(&path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o4755)).unwrap();
+        let attrs = Attrs {
+            owner: Some("nobody".into()),
+            group: Some("65534".into()),
+            mode: Some(0o4755),
+        };
+        assert_eq!(
+            apply(&attrs, &path),
+            ["@r0 changed owner", "@r0 changed group"]
+        );
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o4755);
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
     }
 }

@@ -270,17 +270,25 @@ pub fn plan_present(
     if changes.is_empty() {
         return Ok(Decision::Ok);
     }
-    let mut snippet = String::new();
-    if write {
-        snippet.push_str(&write_snippet(&desired, &full, new_sha.as_deref()));
-    }
-    snippet.push_str(&desired.attrs.snippet(&desired.path));
+    // A file written gets every attribute before it is renamed into place:
+    // they are checked again only when it is not written.
+    let attrs = desired.attrs.snippet(&desired.path);
+    let snippet = if write {
+        write_snippet(&desired, &full, new_sha.as_deref(), &attrs)
+    } else {
+        attrs
+    };
     Ok(Decision::Apply { changes, snippet })
 }
 
 /// Shell that writes the file through a temporary file beside it, after
-/// re-checking that it still needs writing.
-fn write_snippet(desired: &DesiredFile, full: &Attrs, sha: Option<&str>) -> String {
+/// re-checking that it still needs writing, and otherwise runs `unwritten`.
+fn write_snippet(
+    desired: &DesiredFile,
+    full: &Attrs,
+    sha: Option<&str>,
+    unwritten: &str,
+) -> String {
     let p = quote(&desired.path);
     let dir = parent(&desired.path);
     let d = quote(&dir);
@@ -325,6 +333,10 @@ fn write_snippet(desired: &DesiredFile, full: &Attrs, sha: Option<&str>) -> Stri
     } else {
         "  rg_emit \"$rg_tag\" changed created\n"
     });
+    if !unwritten.is_empty() {
+        out.push_str("else\n");
+        out.push_str(unwritten);
+    }
     out.push_str("fi\n");
     out
 }
@@ -427,7 +439,10 @@ mod tests {
         let desired = DesiredFile {
             path: "/etc/motd".into(),
             content: Some(b"Welcome\n".to_vec()),
-            attrs: Attrs::default(),
+            attrs: Attrs {
+                mode: Some(0o644),
+                ..Attrs::default()
+            },
             guard: None,
         };
         let full = Attrs {
@@ -438,7 +453,8 @@ mod tests {
         insta::assert_snapshot!(write_snippet(
             &desired,
             &full,
-            Some(&sha256_hex(b"Welcome\n"))
+            Some(&sha256_hex(b"Welcome\n")),
+            &desired.attrs.snippet(&desired.path),
         ));
     }
 }
