@@ -62,6 +62,7 @@ pub const PRELUDE: &str = r#"export LC_ALL=C
 umask 022
 rg_b64() { base64 | tr -d '\n'; }
 rg_emit() { printf '@%s %s %s\n' "$1" "$2" "$3"; }
+rg_text() { case $3 in *[!" "-~]*) rg_emit "$1" "$2" "$(printf %s "$3" | rg_b64)" ;; *) rg_emit "$1" "${2}_text" "$3" ;; esac; }
 "#;
 
 /// What a script printed: the values of every `@TAG KEY VALUE` line, by tag
@@ -82,6 +83,16 @@ impl TaggedLines {
             .and_then(|keys| keys.get(key))
             .and_then(|values| values.first())
             .map(String::as_str)
+    }
+
+    /// A value `rg_text` printed: as it is under `KEY_text` when it is
+    /// printable ASCII, else in base64 under `KEY` (so that printable
+    /// values, the usual ones, cost the host no process).
+    pub fn text(&self, tag: &str, key: &str) -> Option<Vec<u8>> {
+        match self.get(tag, &format!("{key}_text")) {
+            Some(text) => Some(text.as_bytes().to_vec()),
+            None => decode(self.get(tag, key)?),
+        }
     }
 
     /// Every value of `key` under `tag`.
@@ -188,12 +199,52 @@ mod tests {
         assert_eq!(lines.get("facts", "os_id"), Some("debian"));
     }
 
+    /// What `rg_text` printed for `text`, read back.
+    fn through_rg_text(text: &str) -> Option<Vec<u8>> {
+        let out = sh(&format!("{PRELUDE}rg_text t v {}", quote(text)));
+        parse_lines(&String::from_utf8(out).unwrap()).text("t", "v")
+    }
+
+    #[test]
+    fn printable_text_comes_as_it_is_and_the_rest_in_base64() {
+        let out = sh(&format!(
+            "{PRELUDE}rg_text t v 'root:x:0:0:root:/root:/bin/bash'"
+        ));
+        assert_eq!(out, b"@t v_text root:x:0:0:root:/root:/bin/bash\n");
+        let out = sh(&format!(
+            "{PRELUDE}rg_text t v \"$(printf 'caf\\303\\251\\r')\""
+        ));
+        assert_eq!(out, b"@t v Y2Fmw6kN\n");
+        for text in [
+            "",
+            " lead and trail ",
+            "*",
+            "tab\there",
+            "é",
+            "cr\r",
+            "$x `y`",
+        ] {
+            assert_eq!(
+                through_rg_text(text).as_deref(),
+                Some(text.as_bytes()),
+                "{text:?}"
+            );
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
         fn any_text_without_nul_is_one_word(text in "[^\u{0}]{0,40}") {
             let out = sh(&format!("printf %s {}", quote(&text)));
             prop_assert_eq!(out, text.as_bytes());
+        }
+
+        /// Values without NUL or a newline (a passwd line, a symlink's
+        /// target as the probe reads it) come back as they were.
+        #[test]
+        fn rg_text_round_trips(text in "[^\u{0}\n]{0,40}") {
+            prop_assert_eq!(through_rg_text(&text), Some(text.into_bytes()));
         }
     }
 }

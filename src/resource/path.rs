@@ -92,8 +92,7 @@ impl PathState {
         state.sha256 = lines.get(tag, "sha256").map(str::to_string);
         state.content = lines.get(tag, "content").and_then(decode);
         state.target = lines
-            .get(tag, "target")
-            .and_then(decode)
+            .text(tag, "target")
             .map(|t| String::from_utf8_lossy(&t).into_owned());
         state
     }
@@ -164,7 +163,7 @@ pub const PROBE_FUNCTIONS: &str = r#"rg_path() {
   rg_emit "$1" type $t
   rg_emit "$1" stat "$(stat -c '%a %u %g %U %G %s' -- "$2")"
   case $t in
-    link) rg_emit "$1" target "$(printf %s "$(readlink -- "$2")" | rg_b64)" ;;
+    link) rg_text "$1" target "$(readlink -- "$2")" ;;
     file)
       rg_emit "$1" sha256 "$(sha256sum < "$2" | cut -c1-64)"
       if [ "$3" -gt 0 ] && [ "$(stat -c %s -- "$2")" -le "$3" ]; then rg_emit "$1" content "$(rg_b64 < "$2")"; fi ;;
@@ -222,7 +221,7 @@ rg_paths() {
     rg_emit "$1" type $t
     rg_emit "$1" stat "$st"
     case $t in
-      link) rg_emit "$1" target "$(printf %s "$(readlink -- "$2")" | rg_b64)" ;;
+      link) rg_text "$1" target "$(readlink -- "$2")" ;;
       file)
         h=${rg_h%%"$nl"*} rg_h=${rg_h#*"$nl"}
         h=${h#\\}

@@ -270,8 +270,7 @@ impl UserState {
     /// Read the answer under `tag`.
     pub fn from_lines(lines: &TaggedLines, tag: &str) -> UserState {
         let Some(passwd) = lines
-            .get(tag, "passwd")
-            .and_then(decode)
+            .text(tag, "passwd")
             .map(|b| String::from_utf8_lossy(&b).into_owned())
         else {
             return UserState::default();
@@ -310,9 +309,10 @@ impl UserState {
 /// Shell function of the probe that answers user queries.
 pub const PROBE_FUNCTIONS: &str = r#"rg_user() {
   rg_l=$(getent passwd -- "$2") || return 0
-  rg_emit "$1" passwd "$(printf %s "$rg_l" | rg_b64)"
-  rg_emit "$1" group "$(id -gn -- "$2")"
-  rg_emit "$1" groups "$(id -Gn -- "$2")"
+  rg_text "$1" passwd "$rg_l"
+  rg_gs=$(id -Gn -- "$2")
+  rg_emit "$1" group "${rg_gs%% *}"
+  rg_emit "$1" groups "$rg_gs"
   rg_h=${rg_l#*:*:*:*:*:}; rg_h=${rg_h%%:*}
   if [ -d "$rg_h/.ssh" ] && [ ! -L "$rg_h/.ssh" ]; then
     rg_emit "$1" ssh_stat "$(stat -c '%a %U' -- "$rg_h/.ssh")"
