@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use futures::future::LocalBoxFuture;
 
 use super::library::{Action, Args, Block, Library, Phrase};
-use super::world::{Answers, Failure, FailureKind, HostWorld, Ran, Steps, Verdict};
+use super::steps::file;
+use super::world::{Answers, Failure, FailureKind, HostWorld, Ran, Shared, Steps, Verdict};
 use crate::shell::quote;
 use crate::transport::{Output, Script};
 
@@ -49,6 +50,11 @@ impl Steps for Library {
 /// answer is not here (a second check that depends on the first, a retry,
 /// a step after a command) asks the host as before; a batch that fails
 /// leaves every step to do so.
+///
+/// Questions many checks ask of different paths (what is at a path, a
+/// file's content) are asked in one process for all their paths, not one
+/// each (see [`super::steps::file`]); an answer that does not read back as
+/// expected is left out, and its step asks the host itself.
 async fn prefetch(
     library: &Library,
     world: &mut HostWorld,
@@ -72,22 +78,58 @@ async fn prefetch(
             let _ = check(world, &args).await;
         }
     }
-    let mut scripts = world.recording.take().unwrap_or_default();
+    let recorded = world.recording.take().unwrap_or_default();
     world.checked_with = None;
+    let (mut scripts, mut stats, mut contents) = (Vec::new(), Vec::new(), Vec::new());
+    for check in recorded {
+        match check.shared {
+            None => scripts.push(check.script),
+            Some(Shared::Stat(path)) => stats.push((path, check.script)),
+            Some(Shared::Content(path)) => contents.push((path, check.script)),
+        }
+    }
+    for list in [&mut stats, &mut contents] {
+        list.sort();
+        list.dedup();
+    }
     scripts.sort();
     scripts.dedup();
-    if scripts.is_empty() {
+    if scripts.is_empty() && stats.is_empty() && contents.is_empty() {
         return Answers::default();
     }
     let boundary = boundary();
-    let batch = batch_script(&boundary, &scripts);
-    let Ok(output) = world.run_script(Script::root(batch)).await else {
+    let paths = |list: &[(String, String)]| -> Vec<String> {
+        list.iter().map(|(path, _)| path.clone()).collect()
+    };
+    let mut batch = scripts.clone();
+    let stats_at = (!stats.is_empty()).then(|| {
+        batch.push(file::stat_batch(&paths(&stats)));
+        batch.len() - 1
+    });
+    let contents_at = (!contents.is_empty()).then(|| {
+        batch.push(file::content_batch(&paths(&contents), &boundary));
+        batch.len() - 1
+    });
+    let Ok(output) = world
+        .run_script(Script::root(batch_script(&boundary, &batch)))
+        .await
+    else {
         return Answers::default();
     };
-    match split_batch(&boundary, scripts.len(), &output) {
-        Some(answers) => Arc::new(scripts.into_iter().zip(answers).collect()),
-        None => Answers::default(),
+    let Some(outputs) = split_batch(&boundary, batch.len(), &output) else {
+        return Answers::default();
+    };
+    let mut answers: std::collections::HashMap<String, Output> =
+        scripts.into_iter().zip(outputs.iter().cloned()).collect();
+    if let Some(each) = stats_at.and_then(|at| file::read_stat_batch(stats.len(), &outputs[at])) {
+        answers.extend(stats.into_iter().map(|(_, script)| script).zip(each));
     }
+    if let Some(each) =
+        contents_at.and_then(|at| file::read_content_batch(contents.len(), &boundary, &outputs[at]))
+    {
+        answers.extend(contents.into_iter().map(|(_, script)| script).zip(each));
+    }
+    Arc::new(answers)
 }
 
 /// Run one step: find its phrase, run it, retry it `within N seconds`.

@@ -300,7 +300,7 @@ impl Phrase {
         // A recording world answers at once, so this never waits.
         let _ = futures::executor::block_on(check(&mut world, args));
         let scripts = world.recording.take().unwrap_or_default();
-        scripts.first().map(|s| s.trim_end().to_string())
+        scripts.first().map(|s| s.script.trim_end().to_string())
     }
 
     /// The phrase's text with its placeholders filled by `values` (for "did

@@ -207,8 +207,8 @@ pub struct HostWorld {
     pub(crate) failure: Option<Failure>,
     /// Check scripts answered ahead by [`Steps::prefetch`], by script.
     pub(crate) prefetched: Answers,
-    /// While [`Steps::prefetch`] collects scripts: the scripts so far.
-    pub(crate) recording: Option<Vec<String>>,
+    /// While [`Steps::prefetch`] collects scripts: the checks so far.
+    pub(crate) recording: Option<Vec<Recorded>>,
     /// Ask the host, not the prefetched answers (a `within` retry).
     pub(crate) fresh: bool,
 }
@@ -263,9 +263,24 @@ impl HostWorld {
     /// Run a check script as root (one round trip). The script is recorded
     /// for -v.
     pub async fn check(&mut self, script: String) -> Result<Output, Failure> {
+        self.ask(script, None).await
+    }
+
+    /// [`check`](Self::check) for a question that the answers ahead ask with
+    /// every other of its kind at once (`shared`), in one process on the
+    /// host; `script` alone gives the same answer.
+    pub(crate) async fn check_shared(
+        &mut self,
+        script: String,
+        shared: Shared,
+    ) -> Result<Output, Failure> {
+        self.ask(script, Some(shared)).await
+    }
+
+    async fn ask(&mut self, script: String, shared: Option<Shared>) -> Result<Output, Failure> {
         self.checked_with = Some(script.trim_end().to_string());
         if let Some(recorded) = &mut self.recording {
-            recorded.push(script);
+            recorded.push(Recorded { script, shared });
             return Err(Failure::input(RECORDED));
         }
         // Answered ahead; a `within` retry asks the host again.
@@ -349,6 +364,26 @@ impl HostWorld {
             .await
             .map_err(|err| self.transport_failure(&err))
     }
+}
+
+/// A check recorded while [`Steps::prefetch`] collects them.
+#[derive(Debug, Clone)]
+pub(crate) struct Recorded {
+    /// The script that answers it alone.
+    pub script: String,
+    /// What it asks, when the answers ahead can ask it with others of its kind.
+    pub shared: Option<Shared>,
+}
+
+/// A question about a path that many checks ask of different paths: the
+/// answers ahead ask them all in one process (see
+/// [`crate::verify::steps::file`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Shared {
+    /// What is at the path: kind, mode, owner, group.
+    Stat(String),
+    /// The file's content.
+    Content(String),
 }
 
 /// What a recorded check returns to its step while [`Steps::prefetch`]

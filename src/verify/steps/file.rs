@@ -8,12 +8,16 @@ use regex::Regex;
 
 use crate::recipe::Mode;
 use crate::shell::quote;
+use crate::transport::Output;
 use crate::verify::library::Args;
 use crate::verify::library::expect;
-use crate::verify::world::{Failure, HostWorld, Verdict};
+use crate::verify::world::{Failure, HostWorld, Shared, Verdict};
 
 /// The largest part of a file that content checks read.
 const MAX_CONTENT: usize = 16 * 1024 * 1024;
+
+/// What `stat` says of a path, following symlinks.
+const STAT_FORMAT: &str = "%F|%a|%U|%G";
 
 /// What is at a path (following symlinks).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +49,27 @@ fn describe(stat: Option<&Stat>) -> String {
 
 async fn stat(world: &mut HostWorld, path: &str) -> Result<Option<Stat>, Failure> {
     let output = world
-        .check(format!(
-            "stat -L -c '%F|%a|%U|%G' -- {} 2>/dev/null || echo missing\n",
-            quote(path)
-        ))
+        .check_shared(stat_script(path), Shared::Stat(path.to_string()))
         .await?;
     Ok(parse_stat(output.stdout_text().trim()))
+}
+
+/// What is at `path`: `stat`'s line, or `missing`.
+fn stat_script(path: &str) -> String {
+    format!(
+        "stat -L -c '{STAT_FORMAT}' -- {} 2>/dev/null || echo missing\n",
+        quote(path)
+    )
+}
+
+/// The file's content (exit 2: nothing there, 3: a directory).
+fn content_script(path: &str) -> String {
+    format!(
+        "p={}\n\
+         if [ -d \"$p\" ]; then exit 3; elif [ ! -e \"$p\" ]; then exit 2; fi\n\
+         head -c {MAX_CONTENT} -- \"$p\"\n",
+        quote(path)
+    )
 }
 
 fn parse_stat(line: &str) -> Option<Stat> {
@@ -209,12 +228,7 @@ pub async fn directory_group(world: &mut HostWorld, args: &Args) -> Verdict {
 /// The content of the file at `path` (at most [`MAX_CONTENT`] bytes).
 async fn content(world: &mut HostWorld, path: &str) -> Result<String, Failure> {
     let output = world
-        .check(format!(
-            "p={}\n\
-             if [ -d \"$p\" ]; then exit 3; elif [ ! -e \"$p\" ]; then exit 2; fi\n\
-             head -c {MAX_CONTENT} -- \"$p\"\n",
-            quote(path)
-        ))
+        .check_shared(content_script(path), Shared::Content(path.to_string()))
         .await?;
     match output.status {
         0 => Ok(String::from_utf8_lossy(&output.stdout).into_owned()),
@@ -229,6 +243,117 @@ async fn content(world: &mut HostWorld, path: &str) -> Result<String, Failure> {
             output.stderr_text().trim()
         ))),
     }
+}
+
+/// The `stat` of every path in `paths` in one process, for the answers
+/// ahead: a line per path, `y` (something is there, following symlinks) or
+/// `n`, a line `.`, then `stat`'s line for each `y`.
+pub(crate) fn stat_batch(paths: &[String]) -> String {
+    format!(
+        "set --\n\
+         for p in {}; do if [ -e \"$p\" ]; then set -- \"$@\" \"$p\"; echo y; else echo n; fi; done\n\
+         echo .\n\
+         [ $# -eq 0 ] || stat -L --printf '{STAT_FORMAT}\\n' -- \"$@\"\n",
+        words(paths)
+    )
+}
+
+/// What [`stat_batch`] printed, as the output of each path's own check
+/// (None when it does not read back as expected).
+pub(crate) fn read_stat_batch(count: usize, output: &Output) -> Option<Vec<Output>> {
+    if output.status != 0 {
+        return None;
+    }
+    let text = std::str::from_utf8(&output.stdout).ok()?;
+    let mut lines = text.split('\n');
+    let flags: Vec<&str> = lines.by_ref().take(count).collect();
+    if flags.len() != count || lines.next()? != "." {
+        return None;
+    }
+    let mut answers = Vec::with_capacity(count);
+    for flag in flags {
+        let stdout = match flag {
+            "y" => {
+                let line = lines.next()?;
+                parse_stat(line)?;
+                format!("{line}\n")
+            }
+            "n" => "missing\n".to_string(),
+            _ => return None,
+        };
+        answers.push(answered(0, stdout.into_bytes()));
+    }
+    lines.all(str::is_empty).then_some(answers)
+}
+
+/// The content of every file in `paths` in one `head`, for the answers
+/// ahead: a line per path, `y` (a file to read), `d` (a directory) or `m`
+/// (nothing there), a line with `boundary`, then the files read one after
+/// the other, each followed by `\nBOUNDARY\n` (a file holding it, read
+/// between them).
+pub(crate) fn content_batch(paths: &[String], boundary: &str) -> String {
+    format!(
+        "set --\n\
+         for p in {}; do if [ -d \"$p\" ]; then echo d; elif [ -e \"$p\" ]; then set -- \"$@\" \"$p\"; echo y; else echo m; fi; done\n\
+         rg_cb={b}\n\
+         printf '%s\\n' \"$rg_cb\"\n\
+         [ $# -gt 0 ] || exit 0\n\
+         rg_cf=$(mktemp) || exit 1\n\
+         printf '\\n%s\\n' \"$rg_cb\" > \"$rg_cf\"\n\
+         n=$#; for p do set -- \"$@\" \"$p\" \"$rg_cf\"; done; shift $n\n\
+         head -q -c {MAX_CONTENT} -- \"$@\"; rg_cs=$?\n\
+         rm -f -- \"$rg_cf\"\n\
+         exit $rg_cs\n",
+        words(paths),
+        b = quote(boundary),
+    )
+}
+
+/// What [`content_batch`] printed, as the output of each path's own check
+/// (None when it does not read back as expected).
+pub(crate) fn read_content_batch(
+    count: usize,
+    boundary: &str,
+    output: &Output,
+) -> Option<Vec<Output>> {
+    if output.status != 0 {
+        return None;
+    }
+    let out = &output.stdout[..];
+    let flags = out.get(..count * 2)?;
+    let head = format!("{boundary}\n");
+    let mut rest = out[count * 2..].strip_prefix(head.as_bytes())?;
+    let separator = format!("\n{boundary}\n");
+    let mut answers = Vec::with_capacity(count);
+    for flag in flags.chunks(2) {
+        answers.push(match flag {
+            b"y\n" => {
+                let at = rest
+                    .windows(separator.len())
+                    .position(|w| w == separator.as_bytes())?;
+                let content = rest[..at].to_vec();
+                rest = &rest[at + separator.len()..];
+                answered(0, content)
+            }
+            b"d\n" => answered(3, Vec::new()),
+            b"m\n" => answered(2, Vec::new()),
+            _ => return None,
+        });
+    }
+    rest.is_empty().then_some(answers)
+}
+
+fn answered(status: i32, stdout: Vec<u8>) -> Output {
+    Output {
+        status,
+        stdout,
+        stderr: Vec::new(),
+    }
+}
+
+/// Paths as shell words.
+fn words(paths: &[String]) -> String {
+    paths.iter().map(|p| quote(p)).collect::<Vec<_>>().join(" ")
 }
 
 /// The first lines of a text, indented, for failure messages.
@@ -387,6 +512,113 @@ pub async fn symlink_points_to(world: &mut HostWorld, args: &Args) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sh(script: &str) -> Output {
+        let out = std::process::Command::new("sh")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("sh runs");
+        Output {
+            status: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        }
+    }
+
+    /// Files, a directory, symlinks and nothing, with awkward names.
+    fn awkward(dir: &std::path::Path) -> Vec<String> {
+        let file = |name: &str, content: &[u8]| std::fs::write(dir.join(name), content).unwrap();
+        file("plain", b"one\ntwo\n");
+        file("no newline", b"last");
+        file("empty", b"");
+        file("binary", b"\x00\xff\n\nrg-batch\n\x00");
+        file("it's \"odd\"\nwith a newline", b"odd\n");
+        file("-dash", b"dash\n");
+        std::fs::create_dir(dir.join("sub")).unwrap();
+        std::os::unix::fs::symlink("plain", dir.join("link")).unwrap();
+        std::os::unix::fs::symlink("sub", dir.join("link to sub")).unwrap();
+        std::os::unix::fs::symlink("nowhere", dir.join("broken")).unwrap();
+        [
+            "plain",
+            "no newline",
+            "empty",
+            "binary",
+            "it's \"odd\"\nwith a newline",
+            "-dash",
+            "sub",
+            "link",
+            "link to sub",
+            "broken",
+            "missing",
+            "plain",
+        ]
+        .iter()
+        .map(|name| dir.join(name).to_str().unwrap().to_string())
+        .collect()
+    }
+
+    fn same(batch: &[Output], alone: &[Output]) {
+        assert_eq!(batch.len(), alone.len());
+        for (b, a) in batch.iter().zip(alone) {
+            assert_eq!((b.status, &b.stdout), (a.status, &a.stdout));
+        }
+    }
+
+    #[test]
+    fn the_batches_answer_what_each_check_alone_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = awkward(dir.path());
+        let boundary = "@rg-batch-0123456789abcdef";
+
+        let stats = read_stat_batch(paths.len(), &sh(&stat_batch(&paths))).unwrap();
+        let alone: Vec<Output> = paths.iter().map(|p| sh(&stat_script(p))).collect();
+        same(&stats, &alone);
+        assert!(alone[10].stdout_text().starts_with("missing"));
+
+        let batch = sh(&content_batch(&paths, boundary));
+        let contents = read_content_batch(paths.len(), boundary, &batch).unwrap();
+        let alone: Vec<Output> = paths.iter().map(|p| sh(&content_script(p))).collect();
+        same(&contents, &alone);
+        assert_eq!(contents[3].stdout, b"\x00\xff\n\nrg-batch\n\x00");
+        assert_eq!([contents[6].status, contents[10].status], [3, 2]);
+    }
+
+    /// Nothing to read still reads back; a cut or forged output does not.
+    #[test]
+    fn a_batch_that_does_not_read_back_answers_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = vec![dir.path().join("missing").to_str().unwrap().to_string()];
+        let boundary = "@rg-batch-0123456789abcdef";
+        let out = sh(&content_batch(&missing, boundary));
+        assert_eq!(read_content_batch(1, boundary, &out).unwrap()[0].status, 2);
+        assert_eq!(
+            read_stat_batch(1, &sh(&stat_batch(&missing)))
+                .unwrap()
+                .len(),
+            1
+        );
+
+        let forged = dir.path().join("forged");
+        std::fs::write(&forged, format!("a\n{boundary}\nb")).unwrap();
+        let paths = vec![forged.to_str().unwrap().to_string()];
+        let out = sh(&content_batch(&paths, boundary));
+        assert!(read_content_batch(1, boundary, &out).is_none());
+
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "x").unwrap();
+        let paths = vec![plain.to_str().unwrap().to_string(); 2];
+        let mut out = sh(&stat_batch(&paths));
+        let last_line = out.stdout[..out.stdout.len() - 1]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .unwrap();
+        out.stdout.truncate(last_line + 1);
+        assert!(read_stat_batch(2, &out).is_none());
+        let mut out = sh(&content_batch(&paths, boundary));
+        out.stdout.truncate(out.stdout.len() - 3);
+        assert!(read_content_batch(2, boundary, &out).is_none());
+    }
 
     #[test]
     fn stat_lines_parse() {
