@@ -199,16 +199,8 @@ mod tests {
             crate::shell::PRELUDE,
             attrs.snippet(path.to_str().unwrap())
         );
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = crate::transport::Output::of_sh(&script);
+        assert_eq!(out.status, 0, "{}", out.stderr_text());
         String::from_utf8(out.stdout)
             .unwrap()
             .lines()

@@ -82,6 +82,22 @@ impl Output {
     pub fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr).into_owned()
     }
+
+    /// What `sh -c script` does here, with nothing on stdin: a script run
+    /// as the transport runs it on a host (for unit tests).
+    #[cfg(test)]
+    pub(crate) fn of_sh(script: &str) -> Output {
+        let out = std::process::Command::new("sh")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("sh runs");
+        Output {
+            status: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        }
+    }
 }
 
 /// Why a script could not run.

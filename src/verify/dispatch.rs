@@ -282,16 +282,7 @@ mod tests {
 
     /// Run a script with `sh`, as the transport does on a host.
     fn sh(script: &str) -> Output {
-        let out = std::process::Command::new("sh")
-            .args(["-c", script])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("sh runs");
-        Output {
-            status: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: out.stderr,
-        }
+        Output::of_sh(script)
     }
 
     #[test]
