@@ -3,6 +3,7 @@
 //! first steps answered ahead, in one round trip. The step library runs its
 //! steps through the world's [`Steps`].
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,7 @@ use futures::future::LocalBoxFuture;
 
 use super::library::{Action, Args, Block, Library, Phrase};
 use super::steps::file;
-use super::world::{Answers, Failure, FailureKind, HostWorld, Ran, Shared, Steps, Verdict};
+use super::world::{Answers, Ask, Failure, FailureKind, HostWorld, Ran, Steps, Verdict};
 use crate::shell::quote;
 use crate::transport::{Output, Script};
 
@@ -80,36 +81,30 @@ async fn prefetch(
     }
     let recorded = world.recording.take().unwrap_or_default();
     world.checked_with = None;
-    let (mut scripts, mut stats, mut contents) = (Vec::new(), Vec::new(), Vec::new());
+    let mut scripts = Vec::new();
+    // Each shared question's (path, script) pairs.
+    let mut shared: BTreeMap<Ask, Vec<(String, String)>> = BTreeMap::new();
     for check in recorded {
         match check.shared {
             None => scripts.push(check.script),
-            Some(Shared::Stat(path)) => stats.push((path, check.script)),
-            Some(Shared::Content(path)) => contents.push((path, check.script)),
+            Some((ask, path)) => shared.entry(ask).or_default().push((path, check.script)),
         }
-    }
-    for list in [&mut stats, &mut contents] {
-        list.sort();
-        list.dedup();
     }
     scripts.sort();
     scripts.dedup();
-    if scripts.is_empty() && stats.is_empty() && contents.is_empty() {
+    for asked in shared.values_mut() {
+        asked.sort();
+        asked.dedup();
+    }
+    if scripts.is_empty() && shared.is_empty() {
         return Answers::default();
     }
     let boundary = boundary();
-    let paths = |list: &[(String, String)]| -> Vec<String> {
-        list.iter().map(|(path, _)| path.clone()).collect()
-    };
     let mut batch = scripts.clone();
-    let stats_at = (!stats.is_empty()).then(|| {
-        batch.push(file::stat_batch(&paths(&stats)));
-        batch.len() - 1
-    });
-    let contents_at = (!contents.is_empty()).then(|| {
-        batch.push(file::content_batch(&paths(&contents), &boundary));
-        batch.len() - 1
-    });
+    for (ask, asked) in &shared {
+        let paths: Vec<String> = asked.iter().map(|(path, _)| path.clone()).collect();
+        batch.push(file::batch(*ask, &paths, &boundary));
+    }
     let Ok(output) = world
         .run_script(Script::root(batch_script(&boundary, &batch)))
         .await
@@ -119,15 +114,13 @@ async fn prefetch(
     let Some(outputs) = split_batch(&boundary, batch.len(), &output) else {
         return Answers::default();
     };
-    let mut answers: std::collections::HashMap<String, Output> =
-        scripts.into_iter().zip(outputs.iter().cloned()).collect();
-    if let Some(each) = stats_at.and_then(|at| file::read_stat_batch(stats.len(), &outputs[at])) {
-        answers.extend(stats.into_iter().map(|(_, script)| script).zip(each));
-    }
-    if let Some(each) =
-        contents_at.and_then(|at| file::read_content_batch(contents.len(), &boundary, &outputs[at]))
-    {
-        answers.extend(contents.into_iter().map(|(_, script)| script).zip(each));
+    let (alone, together) = outputs.split_at(scripts.len());
+    let mut answers: HashMap<String, Output> =
+        scripts.into_iter().zip(alone.iter().cloned()).collect();
+    for ((ask, asked), output) in shared.into_iter().zip(together) {
+        if let Some(each) = file::read_batch(ask, asked.len(), &boundary, output) {
+            answers.extend(asked.into_iter().map(|(_, script)| script).zip(each));
+        }
     }
     Arc::new(answers)
 }

@@ -266,18 +266,23 @@ impl HostWorld {
         self.ask(script, None).await
     }
 
-    /// [`check`](Self::check) for a question that the answers ahead ask with
-    /// every other of its kind at once (`shared`), in one process on the
-    /// host; `script` alone gives the same answer.
+    /// [`check`](Self::check) for a question (`ask` of `path`) that the
+    /// answers ahead ask of every path at once, in one process on the host;
+    /// `script` alone gives the same answer.
     pub(crate) async fn check_shared(
         &mut self,
         script: String,
-        shared: Shared,
+        ask: Ask,
+        path: &str,
     ) -> Result<Output, Failure> {
-        self.ask(script, Some(shared)).await
+        self.ask(script, Some((ask, path.to_string()))).await
     }
 
-    async fn ask(&mut self, script: String, shared: Option<Shared>) -> Result<Output, Failure> {
+    async fn ask(
+        &mut self,
+        script: String,
+        shared: Option<(Ask, String)>,
+    ) -> Result<Output, Failure> {
         self.checked_with = Some(script.trim_end().to_string());
         if let Some(recorded) = &mut self.recording {
             recorded.push(Recorded { script, shared });
@@ -371,19 +376,19 @@ impl HostWorld {
 pub(crate) struct Recorded {
     /// The script that answers it alone.
     pub script: String,
-    /// What it asks, when the answers ahead can ask it with others of its kind.
-    pub shared: Option<Shared>,
+    /// What it asks of which path, when the answers ahead can ask it of
+    /// every path at once.
+    pub shared: Option<(Ask, String)>,
 }
 
-/// A question about a path that many checks ask of different paths: the
-/// answers ahead ask them all in one process (see
-/// [`crate::verify::steps::file`]).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Shared {
+/// A question that many checks ask of different paths: the answers ahead
+/// ask it of all of them in one process (see [`crate::verify::steps::file`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Ask {
     /// What is at the path: kind, mode, owner, group.
-    Stat(String),
+    Stat,
     /// The file's content.
-    Content(String),
+    Content,
 }
 
 /// What a recorded check returns to its step while [`Steps::prefetch`]

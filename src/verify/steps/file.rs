@@ -11,7 +11,7 @@ use crate::shell::quote;
 use crate::transport::Output;
 use crate::verify::library::Args;
 use crate::verify::library::expect;
-use crate::verify::world::{Failure, HostWorld, Shared, Verdict};
+use crate::verify::world::{Ask, Failure, HostWorld, Verdict};
 
 /// The largest part of a file that content checks read.
 const MAX_CONTENT: usize = 16 * 1024 * 1024;
@@ -49,7 +49,7 @@ fn describe(stat: Option<&Stat>) -> String {
 
 async fn stat(world: &mut HostWorld, path: &str) -> Result<Option<Stat>, Failure> {
     let output = world
-        .check_shared(stat_script(path), Shared::Stat(path.to_string()))
+        .check_shared(stat_script(path), Ask::Stat, path)
         .await?;
     Ok(parse_stat(output.stdout_text().trim()))
 }
@@ -228,7 +228,7 @@ pub async fn directory_group(world: &mut HostWorld, args: &Args) -> Verdict {
 /// The content of the file at `path` (at most [`MAX_CONTENT`] bytes).
 async fn content(world: &mut HostWorld, path: &str) -> Result<String, Failure> {
     let output = world
-        .check_shared(content_script(path), Shared::Content(path.to_string()))
+        .check_shared(content_script(path), Ask::Content, path)
         .await?;
     match output.status {
         0 => Ok(String::from_utf8_lossy(&output.stdout).into_owned()),
@@ -245,10 +245,33 @@ async fn content(world: &mut HostWorld, path: &str) -> Result<String, Failure> {
     }
 }
 
+/// The one script that asks `ask` of every path in `paths` (the answers
+/// ahead; `boundary` is theirs).
+pub(crate) fn batch(ask: Ask, paths: &[String], boundary: &str) -> String {
+    match ask {
+        Ask::Stat => stat_batch(paths),
+        Ask::Content => content_batch(paths, boundary),
+    }
+}
+
+/// What [`batch`] printed, as the output of each path's own check (None
+/// when it does not read back as expected).
+pub(crate) fn read_batch(
+    ask: Ask,
+    count: usize,
+    boundary: &str,
+    output: &Output,
+) -> Option<Vec<Output>> {
+    match ask {
+        Ask::Stat => read_stat_batch(count, output),
+        Ask::Content => read_content_batch(count, boundary, output),
+    }
+}
+
 /// The `stat` of every path in `paths` in one process, for the answers
 /// ahead: a line per path, `y` (something is there, following symlinks) or
 /// `n`, a line `.`, then `stat`'s line for each `y`.
-pub(crate) fn stat_batch(paths: &[String]) -> String {
+fn stat_batch(paths: &[String]) -> String {
     format!(
         "set --\n\
          for p in {}; do if [ -e \"$p\" ]; then set -- \"$@\" \"$p\"; echo y; else echo n; fi; done\n\
@@ -260,7 +283,7 @@ pub(crate) fn stat_batch(paths: &[String]) -> String {
 
 /// What [`stat_batch`] printed, as the output of each path's own check
 /// (None when it does not read back as expected).
-pub(crate) fn read_stat_batch(count: usize, output: &Output) -> Option<Vec<Output>> {
+fn read_stat_batch(count: usize, output: &Output) -> Option<Vec<Output>> {
     if output.status != 0 {
         return None;
     }
@@ -291,7 +314,7 @@ pub(crate) fn read_stat_batch(count: usize, output: &Output) -> Option<Vec<Outpu
 /// (nothing there), a line with `boundary`, then the files read one after
 /// the other, each followed by `\nBOUNDARY\n` (a file holding it, read
 /// between them).
-pub(crate) fn content_batch(paths: &[String], boundary: &str) -> String {
+fn content_batch(paths: &[String], boundary: &str) -> String {
     format!(
         "set --\n\
          for p in {}; do if [ -d \"$p\" ]; then echo d; elif [ -e \"$p\" ]; then set -- \"$@\" \"$p\"; echo y; else echo m; fi; done\n\
@@ -311,11 +334,7 @@ pub(crate) fn content_batch(paths: &[String], boundary: &str) -> String {
 
 /// What [`content_batch`] printed, as the output of each path's own check
 /// (None when it does not read back as expected).
-pub(crate) fn read_content_batch(
-    count: usize,
-    boundary: &str,
-    output: &Output,
-) -> Option<Vec<Output>> {
+fn read_content_batch(count: usize, boundary: &str, output: &Output) -> Option<Vec<Output>> {
     if output.status != 0 {
         return None;
     }
