@@ -100,6 +100,78 @@ fn a_kept_connection_is_used_again_replaced_when_it_must_be_and_closed_on_demand
     );
 }
 
+/// How many times the commands run through `ssh_log`'s wrapper asked
+/// `ssh -G`.
+fn ssh_g_runs(log: &Path) -> usize {
+    std::fs::read_to_string(log).map_or(0, |text| text.lines().count())
+}
+
+#[test]
+fn a_warm_command_reads_back_what_ssh_said_until_a_file_ssh_reads_changes() {
+    use std::os::unix::fs::PermissionsExt;
+    let project = project("");
+    // The ssh_config includes a file of its own.
+    let extra = project.path().join("extra.conf");
+    std::fs::write(&extra, "# nothing yet\n").unwrap();
+    let config = project.path().join("ssh_config");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("Include {}\n{text}", extra.display())).unwrap();
+    // An ssh on the PATH that notes each `ssh -G` and runs the real one.
+    let bin = project.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let log = project.path().join("ssh-g.log");
+    let wrapper = bin.join("ssh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" -G \"*) echo G >> '{}' ;; esac\nexec /usr/bin/ssh \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |args: &[&str]| {
+        project.run_env(
+            args,
+            &[
+                ("REDGREEN_KEEP_CONNECTIONS", Path::new("")),
+                ("PATH", Path::new(&path)),
+            ],
+            false,
+        )
+    };
+
+    run(&["converge"]).expect(0);
+    assert_eq!(ssh_g_runs(&log), 1, "the cold command asks ssh");
+    let first = kept_masters(&project);
+    run(&["converge"]).expect(0);
+    run(&["verify"]).expect(0);
+    assert_eq!(ssh_g_runs(&log), 1, "the warm ones read its answer back");
+    assert_eq!(kept_masters(&project), first);
+
+    // A change to the included file: ssh is asked again, and its new answer
+    // names another connection.
+    std::fs::write(&extra, "Host *\n  ServerAliveCountMax 5\n").unwrap();
+    run(&["converge"]).expect(0);
+    assert_eq!(ssh_g_runs(&log), 2);
+    let now = kept_masters(&project);
+    assert_eq!(now.len(), 2, "{now:?}");
+    run(&["verify"]).expect(0);
+    assert_eq!(ssh_g_runs(&log), 2);
+
+    // A config that looks things up when ssh runs is asked every time.
+    std::fs::write(&extra, "Match exec true\n  ServerAliveCountMax 5\n").unwrap();
+    run(&["verify"]).expect(0);
+    run(&["verify"]).expect(0);
+    assert_eq!(ssh_g_runs(&log), 4);
+    run(&["disconnect"]).expect(0);
+}
+
 #[test]
 fn keep_connections_zero_keeps_none() {
     let project = project("  keep_connections: 0\n");

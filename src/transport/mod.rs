@@ -11,6 +11,7 @@
 
 pub mod local;
 pub mod ssh;
+mod ssh_inputs;
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;

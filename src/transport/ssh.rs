@@ -16,7 +16,10 @@
 //! reaches the host (else a new connection replaces it, before anything
 //! ran). A change to the ssh_config, the user, the port, the key or a host
 //! key makes another name, so a kept connection is never used for anything
-//! but exactly what it was made for.
+//! but exactly what it was made for. `ssh -G`'s answer is kept in the
+//! master's folder too, under a name for everything it depends on
+//! ([`super::ssh_inputs`]): a warm command finds its connection without
+//! starting ssh.
 
 use std::num::NonZeroUsize;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -72,7 +75,6 @@ impl SshTransport {
         if let Some(problem) = super::address_problem(&conn.address) {
             return Err(TransportError::Connect(problem));
         }
-        let resolved = Resolved::of(conn).await?;
         let keep = conn
             .keep
             .as_ref()
@@ -83,11 +85,15 @@ impl SshTransport {
                     false
                 }
             });
+        let resolved = Resolved::of(conn, keep).await?;
         let link = keep.map(|keep| keep.dir.join(&resolved.fingerprint));
         if let Some(link) = &link
             && let Some(session) = resume(link, conn.connect_timeout).await
         {
             remember(session.control_socket());
+            if let Some(keep) = keep {
+                keep_answer(&keep.dir, &resolved, session.control_socket());
+            }
             return Ok(SshTransport::new(
                 session,
                 conn,
@@ -273,9 +279,10 @@ async fn handshake(
             }
         }
     };
-    if let Some(link) = link {
+    if let (Some(link), Some(keep)) = (link, keep) {
         record_kept(link, session.control_socket());
         remember(session.control_socket());
+        keep_answer(&keep.dir, resolved, session.control_socket());
     }
     Ok(session)
 }
@@ -297,38 +304,60 @@ struct Resolved {
     /// A name for exactly this connection: a hash of everything ssh would
     /// use (its whole `-G` answer) and of the known_hosts file's content.
     fingerprint: String,
+    /// An answer of ssh's to keep beside the connection it names, under the
+    /// name of what ssh read for it ([`ssh_inputs::key`]); `None` when it
+    /// was read back from there, or cannot be named.
+    to_keep: Option<KeptAnswer>,
+}
+
+/// `ssh -G`'s answer and the name of everything it depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeptAnswer {
+    key: String,
+    text: String,
 }
 
 impl Resolved {
-    async fn of(conn: &Connection) -> Result<Resolved, TransportError> {
-        let mut command = tokio::process::Command::new("ssh");
-        command.arg("-G");
+    /// Ask `ssh -G`; for a connection to keep (`keep`), read the answer back
+    /// from where an earlier redgreen kept it when nothing it depends on
+    /// changed since.
+    async fn of(conn: &Connection, keep: Option<&Keep>) -> Result<Resolved, TransportError> {
+        let mut args: Vec<std::ffi::OsString> = Vec::new();
         if let Some(config) = &conn.ssh_config {
-            command.arg("-F").arg(config);
+            args.extend(["-F".into(), config.into()]);
         }
         if let Some(user) = &conn.user {
-            command.arg("-l").arg(user);
+            args.extend(["-l".into(), user.into()]);
         }
         if let Some(port) = conn.port {
-            command.arg("-p").arg(port.to_string());
+            args.extend(["-p".into(), port.to_string().into()]);
         }
         if let Some(known_hosts) = &conn.known_hosts {
-            command
-                .arg("-o")
-                .arg(format!("UserKnownHostsFile={}", known_hosts.display()));
+            let mut option = std::ffi::OsString::from("UserKnownHostsFile=");
+            option.push(known_hosts);
+            args.extend(["-o".into(), option]);
         }
-        command.arg("--").arg(&conn.address);
-        let output = command
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .map_err(|e| TransportError::Connect(format!("cannot run ssh: {e}")))?;
-        if !output.status.success() {
-            return Err(TransportError::Connect(
-                String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            ));
-        }
-        let text = String::from_utf8_lossy(&output.stdout);
+        args.extend(["--".into(), conn.address.clone().into()]);
+        let named = || keep.and_then(|_| super::ssh_inputs::key(&args, conn.ssh_config.as_deref()));
+        let key = named();
+        let kept = keep
+            .zip(key.as_deref())
+            .and_then(|(keep, key)| std::fs::read_to_string(answer_path(&keep.dir, key)).ok());
+        let (text, to_keep) = match kept {
+            Some(text) => (text, None),
+            None => {
+                let text = ask_ssh(&args).await?;
+                // Named again after: what changed while ssh read it is not
+                // kept under the name from before.
+                let to_keep =
+                    key.filter(|key| named().as_ref() == Some(key))
+                        .map(|key| KeptAnswer {
+                            key,
+                            text: text.clone(),
+                        });
+                (text, to_keep)
+            }
+        };
         let mut resolved = Resolved::parse(&text, conn);
         let known = resolved
             .known_hosts
@@ -342,6 +371,7 @@ impl Resolved {
             .and_then(|path| known_hosts_digest(&path))
             .unwrap_or_default();
         resolved.fingerprint = fingerprint(&text, &known);
+        resolved.to_keep = to_keep;
         Ok(resolved)
     }
 
@@ -360,6 +390,7 @@ impl Resolved {
             known_hosts: value("userknownhostsfile")
                 .and_then(|files| files.split_whitespace().next().map(str::to_string)),
             fingerprint: fingerprint(text, b""),
+            to_keep: None,
         }
     }
 
@@ -375,6 +406,45 @@ impl Resolved {
         } else {
             format!("'[{}]:{}'", self.hostname, self.port)
         }
+    }
+}
+
+/// `ssh -G ARGS`: what ssh makes of them and of its configuration.
+async fn ask_ssh(args: &[std::ffi::OsString]) -> Result<String, TransportError> {
+    let output = tokio::process::Command::new("ssh")
+        .arg("-G")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| TransportError::Connect(format!("cannot run ssh: {e}")))?;
+    if !output.status.success() {
+        return Err(TransportError::Connect(
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Where `ssh -G`'s answer for the inputs named `key` is kept: in the folder
+/// of the master it named (`g-KEY` links to it), so it goes with the master.
+fn answer_path(dir: &Path, key: &str) -> PathBuf {
+    dir.join(format!("g-{key}")).join("ssh-g")
+}
+
+/// Keep `resolved`'s answer beside the kept master at `socket`, if it is
+/// one to keep.
+fn keep_answer(dir: &Path, resolved: &Resolved, socket: &Path) {
+    let (Some(answer), Some(folder)) = (&resolved.to_keep, socket.parent()) else {
+        return;
+    };
+    let fresh = folder.join(format!("ssh-g.new-{}", std::process::id()));
+    if std::fs::write(&fresh, &answer.text).is_ok()
+        && std::fs::rename(&fresh, folder.join("ssh-g")).is_ok()
+    {
+        record_kept(&dir.join(format!("g-{}", answer.key)), folder);
+    } else {
+        let _ = std::fs::remove_file(&fresh);
     }
 }
 
@@ -499,12 +569,13 @@ fn prepare_keep_dir_now(dir: &Path) -> std::io::Result<()> {
 /// leftover: longer than any connect (with its retries) takes.
 const SETTLED: Duration = Duration::from_secs(300);
 
-/// Name a kept connection's control socket `link` (replacing an older one
-/// at once, so another redgreen never sees half a name).
-fn record_kept(link: &Path, socket: &Path) {
+/// Name a kept connection's control socket (or its folder) `link`
+/// (replacing an older one at once, so another redgreen never sees half a
+/// name).
+fn record_kept(link: &Path, target: &Path) {
     let fresh = link.with_extension(format!("new-{}", std::process::id()));
     let _ = std::fs::remove_file(&fresh);
-    if std::os::unix::fs::symlink(socket, &fresh).is_ok() && std::fs::rename(&fresh, link).is_err()
+    if std::os::unix::fs::symlink(target, &fresh).is_ok() && std::fs::rename(&fresh, link).is_err()
     {
         let _ = std::fs::remove_file(&fresh);
     }
@@ -947,6 +1018,7 @@ mod tests {
                 port: 2222,
                 known_hosts: Some("~/.ssh/known_hosts".into()),
                 fingerprint: fingerprint(said, b""),
+                to_keep: None,
             }
         );
         // Another word of ssh's, or another host key, is another connection.
