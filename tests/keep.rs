@@ -100,8 +100,7 @@ fn a_kept_connection_is_used_again_replaced_when_it_must_be_and_closed_on_demand
     );
 }
 
-/// How many times the commands run through `ssh_log`'s wrapper asked
-/// `ssh -G`.
+/// How many times `ssh -G` ran, as the test's ssh wrapper noted in `log`.
 fn ssh_g_runs(log: &Path) -> usize {
     std::fs::read_to_string(log).map_or(0, |text| text.lines().count())
 }

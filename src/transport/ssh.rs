@@ -489,6 +489,13 @@ fn fingerprint(ssh_g: &str, known_hosts: &[u8]) -> String {
     hash.update(ssh_g.as_bytes());
     hash.update([0]);
     hash.update(known_hosts);
+    name_of(hash)
+}
+
+/// A name for what `hash` has read: its first 16 bytes, in hex (the names
+/// of kept connections and of ssh's kept answers).
+pub(super) fn name_of(hash: sha2::Sha256) -> String {
+    use sha2::Digest;
     hash.finalize()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))

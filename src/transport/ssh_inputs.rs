@@ -68,12 +68,7 @@ pub(super) fn key(args: &[OsString], config: Option<&Path>) -> Option<String> {
             reading.file(Path::new(SYSTEM_CONFIG), Scope::System, 0)?;
         }
     }
-    Some(
-        reading.hash.finalize()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    )
+    Some(super::ssh::name_of(reading.hash))
 }
 
 /// Where a file's relative Includes are: `~/.ssh` for the user's
