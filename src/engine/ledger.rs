@@ -351,8 +351,18 @@ fn decoded(value: &str) -> String {
         .unwrap_or_else(|| "(no message)".into())
 }
 
-/// The probe line that brings the ledger back (under tag `ledger`).
-pub const PROBE: &str = "if [ -r /var/lib/redgreen/state.json ]; then rg_emit ledger content \"$(rg_b64 < /var/lib/redgreen/state.json)\"; fi\n";
+/// The probe lines that bring the ledger back (under tag `ledger`), and
+/// make `rg_b64` one process where base64 can leave its output unwrapped
+/// (GNU's `-w0`), not two: the ledger's own encoding is the test, so a
+/// host that has one starts no process to find out.
+pub const PROBE: &str = r#"if [ -r /var/lib/redgreen/state.json ] && rg_l=$(base64 -w0 2>/dev/null < /var/lib/redgreen/state.json); then
+  rg_b64() { base64 -w0; }
+  rg_emit ledger content "$rg_l"
+else
+  if base64 -w0 </dev/null >/dev/null 2>&1; then rg_b64() { base64 -w0; }; fi
+  if [ -r /var/lib/redgreen/state.json ]; then rg_emit ledger content "$(rg_b64 < /var/lib/redgreen/state.json)"; fi
+fi
+"#;
 
 /// The ledger the probe found, if any (a ledger that does not parse counts as none).
 pub fn read(lines: &TaggedLines) -> Option<Ledger> {
@@ -628,5 +638,67 @@ mod tests {
         assert_eq!(short(Some("abcdef0123456"), false), "abcdef0");
         assert_eq!(short(Some("abcdef0123456"), true), "abcdef0+dirty");
         assert_eq!(short(None, false), "(no git)");
+    }
+
+    /// The ledger comes back whole whatever base64 the host has; with GNU's
+    /// its encoding is also the test of `-w0`: one base64 for it, no other.
+    #[test]
+    fn the_ledger_comes_back_whole_and_its_encoding_tests_base64() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let wanted = serde_json::to_vec_pretty(&ledger(Some("abc"), "ok")).unwrap();
+        std::fs::write(&path, &wanted).unwrap();
+        let real = which::which("base64").unwrap();
+        let calls = dir.path().join("calls");
+        let run = |base64: &str, ledger: &std::path::Path| {
+            let bin = dir.path().join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            let tool = bin.join("base64");
+            std::fs::write(
+                &tool,
+                format!("#!/bin/sh\necho \"$*\" >> {}\n{base64}\n", calls.display()),
+            )
+            .unwrap();
+            std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let _ = std::fs::remove_file(&calls);
+            let script = format!(
+                "{}{}rg_emit probe b64 \"$(printf 'x%.0s' $(seq 100) | rg_b64)\"\n",
+                crate::shell::PRELUDE,
+                PROBE.replace(PATH, &ledger.display().to_string())
+            );
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+                .output()
+                .unwrap();
+            let lines = crate::shell::parse_lines(&String::from_utf8_lossy(&out.stdout));
+            let calls = std::fs::read_to_string(&calls).unwrap_or_default();
+            (
+                read(&lines),
+                lines.get("probe", "b64").map(str::to_string),
+                calls,
+            )
+        };
+        let hundred = crate::shell::encode(&[b'x'; 100]);
+        let gnu = format!("exec {} \"$@\"", real.display());
+        let (found, b64, calls) = run(&gnu, &path);
+        assert_eq!(found, Some(ledger(Some("abc"), "ok")));
+        assert_eq!(b64.as_deref(), Some(hundred.as_str()));
+        assert_eq!(
+            calls, "-w0\n-w0\n",
+            "one base64 for the ledger, one for the answer"
+        );
+        let (found, _, calls) = run(&gnu, &dir.path().join("none.json"));
+        assert_eq!(found, None);
+        assert_eq!(calls, "-w0\n-w0\n", "no ledger: the test, then the answer");
+        // A base64 without -w: lines joined by tr.
+        let other = format!(
+            "case $1 in -w*) echo 'base64: unknown option' >&2; exit 1 ;; esac\nexec {}",
+            real.display()
+        );
+        let (found, b64, _) = run(&other, &path);
+        assert_eq!(found, Some(ledger(Some("abc"), "ok")));
+        assert_eq!(b64.as_deref(), Some(hundred.as_str()));
     }
 }

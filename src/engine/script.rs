@@ -36,14 +36,11 @@ use crate::shell::PRELUDE;
 /// every query.
 pub fn probe(queries: &[Query]) -> String {
     let mut script = String::from(PRELUDE);
-    // The probe encodes several answers: one process each where base64
-    // can leave its output unwrapped (GNU's), not two.
-    script
-        .push_str("if base64 -w0 </dev/null >/dev/null 2>&1; then rg_b64() { base64 -w0; }; fi\n");
     script.push_str(&query::probe_functions(queries));
     // The script arrives on stdin: nothing in it may read stdin.
     script.push_str("{\n");
     script.push_str(facts::PROBE);
+    // Before every other answer: it also chooses how rg_b64 encodes.
     script.push_str(crate::engine::ledger::PROBE);
     script.push_str(&query::probe_lines(queries));
     script.push_str("} </dev/null\necho @end\n");

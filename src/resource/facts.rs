@@ -46,12 +46,26 @@ pub struct Facts {
 /// the same words as [`family`]) that the host has: a Debian host with dnf
 /// installed is still apt, a RHEL-like one without dnf has yum. Only an
 /// unknown family falls back to the first tool found.
+///
+/// Every process the probe starts costs the host about a millisecond of
+/// CPU, the most of what a no-op converge asks of it: the facts read what
+/// the shell can read itself instead of starting one each. The host's name
+/// and architecture come from `/proc/sys/kernel/{hostname,arch}` (what
+/// `uname -nm` says; `arch` is there from Linux 6.1), the online CPUs from
+/// the shell's own `Cpus_allowed_list` (what `nproc` counts), the user from
+/// its effective uid and the first `/etc/passwd` line with it (what `id
+/// -un` finds through NSS's `files`). Where any of them is missing (an
+/// older kernel, no /proc, a user only LDAP knows), `uname`, `nproc` or
+/// `id` answers as before.
 pub const PROBE: &str = r#"( [ -r /etc/os-release ] && . /etc/os-release
   rg_emit facts os_id "${ID:-unknown}"; rg_emit facts os_like "${ID_LIKE:-}"
   rg_emit facts os_version "${VERSION_ID:-}"; rg_emit facts os_codename "${VERSION_CODENAME:-}" )
-rg_u=$(uname -nm)
-rg_emit facts arch "${rg_u##* }"
-rg_emit facts hostname "${rg_u%% *}"
+rg_host= rg_arch=
+if [ -r /proc/sys/kernel/hostname ]; then read -r rg_host < /proc/sys/kernel/hostname; fi
+if [ -r /proc/sys/kernel/arch ]; then read -r rg_arch < /proc/sys/kernel/arch; fi
+if [ -z "$rg_host" ] || [ -z "$rg_arch" ]; then rg_u=$(uname -nm); rg_host=${rg_u%% *} rg_arch=${rg_u##* }; fi
+rg_emit facts arch "$rg_arch"
+rg_emit facts hostname "$rg_host"
 if [ -d /run/systemd/system ]; then rg_init=systemd; elif command -v openrc >/dev/null 2>&1; then rg_init=openrc; else rg_init=sysvinit; fi
 rg_emit facts init $rg_init
 rg_pm=$( [ -r /etc/os-release ] && . /etc/os-release; echo " ${ID:-} ${ID_LIKE:-} ")
@@ -72,9 +86,22 @@ if [ -s /run/systemd/container ]; then rg_emit facts container "$(head -n1 /run/
 elif [ -e /.dockerenv ]; then rg_emit facts container docker
 elif [ -e /run/.containerenv ]; then rg_emit facts container podman
 fi
-rg_emit facts cpus "$(nproc 2>/dev/null || echo 1)"
+rg_cpus= rg_euid= rg_user=
+if [ -r /proc/self/status ]; then
+  while read -r k a b _; do
+    case $k in Uid:) rg_euid=$b ;; Cpus_allowed_list:) rg_cpus=$a ;; esac
+  done < /proc/self/status
+fi
+case $rg_cpus in
+  ''|*[!0-9,-]*) rg_emit facts cpus "$(nproc 2>/dev/null || echo 1)" ;;
+  *) rg_emit facts cpus_list "$rg_cpus" ;;
+esac
 while read -r k v _; do if [ "$k" = MemTotal: ]; then rg_emit facts memory_mb $((v / 1024)); fi; done < /proc/meminfo
-rg_emit facts user "$(id -un)"
+if [ -n "$rg_euid" ] && [ -r /etc/passwd ]; then
+  while IFS=: read -r n _ u _; do if [ "$u" = "$rg_euid" ]; then rg_user=$n; break; fi; done < /etc/passwd
+fi
+[ -n "$rg_user" ] || rg_user=$(id -un)
+rg_emit facts user "$rg_user"
 "#;
 
 impl Facts {
@@ -93,7 +120,11 @@ impl Facts {
             init: get("init"),
             package_manager: get("package_manager"),
             account_tools: get("account_tools"),
-            cpus: get("cpus").parse().unwrap_or(0),
+            cpus: get("cpus")
+                .parse()
+                .ok()
+                .or_else(|| count_cpus(&get("cpus_list")))
+                .unwrap_or(0),
             memory_mb: get("memory_mb").parse().unwrap_or(0),
             user: get("user"),
             container: get("container"),
@@ -115,6 +146,16 @@ impl Facts {
     pub fn to_value(&self) -> Value {
         json!(self)
     }
+}
+
+/// How many CPUs a list such as `0-3,8,10-11` (the kernel's
+/// `Cpus_allowed_list`) names; `None` for anything else.
+fn count_cpus(list: &str) -> Option<u64> {
+    list.split(',').try_fold(0u64, |count, part| {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        let (first, last): (u64, u64) = (first.parse().ok()?, last.parse().ok()?);
+        Some(count + last.checked_sub(first)? + 1)
+    })
 }
 
 /// The tools that manage users and groups on a host.
@@ -222,6 +263,70 @@ mod tests {
         assert_eq!(run("ID=arch\n"), "pacman");
         assert_eq!(run("ID=alpine\n"), "none", "no apk here");
         assert_eq!(run("ID=nixos\n"), "apt", "unknown: the first tool found");
+    }
+
+    #[test]
+    fn cpu_lists_are_counted() {
+        assert_eq!(count_cpus("0"), Some(1));
+        assert_eq!(count_cpus("0-1"), Some(2));
+        assert_eq!(count_cpus("0-3,8,10-11"), Some(7));
+        for bad in ["", "3-1", "0-", "a", "0,,1"] {
+            assert_eq!(count_cpus(bad), None, "{bad}");
+        }
+    }
+
+    /// The facts the shell reads itself say what uname, nproc and id say,
+    /// without starting them (here they answer "wrong"); where what it reads
+    /// is not there, those commands answer.
+    #[test]
+    fn the_facts_read_by_the_shell_agree_with_uname_nproc_and_id() {
+        let ask = |program: &str, args: &[&str]| {
+            let out = std::process::Command::new(program)
+                .args(args)
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        let (hostname, arch) = (ask("uname", &["-n"]), ask("uname", &["-m"]));
+        let user = ask("id", &["-un"]);
+        let cpus: u64 = ask("nproc", &[]).parse().unwrap();
+        let wrong = tempfile::tempdir().unwrap();
+        for tool in ["uname", "nproc", "id"] {
+            let path = wrong.path().join(tool);
+            std::fs::write(&path, "#!/bin/sh\necho wrong 0\n").unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let facts = |script: &str, path: &str| {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("{}{script}", crate::shell::PRELUDE)])
+                .env("PATH", path)
+                .output()
+                .unwrap();
+            Facts::from_lines(&crate::shell::parse_lines(&String::from_utf8_lossy(
+                &out.stdout,
+            )))
+        };
+        let shadowed = format!("{}:/usr/bin:/bin", wrong.path().display());
+        let read = facts(PROBE, &shadowed);
+        assert_eq!(read.hostname, hostname);
+        assert_eq!(read.cpus, cpus);
+        assert_eq!(read.user, user);
+        if std::path::Path::new("/proc/sys/kernel/arch").exists() {
+            assert_eq!(read.arch, arch);
+        }
+        // Nothing to read: the commands answer.
+        let unread = PROBE
+            .replace("/proc/sys/kernel/", "/nonexistent/")
+            .replace("/proc/self/status", "/nonexistent")
+            .replace("/etc/passwd", "/nonexistent");
+        let asked = facts(&unread, "/usr/bin:/bin");
+        assert_eq!(
+            (asked.hostname, asked.arch, asked.cpus, asked.user),
+            (hostname, arch, cpus, user)
+        );
+        let shadowed = facts(&unread, &shadowed);
+        assert_eq!((shadowed.user.as_str(), shadowed.cpus), ("wrong 0", 0));
     }
 
     #[test]
