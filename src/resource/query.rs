@@ -196,8 +196,25 @@ pub fn probe_lines(queries: &[Query]) -> String {
         }
     }
     script.push_str(&path::probe_paths(&paths));
+    // Every package with a plain name at once (see package::PROBE_FUNCTIONS).
+    let batch: Vec<String> = queries
+        .iter()
+        .enumerate()
+        .filter_map(|(index, query)| match query {
+            Query::Package { name, candidate } if package::batched(name) => Some(format!(
+                " q{index} {} {}",
+                quote(name),
+                u8::from(*candidate)
+            )),
+            _ => None,
+        })
+        .collect();
+    if !batch.is_empty() {
+        script.push_str(&format!("rg_pkgs{}\n", batch.concat()));
+    }
     for (index, query) in queries.iter().enumerate() {
-        if !matches!(query, Query::Evidence { .. }) {
+        let batched = matches!(query, Query::Package { name, .. } if package::batched(name));
+        if !batched && !matches!(query, Query::Evidence { .. }) {
             script.push_str(&query.probe_line(&format!("q{index}")));
         }
     }
