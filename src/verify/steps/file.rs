@@ -488,15 +488,21 @@ pub async fn matches(world: &mut HostWorld, args: &Args) -> Verdict {
 }
 
 /// `the symlink {string} should point to {string}`: the link's text is the
-/// target, or both resolve to the same path.
+/// target, or both resolve to the same path (the target from the link's
+/// folder). An absolute link path is resolved with the target in one
+/// `readlink -f`; where that fails (a target whose folder is missing, a
+/// readlink that takes one path), each is resolved alone.
 pub async fn symlink_points_to(world: &mut HostWorld, args: &Args) -> Verdict {
     let (path, target) = (args.text(0), args.text(1));
     let output = world
         .check(format!(
             "p={}; t={}\n\
              if [ -L \"$p\" ]; then\n\
-             \techo link; readlink -- \"$p\"; readlink -f -- \"$p\" || echo\n\
-             \tcd -- \"$(dirname -- \"$p\")\" && readlink -f -- \"$t\" || echo\n\
+             \techo link; readlink -- \"$p\"\n\
+             \tcase $p in */*) d=${{p%/*}}; d=${{d:-/}} ;; *) d=. ;; esac\n\
+             \tcase $p in /*) r=$(cd -- \"$d\" && readlink -f -- \"$p\" \"$t\" 2>/dev/null) ;; *) false ;; esac &&\n\
+             \t\tprintf '%s\\n' \"$r\" ||\n\
+             \t\t{{ readlink -f -- \"$p\" || echo; cd -- \"$d\" && readlink -f -- \"$t\" || echo; }}\n\
              elif [ -e \"$p\" ]; then echo other; stat -c %F -- \"$p\"\n\
              else echo missing; fi\n",
             quote(path),

@@ -10,7 +10,9 @@ use crate::verify::world::{Failure, HostWorld, Verdict};
 /// `NAME<TAB>unknown` for each package named in `$@`.
 const QUERY: &str = r#"rg_pkg() {
   if command -v dpkg-query >/dev/null 2>&1; then
-    s=$(dpkg-query -W -f='${db:Status-Status} ${Version}\n' -- "$1" 2>/dev/null | head -n 1)
+    s=$(dpkg-query -W -f='${db:Status-Status} ${Version}\n' -- "$1" 2>/dev/null)
+    s=${s%%"
+"*}
     case $s in
       "installed "*) echo "installed ${s#installed }" ;;
       "") echo "absent" ;;
