@@ -171,6 +171,102 @@ fn a_warm_command_reads_back_what_ssh_said_until_a_file_ssh_reads_changes() {
     run(&["disconnect"]).expect(0);
 }
 
+/// A kept master that ended when its idle time was up: the next command
+/// reads ssh's answer back and starts one ssh per host, its new master (no
+/// `ssh -G`), and keeps the answer beside the new master, so that it
+/// outlives the old master's folder. A killed master is replaced without
+/// an `ssh -O` to a master that is gone.
+#[test]
+fn after_a_kept_master_ended_the_next_command_starts_only_a_new_master() {
+    use std::os::unix::fs::PermissionsExt;
+    let project = project("");
+    // An ssh on the PATH that notes what each ssh is for.
+    let bin = project.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let log = project.path().join("ssh.log");
+    std::fs::write(
+        bin.join("ssh"),
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" -G \"*) w=G ;; *\" -O \"*) w=O ;; *\" -M \"*) w=M ;; *) w=other ;; esac\n\
+             echo $w >> '{}'\nexec /usr/bin/ssh \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("ssh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |args: &[&str], idle: &str| {
+        project.run_env(
+            args,
+            &[
+                ("REDGREEN_KEEP_CONNECTIONS", Path::new(idle)),
+                ("PATH", Path::new(&path)),
+            ],
+            false,
+        )
+    };
+    let said = || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        std::fs::remove_file(&log).unwrap_or_default();
+        text.lines().collect::<Vec<_>>().join(" ")
+    };
+
+    // A master kept for 1 idle second, then gone.
+    run(&["converge"], "1").expect(0);
+    assert_eq!(said(), "G M");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !kept_masters(&project).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the master outlived its idle time"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    run(&["converge"], "60").expect(0);
+    assert_eq!(said(), "M", "only the new master");
+
+    // The old master's folder is swept once it is old; ssh's answer is
+    // still there, beside the new master.
+    let keep = Keep::for_project(project.path(), Duration::ZERO);
+    let folders: Vec<_> = std::fs::read_dir(&keep.dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.path())
+        .collect();
+    let old: Vec<_> = folders
+        .iter()
+        .filter(|f| !f.join("master").exists())
+        .collect();
+    assert_eq!((folders.len(), old.len()), (2, 1), "{folders:?}");
+    let aged = Command::new("touch")
+        .args(["-d", "10 minutes ago"])
+        .arg(old[0])
+        .status()
+        .unwrap();
+    assert!(aged.success());
+    run(&["verify"], "60").expect(0);
+    assert_eq!(said(), "", "warm: no ssh at all");
+    assert!(!old[0].exists(), "the old folder was swept");
+
+    // A master that was killed leaves its socket behind, answering nothing:
+    // it is replaced without an `ssh -O` to stop it.
+    for pid in kept_masters(&project) {
+        Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    run(&["verify"], "60").expect(0);
+    assert_eq!(said(), "M");
+    run(&["disconnect"], "").expect(0);
+}
+
 #[test]
 fn keep_connections_zero_keeps_none() {
     let project = project("  keep_connections: 0\n");

@@ -306,7 +306,7 @@ struct Resolved {
     fingerprint: String,
     /// An answer of ssh's to keep beside the connection it names, under the
     /// name of what ssh read for it ([`ssh_inputs::key`]); `None` when it
-    /// was read back from there, or cannot be named.
+    /// cannot be named.
     to_keep: Option<KeptAnswer>,
 }
 
@@ -315,6 +315,10 @@ struct Resolved {
 struct KeptAnswer {
     key: String,
     text: String,
+    /// The master's folder it was read back from, if it was: kept there
+    /// already, it is written again only beside another master (the one
+    /// that replaces a master that ended).
+    from: Option<PathBuf>,
 }
 
 impl Resolved {
@@ -340,11 +344,17 @@ impl Resolved {
         args.extend(["--".into(), conn.address.clone().into()]);
         let named = || keep.and_then(|_| super::ssh_inputs::key(&args, conn.ssh_config.as_deref()));
         let key = named();
-        let kept = keep
-            .zip(key.as_deref())
-            .and_then(|(keep, key)| std::fs::read_to_string(answer_path(&keep.dir, key)).ok());
+        let kept = keep.zip(key.as_deref()).and_then(|(keep, key)| {
+            let text = std::fs::read_to_string(answer_path(&keep.dir, key)).ok()?;
+            let from = std::fs::read_link(keep.dir.join(format!("g-{key}"))).ok();
+            Some(KeptAnswer {
+                key: key.to_string(),
+                text,
+                from,
+            })
+        });
         let (text, to_keep) = match kept {
-            Some(text) => (text, None),
+            Some(kept) => (kept.text.clone(), Some(kept)),
             None => {
                 let text = ask_ssh(&args).await?;
                 // Named again after: what changed while ssh read it is not
@@ -354,6 +364,7 @@ impl Resolved {
                         .map(|key| KeptAnswer {
                             key,
                             text: text.clone(),
+                            from: None,
                         });
                 (text, to_keep)
             }
@@ -438,6 +449,9 @@ fn keep_answer(dir: &Path, resolved: &Resolved, socket: &Path) {
     let (Some(answer), Some(folder)) = (&resolved.to_keep, socket.parent()) else {
         return;
     };
+    if answer.from.as_deref() == Some(folder) {
+        return;
+    }
     let fresh = folder.join(format!("ssh-g.new-{}", std::process::id()));
     if std::fs::write(&fresh, &answer.text).is_ok()
         && std::fs::rename(&fresh, folder.join("ssh-g")).is_ok()
@@ -606,8 +620,16 @@ async fn resume(link: &Path, timeout: Duration) -> Option<Session> {
 }
 
 /// Stop the master of the kept connection `link` names, and remove the name.
+/// A master that no longer listens (killed, its socket left behind) is not
+/// asked to stop: `ssh -O` would find nothing there either, at the cost of
+/// two ssh processes per host.
 async fn forget(link: &Path, socket: PathBuf) {
-    let _ = tokio::task::spawn_blocking(move || stop_master(&socket)).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        if answers(&socket) {
+            stop_master(&socket);
+        }
+    })
+    .await;
     let _ = std::fs::remove_file(link);
 }
 
