@@ -51,7 +51,7 @@ pub struct Facts {
 /// CPU, the most of what a no-op converge asks of it: the facts read what
 /// the shell can read itself instead of starting one each. The host's name
 /// and architecture come from `/proc/sys/kernel/{hostname,arch}` (what
-/// `uname -nm` says; `arch` is there from Linux 6.1), the online CPUs from
+/// `uname -nm` says; `arch` only on recent kernels), the online CPUs from
 /// the shell's own `Cpus_allowed_list` (what `nproc` counts), the user from
 /// its effective uid and the first `/etc/passwd` line with it (what `id
 /// -un` finds through NSS's `files`). Where any of them is missing (an
