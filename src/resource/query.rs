@@ -196,28 +196,26 @@ pub fn probe_lines(queries: &[Query]) -> String {
         }
     }
     script.push_str(&path::probe_paths(&paths));
-    // Every package with a plain name at once (see package::PROBE_FUNCTIONS).
-    let batch: Vec<String> = queries
-        .iter()
-        .enumerate()
-        .filter_map(|(index, query)| match query {
-            Query::Package { name, candidate } if package::batched(name) => Some(format!(
-                " q{index} {} {}",
-                quote(name),
-                u8::from(*candidate)
-            )),
-            _ => None,
-        })
-        .collect();
-    if !batch.is_empty() {
-        script.push_str(&format!("rg_pkgs{}\n", batch.concat()));
-    }
+    // Every package with a plain name at once (see package::PROBE_FUNCTIONS),
+    // then the rest one by one.
+    let (mut packages, mut rest) = (String::new(), String::new());
     for (index, query) in queries.iter().enumerate() {
-        let batched = matches!(query, Query::Package { name, .. } if package::batched(name));
-        if !batched && !matches!(query, Query::Evidence { .. }) {
-            script.push_str(&query.probe_line(&format!("q{index}")));
+        match query {
+            Query::Package { name, candidate } if package::batched(name) => {
+                packages.push_str(&format!(
+                    " q{index} {} {}",
+                    quote(name),
+                    u8::from(*candidate)
+                ));
+            }
+            Query::Evidence { .. } => {}
+            _ => rest.push_str(&query.probe_line(&format!("q{index}"))),
         }
     }
+    if !packages.is_empty() {
+        script.push_str(&format!("rg_pkgs{packages}\n"));
+    }
+    script.push_str(&rest);
     script
 }
 
