@@ -346,7 +346,7 @@ impl Resolved {
         let key = named();
         let kept = keep.zip(key.as_deref()).and_then(|(keep, key)| {
             let text = std::fs::read_to_string(answer_path(&keep.dir, key)).ok()?;
-            let from = std::fs::read_link(keep.dir.join(format!("g-{key}"))).ok();
+            let from = std::fs::read_link(answer_link(&keep.dir, key)).ok();
             Some(KeptAnswer {
                 key: key.to_string(),
                 text,
@@ -440,7 +440,13 @@ async fn ask_ssh(args: &[std::ffi::OsString]) -> Result<String, TransportError> 
 /// Where `ssh -G`'s answer for the inputs named `key` is kept: in the folder
 /// of the master it named (`g-KEY` links to it), so it goes with the master.
 fn answer_path(dir: &Path, key: &str) -> PathBuf {
-    dir.join(format!("g-{key}")).join("ssh-g")
+    answer_link(dir, key).join("ssh-g")
+}
+
+/// The name in the keep directory `dir` of the master's folder that holds
+/// the answer named `key`.
+fn answer_link(dir: &Path, key: &str) -> PathBuf {
+    dir.join(format!("g-{key}"))
 }
 
 /// Keep `resolved`'s answer beside the kept master at `socket`, if it is
@@ -456,7 +462,7 @@ fn keep_answer(dir: &Path, resolved: &Resolved, socket: &Path) {
     if std::fs::write(&fresh, &answer.text).is_ok()
         && std::fs::rename(&fresh, folder.join("ssh-g")).is_ok()
     {
-        record_kept(&dir.join(format!("g-{}", answer.key)), folder);
+        record_kept(&answer_link(dir, &answer.key), folder);
     } else {
         let _ = std::fs::remove_file(&fresh);
     }
@@ -503,17 +509,7 @@ fn fingerprint(ssh_g: &str, known_hosts: &[u8]) -> String {
     hash.update(ssh_g.as_bytes());
     hash.update([0]);
     hash.update(known_hosts);
-    name_of(hash)
-}
-
-/// A name for what `hash` has read: its first 16 bytes, in hex (the names
-/// of kept connections and of ssh's kept answers).
-pub(super) fn name_of(hash: sha2::Sha256) -> String {
-    use sha2::Digest;
-    hash.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::ssh_inputs::name_of(hash)
 }
 
 /// The control sockets of kept connections this process made or used: a

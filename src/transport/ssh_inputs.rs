@@ -68,7 +68,7 @@ pub(super) fn key(args: &[OsString], config: Option<&Path>) -> Option<String> {
             reading.file(Path::new(SYSTEM_CONFIG), Scope::System, 0)?;
         }
     }
-    Some(super::ssh::name_of(reading.hash))
+    Some(name_of(reading.hash))
 }
 
 /// Where a file's relative Includes are: `~/.ssh` for the user's
@@ -171,6 +171,16 @@ impl Reading {
         }
         Some(())
     }
+}
+
+/// A name for what `hash` has read: its first 16 bytes, in hex (the names
+/// of kept connections and of ssh's kept answers).
+pub(super) fn name_of(hash: sha2::Sha256) -> String {
+    use sha2::Digest;
+    hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
